@@ -1,0 +1,109 @@
+/**
+ * The quantity and unit catalog: the one vocabulary for what is measured.
+ *
+ * A quantity id (e.g. `cod`) is used unchanged in MQTT payloads, as the InfluxDB field name, in rules and in the UI.
+ * Each quantity has one canonical unit; ingest converts any accepted unit to it before writing, so a series in
+ * InfluxDB never mixes units. HJ 212 codes are from HJ 212-2017 appendix B (../shared/reference/hj212.md).
+ */
+
+export const DOMAINS = ['water', 'energy', 'emissions'] as const;
+/** A domain is also the InfluxDB measurement the quantity is written to. */
+export type Domain = (typeof DOMAINS)[number];
+
+export interface QuantityDef {
+  id: string;
+  domain: Domain;
+  label: { en: string; zh: string };
+  unit: string;
+  /** Monotonic counters (totalised volume, energy) are never averaged by rules, only differenced. */
+  kind: 'gauge' | 'counter';
+  /** Physically possible range in the canonical unit; outside it a reading is out-of-range, not merely high. */
+  range: [number, number];
+  hj212?: string;
+}
+
+const q = (
+  id: string,
+  domain: Domain,
+  en: string,
+  zh: string,
+  unit: string,
+  range: [number, number],
+  hj212?: string,
+  kind: 'gauge' | 'counter' = 'gauge',
+): QuantityDef => ({ id, domain, label: { en, zh }, unit, kind, range, ...(hj212 ? { hj212 } : {}) });
+
+export const QUANTITIES = {
+  // water: outfall flow and effluent quality
+  wastewater_flow: q('wastewater_flow', 'water', 'Wastewater flow', '废水流量', 'm3/h', [0, 100_000], 'w00000'),
+  wastewater_volume: q('wastewater_volume', 'water', 'Wastewater volume (totalised)', '废水累计流量', 'm3', [0, 1e12], undefined, 'counter'),
+  water_intake: q('water_intake', 'water', 'Fresh water intake', '取水流量', 'm3/h', [0, 100_000]),
+  cod: q('cod', 'water', 'COD', '化学需氧量', 'mg/L', [0, 20_000], 'w01018'),
+  nh3n: q('nh3n', 'water', 'Ammonia nitrogen', '氨氮', 'mg/L', [0, 2_000], 'w21003'),
+  ph: q('ph', 'water', 'pH', 'pH值', 'pH', [0, 14], 'w01001'),
+  tn: q('tn', 'water', 'Total nitrogen', '总氮', 'mg/L', [0, 2_000], 'w21001'),
+  tp: q('tp', 'water', 'Total phosphorus', '总磷', 'mg/L', [0, 500], 'w21011'),
+  hg: q('hg', 'water', 'Total mercury', '总汞', 'mg/L', [0, 100], 'w20111'),
+  pb: q('pb', 'water', 'Total lead', '总铅', 'mg/L', [0, 1_000], 'w20120'),
+  // energy
+  active_power: q('active_power', 'energy', 'Active power', '有功功率', 'kW', [-1e6, 1e7]),
+  active_energy: q('active_energy', 'energy', 'Active energy (counter)', '有功电能', 'kWh', [0, 1e13], undefined, 'counter'),
+  steam_flow: q('steam_flow', 'energy', 'Steam flow', '蒸汽流量', 't/h', [0, 10_000]),
+  natural_gas_flow: q('natural_gas_flow', 'energy', 'Natural gas flow', '天然气流量', 'm3/h', [0, 1e6]),
+  // emissions: one stack's CEMS
+  flue_gas_flow: q('flue_gas_flow', 'emissions', 'Flue gas flow', '烟气流量', 'm3/h', [0, 1e8], 'a00000'),
+  o2: q('o2', 'emissions', 'Oxygen', '氧含量', '%', [0, 25], 'a19001'),
+  so2: q('so2', 'emissions', 'SO2', '二氧化硫', 'mg/m3', [0, 20_000], 'a21026'),
+  nox: q('nox', 'emissions', 'NOx', '氮氧化物', 'mg/m3', [0, 20_000], 'a21002'),
+  particulate: q('particulate', 'emissions', 'Particulate matter', '颗粒物', 'mg/m3', [0, 20_000], 'a34013'),
+  co2: q('co2', 'emissions', 'CO2', '二氧化碳', '%', [0, 30]),
+} as const satisfies Record<string, QuantityDef>;
+
+export type QuantityId = keyof typeof QUANTITIES;
+export const QUANTITY_IDS = Object.keys(QUANTITIES) as QuantityId[];
+
+export function isQuantityId(id: string): id is QuantityId {
+  return Object.hasOwn(QUANTITIES, id);
+}
+
+export function quantity(id: QuantityId): QuantityDef {
+  return QUANTITIES[id];
+}
+
+/**
+ * Accepted units and their conversion to the canonical unit of a dimension: canonical = value * factor.
+ * Keyed by canonical unit so that a unit is accepted only for quantities of the same dimension
+ * (a `L/s` reading of COD is an error, not a conversion).
+ */
+const CONVERSIONS: Record<string, Record<string, number>> = {
+  'm3/h': { 'm3/h': 1, 'L/s': 3.6, 'm3/s': 3600, 'm3/d': 1 / 24, 'L/min': 0.06, 'Nm3/h': 1 },
+  m3: { m3: 1, L: 0.001 },
+  'mg/L': { 'mg/L': 1, 'g/m3': 1, 'ug/L': 0.001, 'μg/L': 0.001 },
+  pH: { pH: 1 },
+  kW: { kW: 1, W: 0.001, MW: 1000 },
+  kWh: { kWh: 1, Wh: 0.001, MWh: 1000 },
+  't/h': { 't/h': 1, 'kg/h': 0.001, 'kg/s': 3.6 },
+  '%': { '%': 1 },
+  'mg/m3': { 'mg/m3': 1, 'ug/m3': 0.001, 'μg/m3': 0.001, 'g/m3': 1000 },
+};
+
+/** The factor that turns a value in `unit` into the quantity's canonical unit, or undefined if the unit does not fit. */
+export function unitFactor(id: QuantityId, unit: string): number | undefined {
+  const canonical = QUANTITIES[id].unit;
+  return CONVERSIONS[canonical]?.[unit];
+}
+
+export function acceptedUnits(id: QuantityId): string[] {
+  return Object.keys(CONVERSIONS[QUANTITIES[id].unit] ?? {});
+}
+
+const byHj212 = new Map<string, QuantityId>(
+  QUANTITY_IDS.flatMap((id): [string, QuantityId][] => {
+    const code = (QUANTITIES[id] as QuantityDef).hj212;
+    return code ? [[code, id]] : [];
+  }),
+);
+
+export function quantityByHj212(code: string): QuantityId | undefined {
+  return byHj212.get(code);
+}

@@ -1,0 +1,124 @@
+/**
+ * Config files: YAML, validated by a zod schema at start-up. A bad file fails before anything touches the network,
+ * with a ConfigError naming the file, each field path (`drivers[0].nodes[3].quantity`) and what was expected there.
+ *
+ * Strings may reference environment variables as `${NAME}` (or `${NAME:-default}`) so that secrets such as broker
+ * passwords stay out of files kept in git. A reference to an unset variable without a default is a config error.
+ */
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, type ConfigIssue } from './errors.ts';
+import { isQuantityId, QUANTITY_IDS } from './catalog.ts';
+import { ID_PATTERN } from './reading.ts';
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out ? `.${String(key)}` : String(key);
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${issue.expected}${issue.message.includes('received') ? `, ${issue.message.split(', ').pop()}` : ''}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'unrecognized_keys':
+      return `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    default:
+      return issue.message;
+  }
+}
+
+export function zodIssues(error: z.ZodError): ConfigIssue[] {
+  return error.issues.map((issue) => ({ path: formatPath(issue.path), expected: describeIssue(issue) }));
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function interpolate(value: unknown, path: (string | number)[], env: NodeJS.ProcessEnv, issues: ConfigIssue[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined) return v;
+      if (fallback !== undefined) return fallback;
+      issues.push({ path: formatPath(path), expected: `environment variable ${name} to be set` });
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], env, issues));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...path, k], env, issues)]));
+  }
+  return value;
+}
+
+/** Validate an already-parsed object (e.g. a config generated in code) with the same errors as a file. */
+export function parseConfig<S extends z.ZodType>(source: string, raw: unknown, schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  const issues: ConfigIssue[] = [];
+  const expanded = interpolate(raw, [], env, issues);
+  if (issues.length) throw new ConfigError(source, issues);
+  const result = schema.safeParse(expanded);
+  if (!result.success) throw new ConfigError(source, zodIssues(result.error));
+  return result.data;
+}
+
+export function parseConfigText<S extends z.ZodType>(source: string, text: string, schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => ({ path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', expected: `valid YAML (${e.code}: ${e.message.split('\n')[0]})` })),
+    );
+  }
+  return parseConfig(source, doc.toJS(), schema, env);
+}
+
+export function loadConfigFile<S extends z.ZodType>(file: string, schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }], { cause: err });
+  }
+  return parseConfigText(file, text, schema, env);
+}
+
+// Schema pieces every stage's config uses, so that the same field means the same thing everywhere.
+
+export const idSchema = z.string().regex(ID_PATTERN, { message: `expected an id matching ${ID_PATTERN.source}` });
+
+export const quantityIdSchema = z.string().refine(isQuantityId, { message: `expected a quantity id, one of ${QUANTITY_IDS.join(', ')}` });
+
+export const durationMs = z.number().int().positive();
+
+export const mqttConnectionSchema = z.strictObject({
+  url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\//, { message: 'expected an mqtt://, mqtts://, ws:// or wss:// URL' }),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  clientId: z.string().optional(),
+  /** PEM files for TLS: CA to trust, and a client certificate/key for mutual TLS. */
+  caFile: z.string().optional(),
+  certFile: z.string().optional(),
+  keyFile: z.string().optional(),
+  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
+});
+export type MqttConnection = z.output<typeof mqttConnectionSchema>;
+
+export const influxConnectionSchema = z.strictObject({
+  /** Base URL of a server that serves the v1 API (/write, /query): InfluxDB 1.x, 2.x (v1 compat) or 3.x. */
+  url: z.url(),
+  database: idSchema.or(z.string().min(1)),
+  retentionPolicy: z.string().optional(),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** For InfluxDB 2.x/3.x: sent as `Authorization: Token <token>`. */
+  token: z.string().optional(),
+  /** Create the database on start when it is missing (InfluxDB 1.x only; 2.x/3.x map databases to buckets). */
+  createDatabase: z.boolean().default(true),
+});
+export type InfluxConnection = z.output<typeof influxConnectionSchema>;
