@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadPlantRegistry } from './plants.ts';
+import { ConfigError } from './errors.ts';
+import { loadConfigFile, mqttConnectionSchema } from './config.ts';
+
+function fileWith(text: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cs-config-'));
+  const file = path.join(dir, 'plants.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config files', () => {
+  it('loads the demo plant registry', () => {
+    const registry = loadPlantRegistry('deploy/demo/plants.yaml');
+    expect(registry.plants.map((p) => p.industry)).toEqual(['pulp-paper', 'textile-dyeing', 'steel']);
+    expect(registry.knows('paper-01', 'outfall-1-cod', 'cod')).toBe(true);
+    expect(registry.knows('paper-01', 'outfall-1-cod', 'nh3n')).toBe(false);
+  });
+
+  it('fails naming the file, the field path and what was expected', () => {
+    const file = fileWith(`plants:
+  - id: p1
+    name: { en: P, zh: 厂 }
+    region: hebei
+    industry: paper
+    meters:
+      - { id: m1, location: site, quantities: [cod, colour] }
+`);
+    const err = errorOf(() => loadPlantRegistry(file));
+    expect(err.file).toBe(file);
+    expect(err.message).toContain(file);
+    expect(err.issues).toContainEqual({ path: 'plants[0].industry', expected: expect.stringContaining('"pulp-paper"') });
+    expect(err.issues).toContainEqual({ path: 'plants[0].meters[0].quantities[1]', expected: expect.stringContaining('expected a quantity id') });
+  });
+
+  it('checks references across fields: a meter must sit at a declared outfall or stack', () => {
+    const file = fileWith(`plants:
+  - id: p1
+    name: { en: P, zh: 厂 }
+    region: hebei
+    industry: steel
+    outfalls: [{ id: outfall-1 }]
+    meters:
+      - { id: m1, location: outfall-2, quantities: [cod] }
+`);
+    expect(errorOf(() => loadPlantRegistry(file)).issues).toEqual([
+      { path: 'plants[0].meters[0].location', expected: 'one of site, outfall-1 (the plant\'s outfalls, stacks, or site)' },
+    ]);
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const err = errorOf(() => loadPlantRegistry(fileWith('plants: [\n  - id: p1\n')));
+    expect(err.issues[0]?.path).toMatch(/^line \d+/);
+  });
+
+  it('takes secrets from the environment, and names a missing variable', () => {
+    const file = fileWith('url: mqtt://127.0.0.1:1883\npassword: ${GW_PASSWORD}\n');
+    expect(loadConfigFile(file, mqttConnectionSchema, { GW_PASSWORD: 's3cret' }).password).toBe('s3cret');
+    expect(errorOf(() => loadConfigFile(file, mqttConnectionSchema, {})).issues).toEqual([
+      { path: 'password', expected: 'environment variable GW_PASSWORD to be set' },
+    ]);
+  });
+
+  it('names a missing file', () => {
+    expect(errorOf(() => loadPlantRegistry('/nonexistent/plants.yaml')).message).toMatch(/\/nonexistent\/plants\.yaml[\s\S]*ENOENT/);
+  });
+});

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what cleanstream needs and is missing, so that the README's two commands work on a fresh Debian machine
+# with only Node and npm: npm dependencies (npm ci when node_modules is missing or older than the lock file), and
+# Debian packages (apt-get when running as root; otherwise it prints the one command to run and fails).
+#   deploy/bootstrap.sh          what `cleanstream up` needs (influxd)
+#   deploy/bootstrap.sh --test   what the test suite needs too (mosquitto, pymodbus, mbpoll)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+# command -> Debian package
+declare -A needed=([influxd]=influxdb)
+if [ $want_test = 1 ]; then
+  needed[mosquitto]=mosquitto
+  needed[mosquitto_pub]=mosquitto-clients
+  needed[mbpoll]=mbpoll
+fi
+
+missing=()
+for cmd in "${!needed[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${needed[$cmd]}")
+done
+if [ $want_test = 1 ] && ! /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1; then
+  missing+=(python3-pymodbus)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Debian packages: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian's packages start system services; cleanstream starts its own servers on free ports, so stop them.
+    for svc in influxdb mosquitto; do
+      if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+    done
+  else
+    echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
+    echo "bootstrap: run as root:  apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "bootstrap: installing npm dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
