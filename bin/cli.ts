@@ -1,0 +1,32 @@
+/**
+ * The `cleanstream` command: each stage registers its own subcommand; this file only assembles them.
+ */
+import { Command } from 'commander';
+import { CleanstreamError } from '../core/errors.ts';
+import { registerUpCommand } from './up.ts';
+import { registerSimulateCommand } from '../simulators/cli.ts';
+import { registerGatewayCommand } from '../gateway/main.ts';
+import { registerIngestCommand } from '../ingest/cli.ts';
+import { registerDashboardCommand } from '../dashboards/cli.ts';
+
+const program = new Command('cleanstream')
+  .description('Industrial IoT telemetry for green manufacturing: meters -> gateways -> MQTT -> ingest -> InfluxDB -> rules and dashboards')
+  .showHelpAfterError();
+
+registerUpCommand(program);
+registerSimulateCommand(program);
+registerGatewayCommand(program);
+registerIngestCommand(program);
+registerDashboardCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // Config and transport errors carry a message written for the user; print it without a stack trace.
+  if (err instanceof CleanstreamError) {
+    console.error(`cleanstream: ${err.message}`);
+  } else {
+    console.error(err);
+  }
+  process.exitCode = 1;
+}
