@@ -8,6 +8,7 @@ import { registerSimulateCommand } from '../simulators/cli.ts';
 import { registerGatewayCommand } from '../gateway/main.ts';
 import { registerIngestCommand } from '../ingest/cli.ts';
 import { registerDashboardCommand } from '../dashboards/cli.ts';
+import { registerBrokerCommands } from '../deploy/broker-cli.ts';
 
 const program = new Command('cleanstream')
   .description('Industrial IoT telemetry for green manufacturing: meters -> gateways -> MQTT -> ingest -> InfluxDB -> rules and dashboards')
@@ -18,6 +19,7 @@ registerSimulateCommand(program);
 registerGatewayCommand(program);
 registerIngestCommand(program);
 registerDashboardCommand(program);
+registerBrokerCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,8 +3,11 @@
  * given. In production any MQTT 3.1.1/5 broker works; deploy/ documents Mosquitto.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { Aedes, type AedesOptions } from 'aedes';
 import { TransportError } from '../core/errors.ts';
+import type { BrokerUsers } from './broker-auth.ts';
 
 export interface BrokerOptions {
   host?: string;
@@ -12,44 +15,71 @@ export interface BrokerOptions {
   port?: number;
   /** Hooks for authentication and topic ACLs (see aedes' authenticate/authorizePublish/authorizeSubscribe). */
   aedes?: Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
+  /** Require these users' credentials and enforce their topic ACLs (deploy/broker-auth.ts). */
+  users?: BrokerUsers;
+  /** Called with a line for every refused connection, publish or subscription. */
+  onDenied?: (what: string) => void;
+  /** An additional TLS listener (mqtts://); PEM files. */
+  tls?: { port?: number; certFile: string; keyFile: string; caFile?: string };
 }
 
 export interface RunningBroker {
   readonly host: string;
   readonly port: number;
   readonly url: string;
+  /** mqtts:// URL of the TLS listener, when one was asked for. */
+  readonly tlsUrl?: string;
   readonly aedes: Aedes;
   stop(): Promise<void>;
 }
 
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const host = options.host ?? '127.0.0.1';
-  const aedes = await Aedes.createBroker({ ...options.aedes });
+  const aedes = await Aedes.createBroker({ ...options.users?.aedesHooks(options.onDenied), ...options.aedes });
   const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
+  const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     aedes.handle(socket);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new TransportError('BROKER_LISTEN', `cannot listen on ${host}:${options.port ?? 0}: ${err.message}`, false, { host, port: options.port }, { cause: err })));
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
+  };
+  const servers: Server[] = [];
+  const listen = async (server: Server, port: number, what: string): Promise<number> => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new TransportError('BROKER_LISTEN', `cannot listen (${what}) on ${host}:${port}: ${err.message}`, false, { host, port }, { cause: err })));
+      server.listen(port, host, () => resolve());
+    });
+    servers.push(server);
+    const address = server.address();
+    return typeof address === 'object' && address ? address.port : port;
+  };
+  const port = await listen(createServer(track), options.port ?? 0, 'mqtt');
+  let tlsUrl: string | undefined;
+  if (options.tls) {
+    const tlsServer = createTlsServer(
+      {
+        cert: readFileSync(options.tls.certFile),
+        key: readFileSync(options.tls.keyFile),
+        ...(options.tls.caFile ? { ca: readFileSync(options.tls.caFile) } : {}),
+      },
+      track,
+    );
+    const tlsPort = await listen(tlsServer, options.tls.port ?? 0, 'mqtts');
+    tlsUrl = `mqtts://${host}:${tlsPort}`;
+  }
   let stopped = false;
   return {
     host,
     port,
     url: `mqtt://${host}:${port}`,
+    ...(tlsUrl ? { tlsUrl } : {}),
     aedes,
     async stop() {
       if (stopped) return;
       stopped = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await closed;
+      await Promise.all(closed);
     },
   };
 }

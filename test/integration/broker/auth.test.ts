@@ -1,0 +1,92 @@
+/**
+ * The broker refuses what a user's role does not allow: wrong credentials at connect, a gateway publishing for a
+ * plant that is not its own, a gateway or ingest subscribing beyond its role. Real aedes, real MQTT.js clients.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt, { type MqttClient } from 'mqtt';
+import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { BrokerUsers, hashPassword } from '../../../deploy/broker-auth.ts';
+import { topics } from '../../../core/topics.ts';
+
+const users = new BrokerUsers([
+  { username: 'gw-paper', passwordHash: hashPassword('gw-secret'), role: 'gateway', plants: ['paper-01'] },
+  { username: 'ingest', passwordHash: hashPassword('ingest-secret'), role: 'ingest' },
+]);
+
+describe('embedded broker with users and topic ACLs', () => {
+  let broker: RunningBroker;
+  const denied: string[] = [];
+  const clients: MqttClient[] = [];
+  const connect = async (username: string, password: string): Promise<MqttClient> => {
+    const c = await mqtt.connectAsync(broker.url, { protocolVersion: 4, username, password, reconnectPeriod: 0 });
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    broker = await startBroker({ users, onDenied: (w) => denied.push(w) });
+  });
+  afterAll(async () => {
+    for (const c of clients) c.end(true);
+    await broker?.stop();
+  });
+
+  it('refuses a wrong password with CONNACK "bad username or password"', async () => {
+    await expect(mqtt.connectAsync(broker.url, { protocolVersion: 4, username: 'gw-paper', password: 'nope', reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 });
+    await expect(mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 });
+    expect(denied.some((d) => d.includes('authentication failed for user "gw-paper"'))).toBe(true);
+  });
+
+  it('delivers a gateway\'s readings for its own plant, and drops one for another plant', async () => {
+    const ingest = await connect('ingest', 'ingest-secret');
+    const received: string[] = [];
+    ingest.on('message', (topic) => received.push(topic));
+    await ingest.subscribeAsync(topics.readingsFilter(), { qos: 1 });
+
+    const gw = await connect('gw-paper', 'gw-secret');
+    await gw.publishAsync(topics.readings('paper-01', 'gw-paper'), '{}', { qos: 1 });
+    const closed = new Promise<void>((resolve) => gw.once('close', () => resolve()));
+    gw.publish(topics.readings('steel-01', 'gw-paper'), '{}', { qos: 1 });
+    await closed; // MQTT 3.1.1 has no negative PUBACK: the broker closes the connection
+    await new Promise((r) => setTimeout(r, 200));
+    expect(received).toEqual([topics.readings('paper-01', 'gw-paper')]);
+    expect(denied).toContainEqual(expect.stringContaining(`publish to ${topics.readings('steel-01', 'gw-paper')} refused for user gw-paper`));
+  });
+
+  it('grants subscriptions by role: ingest reads readings (also shared), not alerts; a gateway reads nothing', async () => {
+    const ingest = await connect('ingest', 'ingest-secret');
+    // MQTT.js rejects a SUBACK that carries 0x80 (failure) for any filter.
+    await expect(ingest.subscribeAsync(topics.readingsFilter(), { qos: 1 })).resolves.toMatchObject([{ qos: 1 }]);
+    await expect(ingest.subscribeAsync(topics.sharedReadingsFilter('ingest'), { qos: 1 })).resolves.toMatchObject([{ qos: 1 }]);
+    await expect(ingest.subscribeAsync(topics.alertsFilter(), { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    const gw = await connect('gw-paper', 'gw-secret');
+    await expect(gw.subscribeAsync(topics.readingsFilter(), { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    expect(denied).toContainEqual(expect.stringContaining(`subscribe to ${topics.alertsFilter()} refused for user ingest`));
+  });
+});
+
+describe('embedded broker over TLS', () => {
+  it('serves MQTT over TLS with the given certificate, and authenticates as on plain TCP', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(tmpdir(), 'cs-tls-'));
+    const certFile = path.join(dir, 'cert.pem');
+    const keyFile = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const tlsBroker = await startBroker({ users, tls: { certFile, keyFile } });
+    try {
+      expect(tlsBroker.tlsUrl).toMatch(/^mqtts:\/\/127\.0\.0\.1:\d+$/);
+      // An untrusted certificate is refused by the client...
+      await expect(mqtt.connectAsync(tlsBroker.tlsUrl!, { protocolVersion: 4, username: 'ingest', password: 'ingest-secret', reconnectPeriod: 0 })).rejects.toThrow(/self-signed|certificate/);
+      // ...and trusted when its CA is given.
+      const client = await mqtt.connectAsync(tlsBroker.tlsUrl!, { protocolVersion: 4, username: 'ingest', password: 'ingest-secret', reconnectPeriod: 0, ca: readFileSync(certFile) });
+      await expect(client.subscribeAsync(topics.readingsFilter(), { qos: 1 })).resolves.toMatchObject([{ qos: 1 }]);
+      await client.endAsync();
+    } finally {
+      await tlsBroker.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

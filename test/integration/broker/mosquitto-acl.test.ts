@@ -1,0 +1,48 @@
+/**
+ * The ACL model is the same on Mosquitto: a users file turned into mosquitto's acl_file keeps a gateway inside its
+ * own plant's topics on a broker we did not write.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt from 'mqtt';
+import { BrokerUsers, hashPassword } from '../../../deploy/broker-auth.ts';
+import { topics } from '../../../core/topics.ts';
+import { startMosquitto, type RunningMosquitto } from '../../harness/mosquitto.ts';
+
+const passwords = { 'gw-paper': 'gw-secret', ingest: 'ingest-secret' };
+const users = new BrokerUsers([
+  { username: 'gw-paper', passwordHash: hashPassword(passwords['gw-paper']), role: 'gateway', plants: ['paper-01'] },
+  { username: 'ingest', passwordHash: hashPassword(passwords.ingest), role: 'ingest' },
+]);
+
+describe('Mosquitto with the generated acl_file', () => {
+  let broker: RunningMosquitto;
+  beforeAll(async () => {
+    broker = await startMosquitto({ auth: { users, passwords } });
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  it('refuses a wrong password', async () => {
+    await expect(mqtt.connectAsync(broker.url, { username: 'gw-paper', password: 'nope', reconnectPeriod: 0 })).rejects.toThrow();
+  });
+
+  it('delivers only the gateway\'s own plant, and says "not authorized" to the other (MQTT 5)', async () => {
+    const ingest = await mqtt.connectAsync(broker.url, { protocolVersion: 5, username: 'ingest', password: passwords.ingest, reconnectPeriod: 0 });
+    const received: string[] = [];
+    ingest.on('message', (topic) => received.push(topic));
+    await ingest.subscribeAsync(topics.sharedReadingsFilter('ingest'), { qos: 1 });
+
+    const gw = await mqtt.connectAsync(broker.url, { protocolVersion: 5, username: 'gw-paper', password: passwords['gw-paper'], reconnectPeriod: 0 });
+    await gw.publishAsync(topics.readings('paper-01', 'gw-paper'), 'ok', { qos: 1 });
+    const refused = await gw.publishAsync(topics.readings('steel-01', 'gw-paper'), 'spoofed', { qos: 1 }).then(
+      (packet) => packet?.reasonCode,
+      (err: Error & { code?: number }) => err.code,
+    );
+    expect(refused).toBe(135); // 0x87 Not authorized, MQTT 5 §3.4.2.1
+    await new Promise((r) => setTimeout(r, 200));
+    expect(received).toEqual([topics.readings('paper-01', 'gw-paper')]);
+    gw.end(true);
+    ingest.end(true);
+  });
+});
