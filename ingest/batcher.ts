@@ -1,0 +1,185 @@
+/**
+ * Accumulates line protocol into write batches: a batch is cut when it holds `maxLines` lines or its first line has
+ * waited `maxDelayMs`. Batches are written one at a time, in order, so a message's lines are never written before
+ * those of an earlier message, and acknowledgements released per batch stay in arrival order.
+ *
+ * A batch holds whole entries (one entry = one MQTT message), so it may exceed `maxLines` by less than one message.
+ * Each entry carries a ticket (what the caller needs to acknowledge or dead-letter it) handed back once written.
+ *
+ * Failures: a batch the server refused (`isRejection`, e.g. HTTP 400) is handed to `onRejected` and never retried;
+ * any other failure is reported to `onWriteError` and the same batch is tried again after `retryPauseMs`, for as
+ * long as it takes: nothing accepted is dropped, and `pendingLines` grows so that the caller can apply backpressure.
+ */
+import { performance } from 'node:perf_hooks';
+
+export interface BatcherOptions<T> {
+  maxLines: number;
+  maxDelayMs: number;
+  /** `overHighWater` turns true when this many lines are buffered, queued or in flight. */
+  highWaterLines: number;
+  /** Pause before writing a batch again after a failure the writer gave up on (default 1000 ms). */
+  retryPauseMs?: number;
+  write(body: string, signal: AbortSignal): Promise<void>;
+  isRejection(error: unknown): boolean;
+  onWritten(tickets: T[], lines: number, latencyMs: number): void;
+  onRejected(tickets: T[], error: unknown): void;
+  onWriteError(error: unknown): void;
+  /** Called whenever pendingLines went down (a batch completed): a chance to resume a paused consumer. */
+  onProgress?(): void;
+}
+
+interface Batch<T> {
+  id: number;
+  chunks: string[];
+  tickets: T[];
+  lines: number;
+}
+
+/** Waits `ms`, or less when the signal aborts (never rejects). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class BatcherClosedError extends Error {
+  constructor() {
+    super('the batcher is closed');
+    this.name = 'BatcherClosedError';
+  }
+}
+
+export class WriteBatcher<T> {
+  private current: Batch<T> | undefined;
+  private readonly queue: Batch<T>[] = [];
+  private nextId = 1;
+  private completedId = 0;
+  private pending = 0;
+  private writing = false;
+  private closed = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly abort = new AbortController();
+  private flushWaiters: { id: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private readonly retryPauseMs: number;
+
+  constructor(private readonly options: BatcherOptions<T>) {
+    this.retryPauseMs = options.retryPauseMs ?? 1000;
+  }
+
+  /** Lines accepted and not yet written (buffered, queued or in flight). */
+  get pendingLines(): number {
+    return this.pending;
+  }
+
+  get overHighWater(): boolean {
+    return this.pending >= this.options.highWaterLines;
+  }
+
+  /**
+   * Accept one entry: `lines` joined by `\n`, `lineCount` of them (0 is allowed: the ticket is then handed back in
+   * order with the batch it falls into, without adding to the write).
+   */
+  add(lines: string, lineCount: number, ticket: T): void {
+    if (this.closed) throw new BatcherClosedError();
+    const batch = (this.current ??= { id: this.nextId++, chunks: [], tickets: [], lines: 0 });
+    if (lineCount > 0) {
+      batch.chunks.push(lines);
+      batch.lines += lineCount;
+      this.pending += lineCount;
+    }
+    batch.tickets.push(ticket);
+    if (batch.lines >= this.options.maxLines) this.cut();
+    else this.timer ??= setTimeout(() => this.cut(), this.options.maxDelayMs);
+  }
+
+  /** Resolves when everything accepted before the call has been written (or handed to onRejected). */
+  flush(): Promise<void> {
+    this.cut();
+    const target = this.nextId - 1;
+    if (this.completedId >= target) return Promise.resolve();
+    if (this.abort.signal.aborted) return Promise.reject(new BatcherClosedError());
+    return new Promise((resolve, reject) => this.flushWaiters.push({ id: target, resolve, reject }));
+  }
+
+  /**
+   * Stop accepting, try to write what is pending within `timeoutMs`, then abandon the rest (the caller has not
+   * acknowledged it, so the broker delivers it again). Resolves true when everything was written.
+   */
+  async close(timeoutMs: number): Promise<boolean> {
+    this.closed = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const drained = await Promise.race([this.flush().then(() => true, () => false), timedOut]);
+    clearTimeout(timer);
+    if (!drained) {
+      this.abort.abort(new BatcherClosedError());
+      for (const waiter of this.flushWaiters.splice(0)) waiter.reject(new BatcherClosedError());
+    }
+    return drained;
+  }
+
+  private cut(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.current) {
+      this.queue.push(this.current);
+      this.current = undefined;
+    }
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue[0]!;
+        if (!(await this.writeBatch(batch))) return;
+        this.queue.shift();
+        this.pending -= batch.lines;
+        this.completedId = batch.id;
+        const due = this.flushWaiters.filter((w) => w.id <= this.completedId);
+        this.flushWaiters = this.flushWaiters.filter((w) => w.id > this.completedId);
+        for (const waiter of due) waiter.resolve();
+        this.options.onProgress?.();
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /** Writes until it succeeds or is refused (true), or until the batcher is aborted (false). */
+  private async writeBatch(batch: Batch<T>): Promise<boolean> {
+    if (batch.lines === 0) {
+      this.options.onWritten(batch.tickets, 0, 0);
+      return true;
+    }
+    const body = batch.chunks.join('\n');
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      const started = performance.now();
+      try {
+        await this.options.write(body, signal);
+        this.options.onWritten(batch.tickets, batch.lines, performance.now() - started);
+        return true;
+      } catch (err) {
+        if (signal.aborted) return false;
+        if (this.options.isRejection(err)) {
+          this.options.onRejected(batch.tickets, err);
+          return true;
+        }
+        this.options.onWriteError(err);
+        await pause(this.retryPauseMs, signal);
+      }
+    }
+    return false;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Readings as InfluxDB line protocol (InfluxDB 1.x "Line protocol reference", write_protocols/line_protocol_reference).
+ *
+ * The schema, one line per reading:
+ *
+ *   <domain>,meter=<meter>,plant=<plant> <quantity>=<value in canonical unit>,<quantity>_quality="<quality>" <ts ms>
+ *
+ * Tag keys are written sorted (meter < plant), as the reference's performance tips ask. A reading without a value
+ * (`value: null`) writes only its quality field, so a gap stays visible as a quality without a number. Two quantities
+ * of one meter at one timestamp are two lines; InfluxDB merges the fields of one series and timestamp into one point.
+ * Timestamps are milliseconds: write with `precision=ms`.
+ *
+ * This is the ingest hot path: one string per reading, built by concatenation, and escaping only when a character
+ * that needs it is present (ids that passed ID_PATTERN never do).
+ */
+import { QUANTITIES, unitFactor } from '../core/catalog.ts';
+import type { ReadingBatch } from '../core/reading.ts';
+
+// Escaping per the reference's "Special characters" table. Newline, carriage return and tab cannot appear raw in a
+// line, so they are written as `\n`, `\r`, `\t` (as @influxdata/influxdb-client's Point does).
+const MEASUREMENT_SPECIAL = /[, \n\r\t]/;
+const MEASUREMENT_SPECIAL_ALL = /[, \n\r\t]/g;
+const TAG_SPECIAL = /[,= \n\r\t]/;
+const TAG_SPECIAL_ALL = /[,= \n\r\t]/g;
+const QUOTED_SPECIAL = /["\\]/;
+const QUOTED_SPECIAL_ALL = /["\\]/g;
+
+const CONTROL_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const escapeChar = (c: string): string => CONTROL_ESCAPES[c] ?? `\\${c}`;
+
+/** Measurement names: commas and spaces are escaped. */
+export function escapeMeasurement(name: string): string {
+  return MEASUREMENT_SPECIAL.test(name) ? name.replace(MEASUREMENT_SPECIAL_ALL, escapeChar) : name;
+}
+
+/** Tag keys, tag values and field keys: commas, equals signs and spaces are escaped. */
+export function escapeKey(key: string): string {
+  return TAG_SPECIAL.test(key) ? key.replace(TAG_SPECIAL_ALL, escapeChar) : key;
+}
+
+/** String field values: double quotes and backslashes are escaped; the result includes the surrounding quotes. */
+export function quoteString(value: string): string {
+  return QUOTED_SPECIAL.test(value) ? `"${value.replace(QUOTED_SPECIAL_ALL, '\\$&')}"` : `"${value}"`;
+}
+
+/** The fields of a reading's line, without measurement, tags or timestamp. Exported for the reference test. */
+export function fieldSet(quantity: string, value: number | null, quality: string): string {
+  const key = escapeKey(quantity);
+  const qualityField = `${key}_quality=${quoteString(quality)}`;
+  return value === null ? qualityField : `${key}=${String(value)},${qualityField}`;
+}
+
+/** One reading as one line. `value` must already be in the quantity's canonical unit (or null). */
+export function readingLine(measurement: string, plant: string, meter: string, quantity: string, value: number | null, quality: string, ts: number): string {
+  return `${escapeMeasurement(measurement)},meter=${escapeKey(meter)},plant=${escapeKey(plant)} ${fieldSet(quantity, value, quality)} ${ts}`;
+}
+
+/**
+ * The lines of a decoded batch joined by `\n` (no trailing newline), values converted to canonical units.
+ * The batch must have passed validation (known quantities, accepted units); `lineCount` of the result is
+ * `batch.readings.length`.
+ */
+export function batchToLines(batch: ReadingBatch): string {
+  const plantTag = escapeKey(batch.plant);
+  const readings = batch.readings;
+  let out = '';
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i]!;
+    const def = QUANTITIES[r.quantity];
+    const value = r.value === null ? null : r.value * (unitFactor(r.quantity, r.unit) ?? Number.NaN);
+    if (i > 0) out += '\n';
+    out += `${def.domain},meter=${escapeKey(r.meter)},plant=${plantTag} ${fieldSet(r.quantity, value, r.quality)} ${r.ts}`;
+  }
+  return out;
+}

@@ -1,0 +1,95 @@
+/**
+ * Whether a message from the broker may be written. Policy: a message with any invalid reading is rejected whole
+ * (with the reason of the first problem found) and dead-lettered, so nothing is ever half-written and the dead
+ * letter holds everything needed to replay it once fixed.
+ */
+import { unitFactor } from '../core/catalog.ts';
+import { PayloadError } from '../core/errors.ts';
+import type { PlantRegistry } from '../core/plants.ts';
+import { decodeBatch, type ReadingBatch } from '../core/reading.ts';
+import { parseReadingsTopic, type ReadingsTopic } from '../core/topics.ts';
+
+/**
+ * Short, stable reasons (they label the dead-letter counter):
+ * - bad_topic: not a `cleanstream/v1/readings/{plant}/{gateway}` topic
+ * - not_json … bad_timestamp: the payload contract (core/reading.ts decodeBatch)
+ * - topic_mismatch: the topic's plant/gateway differ from the batch's
+ * - unknown_plant / unknown_meter: not in the plant registry (unknown_meter also when the meter does not measure
+ *   that quantity)
+ */
+export const REJECT_REASONS = [
+  'bad_topic',
+  'not_json',
+  'bad_envelope',
+  'unsupported_version',
+  'bad_id',
+  'bad_reading',
+  'unknown_quantity',
+  'bad_unit',
+  'bad_value',
+  'bad_timestamp',
+  'topic_mismatch',
+  'unknown_plant',
+  'unknown_meter',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number] | (string & {});
+
+export interface Accepted {
+  ok: true;
+  topic: ReadingsTopic;
+  batch: ReadingBatch;
+}
+
+export interface Rejected {
+  ok: false;
+  reason: RejectReason;
+  detail: string;
+  /** Index in `readings` of the reading at fault, when one is. */
+  readingIndex?: number;
+}
+
+/** InfluxDB stores nanoseconds in an int64: later than 2262-04-11 cannot be written. */
+const MAX_TS_MS = 9_223_372_036_854;
+
+const reject = (reason: RejectReason, detail: string, readingIndex?: number): Rejected =>
+  readingIndex === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, readingIndex };
+
+export function validateMessage(topic: string, payload: Buffer, registry?: PlantRegistry): Accepted | Rejected {
+  const parsedTopic = parseReadingsTopic(topic);
+  if (!parsedTopic) return reject('bad_topic', `${JSON.stringify(topic)} is not a readings topic (cleanstream/v1/readings/{plant}/{gateway})`);
+
+  let batch: ReadingBatch;
+  try {
+    batch = decodeBatch(payload);
+  } catch (err) {
+    if (!(err instanceof PayloadError)) throw err;
+    const index = err.context.readingIndex;
+    return reject(err.reason, err.message.slice(err.reason.length + 2), typeof index === 'number' ? index : undefined);
+  }
+
+  if (batch.plant !== parsedTopic.plant || batch.gateway !== parsedTopic.gateway) {
+    return reject('topic_mismatch', `topic is for plant ${parsedTopic.plant} gateway ${parsedTopic.gateway}, the batch says plant ${batch.plant} gateway ${batch.gateway}`);
+  }
+  if (registry && !registry.plant(batch.plant)) return reject('unknown_plant', `plant ${batch.plant} is not in the plant registry`);
+
+  const readings = batch.readings;
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i]!;
+    if (r.ts > MAX_TS_MS) return reject('bad_timestamp', `readings[${i}].ts ${r.ts} is after 2262, beyond what InfluxDB can store`, i);
+    // The catalog's factors go up to 3600: a huge finite value can still overflow when converted.
+    if (r.value !== null && !Number.isFinite(r.value * (unitFactor(r.quantity, r.unit) ?? Number.NaN))) {
+      return reject('bad_value', `readings[${i}].value ${r.value} ${r.unit} overflows when converted`, i);
+    }
+    if (registry && !registry.knows(batch.plant, r.meter, r.quantity)) {
+      const meter = registry.meter(batch.plant, r.meter);
+      return reject(
+        'unknown_meter',
+        meter
+          ? `readings[${i}]: meter ${r.meter} of plant ${batch.plant} does not measure ${r.quantity} (it measures ${meter.quantities.join(', ')})`
+          : `readings[${i}]: plant ${batch.plant} has no meter ${r.meter}`,
+        i,
+      );
+    }
+  }
+  return { ok: true, topic: parsedTopic, batch };
+}
