@@ -1,0 +1,128 @@
+/**
+ * The simulated plants as a Modbus TCP server (modbus-serial ServerTCP): holding registers per layout.ts, one unit id
+ * per plant. Registers are computed on each read from the model at the tick time (now rounded down to the update
+ * interval), so nothing runs between reads and two reads within one tick agree with each other and with OPC UA.
+ * A read of an unknown unit id or outside a unit's registers answers exception 02 Illegal Data Address, a read of
+ * more than 125 registers exception 03 Illegal Data Value (Modbus Application Protocol V1.1b3 section 6.3, section 7).
+ */
+import { once } from 'node:events';
+import { ServerTCP } from 'modbus-serial';
+import { QUANTITIES } from '../../core/catalog.ts';
+import { CleanstreamError } from '../../core/errors.ts';
+import type { PlantRegistry } from '../../core/plants.ts';
+import { checkInterval, DEFAULT_UPDATE_INTERVAL_MS, tickTime } from '../clock.ts';
+import { encodeRegisters, registerCount, simulatorLayout, type SimPoint } from '../layout.ts';
+import { createRegistryModels, type PlantModel } from '../model.ts';
+
+export interface ModbusSimulatorOptions {
+  registry: PlantRegistry;
+  seed: number;
+  port: number;
+  /** Address to listen on. Default 127.0.0.1. */
+  host?: string;
+  updateIntervalMs?: number;
+  clock?: () => number;
+}
+
+export interface ModbusSimulator {
+  host: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export const ILLEGAL_DATA_ADDRESS = 0x02;
+export const ILLEGAL_DATA_VALUE = 0x03;
+/** Read Holding Registers carries at most 125 registers (section 6.3). */
+const MAX_READ_REGISTERS = 125;
+
+/** modbus-serial turns an error carrying `modbusErrorCode` into an exception response with that code. */
+export class ModbusExceptionError extends CleanstreamError {
+  readonly modbusErrorCode: number;
+
+  constructor(modbusErrorCode: number, message: string, context: Record<string, unknown>) {
+    super('SIM_MODBUS_EXCEPTION', message, { modbusErrorCode, ...context });
+    this.modbusErrorCode = modbusErrorCode;
+  }
+}
+
+interface Unit {
+  model: PlantModel;
+  points: SimPoint[];
+  /** For each register address: the index in `points` of the point it belongs to. */
+  owner: Int32Array;
+}
+
+function buildUnits(layout: SimPoint[], models: Map<string, PlantModel>): Map<number, Unit> {
+  const units = new Map<number, Unit>();
+  const byUnit = new Map<number, SimPoint[]>();
+  for (const p of layout) {
+    const list = byUnit.get(p.modbus.unitId) ?? [];
+    list.push(p);
+    byUnit.set(p.modbus.unitId, list);
+  }
+  for (const [unitId, points] of byUnit) {
+    const last = points.at(-1) as SimPoint;
+    const owner = new Int32Array(last.modbus.address + registerCount(last.modbus.type));
+    points.forEach((p, i) => owner.fill(i, p.modbus.address, p.modbus.address + registerCount(p.modbus.type)));
+    units.set(unitId, { model: models.get(last.plant) as PlantModel, points, owner });
+  }
+  return units;
+}
+
+export async function startModbusSimulator(opts: ModbusSimulatorOptions): Promise<ModbusSimulator> {
+  const host = opts.host ?? '127.0.0.1';
+  const interval = checkInterval(opts.updateIntervalMs ?? DEFAULT_UPDATE_INTERVAL_MS);
+  const clock = opts.clock ?? Date.now;
+  const units = buildUnits(simulatorLayout(opts.registry), createRegistryModels(opts.registry, opts.seed));
+
+  const readRegisters = (address: number, length: number, unitId: number): number[] => {
+    const unit = units.get(unitId);
+    if (!unit) throw new ModbusExceptionError(ILLEGAL_DATA_ADDRESS, `no simulated plant has unit id ${unitId}`, { unitId });
+    if (length < 1 || length > MAX_READ_REGISTERS) {
+      throw new ModbusExceptionError(ILLEGAL_DATA_VALUE, `a read must ask for 1-${MAX_READ_REGISTERS} registers, not ${length}`, { unitId, length });
+    }
+    if (address + length > unit.owner.length) {
+      throw new ModbusExceptionError(ILLEGAL_DATA_ADDRESS, `unit ${unitId} has registers 0-${unit.owner.length - 1}, not ${address}-${address + length - 1}`, { unitId, address, length });
+    }
+    const tick = tickTime(clock(), interval);
+    const words: number[] = [];
+    let encodedIndex = -1;
+    let encoded: number[] = [];
+    for (let a = address; a < address + length; a++) {
+      const index = unit.owner[a] as number;
+      const point = unit.points[index] as SimPoint;
+      if (index !== encodedIndex) {
+        const { value } = unit.model.sample(point.meter, point.quantity, tick);
+        encoded = encodeRegisters(point.modbus, value, QUANTITIES[point.quantity].kind === 'counter');
+        encodedIndex = index;
+      }
+      words.push(encoded[a - point.modbus.address] as number);
+    }
+    return words;
+  };
+
+  const server = new ServerTCP(
+    {
+      getHoldingRegister: (address: number, unitId: number): number => readRegisters(address, 1, unitId)[0] as number,
+      getMultipleHoldingRegisters: (address: number, length: number, unitId: number): number[] => readRegisters(address, length, unitId),
+    },
+    { host, port: opts.port, unitID: 255 },
+  );
+  try {
+    await Promise.race([
+      once(server, 'initialized'),
+      once(server, 'serverError').then(([err]: unknown[]) => {
+        throw err;
+      }),
+    ]);
+  } catch (err) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw new CleanstreamError('SIM_MODBUS_START', `Modbus simulator could not listen on ${host}:${opts.port}: ${(err as Error).message}`, { host, port: opts.port }, { cause: err });
+  }
+
+  return {
+    host,
+    port: opts.port,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
