@@ -1,0 +1,261 @@
+/**
+ * Alerts and their lifecycle: raised → acknowledged → cleared (or raised → cleared).
+ *
+ * There is at most one open alert per rule × plant × meter (ThingsBoard's "one active alarm per originator and
+ * type"): when the condition comes back while the alert is still open, the alert is updated (count, last value)
+ * rather than a second one raised. Clearing needs the rule's separate clear condition, so a value hovering at the
+ * limit stays one alert. An alert not acknowledged within the rule's `escalate.afterMs` of processing time is
+ * escalated once: severity raised (by default one step) and an `escalated` transition emitted.
+ *
+ * Alert ids are derived from the key and the event time of the raise, so replaying the same feed (after a restore)
+ * gives the same ids: a consumer sees a re-published alert as the same alert.
+ */
+import type { AlertPort, Localized, Threshold } from './kinds/types.ts';
+
+export const SEVERITIES = ['warning', 'minor', 'major', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export type AlertState = 'raised' | 'acknowledged' | 'cleared';
+export type TransitionKind = 'raised' | 'updated' | 'renotified' | 'escalated' | 'acknowledged' | 'cleared';
+
+/** The alert JSON published (retained) on topics.alert(plant, rule, meter). */
+export interface Alert {
+  id: string;
+  rule: string;
+  plant: string;
+  meter: string;
+  /** Null for meter-wide rules (stale without a quantity). */
+  quantity: string | null;
+  severity: Severity;
+  state: AlertState;
+  /** Event time of the reading (or, for deadman rules, the processing time) that raised it. */
+  raisedAt: number;
+  /** When it last changed. */
+  updatedAt: number;
+  clearedAt?: number;
+  ackedAt?: number;
+  ackedBy?: string;
+  comment?: string;
+  /** The value at the last trigger (at the clear, once cleared); for rate/quality/stale rules their measure. */
+  value: number | null;
+  /** The bound that was crossed (upper or lower), null when the rule has none (flatline). */
+  limit: number | null;
+  /** How many times the condition was met since raised (re-triggers, re-notifications). */
+  count: number;
+  escalated: boolean;
+  message: Localized;
+}
+
+export interface AlertTransition {
+  transition: TransitionKind;
+  alert: Alert;
+}
+
+export interface AlertRule {
+  id: string;
+  severity: Severity;
+  escalate?: { afterMs: number; to?: Severity | undefined } | undefined;
+}
+
+export type Describe = (value: number, threshold: Threshold | undefined) => Localized;
+
+/** State kept in checkpoints for one slot with an open alert. */
+export interface SlotState {
+  key: [rule: string, plant: string, meter: string];
+  alert: Alert;
+  violating: boolean;
+  openedAt: number;
+}
+
+const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+/** One rule × plant × meter: where its operators report, and its open alert if any. */
+export class AlertSlot implements AlertPort {
+  alert: Alert | undefined;
+  /** Whether the last judgement found the condition met (a change back to met is a re-trigger). */
+  private violating = false;
+  /** Processing time the alert was raised at, for escalation. */
+  private openedAt = 0;
+
+  constructor(
+    private readonly book: AlertBook,
+    readonly rule: AlertRule,
+    readonly plant: string,
+    readonly meter: string,
+    readonly quantity: string | null,
+    private readonly describe: Describe,
+  ) {}
+
+  get open(): boolean {
+    return this.alert !== undefined;
+  }
+
+  trigger(ts: number, value: number, threshold: Threshold | undefined): void {
+    const a = this.alert;
+    if (!a) {
+      this.violating = true;
+      this.openedAt = this.book.now();
+      const alert: Alert = {
+        id: `${this.rule.id}.${this.plant}.${this.meter}.${ts}`,
+        rule: this.rule.id,
+        plant: this.plant,
+        meter: this.meter,
+        quantity: this.quantity,
+        severity: this.rule.severity,
+        state: 'raised',
+        raisedAt: ts,
+        updatedAt: ts,
+        value: finiteOrNull(value),
+        limit: crossed(value, threshold),
+        count: 1,
+        escalated: false,
+        message: this.describe(value, threshold),
+      };
+      this.alert = alert;
+      this.book.opened(this);
+      this.book.emit('raised', alert);
+      return;
+    }
+    a.value = finiteOrNull(value);
+    if (this.violating) return;
+    this.violating = true;
+    a.count++;
+    a.updatedAt = Math.max(a.updatedAt, ts);
+    a.limit = crossed(value, threshold);
+    a.message = this.describe(value, threshold);
+    this.book.emit('updated', a);
+  }
+
+  relax(): void {
+    this.violating = false;
+  }
+
+  clear(ts: number, value: number): void {
+    this.violating = false;
+    const a = this.alert;
+    if (!a) return;
+    a.state = 'cleared';
+    a.clearedAt = ts;
+    a.updatedAt = Math.max(a.updatedAt, ts);
+    a.value = finiteOrNull(value);
+    a.message = { en: `Cleared: ${a.message.en}`, zh: `已恢复：${a.message.zh}` };
+    this.alert = undefined;
+    this.book.closed(this, a);
+    this.book.emit('cleared', a);
+  }
+
+  renotify(now: number, value: number): void {
+    const a = this.alert;
+    if (!a) return;
+    a.count++;
+    a.value = finiteOrNull(value);
+    a.updatedAt = now;
+    this.book.emit('renotified', a);
+  }
+
+  acknowledge(by: string, comment: string | undefined, at: number): boolean {
+    const a = this.alert;
+    if (!a || a.state !== 'raised') return false;
+    a.state = 'acknowledged';
+    a.ackedAt = at;
+    a.ackedBy = by;
+    if (comment !== undefined) a.comment = comment;
+    a.updatedAt = Math.max(a.updatedAt, at);
+    this.book.emit('acknowledged', a);
+    return true;
+  }
+
+  escalateIfDue(now: number): void {
+    const a = this.alert;
+    const rule = this.rule.escalate;
+    if (!a || !rule || a.state !== 'raised' || a.escalated || now - this.openedAt < rule.afterMs) return;
+    a.escalated = true;
+    a.severity = rule.to ?? SEVERITIES[Math.min(SEVERITIES.indexOf(a.severity) + 1, SEVERITIES.length - 1)]!;
+    a.updatedAt = Math.max(a.updatedAt, now);
+    this.book.emit('escalated', a);
+  }
+
+  snapshot(): SlotState | undefined {
+    if (!this.alert) return undefined;
+    return { key: [this.rule.id, this.plant, this.meter], alert: { ...this.alert, message: { ...this.alert.message } }, violating: this.violating, openedAt: this.openedAt };
+  }
+
+  restore(state: SlotState): void {
+    this.alert = { ...state.alert, message: { ...state.alert.message } };
+    this.violating = state.violating;
+    this.openedAt = state.openedAt;
+    this.book.opened(this);
+  }
+}
+
+/** The bound of the threshold that `value` crossed (the upper one when it is not below the lower). */
+function crossed(value: number, t: Threshold | undefined): number | null {
+  if (!t) return null;
+  if (t.min !== undefined && (t.max === undefined || value < t.min)) return t.min;
+  return t.max ?? null;
+}
+
+/** All slots; hands every transition to one listener, as a copy the listener may keep. */
+export class AlertBook {
+  private readonly slots = new Map<string, AlertSlot>();
+  private readonly openById = new Map<string, AlertSlot>();
+
+  constructor(
+    readonly now: () => number,
+    private readonly listener: (t: AlertTransition) => void,
+  ) {}
+
+  slot(rule: AlertRule, plant: string, meter: string, quantity: string | null, describe: Describe): AlertSlot {
+    const key = `${rule.id}\u0000${plant}\u0000${meter}`;
+    let slot = this.slots.get(key);
+    if (!slot) {
+      slot = new AlertSlot(this, rule, plant, meter, quantity, describe);
+      this.slots.set(key, slot);
+    }
+    return slot;
+  }
+
+  find(rule: string, plant: string, meter: string): AlertSlot | undefined {
+    return this.slots.get(`${rule}\u0000${plant}\u0000${meter}`);
+  }
+
+  byId(id: string): AlertSlot | undefined {
+    return this.openById.get(id);
+  }
+
+  open(): Alert[] {
+    return [...this.openById.values()].map((s) => copy(s.alert!));
+  }
+
+  tick(now: number): void {
+    for (const slot of this.openById.values()) slot.escalateIfDue(now);
+  }
+
+  snapshot(): SlotState[] {
+    const out: SlotState[] = [];
+    for (const slot of this.openById.values()) {
+      const s = slot.snapshot();
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  /** @internal slots report their open/closed alerts here */
+  opened(slot: AlertSlot): void {
+    this.openById.set(slot.alert!.id, slot);
+  }
+
+  /** @internal */
+  closed(_slot: AlertSlot, alert: Alert): void {
+    this.openById.delete(alert.id);
+  }
+
+  /** @internal */
+  emit(transition: TransitionKind, alert: Alert): void {
+    this.listener({ transition, alert: copy(alert) });
+  }
+}
+
+function copy(a: Alert): Alert {
+  return { ...a, message: { ...a.message } };
+}

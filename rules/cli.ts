@@ -1,0 +1,42 @@
+/**
+ * `cleanstream rules --config <file>`: run the rules service until SIGINT/SIGTERM, then publish what is pending,
+ * write a checkpoint and stop.
+ */
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { loadRulesConfig } from './config.ts';
+import { startRules } from './service.ts';
+
+function seconds(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a non-negative number, got ${v}`);
+    return n;
+  };
+}
+
+export function registerRulesCommand(program: Command): void {
+  program
+    .command('rules')
+    .description('judge readings from MQTT against rules (limits from the catalog, deadman, flatline, rate, quality); publish alerts retained and write them to InfluxDB')
+    .requiredOption('--config <file>', 'rules config file (YAML; see rules/sample.yaml)')
+    .option('--plants <file>', 'plant registry file; overrides the config file\'s `plants`')
+    .option('--checkpoint <file>', 'where window and alert state is kept across restarts; overrides `checkpoint.file`')
+    .option('--stats-interval <seconds>', 'log counters this often (0: never)', seconds('--stats-interval'), 60)
+    .action(async (opts: { config: string; plants?: string; checkpoint?: string; statsInterval: number }) => {
+      const log = pino({ name: 'rules' });
+      const config = loadRulesConfig(opts.config);
+      if (opts.plants) config.plants = opts.plants;
+      if (opts.checkpoint) config.checkpoint.file = opts.checkpoint;
+      const rules = await startRules(config, { logger: log });
+      log.info({ broker: config.mqtt.url, rules: config.rules.length, checkpoint: config.checkpoint.file ?? null }, 'rules running');
+      const timer = opts.statsInterval > 0 ? setInterval(() => log.info({ stats: rules.stats() }, 'stats'), opts.statsInterval * 1000) : undefined;
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      clearInterval(timer);
+      await rules.stop();
+      log.info({ stats: rules.stats() }, 'stopped');
+    });
+}

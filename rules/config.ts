@@ -1,0 +1,137 @@
+/**
+ * The rules service's config file (YAML; see rules/sample.yaml). A rule is declarative data: an id, a kind
+ * (rules/kinds/), a severity, a selector saying which series it watches, the kind's own parameters next to those,
+ * and optionally an escalation. Errors name the file, the field path (`rules[2].limit.max`) and what was expected.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { durationMs, idSchema, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, quantityIdSchema } from '../core/config.ts';
+import type { QuantityId } from '../core/catalog.ts';
+import { INDUSTRIES } from '../core/plants.ts';
+import { SEVERITIES } from './alerts.ts';
+import { RULE_KINDS, type RuleKindName } from './kinds/index.ts';
+import { thresholdIssues, type ClearSpec, type LimitSpec } from './kinds/threshold.ts';
+
+const KIND_NAMES = Object.keys(RULE_KINDS) as [RuleKindName, ...RuleKindName[]];
+
+export const selectorSchema = z.strictObject({
+  /** Any of these plants (ids); omitted: every plant. */
+  plants: z.array(idSchema).min(1).optional(),
+  industries: z.array(z.enum(INDUSTRIES)).min(1).optional(),
+  regions: z.array(idSchema).min(1).optional(),
+  /** Any of these meters (ids); omitted: every meter that measures the quantity. */
+  meters: z.array(idSchema).min(1).optional(),
+  /** Required by every kind but `stale`, which without it watches a whole meter. */
+  quantity: quantityIdSchema.transform((q) => q as QuantityId).optional(),
+});
+export type Selector = z.output<typeof selectorSchema>;
+
+const ruleBase = {
+  id: idSchema,
+  kind: z.enum(KIND_NAMES),
+  severity: z.enum(SEVERITIES),
+  description: z.string().optional(),
+  selector: selectorSchema,
+  /** Not acknowledged within afterMs (processing time): severity goes up one step, or to `to`. */
+  escalate: z.strictObject({ afterMs: durationMs, to: z.enum(SEVERITIES).optional() }).optional(),
+  enabled: z.boolean().default(true),
+};
+const BASE_KEYS = new Set(Object.keys(ruleBase));
+
+type Base = z.output<z.ZodObject<typeof ruleBase>>;
+type ParamsOf<K extends RuleKindName> = z.output<(typeof RULE_KINDS)[K]['params']>;
+/** A validated rule: the common fields plus its kind's parameters. */
+export type RuleConfig = { [K in RuleKindName]: Base & { kind: K; params: ParamsOf<K> } }[RuleKindName];
+
+export const ruleSchema = z.looseObject(ruleBase).transform((raw, ctx): RuleConfig => {
+  const kind = RULE_KINDS[raw.kind];
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) if (!BASE_KEYS.has(k)) rest[k] = v;
+  const parsed = kind.params.safeParse(rest);
+  if (!parsed.success) {
+    // The kind's issues keep their codes and paths, so the error reads as if the rule were one schema.
+    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, input: undefined } as z.core.$ZodRawIssue);
+    return z.NEVER;
+  }
+  const base: Base = {
+    id: raw.id,
+    kind: raw.kind,
+    severity: raw.severity,
+    selector: raw.selector,
+    enabled: raw.enabled,
+    ...(raw.description !== undefined ? { description: raw.description } : {}),
+    ...(raw.escalate !== undefined ? { escalate: raw.escalate } : {}),
+  };
+  return { ...base, kind: raw.kind, params: parsed.data } as RuleConfig;
+});
+
+/** Checks across fields and rules: unique ids, a quantity where the kind needs one, clear levels inside the limit. */
+export const rulesListSchema = z
+  .array(ruleSchema)
+  .min(1)
+  .superRefine((rules, ctx) => {
+    const seen = new Map<string, number>();
+    rules.forEach((rule, i) => {
+      const first = seen.get(rule.id);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `expected a unique rule id, ${rule.id} is also rules[${first}]` });
+      seen.set(rule.id, i);
+      if (RULE_KINDS[rule.kind].needsQuantity && !rule.selector.quantity) {
+        ctx.addIssue({ code: 'custom', path: [i, 'selector', 'quantity'], message: `expected the quantity a ${rule.kind} rule judges` });
+      }
+      if (rule.kind === 'limit' || rule.kind === 'sustained') {
+        const p = rule.params as { limit: LimitSpec; clear?: ClearSpec };
+        for (const issue of thresholdIssues(p.limit, p.clear)) ctx.addIssue({ code: 'custom', path: [i, ...issue.path], message: issue.message });
+      }
+    });
+  });
+
+export const rulesConfigSchema = z
+  .strictObject({
+    mqtt: mqttConnectionSchema,
+    /** Fixed, so that the broker keeps this consumer's session while it restarts. */
+    clientId: z.string().min(1).max(128).default('cleanstream-rules'),
+    subscription: z.string().min(1).optional(),
+    influx: influxConnectionSchema,
+    /** Plant registry file (relative to this config file): industries, categories and regions for selectors and limits. */
+    plants: z.string().min(1).optional(),
+    /** Extra limits files or folders (relative to this config file): permits, provincial standards, overrides. */
+    limits: z.array(z.string().min(1)).default([]),
+    /** Load the standards shipped in rules/limits/standards/. */
+    builtinLimits: z.boolean().default(true),
+    eventTime: z
+      .strictObject({
+        /** How far behind the newest reading of a series a reading may arrive and still be judged in order. */
+        allowedLatenessMs: z.number().int().nonnegative().default(5_000),
+        /** A series with no arrival for this long stops waiting for stragglers (its watermark catches up). */
+        idleFlushMs: durationMs.default(10_000),
+      })
+      .prefault({}),
+    /** Processing-time tick: deadman rules, escalation, idle series. */
+    tickMs: durationMs.default(1_000),
+    checkpoint: z
+      .strictObject({
+        /** Where window and alert state is kept across restarts (relative to this config file); none: not kept. */
+        file: z.string().min(1).optional(),
+        intervalMs: durationMs.default(10_000),
+      })
+      .prefault({}),
+    rules: rulesListSchema,
+  });
+
+export type RulesConfig = z.output<typeof rulesConfigSchema>;
+export type RulesConfigInput = z.input<typeof rulesConfigSchema>;
+
+/** Validate rules given in code (tests, `cleanstream up`) with the same errors as a file. */
+export function parseRules(source: string, rules: unknown[]): RuleConfig[] {
+  return parseConfig(source, { rules }, z.strictObject({ rules: rulesListSchema })).rules;
+}
+
+/** Load and validate a config file; paths in it are resolved relative to the file. Throws ConfigError. */
+export function loadRulesConfig(file: string, env: NodeJS.ProcessEnv = process.env): RulesConfig {
+  const config = loadConfigFile(file, rulesConfigSchema, env);
+  const dir = path.dirname(file);
+  if (config.plants) config.plants = path.resolve(dir, config.plants);
+  config.limits = config.limits.map((p) => path.resolve(dir, p));
+  if (config.checkpoint.file) config.checkpoint.file = path.resolve(dir, config.checkpoint.file);
+  return config;
+}

@@ -1,0 +1,113 @@
+/**
+ * `limit`: the value is above an upper limit or outside a range (pH 6–9). The limit comes from the catalog (the
+ * standard for the plant's industry and category, in force at the reading's time) or from the rule. Averaging is
+ * instantaneous (every reading is judged) or a mean over tumbling event-time windows: flue gas under GB 13223-2011
+ * is judged on hourly means, so one high minute must not raise an alert but a high hour must.
+ */
+import { z } from 'zod';
+import { durationMs } from '../../core/config.ts';
+import { TumblingMean, type TumblingState } from '../windows.ts';
+import { clearSpecSchema, formatThreshold, limitSpecSchema, ThresholdTracker } from './threshold.ts';
+import { fmt, usable, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+
+export const limitParams = z.strictObject({
+  limit: limitSpecSchema,
+  averaging: z
+    .union([
+      z.literal('instantaneous'),
+      z.strictObject({
+        /** Tumbling window length, e.g. 3600000 for hourly means. */
+        meanOverMs: durationMs,
+        /** Windows with fewer usable samples are not judged (a CEMS hour needs enough valid minutes). */
+        minSamples: z.number().int().positive().default(1),
+      }),
+    ])
+    .default('instantaneous'),
+  clear: clearSpecSchema.optional(),
+});
+export type LimitParams = z.output<typeof limitParams>;
+
+class InstantLimit implements Operator {
+  constructor(private readonly threshold: ThresholdTracker) {}
+
+  sample(ts: number, value: number, quality: QualityCode, alert: AlertPort): void {
+    if (!usable(value, quality)) return;
+    const t = this.threshold.at(ts);
+    if (!t) return;
+    if (this.threshold.violates(value)) alert.trigger(ts, value, t);
+    else if (this.threshold.clears(value)) alert.clear(ts, value);
+    else alert.relax();
+  }
+
+  snapshot(): unknown {
+    return null;
+  }
+
+  restore(): void {}
+}
+
+class MeanLimit implements Operator {
+  private readonly window: TumblingMean;
+
+  constructor(
+    private readonly threshold: ThresholdTracker,
+    sizeMs: number,
+    private readonly minSamples: number,
+  ) {
+    this.window = new TumblingMean(sizeMs);
+  }
+
+  sample(ts: number, value: number, quality: QualityCode, alert: AlertPort): void {
+    if (this.window.closeIfDue(ts)) this.judge(alert);
+    if (usable(value, quality)) this.window.add(ts, value);
+  }
+
+  watermark(watermark: number, alert: AlertPort): void {
+    if (this.window.closeIfDue(watermark)) this.judge(alert);
+  }
+
+  /** A window's verdict is dated at its end: that is when the mean became known. */
+  private judge(alert: AlertPort): void {
+    const w = this.window;
+    if (w.closedCount < this.minSamples) return;
+    const end = w.closedStart + w.sizeMs;
+    // The limit in force during the window (its last instant), not at the verdict.
+    const t = this.threshold.at(end - 1);
+    if (!t) return;
+    const mean = w.closedMean;
+    if (this.threshold.violates(mean)) alert.trigger(end, mean, t);
+    else if (this.threshold.clears(mean)) alert.clear(end, mean);
+    else alert.relax();
+  }
+
+  snapshot(): TumblingState {
+    return this.window.snapshot();
+  }
+
+  restore(state: unknown): void {
+    this.window.restore(state as TumblingState);
+  }
+}
+
+export const limitKind: RuleKind<typeof limitParams> = {
+  kind: 'limit',
+  params: limitParams,
+  needsQuantity: true,
+  create(params: LimitParams, ctx: BindContext): Operator {
+    const threshold = new ThresholdTracker(params.limit, params.clear, ctx);
+    if (params.averaging === 'instantaneous') return new InstantLimit(threshold);
+    return new MeanLimit(threshold, params.averaging.meanOverMs, params.averaging.minSamples);
+  },
+  describe(params: LimitParams, f: MessageFacts) {
+    const range = f.threshold?.min !== undefined && f.threshold.max !== undefined;
+    const mean = params.averaging === 'instantaneous' ? '' : ` (${fmt(params.averaging.meanOverMs / 60_000)} min mean)`;
+    const meanZh = params.averaging === 'instantaneous' ? '' : `（${fmt(params.averaging.meanOverMs / 60_000)} 分钟均值）`;
+    const std = f.threshold?.standard ? ` (${f.threshold.standard}${f.threshold.verified === false ? ', UNVERIFIED' : ''})` : '';
+    const stdZh = f.threshold?.standard ? `（${f.threshold.standard}${f.threshold.verified === false ? '，数值未核实' : ''}）` : '';
+    const lim = formatThreshold(f.threshold, f.unit);
+    return {
+      en: `${f.what.en}${mean} ${fmt(f.value)} ${f.unit} at ${f.plant}/${f.meter} is ${range ? 'outside' : 'above'} the limit ${lim}${std}`,
+      zh: `${f.plant}/${f.meter} ${f.what.zh}${meanZh} ${fmt(f.value)} ${f.unit}，${range ? '超出范围' : '超过限值'} ${lim}${stdZh}`,
+    };
+  },
+};

@@ -1,0 +1,67 @@
+/**
+ * `quality`: the share of bad (or bad and uncertain) readings over a sliding event-time window is above X. A meter
+ * that mostly reports errors is not stale (data arrives) and never crosses a limit (no values), yet the plant is
+ * blind at that point: this is the rule that says so.
+ */
+import { z } from 'zod';
+import { durationMs } from '../../core/config.ts';
+import { SlidingWindow, type SlidingState } from '../windows.ts';
+import { BAD, fmt, GOOD, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+
+export const qualityParams = z
+  .strictObject({
+    windowMs: durationMs,
+    /** Share (0–1) of readings that may be bad within the window. */
+    maxShare: z.number().min(0).lt(1),
+    count: z.enum(['bad', 'not-good']).default('not-good'),
+    /** Windows with fewer readings are not judged. */
+    minSamples: z.number().int().positive().default(5),
+    /** Clears only once the share is at or below this (hysteresis); default maxShare. */
+    clearBelowShare: z.number().min(0).lt(1).optional(),
+  })
+  .refine((p) => p.clearBelowShare === undefined || p.clearBelowShare <= p.maxShare, { path: ['clearBelowShare'], message: 'expected a share at or below maxShare' });
+export type QualityParams = z.output<typeof qualityParams>;
+
+class QualityShare implements Operator {
+  private readonly window: SlidingWindow;
+  private readonly clearAt: number;
+
+  constructor(private readonly p: QualityParams) {
+    this.window = new SlidingWindow(p.windowMs);
+    this.clearAt = p.clearBelowShare ?? p.maxShare;
+  }
+
+  sample(ts: number, _value: number, quality: QualityCode, alert: AlertPort): void {
+    const bad = this.p.count === 'bad' ? quality === BAD : quality !== GOOD;
+    this.window.push(ts, bad ? 1 : 0);
+    if (this.window.count < this.p.minSamples) return;
+    const share = this.window.sum / this.window.count;
+    if (share > this.p.maxShare) alert.trigger(ts, share * 100, { max: this.p.maxShare * 100 });
+    else if (share <= this.clearAt) alert.clear(ts, share * 100);
+    else alert.relax();
+  }
+
+  snapshot(): SlidingState {
+    return this.window.snapshot();
+  }
+
+  restore(state: unknown): void {
+    this.window.restore(state as SlidingState);
+  }
+}
+
+export const qualityKind: RuleKind<typeof qualityParams> = {
+  kind: 'quality',
+  params: qualityParams,
+  needsQuantity: true,
+  create: (params: QualityParams) => new QualityShare(params),
+  describe(params: QualityParams, f: MessageFacts) {
+    const what = params.count === 'bad' ? 'bad' : 'bad or uncertain';
+    const whatZh = params.count === 'bad' ? '坏值' : '坏值或可疑值';
+    const min = fmt(params.windowMs / 60_000);
+    return {
+      en: `${fmt(f.value)}% of ${f.what.en} readings at ${f.plant}/${f.meter} ${what} over ${min} min (more than ${fmt(params.maxShare * 100)}%)`,
+      zh: `${f.plant}/${f.meter} ${f.what.zh}在 ${min} 分钟内 ${fmt(f.value)}% 为${whatZh}（超过 ${fmt(params.maxShare * 100)}%）`,
+    };
+  },
+};

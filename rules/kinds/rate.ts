@@ -1,0 +1,67 @@
+/**
+ * `rate`: the value changes faster than X per minute, measured across a sliding event-time window (the newest sample
+ * against the oldest one still in the window) so that one noisy sample pair does not decide. Catches a dosing pump
+ * failure or a sudden load before the limit itself is crossed.
+ */
+import { z } from 'zod';
+import { durationMs } from '../../core/config.ts';
+import { SlidingWindow, type SlidingState } from '../windows.ts';
+import { fmt, usable, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+
+export const rateParams = z
+  .strictObject({
+    /** Change per minute (canonical unit) above which the alert is raised. */
+    maxPerMinute: z.number().positive(),
+    direction: z.enum(['rise', 'fall', 'both']).default('both'),
+    windowMs: durationMs.default(60_000),
+    /** Clears only once the rate is at or below this (hysteresis); default maxPerMinute. */
+    clearBelowPerMinute: z.number().nonnegative().optional(),
+  })
+  .refine((p) => p.clearBelowPerMinute === undefined || p.clearBelowPerMinute <= p.maxPerMinute, {
+    path: ['clearBelowPerMinute'],
+    message: 'expected a rate at or below maxPerMinute',
+  });
+export type RateParams = z.output<typeof rateParams>;
+
+class Rate implements Operator {
+  private readonly window: SlidingWindow;
+  private readonly clearAt: number;
+
+  constructor(private readonly p: RateParams) {
+    this.window = new SlidingWindow(p.windowMs);
+    this.clearAt = p.clearBelowPerMinute ?? p.maxPerMinute;
+  }
+
+  sample(ts: number, value: number, quality: QualityCode, alert: AlertPort): void {
+    if (!usable(value, quality)) return;
+    this.window.push(ts, value);
+    const dt = ts - this.window.oldestTs();
+    if (dt <= 0) return;
+    const perMinute = ((value - this.window.oldestValue()) * 60_000) / dt;
+    const signed = this.p.direction === 'rise' ? perMinute : this.p.direction === 'fall' ? -perMinute : Math.abs(perMinute);
+    if (signed > this.p.maxPerMinute) alert.trigger(ts, perMinute, { max: this.p.maxPerMinute });
+    else if (signed <= this.clearAt) alert.clear(ts, perMinute);
+    else alert.relax();
+  }
+
+  snapshot(): SlidingState {
+    return this.window.snapshot();
+  }
+
+  restore(state: unknown): void {
+    this.window.restore(state as SlidingState);
+  }
+}
+
+export const rateKind: RuleKind<typeof rateParams> = {
+  kind: 'rate',
+  params: rateParams,
+  needsQuantity: true,
+  create: (params: RateParams) => new Rate(params),
+  describe(params: RateParams, f: MessageFacts) {
+    return {
+      en: `${f.what.en} at ${f.plant}/${f.meter} changing at ${fmt(f.value)} ${f.unit}/min, faster than ${params.maxPerMinute} ${f.unit}/min`,
+      zh: `${f.plant}/${f.meter} ${f.what.zh}变化速率 ${fmt(f.value)} ${f.unit}/分钟，超过 ${params.maxPerMinute} ${f.unit}/分钟`,
+    };
+  },
+};

@@ -1,0 +1,99 @@
+/**
+ * What every rule kind is: a schema for its parameters and a factory for a small operator bound to one series
+ * (plant × meter × quantity). Operators see samples in event-time order (the engine's reorder buffer guarantees it
+ * and handles late data), as scalars: no object per reading on the hot path.
+ */
+import type { z } from 'zod';
+import type { QuantityId } from '../../core/catalog.ts';
+import type { Plant } from '../../core/plants.ts';
+import type { LimitLookup } from '../limits/catalog.ts';
+
+/** Quality as a small integer on the hot path. */
+export const GOOD = 0;
+export const UNCERTAIN = 1;
+export const BAD = 2;
+export type QualityCode = typeof GOOD | typeof UNCERTAIN | typeof BAD;
+
+/** A value usable for thresholds: present and not bad (uncertain values count, as the source still measured). */
+export function usable(value: number, quality: QualityCode): boolean {
+  return quality !== BAD && value === value; // value === value is false only for NaN (a null reading)
+}
+
+/** What a threshold compared against: the numbers and, when from the catalog, the standard that set them. */
+export interface Threshold {
+  min?: number;
+  max?: number;
+  standard?: string;
+  verified?: boolean;
+}
+
+/**
+ * The alert slot of one rule × plant × meter, as an operator sees it. `trigger` raises the alert, or counts a
+ * re-trigger when the condition comes back while the alert is still open; `relax` says the condition is gone but
+ * the clear condition is not met yet (the hysteresis band); `clear` closes the alert.
+ */
+export interface AlertPort {
+  readonly open: boolean;
+  trigger(ts: number, value: number, threshold: Threshold | undefined, detail?: string): void;
+  relax(): void;
+  clear(ts: number, value: number): void;
+  /** Notify again that a still-open alert still holds (stale meters). */
+  renotify(now: number, value: number): void;
+}
+
+export interface Operator {
+  /** One sample of the series, in event-time order. `value` is NaN for a reading without a value. */
+  sample(ts: number, value: number, quality: QualityCode, alert: AlertPort): void;
+  /** The series' watermark moved: no sample at or before `watermark` will come any more. */
+  watermark?(watermark: number, alert: AlertPort): void;
+  /** Processing time went by (the engine's clock). */
+  tick?(now: number, alert: AlertPort): void;
+  /** Any processing-time arrival of a reading for this series, late or not (for deadman rules). */
+  arrived?(now: number, hasValue: boolean, alert: AlertPort): void;
+  /** JSON-able state for checkpoints; restore() receives what snapshot() returned. */
+  snapshot(): unknown;
+  restore(state: unknown): void;
+}
+
+export interface BindContext {
+  plant: Plant | undefined;
+  plantId: string;
+  meter: string;
+  quantity: QuantityId | undefined;
+  /** The catalog's limit in force at an instant, with the interval that answer holds for (no limit for unknown plants). */
+  catalogLimit(atMs: number, standard?: string): LimitLookup;
+  /** The engine's processing-time clock (ms). */
+  now(): number;
+}
+
+/** What an alert message is written from (only when an alert changes, never per sample). */
+export interface MessageFacts {
+  plant: string;
+  meter: string;
+  /** The quantity's label and canonical unit; for meter-wide rules, the meter. */
+  what: { en: string; zh: string };
+  unit: string;
+  value: number;
+  threshold: Threshold | undefined;
+}
+
+export interface Localized {
+  en: string;
+  zh: string;
+}
+
+export interface RuleKind<S extends z.ZodType = z.ZodType> {
+  kind: string;
+  /** The kind's own parameters (merged into the rule's schema next to id, severity, selector). */
+  params: S;
+  /** Whether the selector must name a quantity (all but deadman rules, which watch a whole meter). */
+  needsQuantity: boolean;
+  create(params: z.output<S>, ctx: BindContext): Operator;
+  describe(params: z.output<S>, facts: MessageFacts): Localized;
+}
+
+/** Numbers in messages: at most 4 significant digits, no float noise. */
+export function fmt(value: number): string {
+  if (value !== value) return 'no value';
+  return String(Number(value.toPrecision(4)));
+}

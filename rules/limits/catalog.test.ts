@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError } from '../../core/errors.ts';
+import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from './catalog.ts';
+import { DEMO_OVERRIDES, demoRegistry } from '../test-support.ts';
+
+const at = (iso: string): number => Date.parse(iso);
+const plant = (id: string) => demoRegistry().plant(id)!;
+const withCategory = (id: string, category: string) => ({ ...plant(id), category });
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+function limitsFile(text: string): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'cs-limits-')), 'limits.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('limits catalog', () => {
+  const catalog = loadLimitsCatalog([BUILTIN_STANDARDS_DIR, DEMO_OVERRIDES]);
+
+  it('gives GB 3544-2008 Table 2 by pulp-paper category: COD 100/90/80, NH3-N 12/8/8', () => {
+    const t = at('2024-01-01T00:00:00Z');
+    expect(['pulp', 'integrated', 'paper'].map((c) => catalog.limitFor(withCategory('paper-01', c), 'cod', t)?.max)).toEqual([100, 90, 80]);
+    expect(['pulp', 'integrated', 'paper'].map((c) => catalog.limitFor(withCategory('paper-01', c), 'nh3n', t)?.max)).toEqual([12, 8, 8]);
+    expect(catalog.limitFor(plant('paper-01'), 'tp', t)).toMatchObject({ max: 0.8, standard: 'GB 3544-2008', verified: true });
+    expect(catalog.limitFor(plant('paper-01'), 'ph', t)).toMatchObject({ min: 6, max: 9 });
+  });
+
+  it('falls back to GB 8978-1996 grade 1 where no industry standard applies (steel here), or before it took effect', () => {
+    expect(catalog.limitFor(plant('steel-01'), 'cod', at('2024-01-01T00:00:00Z'))).toMatchObject({ max: 100, standard: 'GB 8978-1996' });
+    expect(catalog.limitFor(plant('steel-01'), 'nh3n', at('2024-01-01T00:00:00Z'))?.max).toBe(15);
+    // GB 3544-2008 takes effect 2008-08-01 00:00 China Standard Time
+    expect(catalog.limitFor(plant('paper-01'), 'cod', at('2008-07-31T15:59:59Z'))).toMatchObject({ max: 100, standard: 'GB 8978-1996' });
+    expect(catalog.limitFor(plant('paper-01'), 'cod', at('2008-07-31T16:00:00Z'))).toMatchObject({ max: 90, standard: 'GB 3544-2008' });
+  });
+
+  it('marks UNVERIFIED values (GB 4287-2012 direct discharge) and lets a per-plant override win from its effective date', () => {
+    expect(catalog.limitFor(plant('dyeing-01'), 'cod', at('2014-06-01T00:00:00Z'))).toMatchObject({ max: 80, standard: 'GB 4287-2012', verified: false });
+    expect(catalog.limitFor(plant('dyeing-01'), 'cod', at('2016-01-01T00:00:00Z'))).toMatchObject({ max: 500, standard: 'demo permits' });
+    expect(catalog.limitFor(plant('dyeing-01'), 'nh3n', at('2016-01-01T00:00:00Z'))).toMatchObject({ max: 10, verified: false });
+  });
+
+  it('gives GB 13223-2011 flue gas limits when the standard is named, key-region values by region', () => {
+    const t = at('2024-01-01T00:00:00Z');
+    expect(catalog.limitFor(plant('paper-01'), 'nox', t)).toBeUndefined(); // a paper mill is not a power plant
+    const q = { standard: 'GB 13223-2011' };
+    expect(catalog.limitFor(plant('paper-01'), 'so2', t, q)?.max).toBe(50); // Hebei: key region
+    expect(catalog.limitFor(plant('steel-01'), 'so2', t, q)?.max).toBe(100);
+    expect(catalog.limitFor(plant('steel-01'), 'particulate', t, q)?.max).toBe(30);
+    expect(catalog.limitFor({ ...plant('steel-01'), industry: 'thermal-power' }, 'nox', t)?.max).toBe(100);
+  });
+
+  it('says how long an answer holds, so callers re-resolve only at effective dates', () => {
+    const r = catalog.lookup(plant('dyeing-01'), 'cod', at('2014-06-01T00:00:00Z'));
+    expect(r.validFrom).toBe(at('2013-01-01T00:00:00+08:00'));
+    expect(r.validUntil).toBe(at('2015-01-01T00:00:00+08:00'));
+  });
+
+  it('refuses two entries that tie, naming both', () => {
+    const file = limitsFile(`standard: X
+version: 1
+title: { en: X, zh: X }
+source: test
+scope: fallback
+entries:
+  - { quantity: cod, max: 100, effectiveFrom: 2000-01-01 }
+  - { quantity: cod, max: 90, effectiveFrom: 2000-01-01 }
+`);
+    const err = errorOf(() => loadLimitsCatalog([file]));
+    expect(err.issues[0]!.path).toContain('entries[1]');
+    expect(err.issues[0]!.expected).toContain('entries[0]');
+  });
+
+  it('names the file, field path and expectation for a bad file', () => {
+    const file = limitsFile(`standard: X
+version: 1
+title: { en: X, zh: X }
+source: test
+scope: industry
+entries:
+  - { quantity: codd, max: 100, effectiveFrom: 2000-01-01 }
+  - { quantity: cod, min: 9, max: 6, effectiveFrom: 2000-13-01 }
+`);
+    const err = errorOf(() => loadLimitsCatalog([file]));
+    expect(err.file).toBe(file);
+    const paths = err.issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['entries[0].quantity', 'entries[1].effectiveFrom']));
+    expect(err.message).toContain('expected a quantity id');
+  });
+});
