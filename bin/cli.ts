@@ -9,6 +9,7 @@ import { registerGatewayCommand } from '../gateway/main.ts';
 import { registerIngestCommand } from '../ingest/cli.ts';
 import { registerDashboardCommand } from '../dashboards/cli.ts';
 import { registerBrokerCommands } from '../deploy/broker-cli.ts';
+import { registerRulesCommand } from '../rules/cli.ts';
 
 const program = new Command('cleanstream')
   .description('Industrial IoT telemetry for green manufacturing: meters -> gateways -> MQTT -> ingest -> InfluxDB -> rules and dashboards')
@@ -18,6 +19,7 @@ registerUpCommand(program);
 registerSimulateCommand(program);
 registerGatewayCommand(program);
 registerIngestCommand(program);
+registerRulesCommand(program);
 registerDashboardCommand(program);
 registerBrokerCommands(program);
 

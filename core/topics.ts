@@ -5,6 +5,7 @@
  *   cleanstream/v1/status/{gateway}                 "online" retained on connect, "offline" as the last will
  *   cleanstream/v1/deadletter/{stage}               DeadLetter JSON: what was rejected and why
  *   cleanstream/v1/alerts/{plant}/{rule}/{meter}    current alert state, retained
+ *   cleanstream/v1/alert-acks/{plant}/{rule}/{meter} an acknowledgement `{"by": "...", "comment": "..."}` for rules
  *
  * Plant first under readings/ so that a per-gateway ACL can be written as "readings/{its plant}/{its id}" and a
  * per-plant subscription as "readings/{plant}/#".
@@ -23,6 +24,8 @@ export const topics = {
   deadLetter: (stage: string): string => `${TOPIC_ROOT}/deadletter/${stage}`,
   alert: (plant: string, rule: string, meter: string): string => `${TOPIC_ROOT}/alerts/${plant}/${rule}/${meter}`,
   alertsFilter: (plant?: string): string => `${TOPIC_ROOT}/alerts/${plant ?? '+'}/+/+`,
+  alertAck: (plant: string, rule: string, meter: string): string => `${TOPIC_ROOT}/alert-acks/${plant}/${rule}/${meter}`,
+  alertAcksFilter: (): string => `${TOPIC_ROOT}/alert-acks/+/+/+`,
 } as const;
 
 export interface ReadingsTopic {

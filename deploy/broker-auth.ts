@@ -5,8 +5,8 @@
  * and subscribe to, in the topic scheme of core/topics.ts:
  *   gateway    publish readings/{each of its plants}/{its gateway id} and status/{its gateway id}; subscribe nothing
  *   ingest     subscribe readings (also as a shared subscription); publish deadletter/ingest
- *   rules      subscribe readings and alerts; publish alerts and deadletter/rules
- *   dashboard  subscribe readings, alerts and status
+ *   rules      subscribe readings, alerts and alert-acks; publish alerts and deadletter/rules
+ *   dashboard  subscribe readings, alerts and status; publish alert-acks
  *   admin      everything
  * So a gateway cannot publish into another plant's topics, nor read anything, and nothing but a gateway can
  * inject readings. `mosquittoAcl()` writes the same rules as a Mosquitto acl_file.
@@ -63,9 +63,10 @@ export function topicRules(user: BrokerUser): TopicRules {
     case 'ingest':
       return { publish: [`${r}/deadletter/ingest`], subscribe: [`${r}/readings/+/+`] };
     case 'rules':
-      return { publish: [`${r}/alerts/#`, `${r}/deadletter/rules`], subscribe: [`${r}/readings/+/+`, `${r}/alerts/#`] };
+      return { publish: [`${r}/alerts/#`, `${r}/deadletter/rules`], subscribe: [`${r}/readings/+/+`, `${r}/alerts/#`, `${r}/alert-acks/#`] };
     case 'dashboard':
-      return { publish: [], subscribe: [`${r}/readings/+/+`, `${r}/alerts/#`, `${r}/status/+`] };
+      // The dashboard forwards a regulator's or operator's acknowledgement to rules.
+      return { publish: [`${r}/alert-acks/#`], subscribe: [`${r}/readings/+/+`, `${r}/alerts/#`, `${r}/status/+`] };
     case 'admin':
       return { publish: ['#'], subscribe: ['#'] };
   }

@@ -25,8 +25,6 @@ import { AlertWriter, type AlertWriterStats } from './influx.ts';
 import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from './limits/catalog.ts';
 
 /** Where operators acknowledge alerts (belongs in core/topics.ts once the dashboard sends them). */
-export const alertAckTopic = (plant: string, rule: string, meter: string): string => `${TOPIC_ROOT}/alert-acks/${plant}/${rule}/${meter}`;
-export const alertAcksFilter = `${TOPIC_ROOT}/alert-acks/+/+/+`;
 
 export interface RulesStats {
   receivedMessages: number;
@@ -205,7 +203,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   }
   client.on('error', (err) => log.error({ err: err.message }, 'mqtt'));
   client.on('connect', () => {
-    client.subscribe([subscription, alertAcksFilter], { qos: 1 }, (err, granted) => {
+    client.subscribe([subscription, topics.alertAcksFilter()], { qos: 1 }, (err, granted) => {
       if (err) log.error({ err: err.message }, `subscribing to ${subscription} failed`);
       else if (granted?.some((g) => g.qos === 128)) log.error({ granted }, `the broker refused a subscription`);
     });

@@ -36,7 +36,7 @@ describe('Mosquitto with the generated acl_file', () => {
     const gw = await mqtt.connectAsync(broker.url, { protocolVersion: 5, username: 'gw-paper', password: passwords['gw-paper'], reconnectPeriod: 0 });
     await gw.publishAsync(topics.readings('paper-01', 'gw-paper'), 'ok', { qos: 1 });
     const refused = await gw.publishAsync(topics.readings('steel-01', 'gw-paper'), 'spoofed', { qos: 1 }).then(
-      (packet) => packet?.reasonCode,
+      (packet) => (packet as { reasonCode?: number } | undefined)?.reasonCode,
       (err: Error & { code?: number }) => err.code,
     );
     expect(refused).toBe(135); // 0x87 Not authorized, MQTT 5 §3.4.2.1
