@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { decodeRegister, planRequests, scaleValue } from './registers.ts';
+import type { RegisterType } from './config.ts';
+
+const reg = (address: number, type: RegisterType = 'uint16', extra: { area?: 'holding' | 'input'; unitId?: number } = {}) => ({
+  address,
+  type,
+  area: extra.area ?? ('holding' as const),
+  ...(extra.unitId !== undefined ? { unitId: extra.unitId } : {}),
+});
+
+describe('planning read requests', () => {
+  it('reads contiguous registers of one unit and area in one request', () => {
+    const plan = planRequests([reg(10), reg(11, 'float32'), reg(13, 'int32'), reg(15)], 1, 100);
+    expect(plan).toEqual([{ unitId: 1, area: 'holding', address: 10, count: 6, registers: [0, 1, 2, 3] }]);
+  });
+
+  it('splits at gaps, so one unmapped address cannot fail its neighbours', () => {
+    const plan = planRequests([reg(0), reg(1), reg(5)], 1, 100);
+    expect(plan.map((r) => [r.address, r.count])).toEqual([[0, 2], [5, 1]]);
+  });
+
+  it('never mixes areas or unit ids in one request', () => {
+    const plan = planRequests([reg(0), reg(1, 'uint16', { area: 'input' }), reg(1, 'uint16', { unitId: 2 }), reg(1)], 1, 100);
+    expect(plan.map((r) => `${r.unitId}/${r.area}/${r.address}+${r.count}:${r.registers.join(',')}`)).toEqual([
+      '1/holding/0+2:0,3',
+      '1/input/1+1:1',
+      '2/holding/1+1:2',
+    ]);
+  });
+
+  it('keeps each request within maxRegistersPerRequest without splitting a 32-bit value', () => {
+    const registers = Array.from({ length: 10 }, (_, i) => reg(i * 2, 'float32'));
+    const plan = planRequests(registers, 1, 5);
+    expect(plan.map((r) => [r.address, r.count])).toEqual([[0, 4], [4, 4], [8, 4], [12, 4], [16, 4]]);
+    for (const request of plan) expect(request.count).toBeLessThanOrEqual(5);
+  });
+
+  it('serves overlapping registers (the same address read as two types) from one request', () => {
+    const plan = planRequests([reg(0, 'float32'), reg(0, 'uint16'), reg(1, 'int16')], 1, 100);
+    expect(plan).toEqual([{ unitId: 1, area: 'holding', address: 0, count: 2, registers: [1, 0, 2] }]);
+  });
+
+  it('covers every configured register exactly once, whatever the config order', () => {
+    const registers = [reg(40), reg(3, 'int32'), reg(41, 'float32', { area: 'input' }), reg(1), reg(2), reg(43)];
+    const plan = planRequests(registers, 7, 3);
+    expect(plan.flatMap((r) => r.registers).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    for (const request of plan) {
+      for (const i of request.registers) {
+        const r = registers[i]!;
+        expect(r.address).toBeGreaterThanOrEqual(request.address);
+        expect(r.address + (r.type === 'int32' || r.type === 'float32' ? 2 : 1)).toBeLessThanOrEqual(request.address + request.count);
+      }
+    }
+  });
+});
+
+describe('decoding registers', () => {
+  it('reads int16 as two’s complement and uint16 as is', () => {
+    expect(decodeRegister([0xffff], 0, 'int16')).toBe(-1);
+    expect(decodeRegister([0x8000], 0, 'int16')).toBe(-32768);
+    expect(decodeRegister([0x7fff], 0, 'int16')).toBe(32767);
+    expect(decodeRegister([0xffff], 0, 'uint16')).toBe(65535);
+  });
+
+  it('reads 32-bit values high word first by default', () => {
+    expect(decodeRegister([0x0001, 0x0002], 0, 'uint32')).toBe(65538);
+    expect(decodeRegister([0xffff, 0xffff], 0, 'uint32')).toBe(4294967295);
+    expect(decodeRegister([0xffff, 0xfffe], 0, 'int32')).toBe(-2);
+    expect(decodeRegister([0x8000, 0x0000], 0, 'int32')).toBe(-2147483648);
+    // 1.5f = 0x3FC00000
+    expect(decodeRegister([0x3fc0, 0x0000], 0, 'float32')).toBe(1.5);
+  });
+
+  it('swaps the words of 32-bit values when wordOrder is little', () => {
+    expect(decodeRegister([0x0002, 0x0001], 0, 'uint32', 'little')).toBe(65538);
+    expect(decodeRegister([0xfffe, 0xffff], 0, 'int32', 'little')).toBe(-2);
+    expect(decodeRegister([0x0000, 0x3fc0], 0, 'float32', 'little')).toBe(1.5);
+  });
+
+  it('decodes at an offset inside a longer response', () => {
+    const words = [0, 0, 0x4048, 0xf5c3, 0];
+    expect(decodeRegister(words, 2, 'float32')).toBeCloseTo(3.14, 5);
+  });
+
+  it('round-trips float32 values written by Buffer', () => {
+    for (const value of [0, -0.5, 123.25, 1e-3, -98765.4]) {
+      const bytes = Buffer.alloc(4);
+      bytes.writeFloatBE(value);
+      const words = [bytes.readUInt16BE(0), bytes.readUInt16BE(2)];
+      expect(decodeRegister(words, 0, 'float32')).toBe(Math.fround(value));
+      expect(decodeRegister([words[1]!, words[0]!], 0, 'float32', 'little')).toBe(Math.fround(value));
+    }
+  });
+
+  it('gives NaN for a NaN float (the driver reports it as a bad reading)', () => {
+    expect(decodeRegister([0x7fc0, 0x0000], 0, 'float32')).toBeNaN();
+  });
+
+  it('refuses a response shorter than the value', () => {
+    expect(() => decodeRegister([0x0001], 0, 'uint32')).toThrow(RangeError);
+  });
+
+  it('applies scale and offset: raw * scale + offset', () => {
+    expect(scaleValue(725, { scale: 0.01, offset: 0 })).toBeCloseTo(7.25, 10);
+    expect(scaleValue(100, { scale: 2, offset: -40 })).toBe(160);
+  });
+});

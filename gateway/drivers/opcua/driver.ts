@@ -1,0 +1,307 @@
+/**
+ * OPC UA input: one client, one session, ONE subscription with a monitored item per configured node
+ * (OPC UA Part 4 §5.13 Subscription and §5.12 MonitoredItem service sets).
+ *
+ * Notifications of one publish response are gathered and emitted as one 'scan' (flushed on setImmediate, after
+ * node-opcua has dispatched the whole NotificationMessage), not one event per value.
+ *
+ * Connection life cycle: start() resolves at once; connecting runs in the background with backoff. Once connected,
+ * node-opcua's own reconnection repairs a broken channel, re-activates or re-creates the session and transfers or
+ * re-creates the subscription (it handles a restarted server). As a safety net, the driver starts over from a new
+ * client when node-opcua reports the subscription terminated or the session closed, or when no publish response
+ * (data or keep-alive) has arrived for a long time.
+ */
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import {
+  AttributeIds,
+  MessageSecurityMode,
+  OPCUACertificateManager,
+  OPCUAClient,
+  SecurityPolicy,
+  TimestampsToReturn,
+  type ClientMonitoredItemGroup,
+  type ClientSession,
+  type ClientSubscription,
+  type DataValue,
+} from 'node-opcua';
+import { TransportError, toError, type CleanstreamError } from '../../../core/errors.ts';
+import type { Reading } from '../../../core/reading.ts';
+import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../backoff.ts';
+import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
+import type { OpcuaInputConfig, OpcuaNodeConfig } from './config.ts';
+import { readingFromDataValue } from './readings.ts';
+
+export const OPCUA_APPLICATION_NAME = 'cleanstream-gateway';
+
+/** Keep-alive every 10 publishing intervals; lifetime must be at least 3 keep-alives (Part 4 §5.13.2). */
+const MAX_KEEP_ALIVE_COUNT = 10;
+const LIFETIME_COUNT = 60;
+/** Bound on closing a session while the server may be gone, so stop() never hangs. */
+const TEARDOWN_TIMEOUT_MS = 3_000;
+
+export interface OpcuaDriverOptions {
+  backoff?: BackoffOptions;
+  /** Start over when no publish response arrived for this long; default max(3 keep-alive periods, 15 s). */
+  silenceBeforeRebuildMs?: number;
+}
+
+/** Nodes that share sampling interval and queue size are created in one CreateMonitoredItems call. */
+interface MonitorGroup {
+  samplingInterval: number;
+  queueSize: number;
+  nodes: OpcuaNodeConfig[];
+}
+
+export function monitorGroups(config: Pick<OpcuaInputConfig, 'nodes' | 'queueSize'>): MonitorGroup[] {
+  const groups = new Map<string, MonitorGroup>();
+  for (const node of config.nodes) {
+    // -1: sample at the subscription's publishing interval (Part 4 §7.16 MonitoringParameters).
+    const samplingInterval = node.samplingIntervalMs ?? -1;
+    const queueSize = node.queueSize ?? config.queueSize;
+    const key = `${samplingInterval}/${queueSize}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { samplingInterval, queueSize, nodes: [] };
+      groups.set(key, group);
+    }
+    group.nodes.push(node);
+  }
+  return [...groups.values()];
+}
+
+/** One connection attempt and what it built; torn down as a whole. */
+interface Attempt {
+  client: OPCUAClient;
+  session?: ClientSession;
+  subscription?: ClientSubscription;
+  groups: ClientMonitoredItemGroup[];
+  lastHeard: number;
+  watchdog?: NodeJS.Timeout;
+  /** Resolves with a reason when this attempt should be abandoned. */
+  broken: Promise<string>;
+  abandon: (reason: string) => void;
+  closing?: Promise<void>;
+}
+
+export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriver {
+  readonly name: string;
+  private readonly groups: MonitorGroup[];
+  private readonly backoff: Backoff;
+  private readonly silenceBeforeRebuildMs: number;
+  private certificateManager: OPCUACertificateManager | undefined;
+  private stopped = true;
+  private abort = new AbortController();
+  private attempt: Attempt | undefined;
+  private loop: Promise<void> | undefined;
+  private pending: Reading[] = [];
+  private flushScheduled = false;
+  private state: DriverState = 'disconnected';
+
+  constructor(
+    private readonly config: OpcuaInputConfig,
+    private readonly context: DriverContext,
+    options: OpcuaDriverOptions = {},
+  ) {
+    super();
+    this.name = config.name ?? `opcua:${config.endpoint}`;
+    this.groups = monitorGroups(config);
+    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.silenceBeforeRebuildMs = options.silenceBeforeRebuildMs ?? Math.max(3 * MAX_KEEP_ALIVE_COUNT * config.publishingIntervalMs, 15_000);
+  }
+
+  async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.abort = new AbortController();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort.abort();
+    if (this.attempt) {
+      this.attempt.abandon('stopped');
+      // Also cuts short a connect or session creation still in progress.
+      void this.closeClient(this.attempt);
+    }
+    await this.loop;
+    this.pending = [];
+    await this.certificateManager?.dispose();
+    this.certificateManager = undefined;
+    this.emit('state', 'stopped');
+  }
+
+  private setState(state: DriverState): void {
+    if (this.stopped || state === this.state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private report(err: CleanstreamError): void {
+    if (!this.stopped) this.emit('error', err);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      this.setState('connecting');
+      let attempt: Attempt | undefined;
+      try {
+        attempt = this.newAttempt(await this.newClient());
+        this.attempt = attempt;
+        if (this.stopped) break;
+        await this.establish(attempt);
+        if (this.stopped) break;
+        this.backoff.reset();
+        this.setState('connected');
+        const reason = await attempt.broken;
+        if (!this.stopped) {
+          this.setState('disconnected');
+          this.report(new TransportError('OPCUA_REBUILD', `opcua ${this.config.endpoint}: ${reason}; connecting again with a new session`, true, { endpoint: this.config.endpoint }));
+        }
+      } catch (err) {
+        if (!this.stopped) {
+          this.setState('disconnected');
+          const cause = toError(err);
+          this.report(new TransportError('OPCUA_CONNECT', `opcua ${this.config.endpoint}: ${cause.message.split('\n')[0]}`, true, { endpoint: this.config.endpoint }, { cause }));
+        }
+      } finally {
+        if (attempt) await this.teardown(attempt);
+        this.attempt = undefined;
+      }
+      if (this.stopped || !(await cancellableDelay(this.backoff.next(), this.abort.signal))) break;
+    }
+  }
+
+  private async newClient(): Promise<OPCUAClient> {
+    if (!this.certificateManager) {
+      // Never the per-user default (~/.config/node-opcua-default): the gateway's state lives in its data dir.
+      const certificateManager = new OPCUACertificateManager({
+        rootFolder: path.join(this.context.dataDir, 'pki', 'opcua-client'),
+        automaticallyAcceptUnknownCertificate: true,
+        disableFileWatchers: true,
+      });
+      await certificateManager.initialize();
+      this.certificateManager = certificateManager;
+    }
+    return OPCUAClient.create({
+      applicationName: OPCUA_APPLICATION_NAME,
+      clientName: `${OPCUA_APPLICATION_NAME}:${this.context.gatewayId}`,
+      clientCertificateManager: this.certificateManager,
+      securityMode: MessageSecurityMode[this.config.securityMode],
+      securityPolicy: SecurityPolicy[this.config.securityPolicy],
+      // Servers often advertise their host name rather than the address we dialled.
+      endpointMustExist: false,
+      keepSessionAlive: true,
+      // The initial connect gives up quickly and is retried by run(), so stop() can interrupt it; once connected,
+      // node-opcua retries a lost connection without limit, with these delays.
+      connectionStrategy: { maxRetry: 1, initialDelay: DEFAULT_BACKOFF.initialMs, maxDelay: DEFAULT_BACKOFF.maxMs },
+    });
+  }
+
+  private newAttempt(client: OPCUAClient): Attempt {
+    let abandon: (reason: string) => void = () => {};
+    const broken = new Promise<string>((resolve) => {
+      abandon = resolve;
+    });
+    const attempt: Attempt = { client, groups: [], lastHeard: Date.now(), broken, abandon };
+    client.on('connection_lost', () => {
+      this.setState('disconnected');
+      this.report(new TransportError('OPCUA_CONNECTION_LOST', `opcua ${this.config.endpoint}: connection lost; reconnecting`, true, { endpoint: this.config.endpoint }));
+    });
+    client.on('connection_reestablished', () => this.setState('connecting'));
+    return attempt;
+  }
+
+  private async establish(attempt: Attempt): Promise<void> {
+    const { client } = attempt;
+    await client.connect(this.config.endpoint);
+    if (this.stopped) return;
+    const session = await client.createSession();
+    attempt.session = session;
+    session.on('session_closed', () => attempt.abandon('the server closed the session'));
+    session.on('session_restored', () => {
+      attempt.lastHeard = Date.now();
+      this.setState('connected');
+    });
+    const subscription = await session.createSubscription2({
+      requestedPublishingInterval: this.config.publishingIntervalMs,
+      requestedMaxKeepAliveCount: MAX_KEEP_ALIVE_COUNT,
+      requestedLifetimeCount: LIFETIME_COUNT,
+      maxNotificationsPerPublish: 0,
+      publishingEnabled: true,
+      priority: 1,
+    });
+    attempt.subscription = subscription;
+    subscription.on('raw_notification', () => {
+      attempt.lastHeard = Date.now();
+    });
+    subscription.on('terminated', () => attempt.abandon('the subscription was terminated'));
+    for (const group of this.groups) {
+      if (this.stopped) return;
+      const monitored = await subscription.monitorItems(
+        group.nodes.map((node) => ({ nodeId: node.nodeId, attributeId: AttributeIds.Value })),
+        { samplingInterval: group.samplingInterval, queueSize: group.queueSize, discardOldest: true },
+        TimestampsToReturn.Both,
+      );
+      attempt.groups.push(monitored);
+      monitored.on('changed', (_item, dataValue: DataValue, index: number) => {
+        const node = group.nodes[index];
+        if (node) this.collect(readingFromDataValue(node, dataValue, Date.now()));
+      });
+      monitored.monitoredItems.forEach((item, index) => {
+        if (item.statusCode.isNotGood()) {
+          const node = group.nodes[index];
+          this.report(
+            new TransportError('OPCUA_MONITOR', `opcua ${this.config.endpoint}: cannot monitor ${node?.nodeId}: ${item.statusCode.toString()}`, false, {
+              endpoint: this.config.endpoint,
+              nodeId: node?.nodeId,
+              statusCode: item.statusCode.value,
+            }),
+          );
+        }
+      });
+    }
+    attempt.lastHeard = Date.now();
+    attempt.watchdog = setInterval(() => {
+      if (Date.now() - attempt.lastHeard > this.silenceBeforeRebuildMs) {
+        attempt.abandon(`no publish response for ${Math.round((Date.now() - attempt.lastHeard) / 1000)} s`);
+      }
+    }, Math.min(5_000, this.silenceBeforeRebuildMs));
+    attempt.watchdog.unref();
+  }
+
+  private collect(reading: Reading): void {
+    if (this.stopped) return;
+    this.pending.push(reading);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const readings = this.pending;
+      this.pending = [];
+      if (!this.stopped && readings.length) this.emit('scan', readings);
+    });
+  }
+
+  private async teardown(attempt: Attempt): Promise<void> {
+    clearInterval(attempt.watchdog);
+    for (const group of attempt.groups) group.removeAllListeners('changed');
+    attempt.abandon('torn down');
+    await this.closeClient(attempt);
+  }
+
+  /** Disconnect once, bounded in time: the server may be gone and closing the session would wait for it. */
+  private closeClient(attempt: Attempt): Promise<void> {
+    attempt.closing ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const disconnect = attempt.client.disconnect().catch(() => {
+        // Nothing more to release on our side.
+      });
+      await Promise.race([disconnect, new Promise<void>((resolve) => (timer = setTimeout(resolve, TEARDOWN_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    })();
+    return attempt.closing;
+  }
+}
