@@ -4,7 +4,7 @@
 import { Command } from 'commander';
 import { CleanstreamError } from '../core/errors.ts';
 import { registerUpCommand } from './up.ts';
-import { registerSimulateCommand } from '../simulators/cli.ts';
+import { registerRecordCommand, registerReplayCommand, registerSimulateCommand } from '../simulators/cli.ts';
 import { registerGatewayCommand } from '../gateway/main.ts';
 import { registerIngestCommand } from '../ingest/cli.ts';
 import { registerDashboardCommand } from '../dashboards/cli.ts';
@@ -17,6 +17,8 @@ const program = new Command('cleanstream')
 
 registerUpCommand(program);
 registerSimulateCommand(program);
+registerRecordCommand(program);
+registerReplayCommand(program);
 registerGatewayCommand(program);
 registerIngestCommand(program);
 registerRulesCommand(program);

@@ -122,3 +122,32 @@ export const influxConnectionSchema = z.strictObject({
   createDatabase: z.boolean().default(true),
 });
 export type InfluxConnection = z.output<typeof influxConnectionSchema>;
+
+/**
+ * The MQTT.js connection options every stage derives from its `mqtt:` config section: credentials, TLS files,
+ * protocol version, and reconnecting for good (MQTT.js otherwise gives up after a refused CONNACK, e.g. while a
+ * broker restarts). Stages add what is theirs (client id, clean session, last will).
+ */
+export function mqttConnectOptions(mqtt: MqttConnection): {
+  protocolVersion: 4 | 5;
+  reconnectPeriod: number;
+  reconnectOnConnackError: boolean;
+  connectTimeout: number;
+  username?: string;
+  password?: string;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+} {
+  return {
+    protocolVersion: mqtt.protocolVersion,
+    reconnectPeriod: 1000,
+    reconnectOnConnackError: true,
+    connectTimeout: 10_000,
+    ...(mqtt.username !== undefined ? { username: mqtt.username } : {}),
+    ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
+    ...(mqtt.caFile ? { ca: readFileSync(mqtt.caFile) } : {}),
+    ...(mqtt.certFile ? { cert: readFileSync(mqtt.certFile) } : {}),
+    ...(mqtt.keyFile ? { key: readFileSync(mqtt.keyFile) } : {}),
+  };
+}

@@ -9,9 +9,8 @@
  * reported as an error. Disk store-and-forward across gateway restarts is a later layer.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import type { MqttConnection } from '../core/config.ts';
+import { mqttConnectOptions, type MqttConnection } from '../core/config.ts';
 import { TransportError, toError } from '../core/errors.ts';
 import { encodeBatch, PAYLOAD_VERSION, type BatchReading, type Reading, type ReadingBatch } from '../core/reading.ts';
 import { topics } from '../core/topics.ts';
@@ -69,20 +68,10 @@ export function splitByPlant(readings: readonly Reading[]): Map<string, BatchRea
 
 export function mqttClientOptions(gatewayId: string, mqtt: MqttConnection): IClientOptions {
   return {
+    ...mqttConnectOptions(mqtt),
     clientId: mqtt.clientId ?? `cleanstream-${gatewayId}`,
-    protocolVersion: mqtt.protocolVersion,
     clean: true,
-    reconnectPeriod: 1000,
-    // MQTT.js otherwise stops reconnecting for good after a refused CONNACK (e.g. 3 Server unavailable while a
-    // broker restarts); a gateway must keep trying and report why.
-    reconnectOnConnackError: true,
-    connectTimeout: 10_000,
     will: { topic: topics.status(gatewayId), payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true },
-    ...(mqtt.username !== undefined ? { username: mqtt.username } : {}),
-    ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
-    ...(mqtt.caFile ? { ca: readFileSync(mqtt.caFile) } : {}),
-    ...(mqtt.certFile ? { cert: readFileSync(mqtt.certFile) } : {}),
-    ...(mqtt.keyFile ? { key: readFileSync(mqtt.keyFile) } : {}),
   };
 }
 

@@ -11,9 +11,8 @@
  * high-water mark and ingest stops reading from the broker until they drain.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { zodIssues } from '../core/config.ts';
+import { mqttConnectOptions, zodIssues } from '../core/config.ts';
 import { ConfigError, TransportError, type CleanstreamError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { deadLetterFor, topics, type DeadLetter } from '../core/topics.ts';
@@ -83,18 +82,10 @@ interface MessageTicket {
 }
 
 function mqttOptions(config: IngestConfig): IClientOptions {
-  const { mqtt } = config;
   return {
+    ...mqttConnectOptions(config.mqtt),
     clientId: config.clientId,
     clean: false,
-    protocolVersion: mqtt.protocolVersion,
-    reconnectPeriod: 1000,
-    connectTimeout: 10_000,
-    ...(mqtt.username !== undefined ? { username: mqtt.username } : {}),
-    ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
-    ...(mqtt.caFile ? { ca: readFileSync(mqtt.caFile) } : {}),
-    ...(mqtt.certFile ? { cert: readFileSync(mqtt.certFile) } : {}),
-    ...(mqtt.keyFile ? { key: readFileSync(mqtt.keyFile) } : {}),
   };
 }
 

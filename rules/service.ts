@@ -9,10 +9,9 @@
  * Acknowledgements arrive on `cleanstream/v1/alert-acks/{plant}/{rule}/{meter}` as `{"by": "...", "comment": "..."}`.
  * Malformed reading messages are counted, not dead-lettered: ingest dead-letters the same messages already.
  */
-import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
-import { zodIssues } from '../core/config.ts';
+import { mqttConnectOptions, zodIssues } from '../core/config.ts';
 import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { decodeBatch } from '../core/reading.ts';
@@ -62,18 +61,10 @@ function parseRulesConfig(input: RulesConfig | RulesConfigInput): RulesConfig {
 }
 
 function mqttOptions(config: RulesConfig): IClientOptions {
-  const { mqtt } = config;
   return {
+    ...mqttConnectOptions(config.mqtt),
     clientId: config.clientId,
     clean: false,
-    protocolVersion: mqtt.protocolVersion,
-    reconnectPeriod: 1000,
-    connectTimeout: 10_000,
-    ...(mqtt.username !== undefined ? { username: mqtt.username } : {}),
-    ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
-    ...(mqtt.caFile ? { ca: readFileSync(mqtt.caFile) } : {}),
-    ...(mqtt.certFile ? { cert: readFileSync(mqtt.certFile) } : {}),
-    ...(mqtt.keyFile ? { key: readFileSync(mqtt.keyFile) } : {}),
   };
 }
 

@@ -3,6 +3,10 @@
  * DataType Double per point, NodeIds from layout.ts. Every update interval the server takes the tick time
  * (now rounded down to the interval) and writes each point's model value with that tick as SourceTimestamp
  * (OPC UA Part 4 section 7.11: the source's own time), so what a client reads or is notified of is reproducible.
+ *
+ * Scripted faults (faults.ts) show as an aggregating server would show them (Part 4 section 7.34, Part 8 annex A):
+ * dropout BadSensorFailure, comm_loss BadNoCommunication, NaN a Double NaN with status Bad, clock_skew a shifted
+ * SourceTimestamp; value faults (stuck, drift, spike, tampering, …) are Good values that happen to be wrong.
  */
 import { join } from 'node:path';
 import {
@@ -21,7 +25,8 @@ import { CleanstreamError } from '../../core/errors.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { checkInterval, DEFAULT_UPDATE_INTERVAL_MS, tickTime } from '../clock.ts';
 import { OPCUA_NAMESPACE_INDEX, simulatorLayout } from '../layout.ts';
-import { createRegistryModels, type PlantModel } from '../model.ts';
+import { createFaultPlan, type Fault, type FaultedSample, type PointSampler } from '../faults.ts';
+import { createRegistryModels } from '../model.ts';
 
 export interface OpcuaSimulatorOptions {
   registry: PlantRegistry;
@@ -33,6 +38,8 @@ export interface OpcuaSimulatorOptions {
   pkiDir: string;
   updateIntervalMs?: number;
   clock?: () => number;
+  /** Scripted faults (absolute windows, e.g. a scenario's `faults`), applied to what the server publishes. */
+  faults?: readonly Fault[];
 }
 
 export interface OpcuaSimulator {
@@ -60,16 +67,20 @@ function engineeringUnits(unit: string): EUInformation {
 
 interface ServedPoint {
   variable: UAVariable;
-  model: PlantModel;
-  meter: string;
-  quantity: keyof typeof QUANTITIES;
+  sampler: PointSampler;
+}
+
+function statusOf(sample: FaultedSample): (typeof StatusCodes)['Good'] {
+  if (sample.missing === 'comm_loss') return StatusCodes.BadNoCommunication;
+  if (sample.missing === 'dropout') return StatusCodes.BadSensorFailure;
+  return sample.quality === 'bad' || Number.isNaN(sample.value) ? StatusCodes.Bad : sample.quality === 'uncertain' ? StatusCodes.Uncertain : StatusCodes.Good;
 }
 
 export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<OpcuaSimulator> {
   const host = opts.host ?? '127.0.0.1';
   const interval = checkInterval(opts.updateIntervalMs ?? DEFAULT_UPDATE_INTERVAL_MS);
   const clock = opts.clock ?? Date.now;
-  const models = createRegistryModels(opts.registry, opts.seed);
+  const plan = createFaultPlan(createRegistryModels(opts.registry, opts.seed), opts.faults);
   const layout = simulatorLayout(opts.registry);
 
   const serverCertificateManager = new OPCUACertificateManager({ rootFolder: join(opts.pkiDir, 'server'), automaticallyAcceptUnknownCertificate: true });
@@ -100,7 +111,6 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<
     const served: ServedPoint[] = [];
     const objects = addressSpace.rootFolder.objects;
     for (const plant of opts.registry.plants) {
-      const model = models.get(plant.id) as PlantModel;
       const plantFolder = namespace.addFolder(objects, { browseName: plant.id, nodeId: `s=${plant.id}`, displayName: `${plant.name.en} ${plant.name.zh}` });
       for (const meter of plant.meters) {
         const meterFolder = namespace.addFolder(plantFolder, { browseName: meter.id, nodeId: `s=${plant.id}.${meter.id}` });
@@ -117,7 +127,7 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<
             // 0: exception-based; every update is pushed to subscribers whatever sampling interval they ask for
             minimumSamplingInterval: 0,
           });
-          served.push({ variable, model, meter: meter.id, quantity: point.quantity });
+          served.push({ variable, sampler: plan.sampler(plant.id, meter.id, point.quantity) });
         }
       }
     }
@@ -129,8 +139,8 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<
       lastTick = tick;
       const sourceTimestamp = new Date(tick);
       for (const p of served) {
-        const { value } = p.model.sample(p.meter, p.quantity, tick);
-        p.variable.setValueFromSource({ dataType: DataType.Double, value }, StatusCodes.Good, sourceTimestamp);
+        const sample = p.sampler(tick);
+        p.variable.setValueFromSource({ dataType: DataType.Double, value: sample.value }, statusOf(sample), sample.ts === tick ? sourceTimestamp : new Date(sample.ts));
       }
     };
     publish();
