@@ -1,0 +1,248 @@
+/**
+ * API tokens for the dashboard, and the Fastify plugin that turns a request's token into a caller with a scope.
+ *
+ * Tokens are kept only as SHA-256 hashes, in a YAML file:
+ *
+ *   tokens:
+ *     - { name: ops-paper, sha256: <64 hex>, role: operator, plants: [paper-01] }
+ *     - { name: hebei-epb, sha256: <64 hex>, role: regulator, regions: [hebei] }
+ *     - { name: admin, sha256: <64 hex>, role: admin }
+ *
+ * An operator sees its plants, a regulator the plants of its regions, an admin every plant. A plain hash (not a
+ * password KDF) is enough because tokens are 256 random bits, not something a person chose.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import { idSchema, loadConfigFile, parseConfig } from '../core/config.ts';
+import { CleanstreamError, ConfigError, type ConfigIssue } from '../core/errors.ts';
+import type { Plant, PlantRegistry } from '../core/plants.ts';
+
+export const ROLES = ['admin', 'operator', 'regulator'] as const;
+export type Role = (typeof ROLES)[number];
+
+const tokenEntrySchema = z
+  .strictObject({
+    name: z.string().min(1),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'expected the SHA-256 of the token as 64 lower-case hex digits' }),
+    role: z.enum(ROLES),
+    plants: z.array(idSchema).optional(),
+    regions: z.array(idSchema).optional(),
+  })
+  .superRefine((entry, ctx) => {
+    const scopeField = entry.role === 'operator' ? 'plants' : entry.role === 'regulator' ? 'regions' : undefined;
+    const other = entry.role === 'operator' ? 'regions' : 'plants';
+    const role = entry.role === 'operator' ? 'an operator' : `a ${entry.role}`;
+    if (scopeField && !entry[scopeField]?.length) {
+      ctx.addIssue({ code: 'custom', path: [scopeField], message: `${role} token needs a non-empty ${scopeField} list (its scope)` });
+    }
+    if (entry.role === 'admin') {
+      for (const field of ['plants', 'regions'] as const) {
+        if (entry[field]) ctx.addIssue({ code: 'custom', path: [field], message: 'an admin token sees every plant: remove this field' });
+      }
+    } else if (entry[other]) {
+      ctx.addIssue({ code: 'custom', path: [other], message: `${role} token is scoped by ${scopeField} only: remove this field` });
+    }
+  });
+
+export const tokenFileSchema = z.strictObject({ tokens: z.array(tokenEntrySchema).default([]) });
+
+export type TokenEntry = z.output<typeof tokenEntrySchema>;
+
+/** Who is asking, and what they may see. */
+export interface Caller {
+  name: string;
+  role: Role;
+  plants: readonly string[];
+  regions: readonly string[];
+}
+
+export interface TokenSpec {
+  name: string;
+  role: Role;
+  plants?: string[];
+  regions?: string[];
+}
+
+export interface GeneratedToken {
+  /** The secret: show it once, never store it. */
+  token: string;
+  /** What the token file keeps. */
+  entry: TokenEntry;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** 32 random bytes, base64url (safe in a query string); the prefix lets secret scanners recognise a leaked token. */
+export function newToken(): string {
+  return `cs_${randomBytes(32).toString('base64url')}`;
+}
+
+export class TokenStore {
+  /** The file the tokens came from, for error messages. */
+  readonly source: string;
+  private readonly entries: TokenEntry[] = [];
+  private readonly hashes: Buffer[] = [];
+
+  constructor(entries: readonly TokenEntry[] = [], source = '(tokens in memory)') {
+    this.source = source;
+    for (const entry of parseConfig(source, { tokens: entries }, tokenFileSchema).tokens) this.addChecked(entry);
+  }
+
+  static load(file: string): TokenStore {
+    return new TokenStore(loadConfigFile(file, tokenFileSchema).tokens, file);
+  }
+
+  /** Add an entry (validated like one in the file). A name or hash already present is a config error. */
+  add(entry: TokenEntry): void {
+    const parsed = parseConfig(this.source, { tokens: [...this.entries, entry] }, tokenFileSchema).tokens.at(-1) as TokenEntry;
+    this.addChecked(parsed);
+  }
+
+  // Names appear in logs and must say who it was; a hash listed twice would make the caller ambiguous.
+  private addChecked(entry: TokenEntry): void {
+    const issues: ConfigIssue[] = [];
+    const at = `tokens[${this.entries.length}]`;
+    if (this.entries.some((e) => e.name === entry.name)) issues.push({ path: `${at}.name`, expected: `a unique name, ${entry.name} is used twice` });
+    if (this.entries.some((e) => e.sha256 === entry.sha256)) issues.push({ path: `${at}.sha256`, expected: 'a unique token hash (the same token is listed twice)' });
+    if (issues.length) throw new ConfigError(this.source, issues);
+    this.entries.push(entry);
+    this.hashes.push(Buffer.from(entry.sha256, 'hex'));
+  }
+
+  /** A fresh random token for this role and scope, added to the store; its entry is what a token file keeps. */
+  generate(spec: TokenSpec): GeneratedToken {
+    const token = newToken();
+    const entry: TokenEntry = {
+      name: spec.name,
+      sha256: hashToken(token),
+      role: spec.role,
+      ...(spec.plants ? { plants: spec.plants } : {}),
+      ...(spec.regions ? { regions: spec.regions } : {}),
+    };
+    this.add(entry);
+    return { token, entry };
+  }
+
+  /** The caller a token belongs to, or undefined. Every entry is compared in constant time, so timing says nothing. */
+  authenticate(token: string): Caller | undefined {
+    const presented = createHash('sha256').update(token, 'utf8').digest();
+    let found: TokenEntry | undefined;
+    this.hashes.forEach((hash, i) => {
+      if (timingSafeEqual(hash, presented)) found = this.entries[i];
+    });
+    if (!found) return undefined;
+    return { name: found.name, role: found.role, plants: found.plants ?? [], regions: found.regions ?? [] };
+  }
+
+  list(): readonly TokenEntry[] {
+    return this.entries;
+  }
+
+  /** The token file's text (hashes only). */
+  toYaml(): string {
+    return stringify({ tokens: this.entries });
+  }
+
+  /** Scopes naming plants or regions the registry does not have: a typo there would silently show nothing. */
+  scopeIssues(registry: PlantRegistry): ConfigIssue[] {
+    const regions = new Set([...registry.regions.map((r) => r.id), ...registry.plants.map((p) => p.region)]);
+    const issues: ConfigIssue[] = [];
+    this.entries.forEach((entry, i) => {
+      entry.plants?.forEach((plant, j) => {
+        if (!registry.plant(plant)) issues.push({ path: `tokens[${i}].plants[${j}]`, expected: `a plant of the registry, ${plant} is not one` });
+      });
+      entry.regions?.forEach((region, j) => {
+        if (!regions.has(region)) issues.push({ path: `tokens[${i}].regions[${j}]`, expected: `a region of the registry, ${region} is not one` });
+      });
+    });
+    return issues;
+  }
+}
+
+export function canSeePlant(caller: Caller, plant: Plant): boolean {
+  switch (caller.role) {
+    case 'admin':
+      return true;
+    case 'operator':
+      return caller.plants.includes(plant.id);
+    case 'regulator':
+      return caller.regions.includes(plant.region);
+  }
+}
+
+export function plantsInScope(caller: Caller, registry: PlantRegistry): Plant[] {
+  return registry.plants.filter((p) => canSeePlant(caller, p));
+}
+
+/** An error with the HTTP status it should be answered with (Fastify reads `statusCode`). */
+export class HttpError extends CleanstreamError {
+  readonly statusCode: number;
+
+  constructor(statusCode: number, code: string, message: string, context: Record<string, unknown> = {}) {
+    super(code, message, context);
+    this.statusCode = statusCode;
+  }
+}
+
+/**
+ * The plant a request names, if the caller may see it. An unknown plant is a 403 like any plant out of scope, so that
+ * a scoped caller cannot probe which plant ids exist; only an admin is told it does not exist.
+ */
+export function plantForCaller(caller: Caller, registry: PlantRegistry, plantId: string): Plant {
+  const plant = registry.plant(plantId);
+  if (plant && canSeePlant(caller, plant)) return plant;
+  if (!plant && caller.role === 'admin') throw new HttpError(404, 'UNKNOWN_PLANT', `no plant ${plantId} in the registry`, { plant: plantId });
+  throw new HttpError(403, 'OUT_OF_SCOPE', `plant ${plantId} is outside the scope of token ${caller.name}`, { plant: plantId, caller: caller.name });
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth plugin on every request it lets through. */
+    caller: Caller | null;
+  }
+}
+
+export function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw new HttpError(401, 'UNAUTHENTICATED', 'no caller on this request (is the auth plugin registered?)');
+  return request.caller;
+}
+
+/** The token from `Authorization: Bearer …`, else from `?token=` (EventSource cannot send headers). */
+export function presentedToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return match?.[1];
+  }
+  const query = request.query as Record<string, unknown> | undefined;
+  const token = query?.token;
+  return typeof token === 'string' && token.length > 0 ? token : undefined;
+}
+
+function unauthorized(reply: FastifyReply, message: string, invalid: boolean): FastifyReply {
+  // RFC 6750 §3: tell the client which scheme, and whether the token it sent was the problem.
+  return reply
+    .code(401)
+    .header('www-authenticate', invalid ? 'Bearer realm="cleanstream", error="invalid_token"' : 'Bearer realm="cleanstream"')
+    .send({ statusCode: 401, code: 'UNAUTHENTICATED', error: 'Unauthorized', message });
+}
+
+/**
+ * Requires a known token on every route of the context it is registered in (it skips encapsulation on purpose, so
+ * that registering it next to route plugins protects them).
+ */
+export const authPlugin: FastifyPluginAsync<{ tokens: TokenStore }> = async (app, { tokens }) => {
+  app.decorateRequest('caller', null);
+  app.addHook('onRequest', async (request, reply) => {
+    const token = presentedToken(request);
+    if (!token) return unauthorized(reply, 'a token is required: Authorization: Bearer <token>, or ?token=<token>', false);
+    const caller = tokens.authenticate(token);
+    if (!caller) return unauthorized(reply, 'unknown token', true);
+    request.caller = caller;
+  });
+};
+(authPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;

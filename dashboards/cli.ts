@@ -1,0 +1,89 @@
+/**
+ * `cleanstream dashboard`: serve the API and the web page for a plant registry, reading InfluxDB and the broker.
+ * `cleanstream dashboard-token`: add a token to a token file and print it once (only its hash is stored).
+ *
+ * Credentials come from the environment, not flags (flags show in `ps`): INFLUX_USERNAME, INFLUX_PASSWORD,
+ * INFLUX_TOKEN, MQTT_USERNAME, MQTT_PASSWORD.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { ConfigError } from '../core/errors.ts';
+import { loadPlantRegistry } from '../core/plants.ts';
+import { ROLES, TokenStore, type Role } from './auth.ts';
+import { startDashboard } from './server.ts';
+
+interface DashboardFlags {
+  plants: string;
+  influxUrl: string;
+  influxDb: string;
+  mqttUrl: string;
+  tokens: string;
+  host: string;
+  port: number;
+  log: boolean;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new Error(`--port must be an integer from 0 to 65535, got ${value}`);
+  return n;
+}
+
+function list(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function fromEnv(names: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(names).flatMap(([key, env]) => (process.env[env] ? [[key, process.env[env]]] : [])));
+}
+
+export function registerDashboardCommand(program: Command): void {
+  program
+    .command('dashboard')
+    .description('serve the dashboard API and web page: history from InfluxDB, live readings from MQTT (credentials from INFLUX_USERNAME/INFLUX_PASSWORD/INFLUX_TOKEN, MQTT_USERNAME/MQTT_PASSWORD)')
+    .option('--plants <file>', 'plant registry (YAML) whose plants are shown', 'deploy/demo/plants.yaml')
+    .option('--influx-url <url>', 'InfluxDB base URL serving the v1 /query API', 'http://127.0.0.1:8086')
+    .option('--influx-db <db>', 'InfluxDB database the ingest stage writes to', 'cleanstream')
+    .option('--mqtt-url <url>', 'MQTT broker carrying the readings topics', 'mqtt://127.0.0.1:1883')
+    .requiredOption('--tokens <file>', 'API token file (YAML, SHA-256 hashes; create one with `cleanstream dashboard-token`)')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port to listen on', port, 8080)
+    .option('--no-log', 'do not log requests')
+    .action(async (flags: DashboardFlags) => {
+      const registry = loadPlantRegistry(flags.plants);
+      const tokens = TokenStore.load(flags.tokens);
+      const dashboard = await startDashboard({
+        registry,
+        tokens,
+        influx: { url: flags.influxUrl, database: flags.influxDb, ...fromEnv({ username: 'INFLUX_USERNAME', password: 'INFLUX_PASSWORD', token: 'INFLUX_TOKEN' }) },
+        mqtt: { url: flags.mqttUrl, ...fromEnv({ username: 'MQTT_USERNAME', password: 'MQTT_PASSWORD' }) },
+        host: flags.host,
+        port: flags.port,
+        logger: flags.log,
+      });
+      console.log(`dashboard: ${dashboard.url}/?token=<your token>  (${registry.plants.length} plants, ${tokens.list().length} tokens)`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await dashboard.stop();
+    });
+
+  program
+    .command('dashboard-token')
+    .description('create an API token for the dashboard: appends its hash to the token file and prints the token once')
+    .requiredOption('--tokens <file>', 'token file to add to (created when missing; comments in it are not kept)')
+    .requiredOption('--name <name>', 'who or what the token is for (shown in logs)')
+    .addOption(new Option('--role <role>', 'what the token may see: admin every plant, operator --plants, regulator --regions').choices(ROLES).makeOptionMandatory())
+    .option('--plants <ids>', 'operator: comma-separated plant ids it may see', list)
+    .option('--regions <ids>', 'regulator: comma-separated region ids whose plants it may see', list)
+    .option('--registry <file>', 'check the plants and regions against this plant registry', 'deploy/demo/plants.yaml')
+    .action((flags: { tokens: string; name: string; role: string; plants?: string[]; regions?: string[]; registry: string }) => {
+      const store = existsSync(flags.tokens) ? TokenStore.load(flags.tokens) : new TokenStore([], flags.tokens);
+      const { token } = store.generate({ name: flags.name, role: flags.role as Role, ...(flags.plants ? { plants: flags.plants } : {}), ...(flags.regions ? { regions: flags.regions } : {}) });
+      const issues = store.scopeIssues(loadPlantRegistry(flags.registry));
+      if (issues.length) throw new ConfigError(`${flags.tokens} (not written)`, issues);
+      writeFileSync(flags.tokens, store.toYaml(), { mode: 0o600 });
+      console.log(token);
+    });
+}

@@ -1,0 +1,85 @@
+/**
+ * GET /api/plants/:plant/latest: the last reading of every meter × quantity of a plant.
+ *
+ * One statement per quantity, all in one request:
+ *   SELECT last("<q>_quality") AS "quality", "<q>" AS "value" FROM "<domain>" WHERE "plant" = '<p>' AND (<its meters>) GROUP BY "meter"
+ * The selector is on the quality field because ingest writes a quality for every reading, a value only when there
+ * was one: so a reading that arrived without a value shows as such instead of an older value.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
+import type { Plant, PlantRegistry } from '../../core/plants.ts';
+import { isQuality, type Quality } from '../quality.ts';
+import { callerOf, plantForCaller } from '../auth.ts';
+import { quoteIdentifier, quoteString, seriesRows, tagIn, type InfluxQueryClient } from '../influx.ts';
+import { idString, nullableNumber, plantParams, quality, quantityId, tokenParam } from './schemas.ts';
+
+export interface LatestReading {
+  meter: string;
+  quantity: QuantityId;
+  value: number | null;
+  unit: string;
+  ts: number;
+  quality: Quality;
+}
+
+/** Meters of the plant per quantity they measure. */
+export function metersByQuantity(plant: Plant): Map<QuantityId, string[]> {
+  const out = new Map<QuantityId, string[]>();
+  for (const meter of plant.meters) {
+    for (const q of meter.quantities as QuantityId[]) out.set(q, [...(out.get(q) ?? []), meter.id]);
+  }
+  return out;
+}
+
+export function latestStatement(plantId: string, quantity: QuantityId, meters: readonly string[]): string {
+  const field = quoteIdentifier(quantity);
+  const qualityField = quoteIdentifier(`${quantity}_quality`);
+  const measurement = quoteIdentifier(QUANTITIES[quantity].domain);
+  return `SELECT last(${qualityField}) AS "quality", ${field} AS "value" FROM ${measurement} WHERE "plant" = ${quoteString(plantId)} AND ${tagIn('meter', meters)} GROUP BY "meter"`;
+}
+
+export const latestRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxQueryClient }> = async (app, { registry, influx }) => {
+  app.get<{ Params: { plant: string } }>(
+    '/plants/:plant/latest',
+    {
+      schema: {
+        params: plantParams,
+        querystring: { type: 'object', properties: { token: tokenParam }, additionalProperties: false },
+        response: {
+          200: {
+            type: 'object',
+            required: ['plant', 'readings'],
+            properties: {
+              plant: idString,
+              readings: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['meter', 'quantity', 'value', 'unit', 'ts', 'quality'],
+                  properties: { meter: idString, quantity: quantityId, value: nullableNumber, unit: { type: 'string' }, ts: { type: 'integer' }, quality },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const plant = plantForCaller(callerOf(request), registry, request.params.plant);
+      const wanted = [...metersByQuantity(plant)];
+      const results = await influx.query(wanted.map(([q, meters]) => latestStatement(plant.id, q, meters)));
+      const readings: LatestReading[] = [];
+      wanted.forEach(([q, meters], i) => {
+        for (const series of results[i] ?? []) {
+          for (const row of seriesRows(series)) {
+            const meter = row.meter;
+            if (typeof meter !== 'string' || !meters.includes(meter) || !isQuality(row.quality) || typeof row.time !== 'number') continue;
+            readings.push({ meter, quantity: q, value: typeof row.value === 'number' ? row.value : null, unit: QUANTITIES[q].unit, ts: row.time, quality: row.quality });
+          }
+        }
+      });
+      return { plant: plant.id, readings };
+    },
+  );
+};

@@ -1,0 +1,72 @@
+/**
+ * GET /api/plants: the plants the caller may see, with region, industry, meters and the quantities they measure
+ * (labels in English and Chinese and canonical units from the catalog, so that clients need no copy of it).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
+import type { PlantRegistry } from '../../core/plants.ts';
+import { callerOf, plantsInScope } from '../auth.ts';
+import { idString, localizedName, quantityId, tokenParam } from './schemas.ts';
+
+const plantSchema = {
+  type: 'object',
+  required: ['id', 'name', 'region', 'industry', 'meters'],
+  properties: {
+    id: idString,
+    name: localizedName,
+    region: { type: 'object', required: ['id', 'name'], properties: { id: idString, name: localizedName } },
+    industry: { type: 'string' },
+    category: { type: 'string' },
+    meters: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'location', 'quantities'],
+        properties: { id: idString, location: idString, name: localizedName, quantities: { type: 'array', items: quantityId } },
+      },
+    },
+  },
+} as const;
+
+const quantitySchema = {
+  type: 'object',
+  required: ['id', 'domain', 'label', 'unit', 'kind'],
+  properties: { id: quantityId, domain: { type: 'string' }, label: localizedName, unit: { type: 'string' }, kind: { type: 'string' } },
+} as const;
+
+export const plantsRoutes: FastifyPluginAsync<{ registry: PlantRegistry }> = async (app, { registry }) => {
+  app.get(
+    '/plants',
+    {
+      schema: {
+        querystring: { type: 'object', properties: { token: tokenParam }, additionalProperties: false },
+        response: {
+          200: {
+            type: 'object',
+            required: ['plants', 'quantities'],
+            properties: { plants: { type: 'array', items: plantSchema }, quantities: { type: 'array', items: quantitySchema } },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const plants = plantsInScope(callerOf(request), registry);
+      const regionName = (id: string) => registry.regions.find((r) => r.id === id)?.name ?? { en: id, zh: id };
+      const used = new Set<QuantityId>(plants.flatMap((p) => p.meters.flatMap((m) => m.quantities as QuantityId[])));
+      return {
+        plants: plants.map((p) => ({
+          id: p.id,
+          name: p.name,
+          region: { id: p.region, name: regionName(p.region) },
+          industry: p.industry,
+          ...(p.category ? { category: p.category } : {}),
+          meters: p.meters,
+        })),
+        quantities: [...used].map((id) => {
+          const q = QUANTITIES[id];
+          return { id, domain: q.domain, label: q.label, unit: q.unit, kind: q.kind };
+        }),
+      };
+    },
+  );
+};

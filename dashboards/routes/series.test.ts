@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { HttpError } from '../auth.ts';
+import { latestStatement } from './latest.ts';
+import { MAX_POINTS, parseEvery, resolveWindow, seriesStatement } from './series.ts';
+import { quoteIdentifier, quoteString } from '../influx.ts';
+
+const NOW = 1_700_000_000_000;
+
+function statusOf(fn: () => unknown): number | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return (err as HttpError).statusCode;
+  }
+}
+
+describe('series window', () => {
+  it('parses bucket widths', () => {
+    expect([parseEvery('500ms'), parseEvery('10s'), parseEvery('5m'), parseEvery('1h'), parseEvery('1d')]).toEqual([500, 10_000, 300_000, 3_600_000, 86_400_000]);
+    expect([parseEvery('0s'), parseEvery('1w'), parseEvery('1.5h'), parseEvery('10s;DROP')]).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it('defaults to the last hour in about 120 whole-second buckets', () => {
+    expect(resolveWindow({}, NOW)).toEqual({ from: NOW - 3_600_000, to: NOW, everyMs: 30_000 });
+  });
+
+  it('refuses more than the bounded number of buckets, and an empty or inverted window', () => {
+    expect(statusOf(() => resolveWindow({ from: NOW - MAX_POINTS * 1000, to: NOW, every: '1s' }, NOW))).toBeUndefined();
+    expect(statusOf(() => resolveWindow({ from: NOW - MAX_POINTS * 1000 - 1, to: NOW, every: '1s' }, NOW))).toBe(400);
+    expect(statusOf(() => resolveWindow({ from: NOW, to: NOW }, NOW))).toBe(400);
+    expect(statusOf(() => resolveWindow({ from: NOW + 1, to: NOW }, NOW))).toBe(400);
+  });
+});
+
+describe('InfluxQL built on the server', () => {
+  it('quotes identifiers and strings so that a value cannot end them', () => {
+    expect(quoteIdentifier('a"b\\')).toBe('"a\\"b\\\\"');
+    expect(quoteString("x' OR '1'='1")).toBe("'x\\' OR \\'1\\'=\\'1'");
+  });
+
+  it('selects the mean per bucket of one quantity of one plant\'s meters in the window', () => {
+    expect(seriesStatement({ plant: 'paper-01', quantity: 'cod', meters: ['m1', 'm2'], from: 1000, to: 61_000, everyMs: 60_000 })).toBe(
+      `SELECT mean("cod") AS "value" FROM "water" WHERE "plant" = 'paper-01' AND ("meter" = 'm1' OR "meter" = 'm2') AND time >= 1000ms AND time < 61000ms GROUP BY time(60000ms), "meter" fill(none)`,
+    );
+  });
+
+  it('selects the last reading by its quality, with the value at that point', () => {
+    expect(latestStatement('paper-01', 'so2', ['stack-1-cems'])).toBe(
+      `SELECT last("so2_quality") AS "quality", "so2" AS "value" FROM "emissions" WHERE "plant" = 'paper-01' AND ("meter" = 'stack-1-cems') GROUP BY "meter"`,
+    );
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * GET /api/plants/:plant/series?quantity=&meter=&from=&to=&every= : the mean of a quantity per `every` bucket
+ * between `from` (inclusive) and `to` (exclusive), one series per meter (or only the meter asked for).
+ *
+ * The statement is built here from validated parameters; the number of buckets is bounded so that no request can
+ * ask the database for an unbounded answer.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
+import type { PlantRegistry } from '../../core/plants.ts';
+import { callerOf, HttpError, plantForCaller } from '../auth.ts';
+import { quoteIdentifier, quoteString, tagIn, type InfluxQueryClient } from '../influx.ts';
+import { metersByQuantity } from './latest.ts';
+import { idString, plantParams, quantityId, tokenParam } from './schemas.ts';
+
+/** Buckets per series at most. */
+export const MAX_POINTS = 1000;
+/** Buckets when `every` is not given. */
+export const DEFAULT_POINTS = 120;
+export const DEFAULT_RANGE_MS = 3_600_000;
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+export const EVERY_PATTERN = /^([1-9][0-9]{0,8})(ms|s|m|h|d)$/;
+
+/** `30s` → 30000; undefined when it is not a duration this API accepts. */
+export function parseEvery(text: string): number | undefined {
+  const match = EVERY_PATTERN.exec(text);
+  if (!match) return undefined;
+  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+}
+
+export interface SeriesRequest {
+  plant: string;
+  quantity: QuantityId;
+  meters: readonly string[];
+  from: number;
+  to: number;
+  everyMs: number;
+}
+
+export interface SeriesQuery {
+  quantity?: string;
+  meter?: string;
+  from?: number;
+  to?: number;
+  every?: string;
+}
+
+/** Resolve defaults and check the window; throws HttpError 400 naming the parameter. */
+export function resolveWindow(query: Pick<SeriesQuery, 'from' | 'to' | 'every'>, now: number): { from: number; to: number; everyMs: number } {
+  const to = query.to ?? now;
+  const from = query.from ?? to - DEFAULT_RANGE_MS;
+  if (from >= to) throw new HttpError(400, 'BAD_WINDOW', `from (${from}) must be before to (${to})`);
+  const everyMs = query.every === undefined ? Math.max(1000, Math.ceil((to - from) / DEFAULT_POINTS / 1000) * 1000) : parseEvery(query.every);
+  if (everyMs === undefined) throw new HttpError(400, 'BAD_EVERY', `every must be a duration like 10s, 5m or 1h, got ${query.every}`);
+  const points = Math.ceil((to - from) / everyMs);
+  if (points > MAX_POINTS) {
+    throw new HttpError(400, 'TOO_MANY_POINTS', `${points} buckets of ${everyMs} ms between from and to; at most ${MAX_POINTS}: ask for a larger every or a shorter window`);
+  }
+  return { from, to, everyMs };
+}
+
+export function seriesStatement(req: SeriesRequest): string {
+  const measurement = quoteIdentifier(QUANTITIES[req.quantity].domain);
+  return (
+    `SELECT mean(${quoteIdentifier(req.quantity)}) AS "value" FROM ${measurement}` +
+    ` WHERE "plant" = ${quoteString(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${req.from}ms AND time < ${req.to}ms` +
+    ` GROUP BY time(${req.everyMs}ms), "meter" fill(none)`
+  );
+}
+
+export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxQueryClient; now?: () => number }> = async (app, { registry, influx, now = Date.now }) => {
+  app.get<{ Params: { plant: string }; Querystring: SeriesQuery & { quantity: QuantityId } }>(
+    '/plants/:plant/series',
+    {
+      schema: {
+        params: plantParams,
+        querystring: {
+          type: 'object',
+          required: ['quantity'],
+          properties: {
+            quantity: quantityId,
+            meter: idString,
+            from: { type: 'integer', minimum: 0, description: 'start, ms since the epoch (default: an hour before to)' },
+            to: { type: 'integer', minimum: 1, description: 'end, exclusive, ms since the epoch (default: now)' },
+            every: { type: 'string', pattern: EVERY_PATTERN.source, description: `bucket width such as 10s, 5m, 1h (default: about ${DEFAULT_POINTS} buckets)` },
+            token: tokenParam,
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['plant', 'quantity', 'unit', 'from', 'to', 'everyMs', 'series'],
+            properties: {
+              plant: idString,
+              quantity: quantityId,
+              unit: { type: 'string' },
+              from: { type: 'integer' },
+              to: { type: 'integer' },
+              everyMs: { type: 'integer' },
+              series: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['meter', 'points'],
+                  properties: {
+                    meter: idString,
+                    points: { type: 'array', description: '[bucket start ms, mean]', items: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const plant = plantForCaller(callerOf(request), registry, request.params.plant);
+      const { quantity, meter } = request.query;
+      const measuring = metersByQuantity(plant).get(quantity) ?? [];
+      if (measuring.length === 0) throw new HttpError(400, 'NOT_MEASURED', `plant ${plant.id} has no meter measuring ${quantity}`);
+      if (meter !== undefined && !measuring.includes(meter)) throw new HttpError(400, 'NOT_MEASURED', `meter ${meter} of plant ${plant.id} does not measure ${quantity}`);
+      const window = resolveWindow(request.query, now());
+      const meters = meter === undefined ? measuring : [meter];
+      const [result = []] = await influx.query([seriesStatement({ plant: plant.id, quantity, meters, ...window })]);
+      const series = meters.map((m) => {
+        const found = result.find((s) => s.tags.meter === m);
+        const points = (found?.values ?? []).filter((v): v is [number, number] => typeof v[0] === 'number' && typeof v[1] === 'number').map(([t, v]) => [t, v]);
+        return { meter: m, points };
+      });
+      return { plant: plant.id, quantity, unit: QUANTITIES[quantity].unit, from: window.from, to: window.to, everyMs: window.everyMs, series };
+    },
+  );
+};
