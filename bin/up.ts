@@ -21,7 +21,10 @@ import { parseGatewayConfig } from '../gateway/config.ts';
 import { startGateway } from '../gateway/main.ts';
 import { parseIngestConfig } from '../ingest/config.ts';
 import { startIngest } from '../ingest/service.ts';
+import { loadRulesConfig } from '../rules/config.ts';
+import { startRules } from '../rules/service.ts';
 import { startDashboard } from '../dashboards/server.ts';
+import { pino, type Level } from 'pino';
 import { TokenStore } from '../dashboards/auth.ts';
 
 export interface UpOptions {
@@ -37,6 +40,8 @@ export interface UpOptions {
   httpPort: number;
   intervalMs: number;
   duration?: number;
+  rules: string;
+  logLevel: Level;
 }
 
 type Stop = { name: string; stop: () => Promise<void> };
@@ -65,6 +70,8 @@ export function registerUpCommand(program: Command): void {
     .option('--http-port <n>', 'port of the dashboard and API', int('--http-port'), 8080)
     .option('--interval <ms>', 'meter update and poll interval', int('--interval'), 1000)
     .option('--duration <seconds>', 'stop after this many seconds (default: run until Ctrl-C)', int('--duration'))
+    .option('--rules <file>', 'rules to run on the live feed', 'rules/sample.yaml')
+    .option('--log-level <level>', 'log level of the stages (fatal, error, warn, info, debug)', 'warn')
     .action(async (opts: Omit<UpOptions, 'intervalMs'> & { interval: number }) => {
       await runUp({ ...opts, intervalMs: opts.interval });
     });
@@ -107,6 +114,7 @@ function splitPlants(registry: PlantRegistry): { opcua: Set<string>; modbus: Set
 
 export async function runUp(opts: UpOptions): Promise<void> {
   const registry = loadPlantRegistry(opts.plants);
+  const logger = pino({ level: opts.logLevel });
   const dataDir = path.resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const running: Stop[] = [];
@@ -153,6 +161,12 @@ export async function runUp(opts: UpOptions): Promise<void> {
     running.push({ name: 'ingest', stop: () => ingest.stop() });
     lines.push(`ingest          ${broker.url} -> ${influxUrl}/write?db=${opts.influxDb}`);
 
+    const rulesConfig = loadRulesConfig(opts.rules, { ...process.env, MQTT_URL: broker.url, INFLUX_URL: influxUrl, INFLUX_DB: opts.influxDb });
+    rulesConfig.checkpoint.file = path.join(dataDir, 'rules-checkpoint.json');
+    const rules = await startRules(rulesConfig, { registry, logger: logger.child({ name: 'rules' }) });
+    running.push({ name: 'rules', stop: () => rules.stop() });
+    lines.push(`rules           ${opts.rules}: alerts on ${broker.url} cleanstream/v1/alerts/#`);
+
     const layout = simulatorLayout(registry);
     const split = splitPlants(registry);
     const inputs = gatewayInputs(layout, opcuaSim.endpoint, modbusSim, opts.intervalMs);
@@ -171,7 +185,7 @@ export async function runUp(opts: UpOptions): Promise<void> {
         dataDir: path.join(dataDir, 'gateway', id),
         inputs: [filtered ?? input],
       });
-      const gateway = await startGateway(config);
+      const gateway = await startGateway(config, { logger: logger.child({ name: 'gateway' }) });
       gateways.push(gateway);
       running.push({ name: id, stop: async () => { await gateway.flush(); await gateway.stop(); } });
       lines.push(`gateway ${protocol.padEnd(7)} ${id}: ${[...plants].join(', ')}`);

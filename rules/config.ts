@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { durationMs, idSchema, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, quantityIdSchema } from '../core/config.ts';
+import { durationMs, idSchema, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, quantityIdSchema, zodIssues } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { QuantityId } from '../core/catalog.ts';
 import { INDUSTRIES } from '../core/plants.ts';
 import { SEVERITIES } from './alerts.ts';
@@ -127,8 +128,25 @@ export function parseRules(source: string, rules: unknown[]): RuleConfig[] {
 }
 
 /** Load and validate a config file; paths in it are resolved relative to the file. Throws ConfigError. */
+/** Configs that came out of the schema: their rules are compiled (kind parameters under `params`) and must not be parsed again. */
+const parsedConfigs = new WeakSet<object>();
+
+export function isParsedRulesConfig(config: object): config is RulesConfig {
+  return parsedConfigs.has(config);
+}
+
+/** Validate a config given as an object (tests, `up`) with the same errors as a file. */
+export function parseRulesConfig(input: RulesConfig | RulesConfigInput): RulesConfig {
+  if (isParsedRulesConfig(input)) return input;
+  const result = rulesConfigSchema.safeParse(input);
+  if (!result.success) throw new ConfigError('rules config', zodIssues(result.error));
+  parsedConfigs.add(result.data);
+  return result.data;
+}
+
 export function loadRulesConfig(file: string, env: NodeJS.ProcessEnv = process.env): RulesConfig {
   const config = loadConfigFile(file, rulesConfigSchema, env);
+  parsedConfigs.add(config);
   const dir = path.dirname(file);
   if (config.plants) config.plants = path.resolve(dir, config.plants);
   config.limits = config.limits.map((p) => path.resolve(dir, p));

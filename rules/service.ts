@@ -11,14 +11,14 @@
  */
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
-import { mqttConnectOptions, zodIssues } from '../core/config.ts';
-import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
+import { mqttConnectOptions } from '../core/config.ts';
+import { PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { decodeBatch } from '../core/reading.ts';
 import { TOPIC_ROOT, topics } from '../core/topics.ts';
 import type { AlertTransition } from './alerts.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
-import { rulesConfigSchema, type RulesConfig, type RulesConfigInput } from './config.ts';
+import { parseRulesConfig, type RulesConfig, type RulesConfigInput } from './config.ts';
 import { RulesEngine, type EngineStats, type LateReading } from './engine.ts';
 import { AlertWriter, type AlertWriterStats } from './influx.ts';
 import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from './limits/catalog.ts';
@@ -54,11 +54,6 @@ export interface RulesOptions {
   connectTimeoutMs?: number;
 }
 
-function parseRulesConfig(input: RulesConfig | RulesConfigInput): RulesConfig {
-  const result = rulesConfigSchema.safeParse(input);
-  if (!result.success) throw new ConfigError('rules config', zodIssues(result.error));
-  return result.data;
-}
 
 function mqttOptions(config: RulesConfig): IClientOptions {
   return {
