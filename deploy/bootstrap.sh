@@ -3,7 +3,7 @@
 # with only Node and npm: npm dependencies (npm ci when node_modules is missing or older than the lock file), and
 # Debian packages (apt-get when running as root; otherwise it prints the one command to run and fails).
 #   deploy/bootstrap.sh          what `cleanstream up` needs (influxd)
-#   deploy/bootstrap.sh --test   what the test suite needs too (mosquitto, pymodbus, mbpoll)
+#   deploy/bootstrap.sh --test   what the test suite needs too (mosquitto, pymodbus, mbpoll, chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,7 @@ if [ $want_test = 1 ]; then
   needed[mosquitto]=mosquitto
   needed[mosquitto_pub]=mosquitto-clients
   needed[mbpoll]=mbpoll
+  needed[chromium]=chromium
 fi
 
 missing=()
@@ -24,6 +25,10 @@ for cmd in "${!needed[@]}"; do
 done
 if [ $want_test = 1 ] && ! /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1; then
   missing+=(python3-pymodbus)
+fi
+# Browser tests screenshot Chinese pages: without a CJK font they render as boxes.
+if [ $want_test = 1 ] && ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
+  missing+=(fonts-noto-cjk)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
