@@ -12,16 +12,18 @@
  */
 import { performance } from 'node:perf_hooks';
 
-export interface BatcherOptions<T> {
+export interface BatcherOptions<T, R = void> {
   maxLines: number;
   maxDelayMs: number;
   /** `overHighWater` turns true when this many lines are buffered, queued or in flight. */
   highWaterLines: number;
   /** Pause before writing a batch again after a failure the writer gave up on (default 1000 ms). */
   retryPauseMs?: number;
-  write(body: string, signal: AbortSignal): Promise<void>;
+  /** Deliver one batch; `tickets` are its entries' tickets in order (their lines are the body's, in the same order). */
+  write(body: string, signal: AbortSignal, tickets: readonly T[]): Promise<R>;
   isRejection(error: unknown): boolean;
-  onWritten(tickets: T[], lines: number, latencyMs: number): void;
+  /** `result` is what `write` resolved to (undefined for a batch without lines). */
+  onWritten(tickets: T[], lines: number, latencyMs: number, result: R | undefined): void;
   onRejected(tickets: T[], error: unknown): void;
   onWriteError(error: unknown): void;
   /** Called whenever pendingLines went down (a batch completed): a chance to resume a paused consumer. */
@@ -55,7 +57,7 @@ export class BatcherClosedError extends Error {
   }
 }
 
-export class WriteBatcher<T> {
+export class WriteBatcher<T, R = void> {
   private current: Batch<T> | undefined;
   private readonly queue: Batch<T>[] = [];
   private nextId = 1;
@@ -68,7 +70,7 @@ export class WriteBatcher<T> {
   private flushWaiters: { id: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   private readonly retryPauseMs: number;
 
-  constructor(private readonly options: BatcherOptions<T>) {
+  constructor(private readonly options: BatcherOptions<T, R>) {
     this.retryPauseMs = options.retryPauseMs ?? 1000;
   }
 
@@ -159,7 +161,7 @@ export class WriteBatcher<T> {
   /** Writes until it succeeds or is refused (true), or until the batcher is aborted (false). */
   private async writeBatch(batch: Batch<T>): Promise<boolean> {
     if (batch.lines === 0) {
-      this.options.onWritten(batch.tickets, 0, 0);
+      this.options.onWritten(batch.tickets, 0, 0, undefined);
       return true;
     }
     const body = batch.chunks.join('\n');
@@ -167,8 +169,8 @@ export class WriteBatcher<T> {
     while (!signal.aborted) {
       const started = performance.now();
       try {
-        await this.options.write(body, signal);
-        this.options.onWritten(batch.tickets, batch.lines, performance.now() - started);
+        const result = await this.options.write(body, signal, batch.tickets);
+        this.options.onWritten(batch.tickets, batch.lines, performance.now() - started, result);
         return true;
       } catch (err) {
         if (signal.aborted) return false;

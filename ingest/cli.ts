@@ -26,7 +26,19 @@ export function registerIngestCommand(program: Command): void {
       ingest.on('mqttError', (err) => log.warn({ err }, `mqtt: ${err.message}`));
       ingest.on('disconnected', () => log.warn('broker connection lost; reconnecting'));
       ingest.on('connected', () => log.info('connected to the broker'));
-      log.info({ broker: config.mqtt.url, subscription: config.subscription, influx: config.influx.url, database: config.influx.database }, 'ingest running');
+      ingest.on('spoolWarning', (info) => log.warn(info, `spool above its warning level: ${info.bytes} of ${info.maxBytes} bytes; ingest stops reading when it is full`));
+      ingest.on('spoolError', (err) => log.warn({ err }, `spool: ${err.message}`));
+      log.info(
+        {
+          broker: config.mqtt.url,
+          subscription: config.subscription,
+          influx: config.influx.url,
+          database: config.influx.database,
+          spool: config.spool?.dir,
+          http: ingest.httpUrl,
+        },
+        'ingest running',
+      );
 
       const timer = opts.statsInterval > 0 ? setInterval(() => log.info({ stats: ingest.stats() }, 'stats'), opts.statsInterval * 1000) : undefined;
       await new Promise<void>((resolve) => {

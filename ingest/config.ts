@@ -41,6 +41,42 @@ export const ingestConfigSchema = z
       .prefault({}),
     /** Plant registry file (relative to this config file). When given, unknown plants and meters are dead-lettered. */
     plants: z.string().min(1).optional(),
+    /**
+     * MQTT 5 only: how long the broker keeps this client's session (and queues for it) after a disconnect. MQTT 5
+     * ends a session at disconnect unless this is set (§3.1.2.11.2); MQTT 3.1.1 keeps it until the broker forgets it.
+     */
+    sessionExpirySeconds: z.number().int().nonnegative().max(0xffffffff).default(7 * 24 * 3600),
+    write: z
+      .strictObject({
+        /** gzip write bodies at this level (1 fastest … 9 smallest); 0 sends plain text. */
+        gzipLevel: z.number().int().min(0).max(9).default(1),
+      })
+      .prefault({}),
+    /**
+     * The durable spool (see README): batches InfluxDB cannot take are kept here, their messages acknowledged, and
+     * written in order once InfluxDB is back. Without it, ingest holds them in memory unacknowledged and stops reading.
+     */
+    spool: z
+      .strictObject({
+        /** Folder (relative to the config file); one ingest process per folder. */
+        dir: z.string().min(1),
+        /** Bound on disk use; near it ingest stops acknowledging and reading (backpressure), it never drops. */
+        maxBytes: z.number().int().positive().default(1024 ** 3),
+        /** Size of one segment file of the log. */
+        segmentBytes: z.number().int().positive().default(16 * 1024 ** 2),
+        /** Share of maxBytes above which a warning is logged (and `spool_warning` is 1 in the metrics). */
+        warnRatio: z.number().gt(0).lt(1).default(0.8),
+        /** gzip level for spooled batches (0: plain). */
+        gzipLevel: z.number().int().min(0).max(9).default(1),
+      })
+      .optional(),
+    /** Prometheus /metrics, /healthz and /readyz. Loopback unless said otherwise; port 0 picks a free port. */
+    http: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535),
+      })
+      .optional(),
   })
   .superRefine((config, ctx) => {
     if (config.mqtt.clientId !== undefined && config.mqtt.clientId !== config.clientId) {
@@ -61,5 +97,6 @@ export function parseIngestConfig(source: string, raw: unknown, env: NodeJS.Proc
 export function loadIngestConfig(file: string, env: NodeJS.ProcessEnv = process.env): IngestConfig {
   const config = loadConfigFile(file, ingestConfigSchema, env);
   if (config.plants) config.plants = path.resolve(path.dirname(file), config.plants);
+  if (config.spool) config.spool.dir = path.resolve(path.dirname(file), config.spool.dir);
   return config;
 }

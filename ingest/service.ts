@@ -1,19 +1,24 @@
 /**
  * The ingest service: MQTT readings in, InfluxDB points out.
  *
- *   broker ──QoS 1──▶ validate ──▶ line protocol ──▶ batcher ──▶ InfluxDB /write
- *                        │                                          │
- *                        └──▶ dead-letter topic (QoS 1)             └──▶ PUBACK, in arrival order
+ *   broker ──QoS 1──▶ validate ──▶ line protocol ──▶ batcher ──▶ InfluxDB /write ──(400: split)──▶ dead letters
+ *                        │                               │  (down, 5xx, 429)            │
+ *                        └──▶ dead-letter topic          └──▶ spool (disk) ──replayer───┘
+ *                                                                   every outcome ──▶ PUBACK, in arrival order
  *
- * A message is acknowledged to the broker only once it is durable downstream: its lines written, or its dead letter
- * accepted by the broker. With a fixed client id and clean session off, whatever ingest had not acknowledged when it
- * stopped or crashed is delivered again by the broker. When InfluxDB is slow or down, accepted lines pile up to a
- * high-water mark and ingest stops reading from the broker until they drain.
+ * A message is acknowledged to the broker only once it is durable downstream: its lines written to InfluxDB or
+ * appended (fsync'd) to the spool, its refused lines or whole message dead-lettered and confirmed by the broker. With
+ * a fixed client id and a persistent session, whatever ingest had not acknowledged when it stopped or crashed is
+ * delivered again by the broker. While the spool holds batches, new batches are spooled behind them, so that InfluxDB
+ * receives everything in arrival order; the replayer drains the spool oldest first. When the spool is full (or there
+ * is none and InfluxDB is down), accepted lines pile up to a high-water mark and ingest stops reading from the broker.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { mqttConnectOptions, zodIssues } from '../core/config.ts';
-import { ConfigError, TransportError, type CleanstreamError } from '../core/errors.ts';
+import { DiskQueue, DiskQueueFullError } from '../core/disk-queue.ts';
+import { CleanstreamError, ConfigError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { deadLetterFor, topics, type DeadLetter } from '../core/topics.ts';
 import { OrderedAcks, takeOverAcks, type AckTicket } from './acks.ts';
@@ -21,15 +26,38 @@ import { WriteBatcher } from './batcher.ts';
 import { ingestConfigSchema, type IngestConfig, type IngestConfigInput } from './config.ts';
 import { batchToLines } from './line-protocol.ts';
 import { validateMessage } from './validate.ts';
-import { createInfluxWriter, InfluxWriteError } from './writer.ts';
+import { createIngestMetrics, startHealthServer, type HealthServer } from './metrics.ts';
+import { splitRefusedBatch, type Refusal } from './partial-write.ts';
+import { encodeSpoolRecord, mergeSources, SpoolReplayer, type LineSource, type SpooledBatch } from './spool.ts';
+import { createInfluxWriter, InfluxWriteError, serverMessage } from './writer.ts';
 
 export const DEAD_LETTER_STAGE = 'ingest';
+
+export interface SpoolStats {
+  /** Bytes on disk (whole segment files). */
+  bytes: number;
+  /** Batches waiting to be replayed. */
+  batches: number;
+  maxBytes: number;
+  /** Above the warning ratio of maxBytes. */
+  warning: boolean;
+  /** The last append found the spool full: ingest is holding back (backpressure). */
+  full: boolean;
+}
 
 export interface IngestStats {
   receivedMessages: number;
   receivedReadings: number;
+  /** Readings of messages written straight to InfluxDB (accepted or refused line by line). */
   writtenReadings: number;
+  /** Lines InfluxDB accepted, directly or from the spool. */
   writtenLines: number;
+  /** Readings of messages made durable in the spool (and then acknowledged). */
+  spooledReadings: number;
+  /** Spooled lines replayed to InfluxDB (accepted or dead-lettered). */
+  replayedReadings: number;
+  /** Lines InfluxDB refused (400) and that were dead-lettered with its reason. */
+  refusedLines: number;
   /** Dead-lettered messages by reason (validation reasons, `write_rejected`, `internal_error`). */
   rejected: Record<string, number>;
   /** Sum of `rejected`. */
@@ -44,6 +72,8 @@ export interface IngestStats {
   connected: boolean;
   /** Whether ingest is holding back from reading the broker (backpressure). */
   paused: boolean;
+  /** Undefined when no spool is configured. */
+  spool: SpoolStats | undefined;
 }
 
 export interface IngestEvents {
@@ -55,6 +85,10 @@ export interface IngestEvents {
   mqttError: [error: Error];
   connected: [];
   disconnected: [];
+  /** The spool grew above its warning ratio (it may fill: ingest will then stop reading). */
+  spoolWarning: [info: { dir: string; bytes: number; maxBytes: number }];
+  /** The spool failed (disk full, damaged segment) or a spooled batch could not be replayed yet. */
+  spoolError: [error: Error];
 }
 
 export interface Ingest extends EventEmitter<IngestEvents> {
@@ -63,6 +97,8 @@ export interface Ingest extends EventEmitter<IngestEvents> {
   /** Stops reading, writes what was accepted (up to `stopTimeoutMs`), disconnects. Unwritten messages stay with the broker. */
   stop(): Promise<void>;
   stats(): IngestStats;
+  /** Base URL of /metrics, /healthz, /readyz when `http` is configured. */
+  readonly httpUrl: string | undefined;
 }
 
 export interface IngestOptions {
@@ -77,15 +113,35 @@ export interface IngestOptions {
 interface MessageTicket {
   ack: AckTicket;
   topic: string;
-  payload: Buffer;
   readings: number;
 }
+
+/** How a batch was made durable. */
+type Delivery = { kind: 'written'; refusedLines: number } | { kind: 'spooled' };
 
 function mqttOptions(config: IngestConfig): IClientOptions {
   return {
     ...mqttConnectOptions(config.mqtt),
     clientId: config.clientId,
     clean: false,
+    // MQTT 5 ends the session at disconnect unless an expiry is given (§3.1.2.11.2).
+    ...(config.mqtt.protocolVersion === 5 ? { properties: { sessionExpiryInterval: config.sessionExpirySeconds } } : {}),
+  };
+}
+
+function refusalOf(err: unknown): Refusal | undefined {
+  if (!(err instanceof InfluxWriteError) || err.kind !== 'rejected') return undefined;
+  return { reason: err.body ? serverMessage(err.body) : err.message };
+}
+
+/** The topic each line index came from. */
+function topicAt(sources: readonly LineSource[]): (index: number) => string {
+  const ends: number[] = [];
+  let end = 0;
+  for (const s of sources) ends.push((end += s.lines));
+  return (index) => {
+    const i = ends.findIndex((e) => index < e);
+    return sources[i === -1 ? sources.length - 1 : i]?.topic ?? '';
   };
 }
 
@@ -128,11 +184,14 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   const deadLetterTopic = topics.deadLetter(DEAD_LETTER_STAGE);
   const events = new EventEmitter<IngestEvents>();
 
-  const stats: IngestStats = {
+  const stats: Omit<IngestStats, 'spool'> = {
     receivedMessages: 0,
     receivedReadings: 0,
     writtenReadings: 0,
     writtenLines: 0,
+    spooledReadings: 0,
+    replayedReadings: 0,
+    refusedLines: 0,
     rejected: {},
     rejectedMessages: 0,
     writeErrors: 0,
@@ -142,8 +201,10 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     connected: false,
     paused: false,
   };
+  let spoolFull = false;
+  let spoolWarning = false;
 
-  const writer = createInfluxWriter(config.influx, { retry: config.retry });
+  const writer = createInfluxWriter(config.influx, { retry: config.retry, gzipLevel: config.write.gzipLevel });
   const startupProblems: CleanstreamError[] = [];
   try {
     await writer.start();
@@ -153,36 +214,176 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     startupProblems.push(err);
   }
 
+  const queue = config.spool
+    ? await DiskQueue.open({ dir: config.spool.dir, maxBytes: config.spool.maxBytes, segmentBytes: config.spool.segmentBytes, warnRatio: config.spool.warnRatio })
+    : undefined;
+  queue?.on('warning', (info) => {
+    spoolWarning = true;
+    events.emit('spoolWarning', info);
+  });
+  queue?.on('error', (err) => events.emit('spoolError', err));
+
+  function spoolStats(): SpoolStats | undefined {
+    if (!queue) return undefined;
+    const bytes = queue.bytes;
+    // The queue warns once per crossing; the flag follows the current size.
+    if (spoolWarning && bytes <= queue.maxBytes * (config.spool?.warnRatio ?? 0.8)) spoolWarning = false;
+    return { bytes, batches: queue.length, maxBytes: queue.maxBytes, warning: spoolWarning, full: spoolFull };
+  }
+
+  function snapshot(): IngestStats {
+    return { ...stats, rejected: { ...stats.rejected }, pendingLines: batcher.pendingLines, unackedMessages: acks.outstanding, spool: spoolStats() };
+  }
+  const metrics = createIngestMetrics(snapshot);
+
   const client = connect(config.mqtt.url, { ...mqttOptions(config), manualConnect: true });
   const acks = new OrderedAcks((messageId) => sendPuback(messageId));
   let stopping = false;
   let resumeReading: (() => void) | undefined;
   const deadLettersInFlight = new Set<Promise<void>>();
 
-  const batcher = new WriteBatcher<MessageTicket>({
+  /** One write request, timed for the metrics. */
+  async function timedWrite(body: string, lines: number, signal: AbortSignal): Promise<void> {
+    const started = performance.now();
+    try {
+      await writer.write(body, signal);
+      metrics.observeWrite((performance.now() - started) / 1000, lines);
+    } catch (err) {
+      if (refusalOf(err)) metrics.observeWrite((performance.now() - started) / 1000, lines);
+      throw err;
+    }
+  }
+
+  function publishLetter(letter: DeadLetter): Promise<void> {
+    events.emit('deadLetter', letter);
+    return new Promise<void>((resolve, reject) => {
+      client.publish(deadLetterTopic, JSON.stringify(letter), { qos: 1 }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /**
+   * Write a batch; after a 400, split it so that the accepted lines are written and the refused ones dead-lettered
+   * (one dead letter per source message topic run, payload = the refused lines, detail = InfluxDB's reason). Resolves
+   * with the number of refused lines once their dead letters are confirmed; rejects when InfluxDB cannot be reached.
+   */
+  async function writeLines(body: string, lineCount: number, sources: readonly LineSource[], signal: AbortSignal): Promise<number> {
+    try {
+      await timedWrite(body, lineCount, signal);
+      stats.writtenLines += lineCount;
+      return 0;
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (!refusal) throw err;
+      stats.writeErrors++;
+      events.emit('writeError', err as InfluxWriteError);
+      const lines = body.split('\n');
+      const outcome = await splitRefusedBatch(lines, refusal, (part) => timedWrite(part, 0, signal), refusalOf);
+      stats.writtenLines += outcome.acceptedLines;
+      const topicOf = topicAt(sources);
+      const byTopic = new Map<string, { lines: string[]; reason: string }>();
+      for (const refused of outcome.refused) {
+        const topic = topicOf(refused.index);
+        const entry = byTopic.get(topic) ?? { lines: [], reason: refused.reason };
+        entry.lines.push(refused.line);
+        byTopic.set(topic, entry);
+      }
+      await Promise.all(
+        [...byTopic].map(([topic, { lines: refusedLines, reason }]) =>
+          publishLetter(deadLetterFor(DEAD_LETTER_STAGE, topic, Buffer.from(refusedLines.join('\n')), 'write_rejected', reason)),
+        ),
+      );
+      for (const [, { lines: refusedLines }] of byTopic) {
+        stats.rejected.write_rejected = (stats.rejected.write_rejected ?? 0) + 1;
+        stats.rejectedMessages++;
+        stats.refusedLines += refusedLines.length;
+      }
+      return outcome.refused.length;
+    }
+  }
+
+  async function spoolBatch(batch: SpooledBatch): Promise<void> {
+    if (!queue || !config.spool) throw new Error('no spool configured');
+    const record = await encodeSpoolRecord(batch, config.spool.gzipLevel);
+    try {
+      await queue.append([record]);
+      spoolFull = false;
+    } catch (err) {
+      if (err instanceof DiskQueueFullError) spoolFull = true;
+      throw err;
+    }
+    replayer?.notify();
+  }
+
+  /** Makes one batch durable: InfluxDB when the spool is empty and InfluxDB answers, else the spool. */
+  async function deliver(body: string, signal: AbortSignal, tickets: readonly MessageTicket[]): Promise<Delivery> {
+    let lineCount = 0;
+    for (const t of tickets) lineCount += t.readings;
+    const sources = (): LineSource[] => mergeSources(tickets.map((t) => ({ topic: t.topic, lines: t.readings })));
+    if (queue && queue.length > 0) {
+      await spoolBatch({ sources: sources(), body });
+      return { kind: 'spooled' };
+    }
+    try {
+      return { kind: 'written', refusedLines: await writeLines(body, lineCount, sources(), signal) };
+    } catch (err) {
+      if (!queue || signal.aborted || !(err instanceof InfluxWriteError)) throw err;
+      // InfluxDB unreachable, failing or refusing credentials: keep the batch on disk and acknowledge it.
+      stats.writeErrors++;
+      events.emit('writeError', err);
+      await spoolBatch({ sources: sources(), body });
+      return { kind: 'spooled' };
+    }
+  }
+
+  const replayer = queue
+    ? new SpoolReplayer({
+        queue,
+        retryPauseMs: config.retry.pauseMs,
+        async deliver(batch, signal) {
+          let lines = 0;
+          for (const s of batch.sources) lines += s.lines;
+          await writeLines(batch.body, lines, batch.sources, signal);
+        },
+        async onUnreadable(record, error) {
+          await publishLetter(deadLetterFor(DEAD_LETTER_STAGE, 'spool', record.data, 'spool_unreadable', error.message));
+          stats.rejected.spool_unreadable = (stats.rejected.spool_unreadable ?? 0) + 1;
+          stats.rejectedMessages++;
+        },
+        onReplayed(batch) {
+          for (const s of batch.sources) stats.replayedReadings += s.lines;
+          maybeResume();
+        },
+        onError(err) {
+          stats.writeErrors++;
+          events.emit('spoolError', err instanceof Error ? err : new Error(String(err)));
+        },
+      })
+    : undefined;
+
+  const batcher = new WriteBatcher<MessageTicket, Delivery>({
     maxLines: config.batch.maxLines,
     maxDelayMs: config.batch.maxDelayMs,
     highWaterLines,
     retryPauseMs: config.retry.pauseMs,
-    write: (body, signal) => writer.write(body, signal),
-    isRejection: (err) => err instanceof InfluxWriteError && err.kind === 'rejected',
-    onWritten(tickets, lines, latencyMs) {
-      stats.writtenLines += lines;
+    write: deliver,
+    // Refusals are settled inside deliver (split and dead-lettered); nothing reaches the batcher as one.
+    isRejection: () => false,
+    onWritten(tickets, lines, latencyMs, delivery) {
       if (lines > 0) stats.lastWriteLatencyMs = latencyMs;
       for (const t of tickets) {
-        stats.writtenReadings += t.readings;
+        if (delivery?.kind === 'spooled') stats.spooledReadings += t.readings;
+        else stats.writtenReadings += t.readings;
         acks.complete(t.ack);
       }
     },
-    onRejected(tickets, err) {
-      stats.writeErrors++;
-      const error = err as InfluxWriteError;
-      events.emit('writeError', error);
-      for (const t of tickets) deadLetter(t.topic, t.payload, 'write_rejected', error.message, t.ack);
+    onRejected() {
+      // unreachable: see isRejection
     },
     onWriteError(err) {
+      // A full spool: the write failure before it was counted in deliver(); the batch is tried again after a pause.
+      if (err instanceof DiskQueueFullError) return void events.emit('spoolError', err);
       stats.writeErrors++;
-      events.emit('writeError', err instanceof InfluxWriteError ? err : new TransportError('INFLUX_WRITE', String(err), true, { url: writer.writeUrl }, { cause: err }));
+      events.emit('writeError', err instanceof CleanstreamError ? err : new TransportError('INFLUX_WRITE', String(err), true, { url: writer.writeUrl }, { cause: err }));
     },
     onProgress: () => maybeResume(),
   });
@@ -201,16 +402,11 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   function deadLetter(topic: string, payload: Buffer, reason: string, detail: string, ack: AckTicket): void {
     stats.rejected[reason] = (stats.rejected[reason] ?? 0) + 1;
     stats.rejectedMessages++;
-    const letter = deadLetterFor(DEAD_LETTER_STAGE, topic, payload, reason, detail);
-    events.emit('deadLetter', letter);
-    const published = new Promise<void>((resolve) => {
-      client.publish(deadLetterTopic, JSON.stringify(letter), { qos: 1 }, (err) => {
-        // Unconfirmed: leave the original unacknowledged, so the broker delivers it (and we dead-letter it) again.
-        if (err) events.emit('mqttError', err);
-        else acks.complete(ack);
-        resolve();
-      });
-    });
+    const published = publishLetter(deadLetterFor(DEAD_LETTER_STAGE, topic, payload, reason, detail)).then(
+      () => acks.complete(ack),
+      // Unconfirmed: leave the original unacknowledged, so the broker delivers it (and we dead-letter it) again.
+      (err: Error) => void events.emit('mqttError', err),
+    );
     deadLettersInFlight.add(published);
     void published.then(() => {
       deadLettersInFlight.delete(published);
@@ -233,7 +429,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     }
     const count = verdict.batch.readings.length;
     stats.receivedReadings += count;
-    batcher.add(batchToLines(verdict.batch), count, { ack, topic, payload, readings: count });
+    batcher.add(batchToLines(verdict.batch), count, { ack, topic, readings: count });
   }
 
   const sendPuback = takeOverAcks(client, (packet, proceed) => {
@@ -262,15 +458,36 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   });
   client.on('error', (err) => events.emit('mqttError', err));
 
-  const subscribed = connectAndSubscribe(client, config.subscription, opts.connectTimeoutMs ?? 30_000, config.mqtt.url);
-  client.connect();
-  try {
-    await subscribed;
-  } catch (err) {
+  let http: HealthServer | undefined;
+  const cleanUpAfterFailedStart = async (): Promise<void> => {
     client.end(true);
     await batcher.close(0);
+    await http?.close();
+    await queue?.close();
+  };
+  try {
+    if (config.http) {
+      http = await startHealthServer({
+        host: config.http.host,
+        port: config.http.port,
+        registry: metrics.registry,
+        ready() {
+          const problems: string[] = [];
+          if (!stats.connected) problems.push('not connected to the broker');
+          if (spoolFull) problems.push('the spool is full: not reading from the broker until it drains');
+          else if (stats.paused) problems.push('backpressure: too much unwritten, not reading from the broker');
+          return problems;
+        },
+      });
+    }
+    const subscribed = connectAndSubscribe(client, config.subscription, opts.connectTimeoutMs ?? 30_000, config.mqtt.url);
+    client.connect();
+    await subscribed;
+  } catch (err) {
+    await cleanUpAfterFailedStart();
     throw err;
   }
+  replayer?.start();
 
   if (startupProblems.length) setImmediate(() => startupProblems.forEach((p) => events.emit('writeError', p)));
 
@@ -280,6 +497,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
 
   let stopped: Promise<void> | undefined;
   const ingest = Object.assign(events, {
+    httpUrl: http?.url,
     async flush(): Promise<void> {
       await batcher.flush();
       await settleDeadLetters();
@@ -289,6 +507,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
         stopping = true;
         maybeResume();
         await batcher.close(stopTimeoutMs);
+        await replayer?.stop();
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([settleDeadLetters(), new Promise((resolve) => (timer = setTimeout(resolve, Math.min(stopTimeoutMs, 2000))))]);
         clearTimeout(timer);
@@ -297,12 +516,12 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
         const gaveUp = await Promise.race([ended.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 2000)))]);
         clearTimeout(timer);
         if (gaveUp) await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+        await queue?.close();
+        await http?.close();
       })();
       return stopped;
     },
-    stats(): IngestStats {
-      return { ...stats, rejected: { ...stats.rejected }, pendingLines: batcher.pendingLines, unackedMessages: acks.outstanding };
-    },
+    stats: snapshot,
   });
   return ingest;
 }

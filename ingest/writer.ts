@@ -9,6 +9,8 @@
  * the server refused the data itself (parse error, field type conflict; InfluxDB 1.x may have written the other
  * points of the batch, "partial write"): retrying cannot help, so it is returned at once as `kind: 'rejected'`.
  */
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
 import type { InfluxConnection } from '../core/config.ts';
 import { TransportError } from '../core/errors.ts';
 
@@ -51,6 +53,11 @@ export interface RetryOptions {
 
 export interface WriterOptions {
   retry?: RetryOptions;
+  /**
+   * Compress write bodies (`Content-Encoding: gzip`, which InfluxDB 1.x, 2.x and 3.x accept) at this zlib level
+   * (1 fastest … 9 smallest); 0 or undefined sends them as they are. Compression runs on libuv's thread pool.
+   */
+  gzipLevel?: number;
   /** Injected for tests: the random source for jitter (default Math.random). */
   random?: () => number;
 }
@@ -63,6 +70,8 @@ export interface InfluxWriter {
   /** Write lines (joined by `\n`). Resolves when the server answered 204; rejects with InfluxWriteError. */
   write(body: string, signal?: AbortSignal): Promise<void>;
 }
+
+const gzipAsync = promisify(gzipCallback);
 
 interface HttpAnswer {
   status: number;
@@ -101,6 +110,18 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** The message in an InfluxDB error body (`{"error": "..."}` in 1.x, `{"message": "..."}` in 2.x), else the text. */
+export function serverMessage(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown; message?: unknown };
+    const msg = parsed.error ?? parsed.message;
+    if (typeof msg === 'string') return msg.trim();
+  } catch {
+    // not JSON: use the text as it is
+  }
+  return body.slice(0, 500).trim();
+}
+
 /** InfluxQL identifier quoting: double quotes with `"` and `\` escaped. */
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/["\\]/g, '\\$&')}"`;
@@ -125,27 +146,19 @@ export function createInfluxWriter(connection: InfluxConnection, options: Writer
     headers.Authorization = `Basic ${Buffer.from(`${connection.username}:${connection.password ?? ''}`).toString('base64')}`;
   }
 
-  async function request(url: string, body: string | URLSearchParams, signal: AbortSignal | undefined): Promise<HttpAnswer> {
+  const gzipLevel = options.gzipLevel ?? 0;
+  const gzipHeaders = { ...headers, 'Content-Encoding': 'gzip' };
+
+  async function request(url: string, body: string | Buffer | URLSearchParams, signal: AbortSignal | undefined): Promise<HttpAnswer> {
     const timeout = AbortSignal.timeout(requestTimeoutMs);
     const res = await fetch(url, {
       method: 'POST',
-      headers: body instanceof URLSearchParams ? { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' } : headers,
+      headers: body instanceof URLSearchParams ? { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' } : Buffer.isBuffer(body) ? gzipHeaders : headers,
       body,
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
     const text = res.status === 204 ? '' : await res.text();
     return { status: res.status, body: text, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
-  }
-
-  function serverMessage(body: string): string {
-    try {
-      const parsed = JSON.parse(body) as { error?: unknown; message?: unknown };
-      const msg = parsed.error ?? parsed.message;
-      if (typeof msg === 'string') return msg;
-    } catch {
-      // not JSON: use the text as it is
-    }
-    return body.slice(0, 500);
   }
 
   async function createDatabase(signal?: AbortSignal): Promise<void> {
@@ -168,7 +181,7 @@ export function createInfluxWriter(connection: InfluxConnection, options: Writer
   }
 
   /** One POST: resolves undefined on success, a retryable failure to try again, or throws a final one. */
-  async function attemptWrite(body: string, attempt: number, signal?: AbortSignal): Promise<{ error: InfluxWriteError; retryAfterMs?: number; databaseMissing?: boolean } | undefined> {
+  async function attemptWrite(body: string | Buffer, attempt: number, signal?: AbortSignal): Promise<{ error: InfluxWriteError; retryAfterMs?: number; databaseMissing?: boolean } | undefined> {
     let answer: HttpAnswer;
     try {
       answer = await request(writeUrl, body, signal);
@@ -190,7 +203,9 @@ export function createInfluxWriter(connection: InfluxConnection, options: Writer
     return { error: new InfluxWriteError('unavailable', `InfluxDB answered ${answer.status}: ${message}`, context), retryAfterMs: answer.retryAfterMs };
   }
 
-  async function write(body: string, signal?: AbortSignal): Promise<void> {
+  async function write(text: string, signal?: AbortSignal): Promise<void> {
+    // Compressed once for all attempts; a Buffer body is the compressed form (see request()).
+    const body: string | Buffer = gzipLevel > 0 ? await gzipAsync(text, { level: gzipLevel }) : text;
     let lastError: InfluxWriteError | undefined;
     let triedCreating = false;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {

@@ -1,6 +1,9 @@
 /**
  * Ingest end to end over loopback: a real InfluxDB 1.x (Debian's influxd), the embedded aedes broker, startIngest.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
@@ -24,8 +27,16 @@ beforeAll(async () => {
   registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
 });
 
+const spoolDirs: string[] = [];
+function spoolDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-ingest-spool-'));
+  spoolDirs.push(dir);
+  return dir;
+}
+
 afterAll(async () => {
   await Promise.all(ingests.map((i) => i.stop()));
+  for (const dir of spoolDirs) rmSync(dir, { recursive: true, force: true });
   await Promise.all(clients.map((c) => c.endAsync(true)));
   await broker?.stop();
   await influx?.stop();
@@ -215,5 +226,122 @@ describe('ingest: MQTT readings to InfluxDB', () => {
     const rows = await influx.query<{ time: number; ph: number }>('SELECT ph FROM water', db);
     expect(rows).toEqual(Array.from({ length: 6 }, (_, i) => ({ time: T0 + i * 1000, ph: 7 + i / 10 })));
     expect(ingest.stats()).toMatchObject({ paused: false, writtenReadings: 6, unackedMessages: 0 });
+  });
+
+  it('writes the good lines of a batch InfluxDB partly refuses and dead-letters only the refused lines, with the server\'s reason', async () => {
+    const db = 'spec_partial';
+    await influx.exec(`CREATE DATABASE ${db}`);
+    const seed = await fetch(`${influx.url}/write?db=${db}&precision=ms`, { method: 'POST', body: `water,meter=outfall-1-cod,plant=paper-01 cod="text" ${T0}` });
+    expect(seed.status).toBe(204);
+    const ingest = await ingestWith(config(db, 'ingest-spec-partial', { batch: { maxLines: 5000, maxDelayMs: 300 } }));
+    const observer = await client('observer-partial');
+    const letters: DeadLetter[] = [];
+    observer.on('message', (_topic, payload) => letters.push(JSON.parse(payload.toString()) as DeadLetter));
+    await observer.subscribeAsync(topics.deadLetter('ingest'), { qos: 1 });
+    const publisher = await client('gateway-partial');
+    const ph = (i: number): BatchReading => ({ meter: 'outfall-1-ph', quantity: 'ph', value: 7 + i / 100, unit: 'pH', ts: T0 + i, quality: 'good' });
+    const cod = (i: number): BatchReading => ({ meter: 'outfall-1-cod', quantity: 'cod', value: 80 + i, unit: 'mg/L', ts: T0 + i, quality: 'good' });
+    // Three messages land in one write batch; the middle one carries two readings of a field InfluxDB holds as a string.
+    const messages = [
+      batch('paper-01', 'gw-a', 1, [ph(1), ph(2)]),
+      batch('paper-01', 'gw-b', 2, [ph(3), cod(3), ph(4), cod(4)]),
+      batch('paper-01', 'gw-a', 3, [ph(5)]),
+    ];
+    for (const m of messages) await publisher.publishAsync(topics.readings(m.plant, m.gateway), encodeBatch(m), { qos: 1 });
+    await until('three messages', () => ingest.stats().receivedMessages === 3);
+    await ingest.flush();
+    await until('the dead letter', () => letters.length === 1);
+
+    const rows = await influx.query<{ time: number; ph: number }>(`SELECT ph FROM water WHERE meter = 'outfall-1-ph'`, db);
+    expect(rows).toEqual([1, 2, 3, 4, 5].map((i) => ({ time: T0 + i, ph: 7 + i / 100 })));
+    const letter = letters[0]!;
+    expect(letter).toMatchObject({ stage: 'ingest', reason: 'write_rejected', topic: topics.readings('paper-01', 'gw-b'), payloadEncoding: 'utf8' });
+    expect(letter.payload.split('\n')).toEqual([`water,meter=outfall-1-cod,plant=paper-01 cod=83,cod_quality="good" ${T0 + 3}`, `water,meter=outfall-1-cod,plant=paper-01 cod=84,cod_quality="good" ${T0 + 4}`]);
+    expect(letter.detail).toMatch(/field type conflict: input field "cod" on measurement "water"/);
+    expect(ingest.stats()).toMatchObject({ refusedLines: 2, rejected: { write_rejected: 1 }, writtenReadings: 7, unackedMessages: 0 });
+  });
+
+  it('spools batches while InfluxDB is down, acknowledges them, and replays them in order when it is back while new data keeps flowing', async () => {
+    const db = 'spec_spool';
+    const dir = spoolDir();
+    const ingest = await ingestWith(
+      config(db, 'ingest-spec-spool', {
+        batch: { maxLines: 5000, maxDelayMs: 20 },
+        retry: { maxAttempts: 2, initialDelayMs: 10, pauseMs: 100, requestTimeoutMs: 1000 },
+        spool: { dir, maxBytes: 10_000_000, segmentBytes: 4096 },
+        http: { port: 0 },
+      }),
+    );
+    const publisher = await client('gateway-spool');
+    const send = async (i: number): Promise<void> => {
+      const b = batch('steel-01', 'gw-s', i, [{ meter: 'main-power', quantity: 'active_power', value: i, unit: 'kW', ts: T0 + i * 1000, quality: 'good' }]);
+      await publisher.publishAsync(topics.readings('steel-01', 'gw-s'), encodeBatch(b), { qos: 1 });
+    };
+    await send(0);
+    await until('the first reading written', () => ingest.stats().writtenReadings === 1);
+    await influx.kill();
+    try {
+      for (let i = 1; i <= 20; i++) await send(i);
+      await until('twenty readings spooled', () => ingest.stats().spooledReadings === 20);
+      // Durable on disk, so acknowledged: the broker holds nothing for ingest.
+      expect(ingest.stats()).toMatchObject({ unackedMessages: 0, pendingLines: 0, paused: false });
+      expect(ingest.stats().spool?.batches).toBeGreaterThan(0);
+      const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^cleanstream_ingest_spooled_readings_total 20$/m);
+      expect(metrics).toMatch(/^cleanstream_ingest_spool_batches [1-9]\d*$/m);
+    } finally {
+      await influx.restart();
+    }
+    for (let i = 21; i <= 30; i++) await send(i);
+    await until('the spool drained', () => ingest.stats().spool?.batches === 0 && ingest.stats().receivedReadings === 31);
+    await ingest.flush();
+    await until('the last spool batch', () => ingest.stats().spool?.batches === 0);
+    const rows = await influx.query<{ time: number; active_power: number }>('SELECT active_power FROM energy', db);
+    expect(rows).toEqual(Array.from({ length: 31 }, (_, i) => ({ time: T0 + i * 1000, active_power: i })));
+    const s = ingest.stats();
+    expect(s.writtenReadings + s.spooledReadings).toBe(31);
+    expect(s.replayedReadings).toBe(s.spooledReadings);
+    expect(await (await fetch(`${ingest.httpUrl}/readyz`)).json()).toEqual({ status: 'ready' });
+    expect((await fetch(`${ingest.httpUrl}/healthz`)).status).toBe(200);
+  });
+
+  it('stops acknowledging and reading when the spool is full, drops nothing, and resumes once InfluxDB drains it', async () => {
+    const db = 'spec_spool_full';
+    const ingest = await ingestWith(
+      config(db, 'ingest-spec-spool-full', {
+        batch: { maxLines: 5000, maxDelayMs: 20, highWaterLines: 3 },
+        retry: { maxAttempts: 1, initialDelayMs: 10, pauseMs: 50, requestTimeoutMs: 1000 },
+        // Room for a few one-reading batches only.
+        spool: { dir: spoolDir(), maxBytes: 700, segmentBytes: 100_000, gzipLevel: 0 },
+        http: { port: 0 },
+      }),
+    );
+    const warnings: unknown[] = [];
+    ingest.on('spoolWarning', (info) => warnings.push(info));
+    const publisher = await client('gateway-spool-full');
+    await influx.kill();
+    const total = 15;
+    try {
+      for (let i = 0; i < total; i++) {
+        const b = batch('paper-01', 'gw-a', i, [{ meter: 'outfall-1-ph', quantity: 'ph', value: 6 + i / 10, unit: 'pH', ts: T0 + i * 1000, quality: 'good' }]);
+        await publisher.publishAsync(topics.readings('paper-01', 'gw-a'), encodeBatch(b), { qos: 1 });
+      }
+      await until('the spool to fill and ingest to pause', () => ingest.stats().spool?.full === true && ingest.stats().paused);
+      const s = ingest.stats();
+      expect(s.receivedMessages).toBeLessThan(total);
+      expect(s.unackedMessages).toBeGreaterThan(0);
+      expect(warnings.length).toBeGreaterThan(0);
+      const ready = await fetch(`${ingest.httpUrl}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(JSON.stringify(await ready.json())).toMatch(/spool is full/);
+      expect(await (await fetch(`${ingest.httpUrl}/metrics`)).text()).toMatch(/^cleanstream_ingest_spool_warning 1$/m);
+    } finally {
+      await influx.restart();
+    }
+    await until('all messages', () => ingest.stats().receivedMessages === total, 15_000);
+    await ingest.flush();
+    await until('the spool drained', () => ingest.stats().spool?.batches === 0, 15_000);
+    const rows = await influx.query<{ time: number; ph: number }>('SELECT ph FROM water', db);
+    expect(rows).toEqual(Array.from({ length: total }, (_, i) => ({ time: T0 + i * 1000, ph: 6 + i / 10 })));
   });
 });

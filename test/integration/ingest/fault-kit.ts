@@ -1,0 +1,231 @@
+/**
+ * What the ingest fault tests share: a Mosquitto that keeps its state across restarts, ingest as a child process
+ * (so that it can be SIGKILLed), a steady publisher of gateway-style batches, and the exact check of what InfluxDB holds.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { encodeBatch, type ReadingBatch } from '../../../core/reading.ts';
+import { topics } from '../../../core/topics.ts';
+import { freePort } from '../../harness/ports.ts';
+import { MOSQUITTO } from '../../harness/mosquitto.ts';
+import type { IngestConfigInput } from '../../../ingest/config.ts';
+import type { RunningInflux } from '../../harness/influxd.ts';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const T0 = 1_700_000_000_000;
+export const PLANTS_FILE = path.join(REPO, 'deploy/demo/plants.yaml');
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Poll a condition every 50 ms, at most `ms`. */
+export async function until(what: string, condition: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(tmpdir(), `cleanstream-${prefix}-`));
+}
+
+export interface PersistentMosquitto {
+  url: string;
+  /** SIGTERM (Mosquitto saves its sessions and queued messages), then start again on the same port and folder. */
+  restart(downMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Debian's Mosquitto 2 with persistence on, unlimited queues and in-flight windows, on a free loopback port. */
+export async function startPersistentMosquitto(): Promise<PersistentMosquitto> {
+  const dir = tempDir('mosquitto-persist');
+  // As root mosquitto drops to the `mosquitto` user, which must be able to write its database here.
+  chmodSync(dir, 0o777);
+  const port = await freePort();
+  const confFile = path.join(dir, 'mosquitto.conf');
+  writeFileSync(
+    confFile,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'max_queued_messages 0',
+      'max_inflight_messages 0',
+      'persistence true',
+      `persistence_location ${dir}/`,
+      'autosave_interval 0',
+      'log_dest stderr',
+      'log_type error',
+    ].join('\n') + '\n',
+  );
+  chmodSync(confFile, 0o644);
+  let child: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    const proc = spawn(MOSQUITTO, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = proc;
+    let stderr = '';
+    proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    await until(`mosquitto on ${port} (${stderr})`, () => proc.exitCode === null && canConnect(port), 10_000);
+  };
+  const terminate = async (): Promise<void> => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGTERM');
+    await exited;
+  };
+  await launch();
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    async restart(downMs) {
+      await terminate();
+      await sleep(downMs);
+      await launch();
+    },
+    async stop() {
+      await terminate();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export interface IngestProcess {
+  readonly httpUrl: string;
+  readonly log: () => string;
+  /** Counters from /metrics (name without the `cleanstream_ingest_` prefix → value; labelled series summed). */
+  metrics(): Promise<Record<string, number>>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `ingest/main.ts --config <file>` as a child and waits until /readyz says ready. */
+export async function spawnIngest(config: IngestConfigInput & { http: { port: number } }, configDir: string, name = 'ingest'): Promise<IngestProcess> {
+  const file = path.join(configDir, `${name}.yaml`);
+  writeFileSync(file, JSON.stringify(config, null, 2)); // JSON is YAML
+  const child = spawn(process.execPath, [path.join(REPO, 'bin/run-ts.js'), path.join(REPO, 'ingest/main.ts'), '--config', file, '--stats-interval', '0'], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+  child.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const httpUrl = `http://127.0.0.1:${config.http.port}`;
+  try {
+    await until(
+      `${name} to be ready`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${output}`);
+        return (await fetch(`${httpUrl}/readyz`).catch(() => undefined))?.status === 200;
+      },
+      15_000,
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    httpUrl,
+    log: () => output,
+    async metrics() {
+      const text = await (await fetch(`${httpUrl}/metrics`)).text();
+      const out: Record<string, number> = {};
+      for (const line of text.split('\n')) {
+        const match = /^cleanstream_ingest_([a-z_]+)(?:\{[^}]*\})? (\S+)$/.exec(line);
+        if (match) out[match[1]!] = (out[match[1]!] ?? 0) + Number(match[2]);
+      }
+      return out;
+    },
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+export function ingestConfig(opts: { mqttUrl: string; influxUrl: string; database: string; clientId: string; httpPort: number; spoolDir?: string; protocolVersion?: 4 | 5; subscription?: string }): IngestConfigInput & { http: { port: number } } {
+  return {
+    mqtt: { url: opts.mqttUrl, protocolVersion: opts.protocolVersion ?? 4 },
+    clientId: opts.clientId,
+    ...(opts.subscription ? { subscription: opts.subscription } : {}),
+    influx: { url: opts.influxUrl, database: opts.database },
+    batch: { maxLines: 2000, maxDelayMs: 50 },
+    retry: { maxAttempts: 2, initialDelayMs: 20, maxDelayMs: 200, pauseMs: 300, requestTimeoutMs: 2000 },
+    ...(opts.spoolDir ? { spool: { dir: opts.spoolDir, maxBytes: 200_000_000, segmentBytes: 256 * 1024 } } : {}),
+    http: { port: opts.httpPort },
+    plants: PLANTS_FILE,
+  };
+}
+
+export const READINGS_PER_MESSAGE = 50;
+
+/** The i-th reading of the feed: one pH series, a distinct timestamp per reading, a value derived from it. */
+export const expectedValue = (i: number): number => 6 + (i % 800) / 100;
+
+export function feedMessage(seq: number): { topic: string; payload: Buffer } {
+  const readings = Array.from({ length: READINGS_PER_MESSAGE }, (_, j) => {
+    const i = seq * READINGS_PER_MESSAGE + j;
+    return { meter: 'outfall-1-ph', quantity: 'ph' as const, value: expectedValue(i), unit: 'pH', ts: T0 + i, quality: 'good' as const };
+  });
+  const batch: ReadingBatch = { v: 1, plant: 'paper-01', gateway: 'gw-fault', seq, sentAt: T0, readings };
+  return { topic: topics.readings('paper-01', 'gw-fault'), payload: encodeBatch(batch) };
+}
+
+export interface Feed {
+  /** Messages the broker acknowledged so far. */
+  readonly confirmed: number;
+  /** Resolves once every message was acknowledged by the broker. */
+  readonly done: Promise<void>;
+  client: MqttClient;
+}
+
+/** Publishes `messages` feed messages at `perSecond`, QoS 1, through broker restarts (MQTT.js resends what was not acknowledged). */
+export async function startFeed(url: string, messages: number, perSecond: number, protocolVersion: 4 | 5 = 4): Promise<Feed> {
+  const client = await connectAsync(url, { clientId: `feed-${Math.random().toString(16).slice(2)}`, protocolVersion, clean: false, reconnectPeriod: 200 });
+  let confirmed = 0;
+  const done = (async () => {
+    const pending: Promise<unknown>[] = [];
+    const started = Date.now();
+    for (let seq = 0; seq < messages; seq++) {
+      const due = started + (seq * 1000) / perSecond;
+      if (due > Date.now()) await sleep(due - Date.now());
+      const { topic, payload } = feedMessage(seq);
+      pending.push(client.publishAsync(topic, payload, { qos: 1 }).then(() => confirmed++));
+    }
+    await Promise.all(pending);
+  })();
+  return {
+    get confirmed() {
+      return confirmed;
+    },
+    done,
+    client,
+  };
+}
+
+/** InfluxDB holds exactly the feed's readings: the count, and every timestamp with its value. */
+export async function expectExactly(influx: RunningInflux, database: string, messages: number): Promise<{ ok: boolean; problem?: string }> {
+  const rows = await influx.query<{ time: number; ph: number }>('SELECT ph FROM water', database);
+  const total = messages * READINGS_PER_MESSAGE;
+  if (rows.length !== total) return { ok: false, problem: `expected ${total} points, InfluxDB holds ${rows.length}` };
+  for (let i = 0; i < total; i++) {
+    const row = rows[i]!;
+    if (row.time !== T0 + i || row.ph !== expectedValue(i)) return { ok: false, problem: `point ${i}: expected ${T0 + i}=${expectedValue(i)}, got ${row.time}=${row.ph}` };
+  }
+  return { ok: true };
+}
