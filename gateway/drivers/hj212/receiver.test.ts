@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../core/errors.ts';
+import { parseConfig } from '../../../core/config.ts';
+import { hj212InputSchema } from './config.ts';
+import { peekHeader } from './receiver.ts';
+import { STANDARD_EXAMPLE_FRAME } from './samples.ts';
+
+describe('peekHeader: what the receiver reads before checking a frame', () => {
+  it('finds QN, PW, MN and the reply bit of the standard example, so the device (and its CRC) can be chosen', () => {
+    expect(peekHeader(Buffer.from(STANDARD_EXAMPLE_FRAME))).toEqual({ qn: '20160801085857223', pw: '100000', mn: '010000A8900016F000169DC0', replyRequested: true });
+  });
+
+  it('ignores malformed values rather than addressing an answer to them', () => {
+    const frame = Buffer.from('##0040QN=123;ST=32;CN=2011;PW=a;MN=bad mn!;Flag=4;CP=&&&&0000\r\n');
+    expect(peekHeader(frame)).toEqual({ pw: 'a', replyRequested: false });
+    expect(peekHeader(Buffer.from('##00'))).toEqual({});
+  });
+});
+
+describe('hj212 input config', () => {
+  const device = { mn: 'MN01', pw: '123456', plant: 'paper-01', meters: { w01018: 'outfall-1-cod' } };
+
+  it('fills the limits with safe defaults', () => {
+    const config = hj212InputSchema.parse({ type: 'hj212', port: 9212, devices: [device] });
+    expect(config).toMatchObject({ host: '127.0.0.1', version: '2017', maxPacketBytes: 10011, maxConnections: 5000, utcOffsetMinutes: 480 });
+    expect(config.devices[0]).toMatchObject({ crc: 'hj212', converted: false });
+  });
+
+  it('names a duplicate MN and a code without a catalog quantity', () => {
+    const raw = { type: 'hj212', port: 9212, devices: [device, { ...device, meters: { w01020: 'outfall-1-toc' } }] };
+    let error: unknown;
+    try {
+      parseConfig('gw.yaml', raw, hj212InputSchema);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const paths = (error as ConfigError).issues.map((i) => i.path);
+    expect(paths).toContain('devices[1].mn');
+    expect(paths).toContain('devices[1].meters.w01020');
+  });
+});

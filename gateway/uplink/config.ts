@@ -1,0 +1,85 @@
+/**
+ * Config of an HJ 212 uplink: which plants' readings it reports, as which monitoring stations (MN/PW, one per data
+ * logger the regulator knows: an outfall, a stack), to which platform, and how patiently.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { durationMs, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig } from '../../core/config.ts';
+import { codeDef, quantityForCode } from '../drivers/hj212/codes.ts';
+
+const pollutantSchema = z
+  .strictObject({
+    /** HJ 212-2017 pollutant code (appendix B), e.g. w01018. */
+    code: z.string().regex(/^[A-Za-z0-9]{1,16}$/, { message: 'expected a pollutant code such as w01018' }),
+    /** The meter of the plant whose readings of the code's quantity are reported under this code. */
+    meter: idSchema,
+  })
+  .superRefine((p, ctx) => {
+    if (!codeDef(p.code) || !quantityForCode(p.code)) {
+      ctx.addIssue({ code: 'custom', path: ['code'], message: `expected a pollutant code with a catalog quantity (see gateway/drivers/hj212/codes.ts), got ${p.code}` });
+    }
+  });
+
+const stationSchema = z.strictObject({
+  plant: idSchema,
+  /** The station's device id at the platform (24 characters in the standard). */
+  mn: z.string().regex(/^[0-9A-Za-z_-]{1,32}$/, { message: 'expected an MN of 1 to 32 letters, digits, - or _' }),
+  pw: z.string().regex(/^[^;,&\r\n]{1,32}$/, { message: 'expected a PW of 1 to 32 characters without ; , & or line breaks' }),
+  /** System code: 32 wastewater, 31 flue gas. */
+  st: z.string().regex(/^\d{2}$/).default('32'),
+  pollutants: z.array(pollutantSchema).min(1),
+});
+
+export const uplinkConfigSchema = z
+  .strictObject({
+    /** Names the MQTT client (cleanstream-uplink-<id>) and the default outbox folder. */
+    id: idSchema,
+    mqtt: mqttConnectionSchema,
+    platform: z.strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535),
+      version: z.enum(['2017', '2025']).default('2017'),
+      crc: z.enum(['hj212', 'modbus']).default('hj212'),
+    }),
+    /** OverTime: how long to wait for the 9014 of a packet before resending it (the platform may change it with CN 1000). */
+    overTimeMs: durationMs.default(10_000),
+    /** ReCount: resends after the first attempt; then the connection is dropped and re-opened, the packet kept. */
+    reCount: z.number().int().min(0).max(100).default(3),
+    /** Send real-time data (2011, latest values) this often; leave out to send none. */
+    realtimeIntervalMs: durationMs.optional(),
+    /** Which interval data to send. */
+    send: z
+      .strictObject({ minute: z.boolean().default(true), hourly: z.boolean().default(true), daily: z.boolean().default(true) })
+      .prefault({}),
+    /** Readings up to this much older than the newest of their plant still count; an interval closes this long after it ends (event time). */
+    latenessMs: z.number().int().min(0).default(120_000),
+    reconnect: z.strictObject({ initialMs: durationMs.default(1000), maxMs: durationMs.default(30_000) }).prefault({}),
+    outbox: z
+      .strictObject({
+        /** Default var/uplink/<id>. One durable queue per station in a sub-folder named after its MN. */
+        dir: z.string().min(1).optional(),
+        maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+      })
+      .prefault({}),
+    utcOffsetMinutes: z.number().int().min(-720).max(840).default(480),
+    stations: z.array(stationSchema).min(1),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.stations.forEach((s, i) => {
+      if (seen.has(s.mn)) ctx.addIssue({ code: 'custom', path: ['stations', i, 'mn'], message: `expected a unique MN, ${s.mn} is used twice` });
+      seen.add(s.mn);
+    });
+  })
+  .transform((config) => ({ ...config, outbox: { ...config.outbox, dir: config.outbox.dir ?? path.join('var', 'uplink', config.id) } }));
+
+export type UplinkConfig = z.output<typeof uplinkConfigSchema>;
+export type UplinkStationConfig = UplinkConfig['stations'][number];
+
+export function loadUplinkConfig(file: string, env: NodeJS.ProcessEnv = process.env): UplinkConfig {
+  return loadConfigFile(file, uplinkConfigSchema, env);
+}
+
+export function parseUplinkConfig(source: string, raw: unknown, env: NodeJS.ProcessEnv = process.env): UplinkConfig {
+  return parseConfig(source, raw, uplinkConfigSchema, env);
+}

@@ -1,0 +1,310 @@
+/**
+ * HJ 212 uplink: an edge gateway's output to a regulator's platform. It subscribes to the MQTT readings of its
+ * stations' plants, computes minute (2051), hourly (2061) and daily (2031) statistics per pollutant on event time
+ * (aggregate.ts), keeps each closed interval in a durable per-station outbox (core/disk-queue.ts), and sends them in
+ * order over TCP with Flag=5, each acknowledged by a 9014 before the next (station-link.ts). Real-time data (2011,
+ * the latest value per pollutant) is sent every `realtimeIntervalMs` when configured.
+ *
+ * An interval's QN is derived from its DataTime and CN (`YYYYMMDDhhmmss` + the CN's last three digits, e.g.
+ * 20240501080000051 for the 08:00 minute), so a packet resent after an outage carries the QN it had the first time
+ * and the platform can recognise it. The end of the last closed interval per kind is persisted next to the outbox,
+ * so that readings redelivered after a restart do not produce an interval twice.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { pino, type Logger } from 'pino';
+import { unitFactor, type QuantityId } from '../../core/catalog.ts';
+import { mqttConnectOptions } from '../../core/config.ts';
+import { DiskQueue, DiskQueueFullError } from '../../core/disk-queue.ts';
+import { CleanstreamError, ConfigError, PayloadError, TransportError } from '../../core/errors.ts';
+import { decodeBatch, type Quality } from '../../core/reading.ts';
+import { parseReadingsTopic, topics } from '../../core/topics.ts';
+import { dataCp, type Hj212PollutantInput } from '../drivers/hj212/cp.ts';
+import { quantityForCode, unitForCode } from '../drivers/hj212/codes.ts';
+import { formatHj212Time } from '../drivers/hj212/time.ts';
+import { IntervalAggregator, type ClosedInterval, type IntervalKind } from './aggregate.ts';
+import type { UplinkConfig, UplinkStationConfig } from './config.ts';
+import { StationLink, type OutboxRecord, type StationLinkStats } from './station-link.ts';
+
+export interface UplinkStationStats extends StationLinkStats {
+  mn: string;
+  plant: string;
+  /** Intervals closed and put in the outbox since start. */
+  intervals: number;
+  /** Readings that arrived after their interval had been closed and sent. */
+  lateReadings: number;
+  /** Intervals lost because the outbox was full. */
+  outboxFull: number;
+}
+
+export interface UplinkStats {
+  uplink: string;
+  mqttConnected: boolean;
+  messages: number;
+  /** Readings that fed at least one station. */
+  readings: number;
+  /** Messages that were not valid ReadingBatches. */
+  rejectedMessages: number;
+  stations: UplinkStationStats[];
+}
+
+export interface RunningUplink {
+  /** Stops sending (unacknowledged intervals stay in the outbox for the next start) and disconnects. */
+  stop(): Promise<void>;
+  stats(): UplinkStats;
+}
+
+export interface StartUplinkOptions {
+  logger?: Logger;
+  /** Every error, also logged. */
+  onError?: (err: CleanstreamError) => void;
+  /** How long start() waits for the broker (default 30 s). */
+  connectTimeoutMs?: number;
+}
+
+/** The QN of an interval: its DataTime and the last three digits of its CN, the same on every resend. */
+export function intervalQn(dataTime: number, cn: string, utcOffsetMinutes: number): string {
+  return formatHj212Time(dataTime, utcOffsetMinutes) + cn.slice(1);
+}
+
+/** Values are sent with at most 4 decimals: more than any analyser resolves, and short frames. */
+const figure = (value: number | null | undefined): number | null | undefined => (value === null || value === undefined ? value : Number(value.toFixed(4)));
+
+/** The CP of a closed interval in the layout of HJ 212-2017 data uploads: DataTime, then per pollutant Min/Avg/Max/Cou and Flag. */
+export function intervalCp(interval: ClosedInterval, utcOffsetMinutes: number): OutboxRecord['cp'] {
+  const pollutants: Hj212PollutantInput[] = interval.pollutants.map((p) => {
+    const values: Hj212PollutantInput['values'] = { Min: figure(p.min) as number | null, Avg: figure(p.avg) as number | null, Max: figure(p.max) as number | null };
+    if (p.cou !== undefined) values.Cou = figure(p.cou) as number;
+    return { code: p.code, values, flag: p.flag };
+  });
+  return dataCp(interval.start, pollutants, utcOffsetMinutes);
+}
+
+const REALTIME_FLAG: Readonly<Record<Quality, string>> = { good: 'N', uncertain: 'M', bad: 'D' };
+
+interface Route {
+  station: Station;
+  code: string;
+  /** Factor from the quantity's canonical unit to the code's HJ 212 unit. */
+  fromCanonical: number;
+}
+
+interface Station {
+  config: UplinkStationConfig;
+  dir: string;
+  aggregator: IntervalAggregator;
+  queue: DiskQueue;
+  link: StationLink;
+  /** Outbox writes in closing order. */
+  chain: Promise<void>;
+  intervals: number;
+  outboxFull: number;
+  lastRealtimeTs: number;
+  lastRealtimeQnMs: number;
+}
+
+const STATE_FILE = 'closed.json';
+
+function readClosedState(dir: string): Partial<Record<IntervalKind, number>> {
+  try {
+    const parsed = JSON.parse(readFileSync(path.join(dir, STATE_FILE), 'utf8')) as Record<string, unknown>;
+    const out: Partial<Record<IntervalKind, number>> = {};
+    for (const kind of ['minute', 'hour', 'day'] as const) if (typeof parsed[kind] === 'number') out[kind] = parsed[kind];
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+async function writeClosedState(dir: string, closed: Readonly<Record<IntervalKind, number>>): Promise<void> {
+  const file = path.join(dir, STATE_FILE);
+  const finite = Object.fromEntries(Object.entries(closed).filter(([, v]) => Number.isFinite(v)));
+  await writeFile(`${file}.tmp`, JSON.stringify(finite));
+  await rename(`${file}.tmp`, file);
+}
+
+function routesFor(config: UplinkConfig, stations: Station[]): Map<string, Map<string, Route[]>> {
+  const routes = new Map<string, Map<string, Route[]>>();
+  const issues: { path: string; expected: string }[] = [];
+  stations.forEach((station, si) => {
+    station.config.pollutants.forEach((p, pi) => {
+      const quantity = quantityForCode(p.code) as QuantityId;
+      const unit = unitForCode(p.code) as string;
+      const factor = unitFactor(quantity, unit);
+      if (factor === undefined) {
+        issues.push({ path: `stations[${si}].pollutants[${pi}].code`, expected: `a code whose HJ 212 unit converts to ${quantity} (${unit} does not)` });
+        return;
+      }
+      let byPoint = routes.get(station.config.plant);
+      if (!byPoint) routes.set(station.config.plant, (byPoint = new Map()));
+      const key = `${p.meter}|${quantity}`;
+      const list = byPoint.get(key) ?? [];
+      list.push({ station, code: p.code, fromCanonical: 1 / factor });
+      byPoint.set(key, list);
+    });
+  });
+  if (issues.length) throw new ConfigError(`uplink ${config.id}`, issues);
+  return routes;
+}
+
+export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOptions = {}): Promise<RunningUplink> {
+  const logger = (opts.logger ?? pino({ name: 'uplink' })).child({ uplink: config.id });
+  const report = (err: CleanstreamError): void => {
+    logger.warn({ code: err.code, context: err.context }, err.message);
+    opts.onError?.(err);
+  };
+  const kinds: IntervalKind[] = [...(config.send.minute ? ['minute' as const] : []), ...(config.send.hourly ? ['hour' as const] : []), ...(config.send.daily ? ['day' as const] : [])];
+
+  const stations: Station[] = [];
+  const closeAll = async (): Promise<void> => {
+    await Promise.all(stations.map((s) => s.link.stop()));
+    await Promise.all(stations.map((s) => s.chain));
+    await Promise.all(stations.map((s) => s.queue.close()));
+  };
+  try {
+    for (const stationConfig of config.stations) {
+      const dir = path.join(config.outbox.dir, stationConfig.mn);
+      mkdirSync(dir, { recursive: true });
+      const queue = await DiskQueue.open({ dir: path.join(dir, 'outbox'), maxBytes: config.outbox.maxBytes });
+      queue.on('error', (err) => report(new CleanstreamError('UPLINK_OUTBOX', `station ${stationConfig.mn}: ${err.message}`, { mn: stationConfig.mn }, { cause: err })));
+      queue.on('warning', (info) => logger.warn({ mn: stationConfig.mn, ...info }, 'outbox is filling up: the platform has not acknowledged for a while'));
+      const link = new StationLink(
+        {
+          host: config.platform.host,
+          port: config.platform.port,
+          mn: stationConfig.mn,
+          pw: stationConfig.pw,
+          st: stationConfig.st,
+          version: config.platform.version,
+          crc: config.platform.crc,
+          overTimeMs: config.overTimeMs,
+          reCount: config.reCount,
+          backoff: config.reconnect,
+        },
+        queue,
+      );
+      link.on('error', report);
+      link.on('connected', () => logger.info({ mn: stationConfig.mn }, 'connected to the platform'));
+      const aggregator = new IntervalAggregator({ kinds, latenessMs: config.latenessMs, utcOffsetMinutes: config.utcOffsetMinutes, closedUpTo: readClosedState(dir) });
+      stations.push({ config: stationConfig, dir, aggregator, queue, link, chain: Promise.resolve(), intervals: 0, outboxFull: 0, lastRealtimeTs: Number.NEGATIVE_INFINITY, lastRealtimeQnMs: 0 });
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  const routes = routesFor(config, stations);
+
+  const enqueue = (station: Station, closed: ClosedInterval[]): void => {
+    if (closed.length === 0) return;
+    const records = closed.map((interval): OutboxRecord => ({ qn: intervalQn(interval.start, interval.cn, config.utcOffsetMinutes), cn: interval.cn, dataTime: interval.start, cp: intervalCp(interval, config.utcOffsetMinutes) }));
+    const state = station.aggregator.closed;
+    station.chain = station.chain
+      .then(() => station.queue.append(records.map((r) => Buffer.from(JSON.stringify(r)))))
+      .then(
+        async () => {
+          station.intervals += records.length;
+          station.link.notify();
+          await writeClosedState(station.dir, state);
+        },
+        (err: unknown) => {
+          if (err instanceof DiskQueueFullError) station.outboxFull += records.length;
+          report(new CleanstreamError('UPLINK_OUTBOX', `station ${station.config.mn}: ${records.length} intervals (${records[0]?.qn} ...) not queued: ${(err as Error).message}`, { mn: station.config.mn }, { cause: err }));
+        },
+      )
+      .catch((err: unknown) => report(new CleanstreamError('UPLINK_STATE', `station ${station.config.mn}: saving the closed-interval state failed: ${(err as Error).message}`, { mn: station.config.mn }, { cause: err })));
+  };
+
+  const counters = { messages: 0, readings: 0, rejectedMessages: 0 };
+  const onMessage = (topic: string, payload: Buffer): void => {
+    counters.messages++;
+    const where = parseReadingsTopic(topic);
+    const byPoint = where ? routes.get(where.plant) : undefined;
+    if (!byPoint) return;
+    let batch;
+    try {
+      batch = decodeBatch(payload);
+    } catch (err) {
+      counters.rejectedMessages++;
+      if (err instanceof PayloadError) report(new CleanstreamError('UPLINK_PAYLOAD', `ignored a message on ${topic}: ${err.message}`, { topic, reason: err.reason }, { cause: err }));
+      return;
+    }
+    const touched = new Set<Station>();
+    for (const r of batch.readings) {
+      const targets = byPoint.get(`${r.meter}|${r.quantity}`);
+      if (!targets) continue;
+      counters.readings++;
+      const toCanonical = unitFactor(r.quantity, r.unit) as number;
+      for (const route of targets) {
+        const value = r.value === null ? null : r.value * toCanonical * route.fromCanonical;
+        route.station.aggregator.add(route.code, value, r.quality, r.ts);
+        touched.add(route.station);
+      }
+    }
+    for (const station of touched) enqueue(station, station.aggregator.advance());
+  };
+
+  const sendRealtime = (): void => {
+    for (const station of stations) {
+      const latest = station.aggregator.latest();
+      let newest = Number.NEGATIVE_INFINITY;
+      for (const v of latest.values()) if (v.ts > newest) newest = v.ts;
+      if (!(newest > station.lastRealtimeTs)) continue;
+      station.lastRealtimeTs = newest;
+      const pollutants: Hj212PollutantInput[] = [...latest].map(([code, v]) => ({ code, values: { Rtd: figure(v.value) as number | null }, flag: REALTIME_FLAG[v.quality] }));
+      const qnMs = Math.max(Date.now(), station.lastRealtimeQnMs + 1);
+      station.lastRealtimeQnMs = qnMs;
+      station.link.setRealtime(formatHj212Time(qnMs, config.utcOffsetMinutes, true), dataCp(newest, pollutants, config.utcOffsetMinutes));
+    }
+  };
+
+  for (const station of stations) station.link.start();
+
+  const client: MqttClient = mqtt.connect(config.mqtt.url, { ...mqttConnectOptions(config.mqtt), clientId: config.mqtt.clientId ?? `cleanstream-uplink-${config.id}`, clean: false });
+  const filters = [...new Set(config.stations.map((s) => topics.readingsFilter(s.plant)))];
+  let subscribed: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (subscribed = resolve));
+  client.on('message', onMessage);
+  client.on('error', (err) => report(new TransportError('MQTT_CONNECTION', `uplink ${config.id}: broker ${config.mqtt.url}: ${err.message}`, true, { url: config.mqtt.url }, { cause: err })));
+  client.on('connect', () => {
+    client.subscribe(filters, { qos: 1 }, (err, granted) => {
+      if (err) report(new TransportError('MQTT_SUBSCRIBE', `uplink ${config.id}: subscribing to ${filters.join(', ')} failed: ${err.message}`, true, { filters }, { cause: err }));
+      else if (granted?.some((g) => g.qos === 128)) report(new TransportError('MQTT_SUBSCRIBE', `uplink ${config.id}: the broker refused a subscription to ${filters.join(', ')}`, false, { filters }));
+      else subscribed();
+    });
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timeoutMs = opts.connectTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => reject(new TransportError('MQTT_CONNECT', `uplink ${config.id}: no subscription at the broker ${config.mqtt.url} within ${timeoutMs} ms`, true, { url: config.mqtt.url })), timeoutMs);
+      void ready.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await client.endAsync(true);
+    await closeAll();
+    throw err;
+  }
+  const realtimeTimer = config.realtimeIntervalMs ? setInterval(sendRealtime, config.realtimeIntervalMs) : undefined;
+  logger.info({ stations: stations.map((s) => s.config.mn), platform: `${config.platform.host}:${config.platform.port}` }, 'uplink started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stop: () =>
+      (stopping ??= (async () => {
+        clearInterval(realtimeTimer);
+        client.off('message', onMessage);
+        await client.endAsync();
+        await closeAll();
+      })()),
+    stats: () => ({
+      uplink: config.id,
+      mqttConnected: client.connected,
+      ...counters,
+      stations: stations.map((s) => ({ mn: s.config.mn, plant: s.config.plant, ...s.link.stats(), intervals: s.intervals, lateReadings: s.aggregator.late, outboxFull: s.outboxFull })),
+    }),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * A regulator's platform for tests: a TCP server that receives HJ 212 uploads and answers them with 9014, except
+ * when a script says to ignore a packet (forcing an OverTime resend) or to drop the connection instead of answering.
+ * It records every packet it received, resends included, in arrival order.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { buildDataAnswer, parsePacket, type Hj212Packet } from '../../../gateway/drivers/hj212/index.ts';
+import { Hj212StreamDecoder } from '../../../gateway/drivers/hj212/stream.ts';
+
+export type PlatformAction = 'answer' | 'ignore' | 'drop';
+
+export interface TestPlatform {
+  readonly port: number;
+  /** Every data packet received, in arrival order (resends included). */
+  readonly received: Hj212Packet[];
+  readonly connections: number;
+  /** Frames that failed to parse (should stay empty). */
+  readonly errors: string[];
+  stop(): Promise<void>;
+}
+
+/** `script(n)` decides what to do with the n-th data packet received (1-based, resends counted). */
+export async function startTestPlatform(port: number, script: (n: number, packet: Hj212Packet) => PlatformAction = () => 'answer'): Promise<TestPlatform> {
+  const received: Hj212Packet[] = [];
+  const errors: string[] = [];
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server: Server = createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const decoder = new Hj212StreamDecoder();
+    socket.on('data', (chunk) => {
+      for (const item of decoder.push(chunk)) {
+        if (item.kind !== 'frame') {
+          errors.push(item.error.message);
+          continue;
+        }
+        let packet: Hj212Packet;
+        try {
+          packet = parsePacket(item.frame);
+        } catch (err) {
+          errors.push((err as Error).message);
+          continue;
+        }
+        if (socket.destroyed) return;
+        received.push(packet);
+        const action = script(received.length, packet);
+        if (action === 'drop') {
+          socket.destroy();
+          return;
+        }
+        if (action === 'answer' && packet.flag?.replyRequested) socket.write(buildDataAnswer(packet));
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    port,
+    received,
+    errors,
+    get connections() {
+      return connections;
+    },
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

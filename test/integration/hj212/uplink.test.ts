@@ -1,0 +1,163 @@
+/**
+ * HJ 212 uplink against a test platform over loopback, readings fed through the embedded broker. What a plant relies
+ * on: every minute of its data reaches the regulator exactly once and in order, with the right statistics, although
+ * the platform is down at first, then drops the connection mid-stream and ignores packets (forcing OverTime resends).
+ * Event time comes from the readings' timestamps, so twenty minutes of data pass in about a second.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import { pino } from 'pino';
+import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { encodeBatch, type BatchReading, type ReadingBatch } from '../../../core/reading.ts';
+import { topics } from '../../../core/topics.ts';
+import { parseHj212Time } from '../../../gateway/drivers/hj212/time.ts';
+import { parseUplinkConfig } from '../../../gateway/uplink/config.ts';
+import { intervalQn, startHj212Uplink } from '../../../gateway/uplink/hj212-uplink.ts';
+import { freePort } from '../../harness/ports.ts';
+import { startTestPlatform, type TestPlatform } from './platform.ts';
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+const CST = 480;
+/** 2024-05-01 08:00 China Standard Time. */
+const T0 = Date.UTC(2024, 4, 1, 0, 0, 0);
+const MINUTES = 20;
+const MN = 'UPLINKTEST00000000000001';
+
+async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** COD (mg/L) and flow (m3/h) of the k-th 10-second reading of minute m: distinct per minute, so a mix-up shows. */
+const cod = (m: number, k: number): number => 40 + m + 0.5 * k;
+const flowM3h = (m: number, k: number): number => 360 + 3.6 * m + 36 * k;
+
+function minuteBatch(m: number, seq: number): ReadingBatch {
+  const readings: BatchReading[] = [];
+  for (let k = 0; k < 6; k++) {
+    const ts = T0 + m * 60_000 + k * 10_000;
+    readings.push({ meter: 'outfall-1-cod', quantity: 'cod', value: cod(m, k), unit: 'mg/L', ts, quality: 'good' });
+    readings.push({ meter: 'outfall-1-flow', quantity: 'wastewater_flow', value: flowM3h(m, k), unit: 'm3/h', ts, quality: 'good' });
+  }
+  // An uncertain reading (calibration) in a minute with good ones: not averaged.
+  readings.push({ meter: 'outfall-1-cod', quantity: 'cod', value: 999, unit: 'mg/L', ts: T0 + m * 60_000 + 55_000, quality: 'uncertain' });
+  // A meter the station does not report: ignored.
+  readings.push({ meter: 'main-power', quantity: 'active_power', value: 1, unit: 'kW', ts: T0 + m * 60_000, quality: 'good' });
+  return { v: 1, gateway: 'gw-feed', plant: 'paper-01', seq, sentAt: Date.now(), readings };
+}
+
+describe('HJ 212 uplink: minute data to a platform that fails', () => {
+  let broker: RunningBroker;
+  let workDir: string;
+
+  beforeAll(async () => {
+    broker = await startBroker();
+    workDir = mkdtempSync(path.join(tmpdir(), 'cs-hj212-uplink-'));
+  });
+  afterAll(async () => {
+    await broker?.stop();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it('delivers every minute exactly once, in order, through an outage, dropped connections and ignored packets', async () => {
+    const platformPort = await freePort();
+    const config = parseUplinkConfig('test uplink', {
+      id: 'uplink-test',
+      mqtt: { url: broker.url },
+      platform: { host: '127.0.0.1', port: platformPort },
+      overTimeMs: 250,
+      reCount: 2,
+      latenessMs: 0,
+      reconnect: { initialMs: 50, maxMs: 200 },
+      outbox: { dir: path.join(workDir, 'outbox') },
+      stations: [
+        {
+          plant: 'paper-01',
+          mn: MN,
+          pw: '123456',
+          st: '32',
+          pollutants: [
+            { code: 'w01018', meter: 'outfall-1-cod' },
+            { code: 'w00000', meter: 'outfall-1-flow' },
+          ],
+        },
+      ],
+    });
+    const errors: string[] = [];
+    const uplink = await startHj212Uplink(config, { logger, onError: (err) => errors.push(err.code) });
+    const feeder = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    let platform: TestPlatform | undefined;
+    try {
+      // The platform is down while the first minutes close: they wait in the outbox.
+      for (let m = 0; m < 6; m++) await feeder.publishAsync(topics.readings('paper-01', 'gw-feed'), encodeBatch(minuteBatch(m, m)), { qos: 1 });
+      await until('the first closed minutes in the outbox', () => (uplink.stats().stations[0]?.intervals ?? 0) >= 5, 5000);
+      expect(uplink.stats().stations[0]!.acknowledged).toBe(0);
+
+      // Then it comes up, drops the connection instead of answering packets 3 and 11, ignores 7 (one resend), and ignores
+      // 15 to 17 (ReCount exhausted: the uplink drops the connection itself and resends after reconnecting).
+      platform = await startTestPlatform(platformPort, (n) => (n === 3 || n === 11 ? 'drop' : n === 7 || (n >= 15 && n <= 17) ? 'ignore' : 'answer'));
+      for (let m = 6; m < MINUTES; m++) {
+        await feeder.publishAsync(topics.readings('paper-01', 'gw-feed'), encodeBatch(minuteBatch(m, m)), { qos: 1 });
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      // A reading at the start of minute 20 moves event time past the end of minute 19.
+      const closing: ReadingBatch = { v: 1, gateway: 'gw-feed', plant: 'paper-01', seq: MINUTES, sentAt: Date.now(), readings: [{ meter: 'outfall-1-cod', quantity: 'cod', value: 1, unit: 'mg/L', ts: T0 + MINUTES * 60_000, quality: 'good' }] };
+      await feeder.publishAsync(topics.readings('paper-01', 'gw-feed'), encodeBatch(closing), { qos: 1 });
+
+      await until('every minute acknowledged', () => uplink.stats().stations[0]?.acknowledged === MINUTES, 20_000);
+      const minutes = platform.received.filter((p) => p.cn === '2051');
+      expect(platform.errors).toEqual([]);
+
+      // The disruptions happened: reconnections after the drops, and resends of the same QN.
+      expect(platform.connections).toBeGreaterThanOrEqual(3);
+      expect(minutes.length).toBeGreaterThan(MINUTES);
+      const stats = uplink.stats().stations[0]!;
+      expect(stats.resends).toBeGreaterThanOrEqual(2);
+      expect(stats.queued).toBe(0);
+
+      // Each minute once (a resend carries the QN it had, so it counts once), in order of first arrival.
+      const firstArrival: string[] = [];
+      for (const p of minutes) if (!firstArrival.includes(p.qn!)) firstArrival.push(p.qn!);
+      const expectedQns = Array.from({ length: MINUTES }, (_, m) => intervalQn(T0 + m * 60_000, '2051', CST));
+      expect(firstArrival).toEqual(expectedQns);
+
+      for (let m = 0; m < MINUTES; m++) {
+        const packet = minutes.find((p) => p.qn === expectedQns[m])!;
+        expect(packet.mn).toBe(MN);
+        expect(packet.pw).toBe('123456');
+        expect(packet.st).toBe('32');
+        expect(packet.flag?.raw).toBe(5);
+        expect(packet.data.dataTime).toBe(T0 + m * 60_000);
+        expect(parseHj212Time(packet.qn!.slice(0, 14), 'QN')).toBe(T0 + m * 60_000);
+        const c = packet.data.pollutants.get('w01018')!;
+        const codValues = [0, 1, 2, 3, 4, 5].map((k) => cod(m, k));
+        expect(c.values.Avg).toBeCloseTo(codValues.reduce((a, b) => a + b) / 6, 4);
+        expect(c.values.Min).toBe(Math.min(...codValues));
+        expect(c.values.Max).toBe(Math.max(...codValues));
+        expect(c.flag).toBe('N');
+        expect(c.values.Cou).toBeUndefined();
+        const f = packet.data.pollutants.get('w00000')!;
+        // m3/h -> L/s (÷ 3.6); Cou = mean flow × 60 s, in m3.
+        const flowLs = [0, 1, 2, 3, 4, 5].map((k) => flowM3h(m, k) / 3.6);
+        const meanLs = flowLs.reduce((a, b) => a + b) / 6;
+        expect(f.values.Avg).toBeCloseTo(meanLs, 3);
+        expect(f.values.Min).toBeCloseTo(Math.min(...flowLs), 3);
+        expect(f.values.Max).toBeCloseTo(Math.max(...flowLs), 3);
+        expect(f.values.Cou).toBeCloseTo((meanLs * 60) / 1000, 3);
+        expect(f.flag).toBe('N');
+      }
+      expect(errors).toContain('UPLINK_CONNECT');
+      expect(errors).toContain('UPLINK_NO_ANSWER');
+    } finally {
+      await feeder.endAsync();
+      await uplink.stop();
+      await platform?.stop();
+    }
+  });
+});
