@@ -10,6 +10,7 @@ import { registerIngestCommand } from '../ingest/cli.ts';
 import { registerDashboardCommand } from '../dashboards/cli.ts';
 import { registerBrokerCommands } from '../deploy/broker-cli.ts';
 import { registerRulesCommand } from '../rules/cli.ts';
+import { registerUplinkCommand } from '../gateway/uplink/cli.ts';
 
 const program = new Command('cleanstream')
   .description('Industrial IoT telemetry for green manufacturing: meters -> gateways -> MQTT -> ingest -> InfluxDB -> rules and dashboards')
@@ -22,6 +23,7 @@ registerReplayCommand(program);
 registerGatewayCommand(program);
 registerIngestCommand(program);
 registerRulesCommand(program);
+registerUplinkCommand(program);
 registerDashboardCommand(program);
 registerBrokerCommands(program);
 
