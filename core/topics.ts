@@ -3,6 +3,7 @@
  *
  *   cleanstream/v1/readings/{plant}/{gateway}       ReadingBatch JSON, QoS 1, not retained
  *   cleanstream/v1/status/{gateway}                 "online" retained on connect, "offline" as the last will
+ *   cleanstream/v1/status/{gateway}/health          periodic health JSON, not retained
  *   cleanstream/v1/deadletter/{stage}               DeadLetter JSON: what was rejected and why
  *   cleanstream/v1/alerts/{plant}/{rule}/{meter}    current alert state, retained
  *   cleanstream/v1/alert-acks/{plant}/{rule}/{meter} an acknowledgement `{"by": "...", "comment": "..."}` for rules
@@ -21,6 +22,8 @@ export const topics = {
   /** Shared-subscription form for brokers that support it (MQTT 5 / Mosquitto 2): N consumers split the feed. */
   sharedReadingsFilter: (group: string): string => `$share/${group}/${TOPIC_ROOT}/readings/+/+`,
   status: (gateway: string): string => `${TOPIC_ROOT}/status/${gateway}`,
+  /** Periodic gateway health JSON (readings/s, errors per device, queue depth), not retained. */
+  health: (gateway: string): string => `${TOPIC_ROOT}/status/${gateway}/health`,
   deadLetter: (stage: string): string => `${TOPIC_ROOT}/deadletter/${stage}`,
   alert: (plant: string, rule: string, meter: string): string => `${TOPIC_ROOT}/alerts/${plant}/${rule}/${meter}`,
   alertsFilter: (plant?: string): string => `${TOPIC_ROOT}/alerts/${plant ?? '+'}/+/+`,

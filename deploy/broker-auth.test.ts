@@ -26,7 +26,7 @@ describe('broker ACL model', () => {
       { username: 'ingest', passwordHash: hashPassword('y'), role: 'ingest' },
     ]);
     expect(users.mosquittoAcl()).toContain(
-      'user gw-1\ntopic write cleanstream/v1/readings/paper-01/gw-1\ntopic write cleanstream/v1/readings/steel-01/gw-1\ntopic write cleanstream/v1/status/gw-1\n',
+      'user gw-1\ntopic write cleanstream/v1/readings/paper-01/gw-1\ntopic write cleanstream/v1/readings/steel-01/gw-1\ntopic write cleanstream/v1/status/gw-1\ntopic write cleanstream/v1/status/gw-1/health\n',
     );
     expect(users.mosquittoAcl()).toContain('user ingest\ntopic write cleanstream/v1/deadletter/ingest\ntopic read cleanstream/v1/readings/+/+\n');
   });

@@ -3,10 +3,10 @@
  *
  * A users file lists MQTT users with a scrypt password hash and a role. The role decides what the user may publish
  * and subscribe to, in the topic scheme of core/topics.ts:
- *   gateway    publish readings/{each of its plants}/{its gateway id} and status/{its gateway id}; subscribe nothing
+ *   gateway    publish readings/{each of its plants}/{its gateway id}, status/{its id} and status/{its id}/health; subscribe nothing
  *   ingest     subscribe readings (also as a shared subscription); publish deadletter/ingest
  *   rules      subscribe readings, alerts and alert-acks; publish alerts and deadletter/rules
- *   dashboard  subscribe readings, alerts and status; publish alert-acks
+ *   dashboard  subscribe readings, alerts, status and health; publish alert-acks
  *   admin      everything
  * So a gateway cannot publish into another plant's topics, nor read anything, and nothing but a gateway can
  * inject readings. `mosquittoAcl()` writes the same rules as a Mosquitto acl_file.
@@ -58,7 +58,7 @@ export function topicRules(user: BrokerUser): TopicRules {
   switch (user.role) {
     case 'gateway': {
       const gw = user.gateway ?? user.username;
-      return { publish: [...(user.plants ?? []).map((p) => `${r}/readings/${p}/${gw}`), `${r}/status/${gw}`], subscribe: [] };
+      return { publish: [...(user.plants ?? []).map((p) => `${r}/readings/${p}/${gw}`), `${r}/status/${gw}`, `${r}/status/${gw}/health`], subscribe: [] };
     }
     case 'ingest':
       return { publish: [`${r}/deadletter/ingest`], subscribe: [`${r}/readings/+/+`] };
@@ -66,7 +66,7 @@ export function topicRules(user: BrokerUser): TopicRules {
       return { publish: [`${r}/alerts/#`, `${r}/deadletter/rules`], subscribe: [`${r}/readings/+/+`, `${r}/alerts/#`, `${r}/alert-acks/#`] };
     case 'dashboard':
       // The dashboard forwards a regulator's or operator's acknowledgement to rules.
-      return { publish: [`${r}/alert-acks/#`], subscribe: [`${r}/readings/+/+`, `${r}/alerts/#`, `${r}/status/+`] };
+      return { publish: [`${r}/alert-acks/#`], subscribe: [`${r}/readings/+/+`, `${r}/alerts/#`, `${r}/status/#`] };
     case 'admin':
       return { publish: ['#'], subscribe: ['#'] };
   }

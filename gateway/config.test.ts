@@ -60,12 +60,12 @@ describe('gateway config', () => {
     const err = configError(() => loadGatewayConfig(file));
     expect(err.file).toBe(file);
     expect(err.message).toContain(file);
-    expect(err.issues).toEqual([{ path: 'inputs[0].registers[3].type', expected: 'expected one of "int16", "uint16", "int32", "uint32", "float32"' }]);
+    expect(err.issues).toEqual([{ path: 'inputs[0].registers[3].type', expected: 'expected one of "bool", "int16", "uint16", "int32", "uint32", "float32", "float64"' }]);
   });
 
   it('names the registered driver types when an input’s type is unknown', () => {
     const err = configError(() => parseGatewayConfig('generated', { id: 'gw-1', mqtt: { url: 'mqtt://x:1' }, inputs: [{ type: 'bacnet' }] }));
-    expect(err.issues).toEqual([{ path: 'inputs[0].type', expected: 'expected type to be one of "opcua", "modbus"' }]);
+    expect(err.issues).toEqual([{ path: 'inputs[0].type', expected: `expected type to be one of ${Object.keys(driverRegistry).map((t) => JSON.stringify(t)).join(', ')}` }]);
   });
 
   it('rejects a unit that does not fit the quantity, listing the ones that do', () => {

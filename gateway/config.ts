@@ -26,12 +26,48 @@ export const gatewayConfigSchema = z
     /** Used in topics (readings/{plant}/{id}, status/{id}) and as the batch's `gateway`. */
     id: idSchema,
     mqtt: mqttConnectionSchema,
-    /** Folder for the gateway's state (OPC UA PKI, later the store-and-forward spool). Default var/gateway/<id>. */
+    /** Folder for the gateway's state (OPC UA PKI, the store-and-forward queue). Default var/gateway/<id>. */
     dataDir: z.string().min(1).optional(),
     inputs: z.array(inputSchema).min(1),
-    publish: z.strictObject({ qos: z.union([z.literal(0), z.literal(1)]).default(1) }).default({ qos: 1 }),
+    publish: z
+      .strictObject({
+        qos: z.union([z.literal(0), z.literal(1)]).default(1),
+        /** Batches published and not yet acknowledged at most. */
+        window: z.number().int().min(1).max(1000).default(64),
+        /** Delays between attempts to reach the broker: doubling from initialMs up to maxMs, with jitter. */
+        reconnect: z
+          .strictObject({ initialMs: z.number().int().min(10).default(1_000), maxMs: z.number().int().min(10).default(30_000) })
+          .default({ initialMs: 1_000, maxMs: 30_000 }),
+      })
+      .default({ qos: 1, window: 64, reconnect: { initialMs: 1_000, maxMs: 30_000 } }),
+    /** Store-and-forward: every batch is written here before it is sent, and removed once the broker acknowledged it. */
+    queue: z
+      .strictObject({
+        /** Default <dataDir>/queue. */
+        dir: z.string().min(1).optional(),
+        /** When the queue holds this much, new batches are refused (and counted): the oldest data is kept. */
+        maxBytes: z.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
+      })
+      .default({ maxBytes: 1024 * 1024 * 1024 }),
+    health: z
+      .strictObject({
+        /** JSON on cleanstream/v1/status/{id}/health this often; 0 turns it off. */
+        intervalMs: z.number().int().min(0).default(10_000),
+      })
+      .default({ intervalMs: 10_000 }),
+    /** A Prometheus /metrics and /healthz HTTP endpoint; off unless a port is given (0 picks a free one). */
+    metrics: z
+      .strictObject({
+        port: z.number().int().min(0).max(65535),
+        /** Loopback unless said otherwise: the endpoint has no authentication. */
+        host: z.string().min(1).default('127.0.0.1'),
+      })
+      .optional(),
   })
-  .transform((config) => ({ ...config, dataDir: config.dataDir ?? path.join('var', 'gateway', config.id) }));
+  .transform((config) => {
+    const dataDir = config.dataDir ?? path.join('var', 'gateway', config.id);
+    return { ...config, dataDir, queue: { ...config.queue, dir: config.queue.dir ?? path.join(dataDir, 'queue') } };
+  });
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 

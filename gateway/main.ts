@@ -4,44 +4,36 @@
  * `cleanstream gateway --config <file>` runs one until SIGINT/SIGTERM.
  */
 import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
+import { DiskQueue } from '../core/disk-queue.ts';
 import type { CleanstreamError } from '../core/errors.ts';
 import type { ReadingBatch } from '../core/reading.ts';
-import type { DriverState, InputDriver } from './driver.ts';
+import type { InputDriver } from './driver.ts';
 import { createDriver } from './drivers/index.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
-import { Publisher, type PublisherStats } from './publisher.ts';
+import { Publisher } from './publisher.ts';
+import { gatewayMetrics, HealthReporter, startMetricsServer, type GatewayStats, type HealthReport, type InputStats, type MetricsServer } from './health.ts';
 
-export interface InputStats {
-  name: string;
-  type: string;
-  state: DriverState;
-  scans: number;
-  readings: number;
-  /** Readings with quality 'bad' (no value): a dead meter or a failed request. */
-  badReadings: number;
-  errors: number;
-}
-
-export interface GatewayStats {
-  gateway: string;
-  inputs: InputStats[];
-  publisher: PublisherStats;
-}
+export type { GatewayStats, HealthReport, InputStats } from './health.ts';
 
 export interface StartGatewayOptions {
   /** Called for each batch the broker acknowledged. */
   onPublished?: (topic: string, batch: ReadingBatch) => void;
+  /** Called with each periodic health report (also published on the health topic). */
+  onHealth?: (report: HealthReport) => void;
   logger?: Logger;
 }
 
 export interface RunningGateway {
-  /** Stops the drivers, then publishes `offline` and disconnects (waiting briefly for batches in flight). */
+  /** Stops the drivers, then publishes `offline` and disconnects; what the broker has not acknowledged stays queued on disk. */
   stop(): Promise<void>;
   /** Resolves when every batch published so far has been acknowledged by the broker (see Publisher.flush). */
   flush(timeoutMs?: number): Promise<void>;
   stats(): GatewayStats;
+  /** http://host:port of the /metrics and /healthz endpoint, when the config asks for one. */
+  readonly metricsUrl: string | undefined;
 }
 
 /** Repeated errors of one kind from one source are logged once per interval with a count, not once per poll. */
@@ -65,6 +57,7 @@ class ErrorLogThrottle {
 export async function startGateway(config: GatewayConfig, opts: StartGatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.logger ?? pino({ name: 'gateway' });
   const logger = log.child({ gateway: config.id });
+  const startedAt = Date.now();
   mkdirSync(config.dataDir, { recursive: true });
 
   const throttle = new ErrorLogThrottle();
@@ -74,10 +67,24 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
     logger.warn({ source, code: err.code, context: err.context, ...(suppressed ? { suppressedSinceLast: suppressed } : {}) }, err.message);
   };
 
-  const publisher = new Publisher({ gatewayId: config.id, mqtt: config.mqtt, qos: config.publish.qos, ...(opts.onPublished ? { onPublished: opts.onPublished } : {}) });
+  const queue = await DiskQueue.open({ dir: config.queue.dir, maxBytes: config.queue.maxBytes, segmentBytes: 4 * 1024 * 1024 });
+  queue.on('warning', (info) => logger.warn(info, `the store-and-forward queue holds ${info.bytes} of ${info.maxBytes} bytes; new batches are refused when it is full`));
+  queue.on('error', (err) => logger.error({ err, dir: config.queue.dir }, err.message));
+  if (queue.length > 0) logger.info({ batches: queue.length, bytes: queue.bytes, dir: config.queue.dir }, `${queue.length} batches queued by a previous run will be sent first`);
+
+  const publisher = new Publisher({
+    gatewayId: config.id,
+    mqtt: config.mqtt,
+    queue,
+    rejectedFile: path.join(config.dataDir, 'rejected-batches.jsonl'),
+    qos: config.publish.qos,
+    window: config.publish.window,
+    reconnectBackoff: { ...config.publish.reconnect, jitter: 0.2 },
+    ...(opts.onPublished ? { onPublished: opts.onPublished } : {}),
+  });
   publisher.on('error', (err) => logError('mqtt', err));
   publisher.on('connected', () => logger.info({ url: config.mqtt.url }, 'connected to the broker'));
-  publisher.on('disconnected', () => logger.warn({ url: config.mqtt.url }, 'broker unreachable; batches are kept in memory until it is back'));
+  publisher.on('disconnected', () => logger.warn({ url: config.mqtt.url, queued: publisher.stats().queuedBatches }, 'broker unreachable; batches are kept in the disk queue until it is back'));
 
   const inputs: { driver: InputDriver; stats: InputStats }[] = config.inputs.map((input) => {
     const driver = createDriver(input, { gatewayId: config.id, dataDir: config.dataDir });
@@ -99,12 +106,44 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
     return { driver, stats };
   });
 
+  const stats = (): GatewayStats => ({ gateway: config.id, inputs: inputs.map((i) => ({ ...i.stats })), publisher: publisher.stats() });
+  const reporter = new HealthReporter(startedAt);
+  // Its own rate window, so that probes do not shorten the periodic report's.
+  const probeReporter = new HealthReporter(startedAt);
+  const healthTimer =
+    config.health.intervalMs > 0
+      ? setInterval(() => {
+          const report = reporter.report(stats());
+          publisher.publishHealth(report);
+          opts.onHealth?.(report);
+        }, config.health.intervalMs)
+      : undefined;
+  healthTimer?.unref();
+
+  let metrics: MetricsServer | undefined;
   const stopAll = async (): Promise<void> => {
+    clearInterval(healthTimer);
     await Promise.all(inputs.map(({ driver }) => driver.stop().catch((err: unknown) => logger.error({ err, input: driver.name }, 'stopping input failed'))));
     await publisher.stop();
+    await queue.close();
+    await metrics?.stop();
   };
 
   try {
+    if (config.metrics) {
+      metrics = await startMetricsServer({
+        host: config.metrics.host,
+        port: config.metrics.port,
+        registry: gatewayMetrics(stats),
+        health: () => {
+          const s = stats();
+          // Queueing through a broker outage is the gateway doing its job; dropping data is not.
+          const healthy = s.publisher.queueBytes < s.publisher.queueMaxBytes;
+          return { healthy, detail: { healthy, ...probeReporter.report(s) } };
+        },
+      });
+      logger.info({ url: metrics.url }, 'serving /metrics and /healthz');
+    }
     await Promise.all(inputs.map(({ driver }) => driver.start()));
   } catch (err) {
     await stopAll();
@@ -116,7 +155,8 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
   return {
     stop: () => (stopping ??= stopAll().then(() => logger.info(publisher.stats(), 'gateway stopped'))),
     flush: (timeoutMs) => publisher.flush(timeoutMs),
-    stats: () => ({ gateway: config.id, inputs: inputs.map((i) => ({ ...i.stats })), publisher: publisher.stats() }),
+    stats,
+    metricsUrl: metrics?.url,
   };
 }
 

@@ -1,32 +1,59 @@
 /**
- * The gateway's MQTT publisher: one ReadingBatch per plant per scan, QoS 1 by default, to
+ * The gateway's MQTT publisher with store-and-forward: one ReadingBatch per plant per scan, QoS 1 by default, to
  * cleanstream/v1/readings/{plant}/{gateway}; `online`/`offline` retained on cleanstream/v1/status/{gateway}
  * (offline as the last will, MQTT 3.1.1 §3.1.2.5, so a crashed gateway is seen as offline too).
  *
- * While the broker is unreachable, batches wait in MQTT.js's outgoing store (memory, in order) and are sent on
- * reconnect; each batch counts as published only when its PUBACK arrives (MQTT 3.1.1 §4.3.2). `flush()` waits for
- * that. Nothing is dropped silently: a batch that cannot be kept (the in-memory bound) or fails is counted and
- * reported as an error. Disk store-and-forward across gateway restarts is a later layer.
+ * Every batch goes through the disk queue (core/disk-queue.ts), connected or not: it is appended (fsync'd) first,
+ * then read back in FIFO order and published, and acked from the queue only when its PUBACK arrives (MQTT 3.1.1
+ * §4.3.2). One path for every case is what makes the guarantee simple to state: a batch handed to the publisher is
+ * either on the broker or on disk, through a broker outage, a gateway restart or a SIGKILL. The price is one fsync
+ * per group of batches (scans arriving in the same event-loop turn are appended together).
+ *
+ * Order: batches are published in queue order with at most `window` in flight. When the connection drops, what was
+ * in flight is taken back from MQTT.js (so it does not resend its own copies) and the queue is rewound to the oldest
+ * unacknowledged batch: after a reconnect everything is sent again in the original order. A batch whose PUBACK was
+ * lost may therefore arrive twice (at-least-once); `seq` lets consumers see it. `seq` is the batch's queue position,
+ * so it keeps increasing across gateway restarts.
+ *
+ * A batch the broker refuses (MQTT 5 PUBACK reason code >= 0x80, e.g. 0x87 Not authorized; or, under MQTT 3.1.1,
+ * which has no negative PUBACK, the broker closing the connection each time that batch is the only one in flight)
+ * would block the queue for ever. It is moved to `rejectedFile` (JSON lines, with the reason) and reported: never
+ * dropped silently. When the queue is full (maxBytes), new batches are refused and counted (the oldest data is kept).
+ *
+ * Reconnecting uses exponential backoff with jitter (MQTT.js's fixed period is replaced after every failure), so a
+ * fleet of gateways with a wrong password does not hammer the broker once a second.
  */
 import { EventEmitter } from 'node:events';
+import { appendFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { mqttConnectOptions, type MqttConnection } from '../core/config.ts';
+import { DiskQueueFullError, type DiskQueue, type QueuedRecord } from '../core/disk-queue.ts';
 import { TransportError, toError } from '../core/errors.ts';
 import { encodeBatch, PAYLOAD_VERSION, type BatchReading, type Reading, type ReadingBatch } from '../core/reading.ts';
 import { topics } from '../core/topics.ts';
+import { Backoff, type BackoffOptions } from './backoff.ts';
+import { decodeSpoolRecord, encodeSpoolRecord } from './spool-record.ts';
 
 export const STATUS_ONLINE = 'online';
 export const STATUS_OFFLINE = 'offline';
 
+export const DEFAULT_RECONNECT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 30_000, jitter: 0.2 };
+
 export interface PublisherOptions {
   gatewayId: string;
   mqtt: MqttConnection;
+  /** The store-and-forward queue, opened by the caller (who also closes it, after stop()). */
+  queue: DiskQueue;
+  /** JSON-lines file receiving batches the broker refused. */
+  rejectedFile: string;
   qos?: 0 | 1;
-  /**
-   * Batches handed over but not yet acknowledged, beyond which new batches are refused (counted in droppedBatches
-   * and reported). MQTT packet identifiers are 16-bit (MQTT 3.1.1 §2.3.1): more in flight than that cannot be told apart.
-   */
-  maxPendingBatches?: number;
+  /** Batches published and not yet acknowledged at most. */
+  window?: number;
+  /** Closes in a row with the same lone batch in flight before it is taken as refused (MQTT 3.1.1 brokers). */
+  closesBeforeReject?: number;
+  /** After a refusal, batches for the same topic are rejected without sending for this long. */
+  refusedTopicRetryMs?: number;
+  reconnectBackoff?: BackoffOptions;
   /** Called when the broker has acknowledged a batch (at QoS 0: when it was written). */
   onPublished?: (topic: string, batch: ReadingBatch) => void;
   now?: () => number;
@@ -37,11 +64,16 @@ export interface PublisherStats {
   /** Batches acknowledged by the broker, and the readings in them. */
   batchesPublished: number;
   readingsPublished: number;
-  /** Handed over, not yet acknowledged (waiting for the broker or in flight). */
-  pendingBatches: number;
+  /** Batches waiting on disk (or about to be written there), including those in flight. */
+  queuedBatches: number;
+  queueBytes: number;
+  queueMaxBytes: number;
+  inFlightBatches: number;
   publishErrors: number;
-  /** Refused because maxPendingBatches were waiting already. */
+  /** Refused because the disk queue was full or could not be written. */
   droppedBatches: number;
+  /** Refused by the broker and moved to the rejected file. */
+  rejectedBatches: number;
   /** The seq the next batch will carry. */
   nextSeq: number;
 }
@@ -75,132 +107,361 @@ export function mqttClientOptions(gatewayId: string, mqtt: MqttConnection): ICli
   };
 }
 
+/** CONNACK return codes 4/5 (MQTT 3.1.1 §3.2.2.3) and reason codes 0x86/0x87 (MQTT 5 §3.2.2.2): a credentials problem. */
+function isAuthRefusal(err: Error): boolean {
+  const code = (err as Error & { code?: unknown }).code;
+  return code === 4 || code === 5 || code === 0x86 || code === 0x87;
+}
+
+interface InFlight {
+  id: number;
+  topic: string;
+  payload: Buffer;
+  readings: number;
+  done: boolean;
+}
+
 export class Publisher extends EventEmitter<PublisherEvents> {
   private readonly client: MqttClient;
   private readonly gatewayId: string;
+  private readonly url: string;
+  private readonly username: string | undefined;
+  private readonly queue: DiskQueue;
+  private readonly rejectedFile: string;
   private readonly qos: 0 | 1;
-  private readonly maxPending: number;
+  private readonly window: number;
+  private readonly closesBeforeReject: number;
+  private readonly reconnectBackoff: Backoff;
   private readonly now: () => number;
   private readonly onPublished: PublisherOptions['onPublished'];
-  private readonly pending = new Set<Promise<void>>();
-  private seq = 0;
-  private counters = { batchesPublished: 0, readingsPublished: 0, publishErrors: 0, droppedBatches: 0 };
+  private counters = { batchesPublished: 0, readingsPublished: 0, publishErrors: 0, droppedBatches: 0, rejectedBatches: 0 };
+  /** Scans handed over and not yet appended to the queue. */
+  private staged: Map<string, BatchReading[]>[] = [];
+  private stagedBatches = 0;
+  private spooling: Promise<void> | undefined;
+  private inflight: InFlight[] = [];
+  /** Incremented on every connection loss: callbacks of an older connection are ignored. */
+  private epoch = 0;
+  private pumping = false;
+  private pumpWanted = false;
+  private ackTarget = 0;
+  private acking: Promise<void> | undefined;
+  /** After a connection was lost with batches in flight, send one at a time until one is acknowledged. */
+  private cautious = false;
+  private rejecting: Promise<void> | undefined;
+  /**
+   * Topics the broker refused, until when: later batches for them go straight to the rejected file, so that one
+   * plant the ACL does not allow cannot stall the others behind it. Tried again after refusedTopicRetryMs.
+   */
+  private readonly refusedTopics = new Map<string, number>();
+  private readonly refusedTopicRetryMs: number;
+  private lastLoneClose: { id: number; count: number } | undefined;
   private lastConnectionError: string | undefined;
-  private stopped = false;
+  private stopping = false;
 
   constructor(options: PublisherOptions) {
     super();
     this.gatewayId = options.gatewayId;
+    this.url = options.mqtt.url;
+    this.username = options.mqtt.username;
+    this.queue = options.queue;
+    this.rejectedFile = options.rejectedFile;
     this.qos = options.qos ?? 1;
-    this.maxPending = options.maxPendingBatches ?? 50_000;
+    this.window = options.window ?? 64;
+    this.closesBeforeReject = options.closesBeforeReject ?? 3;
+    this.refusedTopicRetryMs = options.refusedTopicRetryMs ?? 10 * 60_000;
+    this.reconnectBackoff = new Backoff(options.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF);
     this.now = options.now ?? Date.now;
     this.onPublished = options.onPublished;
-    this.client = connect(options.mqtt.url, mqttClientOptions(options.gatewayId, options.mqtt));
+    const clientOptions = mqttClientOptions(options.gatewayId, options.mqtt);
+    clientOptions.reconnectPeriod = this.reconnectBackoff.next();
+    this.client = connect(options.mqtt.url, clientOptions);
     this.client.on('connect', () => {
       this.lastConnectionError = undefined;
+      this.reconnectBackoff.reset();
+      this.client.options.reconnectPeriod = this.reconnectBackoff.next();
       this.client.publish(topics.status(this.gatewayId), STATUS_ONLINE, { qos: 1, retain: true });
       this.emit('connected');
+      this.kick();
     });
+    // Runs before MQTT.js's own 'close' listener, which schedules the reconnect with options.reconnectPeriod.
+    this.client.prependListener('close', () => this.onConnectionClosed());
     this.client.on('offline', () => this.emit('disconnected'));
-    this.client.on('error', (err) => {
-      // MQTT.js retries every reconnectPeriod; report a cause once, not once a second.
-      if (err.message === this.lastConnectionError) return;
-      this.lastConnectionError = err.message;
-      this.emit('error', new TransportError('MQTT_CONNECTION', `broker ${options.mqtt.url}: ${err.message}`, true, { url: options.mqtt.url, gateway: this.gatewayId }, { cause: err }));
-    });
+    this.client.on('error', (err) => this.onClientError(err));
   }
 
   get connected(): boolean {
     return this.client.connected;
   }
 
-  /** Publish the readings of one scan: one batch per plant. Returns the batches handed to the client. */
-  publishScan(readings: readonly Reading[]): ReadingBatch[] {
-    if (this.stopped || readings.length === 0) return [];
-    const batches: ReadingBatch[] = [];
-    for (const [plant, plantReadings] of splitByPlant(readings)) {
-      if (this.pending.size >= this.maxPending) {
-        this.counters.droppedBatches++;
-        this.emit('error', new TransportError('PUBLISH_BACKLOG_FULL', `gateway ${this.gatewayId}: ${this.pending.size} batches wait for the broker; dropped a batch of ${plantReadings.length} readings for ${plant}`, true, { gateway: this.gatewayId, plant, readings: plantReadings.length }));
-        continue;
-      }
-      const batch: ReadingBatch = { v: PAYLOAD_VERSION, gateway: this.gatewayId, plant, seq: this.seq++, sentAt: this.now(), readings: plantReadings };
-      this.send(topics.readings(plant, this.gatewayId), batch);
-      batches.push(batch);
-    }
-    return batches;
+  /** Queue the readings of one scan: one batch per plant, written to disk in the same event-loop turn as others. */
+  publishScan(readings: readonly Reading[]): void {
+    if (this.stopping || readings.length === 0) return;
+    const byPlant = splitByPlant(readings);
+    this.staged.push(byPlant);
+    this.stagedBatches += byPlant.size;
+    if (!this.spooling) this.spooling = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.spool());
   }
 
-  private send(topic: string, batch: ReadingBatch): void {
-    const done = new Promise<void>((resolve, reject) => {
-      this.client.publish(topic, encodeBatch(batch), { qos: this.qos }, (err) => {
-        if (err) {
-          this.counters.publishErrors++;
-          const error = new TransportError('MQTT_PUBLISH', `publishing batch ${batch.seq} (${batch.readings.length} readings for ${batch.plant}) failed: ${err.message}`, true, { topic, seq: batch.seq }, { cause: err });
-          this.emit('error', error);
-          reject(error);
-          return;
+  /** Health JSON on the health topic, QoS 0, only while connected: it is a live signal, not data to keep. */
+  publishHealth(payload: unknown): void {
+    if (this.client.connected && !this.stopping) this.client.publish(topics.health(this.gatewayId), JSON.stringify(payload), { qos: 0, retain: false });
+  }
+
+  private async spool(): Promise<void> {
+    while (this.staged.length) {
+      const scans = this.staged;
+      const count = this.stagedBatches;
+      this.staged = [];
+      this.stagedBatches = 0;
+      // Only this loop appends, so the queue position of each record is known before it is written.
+      let seq = this.queue.lastId;
+      const sentAt = this.now();
+      const records: Buffer[] = [];
+      for (const byPlant of scans) {
+        for (const [plant, plantReadings] of byPlant) {
+          const batch: ReadingBatch = { v: PAYLOAD_VERSION, gateway: this.gatewayId, plant, seq: seq++, sentAt, readings: plantReadings };
+          records.push(encodeSpoolRecord({ topic: topics.readings(plant, this.gatewayId), readings: plantReadings.length, payload: encodeBatch(batch) }));
         }
+      }
+      try {
+        await this.queue.append(records);
+      } catch (err) {
+        this.counters.droppedBatches += count;
+        const full = err instanceof DiskQueueFullError;
+        this.emit(
+          'error',
+          new TransportError(
+            full ? 'PUBLISH_QUEUE_FULL' : 'PUBLISH_QUEUE_WRITE',
+            `gateway ${this.gatewayId}: ${full ? 'the store-and-forward queue is full' : 'cannot write the store-and-forward queue'}; dropped ${count} new batches (${toError(err).message})`,
+            false,
+            { gateway: this.gatewayId, batches: count, dir: this.queue.dir },
+            { cause: err },
+          ),
+        );
+      }
+      this.kick();
+    }
+    this.spooling = undefined;
+  }
+
+  private kick(): void {
+    this.pumpWanted = true;
+    if (!this.pumping) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.pumpWanted) {
+        this.pumpWanted = false;
+        while (this.client.connected && !this.stopping) {
+          const room = (this.cautious ? 1 : this.window) - this.inflight.length;
+          if (room <= 0) break;
+          if (this.rejecting) await this.rejecting;
+          const epoch = this.epoch;
+          const records = await this.queue.read(room);
+          if (epoch !== this.epoch) {
+            // The connection dropped while reading: what was read is not sent now, so hand it out again later.
+            this.queue.rewind();
+            this.pumpWanted = true;
+            break;
+          }
+          if (records.length === 0) break;
+          for (const record of records) this.send(record, epoch);
+        }
+      }
+    } catch (err) {
+      this.emit('error', new TransportError('PUBLISH_QUEUE_READ', `gateway ${this.gatewayId}: cannot read the store-and-forward queue: ${toError(err).message}`, true, { gateway: this.gatewayId, dir: this.queue.dir }, { cause: err }));
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private send(record: QueuedRecord, epoch: number): void {
+    let entry: InFlight;
+    try {
+      const decoded = decodeSpoolRecord(record.data);
+      entry = { id: record.id, topic: decoded.topic, payload: decoded.payload, readings: decoded.readings, done: false };
+    } catch (err) {
+      entry = { id: record.id, topic: '', payload: record.data, readings: 0, done: false };
+      this.inflight.push(entry);
+      void this.reject(entry, `unreadable spool record: ${toError(err).message}`);
+      return;
+    }
+    this.inflight.push(entry);
+    const refusedUntil = this.refusedTopics.get(entry.topic);
+    if (refusedUntil !== undefined && refusedUntil > this.now()) {
+      void this.reject(entry, 'the broker refused this topic earlier');
+      return;
+    }
+    this.client.publish(entry.topic, entry.payload, { qos: this.qos }, (err) => {
+      if (epoch !== this.epoch) return; // taken back when the connection dropped; sent again from the queue
+      if (!err) {
+        this.cautious = false;
+        this.lastLoneClose = undefined;
+        entry.done = true;
         this.counters.batchesPublished++;
-        this.counters.readingsPublished += batch.readings.length;
-        this.onPublished?.(topic, batch);
-        resolve();
-      });
+        this.counters.readingsPublished += entry.readings;
+        if (this.onPublished) this.onPublished(entry.topic, JSON.parse(entry.payload.toString('utf8')) as ReadingBatch);
+        this.advanceAcks();
+        return;
+      }
+      const code = (err as Error & { code?: unknown }).code;
+      if (typeof code === 'number' && code >= 0x80) {
+        void this.reject(entry, `the broker refused it: ${err.message} (reason code 0x${code.toString(16)})`);
+        return;
+      }
+      this.counters.publishErrors++;
+      this.emit('error', new TransportError('MQTT_PUBLISH', `publishing batch ${entry.id - 1} to ${entry.topic} failed: ${err.message}; it stays queued`, true, { topic: entry.topic, seq: entry.id - 1 }, { cause: err }));
     });
-    this.pending.add(done);
-    const settle = (): void => {
-      this.pending.delete(done);
-    };
-    done.then(settle, settle);
+  }
+
+  /** Move a batch the broker will never take to the rejected file, then treat it as done so the queue moves on. */
+  private reject(entry: InFlight, reason: string): Promise<void> {
+    this.counters.rejectedBatches++;
+    const until = this.refusedTopics.get(entry.topic);
+    if (entry.topic && (until === undefined || until <= this.now())) this.refusedTopics.set(entry.topic, this.now() + this.refusedTopicRetryMs);
+    const line = JSON.stringify({ rejectedAt: new Date(this.now()).toISOString(), gateway: this.gatewayId, topic: entry.topic, reason, payload: entry.payload.toString('utf8') });
+    this.emit(
+      'error',
+      new TransportError('PUBLISH_REFUSED', `broker ${this.url} refused batch ${entry.id - 1} for ${entry.topic} (${reason}); is this gateway allowed to publish for that plant? The batch was moved to ${this.rejectedFile}`, false, {
+        gateway: this.gatewayId,
+        topic: entry.topic,
+        seq: entry.id - 1,
+        file: this.rejectedFile,
+      }),
+    );
+    // The file is written before the queue acks past the batch, so a crash in between keeps it.
+    return appendFile(this.rejectedFile, line + '\n')
+      .catch((err: unknown) => {
+        this.emit('error', new TransportError('PUBLISH_REJECTED_WRITE', `cannot write ${this.rejectedFile}: ${toError(err).message}`, false, { file: this.rejectedFile }));
+      })
+      .then(async () => {
+        entry.done = true;
+        this.advanceAcks();
+        await this.acking;
+      });
+  }
+
+  /** Ack the queue up to the longest acknowledged prefix of what is in flight: the queue's ack is "up to id". */
+  private advanceAcks(): void {
+    let upTo: number | undefined;
+    while (this.inflight[0]?.done) upTo = this.inflight.shift()!.id;
+    if (upTo === undefined) return;
+    this.ackTarget = Math.max(this.ackTarget, upTo);
+    this.acking ??= this.ackLoop();
+    this.kick();
+  }
+
+  private async ackLoop(): Promise<void> {
+    try {
+      let acked = 0;
+      while (acked < this.ackTarget) {
+        const target = this.ackTarget;
+        await this.queue.ack(target);
+        acked = target;
+      }
+    } catch (err) {
+      this.emit('error', new TransportError('PUBLISH_QUEUE_ACK', `gateway ${this.gatewayId}: cannot record delivered batches in the queue: ${toError(err).message} (they may be sent again)`, true, { gateway: this.gatewayId }, { cause: err }));
+    } finally {
+      this.acking = undefined;
+    }
+  }
+
+  private onConnectionClosed(): void {
+    this.epoch++;
+    const lost = this.inflight.filter((e) => !e.done);
+    this.inflight = [];
+    // MQTT.js would resend its own copies on reconnect; the queue is the one source, so take them back.
+    for (const id of Object.keys(this.client.outgoing)) this.client.removeOutgoingMessage(Number(id));
+    this.queue.rewind();
+    if (lost.length === 1 && this.cautious) {
+      const only = lost[0]!;
+      const count = this.lastLoneClose?.id === only.id ? this.lastLoneClose.count + 1 : 1;
+      this.lastLoneClose = { id: only.id, count };
+      if (count >= this.closesBeforeReject) {
+        this.lastLoneClose = undefined;
+        this.inflight = [only];
+        // Sending waits for this: the queue must be acked past the batch before it is read again.
+        this.rejecting = this.reject(only, `the broker closed the connection ${count} times in a row while it was the only batch in flight`).finally(() => {
+          this.rejecting = undefined;
+          this.kick();
+        });
+      }
+    }
+    if (lost.length) this.cautious = true;
+    this.client.options.reconnectPeriod = this.reconnectBackoff.next();
+  }
+
+  private onClientError(err: Error): void {
+    // MQTT.js retries by itself; report a cause once, not at every attempt.
+    if (err.message === this.lastConnectionError) return;
+    this.lastConnectionError = err.message;
+    const context = { url: this.url, gateway: this.gatewayId, username: this.username ?? null };
+    if (isAuthRefusal(err)) {
+      this.emit(
+        'error',
+        new TransportError('MQTT_AUTH', `broker ${this.url} refused ${this.username === undefined ? 'an anonymous connection' : `user ${JSON.stringify(this.username)}`}: ${err.message}; check mqtt.username and mqtt.password. Retrying with backoff; readings are kept on disk meanwhile`, true, context, { cause: err }),
+      );
+      return;
+    }
+    this.emit('error', new TransportError('MQTT_CONNECTION', `broker ${this.url}: ${err.message}`, true, context, { cause: err }));
+  }
+
+  private settled(): boolean {
+    return !this.spooling && this.staged.length === 0 && this.queue.length === 0 && !this.acking;
   }
 
   /**
-   * Resolves when every batch handed over so far has been acknowledged; rejects if any of them failed, or after
-   * timeoutMs (when given) with those still waiting.
+   * Resolves when every batch handed over so far has been acknowledged by the broker (the queue is empty); rejects
+   * after timeoutMs (when given) saying how many still wait.
    */
   async flush(timeoutMs?: number): Promise<void> {
-    const waiting = [...this.pending];
-    if (waiting.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const all = Promise.allSettled(waiting);
-    const outcome = await (timeoutMs === undefined
-      ? all
-      : Promise.race([all, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)))]));
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
-      throw new TransportError('FLUSH_TIMEOUT', `gateway ${this.gatewayId}: ${this.pending.size} batches not acknowledged by the broker within ${timeoutMs} ms`, true, { gateway: this.gatewayId, pending: this.pending.size });
-    }
-    const failed = outcome.filter((r) => r.status === 'rejected').length;
-    if (failed) {
-      throw new TransportError('FLUSH_FAILED', `gateway ${this.gatewayId}: ${failed} of ${waiting.length} batches failed to publish`, true, { gateway: this.gatewayId, failed });
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    while (!this.settled()) {
+      if (Date.now() > deadline) {
+        throw new TransportError('FLUSH_TIMEOUT', `gateway ${this.gatewayId}: ${this.queue.length + this.stagedBatches} batches not acknowledged by the broker within ${timeoutMs} ms (they stay queued on disk)`, true, {
+          gateway: this.gatewayId,
+          queued: this.queue.length + this.stagedBatches,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 
   stats(): PublisherStats {
-    return { connected: this.client.connected, ...this.counters, pendingBatches: this.pending.size, nextSeq: this.seq };
+    return {
+      connected: this.client.connected,
+      ...this.counters,
+      queuedBatches: this.queue.length + this.stagedBatches,
+      queueBytes: this.queue.bytes,
+      queueMaxBytes: this.queue.maxBytes,
+      inFlightBatches: this.inflight.length,
+      nextSeq: this.queue.lastId + this.stagedBatches,
+    };
   }
 
   /**
-   * Publish `offline` (retained) and disconnect. Batches still unacknowledged after `graceMs` are reported as an
-   * error (call flush() first to wait for them).
+   * Stop sending, wait up to graceMs for acknowledgements of what is in flight, publish `offline` (retained) and
+   * disconnect. Whatever is not acknowledged stays in the queue for the next start: nothing is lost by stopping.
    */
   async stop(graceMs = 2_000): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    if (this.client.connected) {
-      this.client.publish(topics.status(this.gatewayId), STATUS_OFFLINE, { qos: 1, retain: true });
-    }
+    if (this.stopping) return;
+    await this.spooling;
+    this.stopping = true;
+    const deadline = Date.now() + graceMs;
+    while (this.inflight.some((e) => !e.done) && this.client.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await this.acking;
+    if (this.client.connected) this.client.publish(topics.status(this.gatewayId), STATUS_OFFLINE, { qos: 1, retain: true });
     let timer: NodeJS.Timeout | undefined;
-    // end(false) waits for in-flight QoS 1 messages; bounded because the broker may be gone.
+    // end(false) waits for the offline message's PUBACK; bounded because the broker may be gone.
     const ended = await Promise.race([
       this.client.endAsync(false).then(() => true, () => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(200, deadline - Date.now())))),
     ]);
     clearTimeout(timer);
-    const unacknowledged = this.pending.size;
     if (!ended) await this.client.endAsync(true).catch((err: unknown) => toError(err));
-    if (unacknowledged > 0) {
-      this.emit('error', new TransportError('PUBLISH_UNACKNOWLEDGED_AT_STOP', `gateway ${this.gatewayId}: stopped with ${unacknowledged} batches not acknowledged by the broker; they are lost`, false, { gateway: this.gatewayId, unacknowledged }));
-    }
+    await this.acking;
   }
 }

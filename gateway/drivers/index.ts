@@ -6,10 +6,12 @@ import type { z } from 'zod';
 import type { DriverContext, DriverPlugin, InputDriver } from '../driver.ts';
 import { opcuaPlugin } from './opcua/index.ts';
 import { modbusPlugin } from './modbus/index.ts';
+import { hj212Plugin } from './hj212/index.ts';
 
 export const driverRegistry = {
   opcua: opcuaPlugin,
   modbus: modbusPlugin,
+  hj212: hj212Plugin,
 } satisfies Record<string, DriverPlugin>;
 
 type Registry = typeof driverRegistry;

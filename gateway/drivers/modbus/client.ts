@@ -9,7 +9,7 @@ import type { RegisterArea } from './registers.ts';
 export interface ModbusConnection {
   /** False once the socket has closed or failed. */
   readonly isOpen: boolean;
-  /** Read `count` registers; resolves with their 16-bit values. Rejects with an Error (see failureCode). */
+  /** Read `count` registers (16-bit values) or bits (0/1); rejects with an Error (see failureCode). */
   read(unitId: number, area: RegisterArea, address: number, count: number): Promise<number[]>;
   /** Called once when the connection closes for any reason other than close(). */
   onClose(listener: () => void): void;
@@ -37,6 +37,11 @@ function asError(err: unknown): Error & { code: string } {
 }
 
 const ModbusRTU = ModbusModule.default;
+
+/** Bit reads come back padded to whole bytes (§6.1): keep the bits asked for, as 0/1. */
+function bits(result: { data: boolean[] }, count: number): number[] {
+  return result.data.slice(0, count).map((bit) => (bit ? 1 : 0));
+}
 
 export const connectModbusTcp: ModbusConnector = async (host, port, timeoutMs) => {
   const client = new ModbusRTU();
@@ -67,8 +72,16 @@ export const connectModbusTcp: ModbusConnector = async (host, port, timeoutMs) =
     async read(unitId, area, address, count) {
       client.setID(unitId);
       try {
-        const result = area === 'holding' ? await client.readHoldingRegisters(address, count) : await client.readInputRegisters(address, count);
-        return result.data;
+        switch (area) {
+          case 'coil':
+            return bits(await client.readCoils(address, count), count);
+          case 'discrete':
+            return bits(await client.readDiscreteInputs(address, count), count);
+          case 'holding':
+            return (await client.readHoldingRegisters(address, count)).data;
+          case 'input':
+            return (await client.readInputRegisters(address, count)).data;
+        }
       } catch (err) {
         throw asError(err);
       }

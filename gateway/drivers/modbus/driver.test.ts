@@ -124,7 +124,7 @@ describe('Modbus driver', () => {
 
   it('treats a timeout (a plain object from modbus-serial) as a failed request and reconnects after repeated timeouts', async () => {
     const device = new FakeDevice();
-    const { driver, scans, errors } = driverFor(device, [{ ...target, address: 0, type: 'uint16' }]);
+    const { driver, scans, errors } = driverFor(device, [{ ...target, address: 0, type: 'uint16' }], { retries: 0 });
     running = driver;
     const timeout = { name: 'TransactionTimedOutError', message: 'Timed out', errno: 'ETIMEDOUT' };
     device.failNext.push(timeout, timeout, timeout);

@@ -1,5 +1,9 @@
 /**
- * Modbus TCP input: polls one device every pollIntervalMs and emits one 'scan' per poll.
+ * Modbus TCP input: polls one device and emits one 'scan' per poll of each poll group (the registers sharing a
+ * poll interval: the input's pollIntervalMs, or a register's own). Groups share the one connection; their requests
+ * are sent one at a time (many devices and serial gateways answer only one transaction at a time).
+ * A request that times out is retried (`retries`, doubling `retryDelayMs`); an exception response is not (the
+ * device answered: asking again gives the same answer) and is logged naming the device, unit, registers and code.
  *
  * Ticks are aligned to multiples of the interval (ts = floor(now / interval) * interval), so the same meter read by
  * two gateways, or a replay, gives the same timestamps. Every register appears in every scan: a register whose
@@ -12,9 +16,53 @@ import { TransportError, toError, type CleanstreamError } from '../../../core/er
 import type { Reading } from '../../../core/reading.ts';
 import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../backoff.ts';
 import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
-import { type ModbusInputConfig, type ModbusRegisterConfig } from './config.ts';
+import { BIT_AREAS, type ModbusInputConfig, type ModbusRegisterConfig } from './config.ts';
 import { connectModbusTcp, failureCode, type ModbusConnection, type ModbusConnector } from './client.ts';
 import { decodeRegister, planRequests, scaleValue, type ReadRequest } from './registers.ts';
+
+/** Exception codes of the Modbus Application Protocol V1.1b3 §7. */
+export const EXCEPTION_NAMES: Record<number, string> = {
+  1: 'Illegal Function',
+  2: 'Illegal Data Address',
+  3: 'Illegal Data Value',
+  4: 'Server Device Failure',
+  5: 'Acknowledge',
+  6: 'Server Device Busy',
+  8: 'Memory Parity Error',
+  10: 'Gateway Path Unavailable',
+  11: 'Gateway Target Device Failed to Respond',
+};
+
+/** Registers polled at one interval: their own requests, timer and tick timestamps. */
+interface PollGroup {
+  intervalMs: number;
+  /** Indexes into config.registers. */
+  registers: number[];
+  /** Requests whose `registers` are indexes into config.registers. */
+  requests: ReadRequest[];
+  lastTickTs: number;
+  timer?: NodeJS.Timeout;
+  poll?: Promise<void>;
+}
+
+export function pollGroups(config: Pick<ModbusInputConfig, 'registers' | 'pollIntervalMs' | 'unitId' | 'maxRegistersPerRequest'>): PollGroup[] {
+  const byInterval = new Map<number, number[]>();
+  config.registers.forEach((register, index) => {
+    const interval = register.pollIntervalMs ?? config.pollIntervalMs;
+    let list = byInterval.get(interval);
+    if (!list) byInterval.set(interval, (list = []));
+    list.push(index);
+  });
+  return [...byInterval].map(([intervalMs, registers]) => ({
+    intervalMs,
+    registers,
+    requests: planRequests(registers.map((i) => config.registers[i]!), config.unitId, config.maxRegistersPerRequest).map((request) => ({
+      ...request,
+      registers: request.registers.map((j) => registers[j]!),
+    })),
+    lastTickTs: 0,
+  }));
+}
 
 export interface ModbusDriverOptions {
   connect?: ModbusConnector;
@@ -27,7 +75,9 @@ export interface ModbusDriverOptions {
 export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDriver {
   readonly name: string;
   private readonly device: string;
-  private readonly requests: ReadRequest[];
+  private readonly groups: PollGroup[];
+  /** Serialises requests of all groups on the one connection. */
+  private lane: Promise<unknown> = Promise.resolve();
   private readonly connector: ModbusConnector;
   private readonly now: () => number;
   private readonly backoff: Backoff;
@@ -36,9 +86,6 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
   private connecting = false;
   private stopped = true;
   private abort = new AbortController();
-  private timer: NodeJS.Timeout | undefined;
-  private lastTickTs = 0;
-  private poll: Promise<void> | undefined;
   private consecutiveTimeouts = 0;
 
   constructor(
@@ -49,7 +96,7 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     super();
     this.device = `${config.host}:${config.port}`;
     this.name = config.name ?? `modbus:${this.device}`;
-    this.requests = planRequests(config.registers, config.unitId, config.maxRegistersPerRequest);
+    this.groups = pollGroups(config);
     this.connector = options.connect ?? connectModbusTcp;
     this.now = options.now ?? Date.now;
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
@@ -58,7 +105,7 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
 
   /** The read requests this input makes per poll (for logs and tests). */
   get plannedRequests(): readonly ReadRequest[] {
-    return this.requests;
+    return this.groups.flatMap((g) => g.requests);
   }
 
   async start(): Promise<void> {
@@ -66,18 +113,18 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     this.stopped = false;
     this.abort = new AbortController();
     void this.connectLoop();
-    this.scheduleTick();
+    for (const group of this.groups) this.scheduleTick(group);
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.abort.abort();
-    clearTimeout(this.timer);
+    for (const group of this.groups) clearTimeout(group.timer);
     const connection = this.connection;
     this.connection = undefined;
     await connection?.close();
-    await this.poll;
+    await Promise.all(this.groups.map((g) => g.poll));
     this.emit('state', 'stopped');
   }
 
@@ -129,58 +176,77 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     void this.connectLoop();
   }
 
-  private scheduleTick(): void {
+  private scheduleTick(group: PollGroup): void {
     if (this.stopped) return;
-    const interval = this.config.pollIntervalMs;
+    const interval = group.intervalMs;
     const now = this.now();
     // A timer may fire a little early; never give two ticks the same timestamp.
-    const next = Math.max(Math.floor(now / interval) * interval + interval, this.lastTickTs + interval);
-    this.timer = setTimeout(() => this.onTick(next), next - now);
+    const next = Math.max(Math.floor(now / interval) * interval + interval, group.lastTickTs + interval);
+    group.timer = setTimeout(() => this.onTick(group, next), next - now);
   }
 
-  private onTick(ts: number): void {
+  private onTick(group: PollGroup, ts: number): void {
     if (this.stopped) return;
-    this.lastTickTs = ts;
-    this.scheduleTick();
-    if (this.poll) {
+    group.lastTickTs = ts;
+    this.scheduleTick(group);
+    if (group.poll) {
       this.report(
-        new TransportError('MODBUS_POLL_OVERRUN', `modbus ${this.device}: the previous poll is still running at ${new Date(ts).toISOString()}; tick skipped (pollIntervalMs ${this.config.pollIntervalMs} is shorter than a poll takes)`, true, { device: this.device, ts }),
+        new TransportError('MODBUS_POLL_OVERRUN', `modbus ${this.device}: the previous poll of the ${group.intervalMs} ms group is still running at ${new Date(ts).toISOString()}; tick skipped (the interval is shorter than a poll takes)`, true, { device: this.device, ts }),
       );
       return;
     }
-    this.poll = this.pollOnce(ts)
+    group.poll = this.pollOnce(group, ts)
       .catch((err: unknown) => this.report(new TransportError('MODBUS_POLL', `modbus ${this.device}: poll failed: ${toError(err).message}`, true, { device: this.device }, { cause: err })))
       .finally(() => {
-        this.poll = undefined;
+        group.poll = undefined;
       });
   }
 
-  private async pollOnce(ts: number): Promise<void> {
+  private async pollOnce(group: PollGroup, ts: number): Promise<void> {
     const registers = this.config.registers;
-    const readings: Reading[] = new Array<Reading>(registers.length);
-    for (const request of this.requests) {
+    const readings = new Map<number, Reading>();
+    for (const request of group.requests) {
       if (this.stopped) return;
+      const words = await this.inLane(() => this.readWithRetries(request));
+      for (const i of request.registers) readings.set(i, words ? this.decode(registers[i]!, words, request, ts) : badReading(registers[i]!, ts));
+    }
+    if (!this.stopped) this.emit('scan', group.registers.map((i) => readings.get(i)!));
+  }
+
+  private inLane<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.lane.then(op);
+    this.lane = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The request's words, or undefined when it failed (reported; the caller marks its registers bad). */
+  private async readWithRetries(request: ReadRequest): Promise<number[] | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) return undefined;
       const connection = this.connection;
       if (!connection || !connection.isOpen) {
         if (connection) this.dropConnection(connection, 'the connection is no longer open', 'ECONNRESET');
-        for (const i of request.registers) readings[i] = badReading(registers[i]!, ts);
-        continue;
+        return undefined;
       }
       try {
         const words = await connection.read(request.unitId, request.area, request.address, request.count);
         this.consecutiveTimeouts = 0;
-        for (const i of request.registers) readings[i] = this.decode(registers[i]!, words, request, ts);
+        return words;
       } catch (err) {
-        for (const i of request.registers) readings[i] = badReading(registers[i]!, ts);
+        const code = failureCode(err);
+        if (code === 'ETIMEDOUT' && attempt < this.config.retries && connection.isOpen) {
+          if (!(await cancellableDelay(this.config.retryDelayMs * 2 ** attempt, this.abort.signal))) return undefined;
+          continue;
+        }
         this.requestFailed(connection, request, err);
+        return undefined;
       }
     }
-    if (!this.stopped) this.emit('scan', readings);
   }
 
   private decode(register: ModbusRegisterConfig, words: number[], request: ReadRequest, ts: number): Reading {
     try {
-      const value = scaleValue(decodeRegister(words, register.address - request.address, register.type, register.wordOrder), register);
+      const value = scaleValue(decodeRegister(words, register.address - request.address, register.type, register.wordOrder, register.byteOrder), register);
       if (!Number.isFinite(value)) return badReading(register, ts);
       return { ...target(register), value, ts, quality: 'good' };
     } catch (err) {
@@ -194,15 +260,22 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
   private requestFailed(connection: ModbusConnection, request: ReadRequest, err: unknown): void {
     const code = failureCode(err);
     const last = request.address + request.count - 1;
-    const range = `${request.area} registers ${request.address}-${last}`;
+    const range = `${request.area} ${BIT_AREAS.has(request.area) ? 'bits' : 'registers'} ${request.address}-${last}`;
+    const exception = code.startsWith('EXCEPTION_') ? Number(code.slice('EXCEPTION_'.length)) : undefined;
+    const points = request.registers.map((i) => {
+      const r = this.config.registers[i]!;
+      return `${r.plant}/${r.meter}/${r.quantity}@${r.address}`;
+    });
+    const what = exception !== undefined ? `exception ${exception} (${EXCEPTION_NAMES[exception] ?? 'unknown'})` : `${toError(err).message} (${code})`;
     this.report(
-      new TransportError('MODBUS_REQUEST', `modbus ${this.device} unit ${request.unitId} ${range}: ${toError(err).message} (${code})`, !code.startsWith('EXCEPTION_'), {
+      new TransportError('MODBUS_REQUEST', `modbus ${this.device} unit ${request.unitId} ${range} [${points.join(', ')}]: ${what}${exception === undefined && code === 'ETIMEDOUT' ? ` after ${this.config.retries + 1} attempts` : ''}`, exception === undefined, {
         device: this.device,
         unitId: request.unitId,
         area: request.area,
         address: request.address,
         count: request.count,
         code,
+        registers: points,
       }, { cause: err }),
     );
     if (code === 'ETIMEDOUT') {

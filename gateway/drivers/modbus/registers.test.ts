@@ -106,3 +106,23 @@ describe('decoding registers', () => {
     expect(scaleValue(100, { scale: 2, offset: -40 })).toBe(160);
   });
 });
+
+describe('byte order, float64 and bits', () => {
+  it('swaps the bytes inside each register when byteOrder is little', () => {
+    expect(decodeRegister([0x2efb], 0, 'int16', 'big', 'little')).toBe(-1234); // -1234 = 0xFB2E
+    expect(decodeRegister([0x0000, 0x4841], 0, 'float32', 'little', 'little')).toBe(12.5); // 0x41480000, both swapped
+  });
+
+  it('reads float64 from four registers in either word order', () => {
+    const bytes = Buffer.alloc(8);
+    bytes.writeDoubleBE(-98765.4321);
+    const words = [0, 2, 4, 6].map((i) => bytes.readUInt16BE(i));
+    expect(decodeRegister(words, 0, 'float64')).toBe(-98765.4321);
+    expect(decodeRegister([...words].reverse(), 0, 'float64', 'little')).toBe(-98765.4321);
+  });
+
+  it('reads a bit as 1 or 0', () => {
+    expect(decodeRegister([0, 1], 1, 'bool')).toBe(1);
+    expect(decodeRegister([0, 1], 0, 'bool')).toBe(0);
+  });
+});

@@ -2,11 +2,13 @@
  * Pure Modbus register logic: which read requests cover the configured registers, and how the words that come back
  * become numbers. Kept free of I/O so that both are specified by unit tests.
  */
-import { REGISTER_WIDTH, type ModbusRegisterConfig, type RegisterType } from './config.ts';
+import { BIT_AREAS, MAX_BITS_PER_READ, REGISTER_WIDTH, type ModbusRegisterConfig, type RegisterType } from './config.ts';
 
-export type RegisterArea = ModbusRegisterConfig['area'];
+import type { RegisterArea } from './config.ts';
+export type { RegisterArea };
+export type WordOrder = 'big' | 'little';
 
-/** One Read Holding Registers (0x03) or Read Input Registers (0x04) request and the registers it serves. */
+/** One read request (function code 0x01-0x04 by area) and the registers it serves. */
 export interface ReadRequest {
   unitId: number;
   area: RegisterArea;
@@ -36,7 +38,7 @@ export function planRequests(registers: readonly Plannable[], defaultUnitId: num
       current.unitId === r.unitId &&
       current.area === r.area &&
       r.start <= current.end &&
-      Math.max(current.end, r.end) - current.address <= maxPerRequest;
+      Math.max(current.end, r.end) - current.address <= (BIT_AREAS.has(r.area) ? Math.max(maxPerRequest, Math.min(MAX_BITS_PER_READ, maxPerRequest * 16)) : maxPerRequest);
     if (joins && current) {
       current.end = Math.max(current.end, r.end);
       current.count = current.end - current.address;
@@ -56,30 +58,33 @@ function stripEnd(request: ReadRequest & { end: number }): ReadRequest {
 }
 
 /**
- * Decode the value of `type` starting at `words[at]`. Words are the 16-bit register values as the client returns
- * them: the bytes inside a register are big-endian by definition (Modbus Application Protocol V1.1b3 §4.2); only the
- * order of the two words of a 32-bit value varies between devices, hence `wordOrder`.
+ * Decode the value of `type` starting at `words[at]`. Words are the register values as the client returns them
+ * (for the bit areas, 0 or 1 per bit). Registers are big-endian by definition (Modbus Application Protocol V1.1b3
+ * §4.2), but devices differ: `byteOrder` little swaps the two bytes of each register, and `wordOrder` little puts
+ * the least significant register of a 32/64-bit value first.
  */
-export function decodeRegister(words: readonly number[], at: number, type: RegisterType, wordOrder: 'big' | 'little' = 'big'): number {
-  const first = wordAt(words, at);
-  if (REGISTER_WIDTH[type] === 1) {
-    return type === 'int16' ? (first << 16) >> 16 : first;
+export function decodeRegister(words: readonly number[], at: number, type: RegisterType, wordOrder: WordOrder = 'big', byteOrder: WordOrder = 'big'): number {
+  if (type === 'bool') return wordAt(words, at) ? 1 : 0;
+  const width = REGISTER_WIDTH[type];
+  const bytes = Buffer.alloc(width * 2);
+  for (let i = 0; i < width; i++) {
+    const word = wordAt(words, at + (wordOrder === 'big' ? i : width - 1 - i));
+    if (byteOrder === 'big') bytes.writeUInt16BE(word, i * 2);
+    else bytes.writeUInt16LE(word, i * 2);
   }
-  const second = wordAt(words, at + 1);
-  const [high, low] = wordOrder === 'big' ? [first, second] : [second, first];
   switch (type) {
-    case 'uint32':
-      return high * 0x10000 + low;
+    case 'int16':
+      return bytes.readInt16BE(0);
+    case 'uint16':
+      return bytes.readUInt16BE(0);
     case 'int32':
-      return ((high << 16) | low) | 0;
-    case 'float32': {
-      const bytes = Buffer.alloc(4);
-      bytes.writeUInt16BE(high, 0);
-      bytes.writeUInt16BE(low, 2);
+      return bytes.readInt32BE(0);
+    case 'uint32':
+      return bytes.readUInt32BE(0);
+    case 'float32':
       return bytes.readFloatBE(0);
-    }
-    default:
-      throw new RangeError(`unhandled register type ${type as string}`);
+    case 'float64':
+      return bytes.readDoubleBE(0);
   }
 }
 

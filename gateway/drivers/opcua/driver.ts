@@ -12,10 +12,16 @@
  * (data or keep-alive) has arrived for a long time.
  */
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   AttributeIds,
+  DataChangeFilter,
+  DataChangeTrigger,
+  DeadbandType,
+  makeBrowsePath,
   MessageSecurityMode,
+  UserTokenType,
   OPCUACertificateManager,
   OPCUAClient,
   SecurityPolicy,
@@ -34,6 +40,13 @@ import { readingFromDataValue } from './readings.ts';
 
 export const OPCUA_APPLICATION_NAME = 'cleanstream-gateway';
 
+/** A certificate file as DER bytes: PEM (base64 between BEGIN/END CERTIFICATE lines) or DER as is. */
+export function readCertificateFile(file: string): Buffer {
+  const bytes = readFileSync(file);
+  const pem = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(bytes.toString('latin1'));
+  return pem ? Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64') : bytes;
+}
+
 /** Keep-alive every 10 publishing intervals; lifetime must be at least 3 keep-alives (Part 4 §5.13.2). */
 const MAX_KEEP_ALIVE_COUNT = 10;
 const LIFETIME_COUNT = 60;
@@ -46,23 +59,40 @@ export interface OpcuaDriverOptions {
   silenceBeforeRebuildMs?: number;
 }
 
-/** Nodes that share sampling interval and queue size are created in one CreateMonitoredItems call. */
+/** Nodes that share sampling interval, queue size and deadband are created in one CreateMonitoredItems call. */
 interface MonitorGroup {
   samplingInterval: number;
   queueSize: number;
+  deadband: OpcuaNodeConfig['deadband'];
   nodes: OpcuaNodeConfig[];
 }
 
+/** The DataChangeFilter of a deadband (Part 4 §7.22.2); without one the server reports every change of status or value. */
+export function dataChangeFilter(deadband: OpcuaNodeConfig['deadband']): DataChangeFilter | null {
+  if (!deadband) return null;
+  return new DataChangeFilter({
+    trigger: DataChangeTrigger.StatusValue,
+    deadbandType: deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent,
+    deadbandValue: deadband.value,
+  });
+}
+
+/** A node's address for logs: its NodeId or browse path as configured. */
+function nodeLabel(node: OpcuaNodeConfig): string {
+  return node.nodeId ?? node.browsePath ?? '?';
+}
+
 export function monitorGroups(config: Pick<OpcuaInputConfig, 'nodes' | 'queueSize'>): MonitorGroup[] {
+  // Grouping is by parameters only; each node keeps its own NodeId or browse path.
   const groups = new Map<string, MonitorGroup>();
   for (const node of config.nodes) {
     // -1: sample at the subscription's publishing interval (Part 4 §7.16 MonitoringParameters).
     const samplingInterval = node.samplingIntervalMs ?? -1;
     const queueSize = node.queueSize ?? config.queueSize;
-    const key = `${samplingInterval}/${queueSize}`;
+    const key = `${samplingInterval}/${queueSize}/${node.deadband ? `${node.deadband.type}:${node.deadband.value}` : ''}`;
     let group = groups.get(key);
     if (!group) {
-      group = { samplingInterval, queueSize, nodes: [] };
+      group = { samplingInterval, queueSize, deadband: node.deadband, nodes: [] };
       groups.set(key, group);
     }
     group.nodes.push(node);
@@ -108,6 +138,11 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
     this.groups = monitorGroups(config);
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
     this.silenceBeforeRebuildMs = options.silenceBeforeRebuildMs ?? Math.max(3 * MAX_KEEP_ALIVE_COUNT * config.publishingIntervalMs, 15_000);
+  }
+
+  /** The client's PKI folder: own/ (its certificate and key), trusted/, rejected/, issuers/. */
+  get pkiDir(): string {
+    return this.config.pki.dir ?? path.join(this.context.dataDir, 'pki', 'opcua-client');
   }
 
   async start(): Promise<void> {
@@ -164,7 +199,7 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
         if (!this.stopped) {
           this.setState('disconnected');
           const cause = toError(err);
-          this.report(new TransportError('OPCUA_CONNECT', `opcua ${this.config.endpoint}: ${cause.message.split('\n')[0]}`, true, { endpoint: this.config.endpoint }, { cause }));
+          this.report(new TransportError('OPCUA_CONNECT', `opcua ${this.config.endpoint}: ${cause.message.split('\n')[0]}${this.connectHint(cause.message)}`, true, { endpoint: this.config.endpoint }, { cause }));
         }
       } finally {
         if (attempt) await this.teardown(attempt);
@@ -178,14 +213,15 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
     if (!this.certificateManager) {
       // Never the per-user default (~/.config/node-opcua-default): the gateway's state lives in its data dir.
       const certificateManager = new OPCUACertificateManager({
-        rootFolder: path.join(this.context.dataDir, 'pki', 'opcua-client'),
-        automaticallyAcceptUnknownCertificate: true,
+        rootFolder: this.pkiDir,
+        automaticallyAcceptUnknownCertificate: this.config.pki.trustUnknownServerCertificate,
         disableFileWatchers: true,
       });
       await certificateManager.initialize();
       this.certificateManager = certificateManager;
     }
     return OPCUAClient.create({
+      ...(this.config.pki.serverCertificateFile ? { serverCertificate: readCertificateFile(this.config.pki.serverCertificateFile) } : {}),
       applicationName: OPCUA_APPLICATION_NAME,
       clientName: `${OPCUA_APPLICATION_NAME}:${this.context.gatewayId}`,
       clientCertificateManager: this.certificateManager,
@@ -198,6 +234,23 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
       // node-opcua retries a lost connection without limit, with these delays.
       connectionStrategy: { maxRetry: 1, initialDelay: DEFAULT_BACKOFF.initialMs, maxDelay: DEFAULT_BACKOFF.maxMs },
     });
+  }
+
+  /** What an operator can do about the usual security failures, named in the log line. */
+  private connectHint(message: string): string {
+    if (/BadCertificate|certificate.*(untrusted|rejected|invalid)|verif/i.test(message)) {
+      return `; if the server's certificate is new, move it from ${path.join(this.pkiDir, 'rejected')} to ${path.join(this.pkiDir, 'trusted', 'certs')}; the server must also trust ours (${path.join(this.pkiDir, 'own', 'certs')})`;
+    }
+    if (/BadSecurityChecksFailed|BadSecurityPolicyRejected|BadCertificateUntrusted/i.test(message)) {
+      return `; the server may not trust our certificate: add ${path.join(this.pkiDir, 'own', 'certs', 'client_certificate.pem')} to its trusted certificates`;
+    }
+    if (/BadUserAccessDenied|BadIdentityTokenInvalid|BadIdentityTokenRejected/i.test(message)) {
+      return this.config.user ? `; check user ${JSON.stringify(this.config.user.username)} and its password` : '; the server does not accept anonymous users: configure user.username and user.password';
+    }
+    if (/endpoint/i.test(message) && this.config.securityMode !== 'None') {
+      return `; the server may offer no endpoint with ${this.config.securityMode}/${this.config.securityPolicy}`;
+    }
+    return '';
   }
 
   private newAttempt(client: OPCUAClient): Attempt {
@@ -218,7 +271,8 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
     const { client } = attempt;
     await client.connect(this.config.endpoint);
     if (this.stopped) return;
-    const session = await client.createSession();
+    const user = this.config.user;
+    const session = await client.createSession(user ? { type: UserTokenType.UserName, userName: user.username, password: user.password } : { type: UserTokenType.Anonymous });
     attempt.session = session;
     session.on('session_closed', () => attempt.abandon('the server closed the session'));
     session.on('session_restored', () => {
@@ -238,25 +292,29 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
       attempt.lastHeard = Date.now();
     });
     subscription.on('terminated', () => attempt.abandon('the subscription was terminated'));
+    // Browse paths are resolved on every new session: a restarted server may have given the nodes new NodeIds.
+    const nodeIds = await this.resolveNodeIds(session);
     for (const group of this.groups) {
       if (this.stopped) return;
+      const nodes = group.nodes.filter((node) => nodeIds.has(node));
+      if (nodes.length === 0) continue;
       const monitored = await subscription.monitorItems(
-        group.nodes.map((node) => ({ nodeId: node.nodeId, attributeId: AttributeIds.Value })),
-        { samplingInterval: group.samplingInterval, queueSize: group.queueSize, discardOldest: true },
+        nodes.map((node) => ({ nodeId: nodeIds.get(node)!, attributeId: AttributeIds.Value })),
+        { samplingInterval: group.samplingInterval, queueSize: group.queueSize, discardOldest: true, filter: dataChangeFilter(group.deadband) },
         TimestampsToReturn.Both,
       );
       attempt.groups.push(monitored);
       monitored.on('changed', (_item, dataValue: DataValue, index: number) => {
-        const node = group.nodes[index];
+        const node = nodes[index];
         if (node) this.collect(readingFromDataValue(node, dataValue, Date.now()));
       });
       monitored.monitoredItems.forEach((item, index) => {
         if (item.statusCode.isNotGood()) {
-          const node = group.nodes[index];
+          const node = nodes[index];
           this.report(
-            new TransportError('OPCUA_MONITOR', `opcua ${this.config.endpoint}: cannot monitor ${node?.nodeId}: ${item.statusCode.toString()}`, false, {
+            new TransportError('OPCUA_MONITOR', `opcua ${this.config.endpoint}: cannot monitor ${node ? nodeLabel(node) : '?'}: ${item.statusCode.toString()}`, false, {
               endpoint: this.config.endpoint,
-              nodeId: node?.nodeId,
+              nodeId: node ? nodeLabel(node) : undefined,
               statusCode: item.statusCode.value,
             }),
           );
@@ -270,6 +328,34 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
       }
     }, Math.min(5_000, this.silenceBeforeRebuildMs));
     attempt.watchdog.unref();
+  }
+
+  /** NodeIds of the configured nodes; a browse path that does not resolve is reported and its node left out. */
+  private async resolveNodeIds(session: ClientSession): Promise<Map<OpcuaNodeConfig, string>> {
+    const nodeIds = new Map<OpcuaNodeConfig, string>();
+    const byPath: OpcuaNodeConfig[] = [];
+    for (const node of this.config.nodes) {
+      if (node.nodeId !== undefined) nodeIds.set(node, node.nodeId);
+      else byPath.push(node);
+    }
+    if (byPath.length === 0) return nodeIds;
+    const results = await session.translateBrowsePath(byPath.map((node) => makeBrowsePath('RootFolder', node.browsePath!)));
+    results.forEach((result, i) => {
+      const node = byPath[i]!;
+      const target = result.targets?.[0]?.targetId;
+      if (result.statusCode.isGood() && target) {
+        nodeIds.set(node, target.toString());
+        return;
+      }
+      this.report(
+        new TransportError('OPCUA_BROWSE_PATH', `opcua ${this.config.endpoint}: browse path ${node.browsePath} does not resolve: ${result.statusCode.toString()}`, false, {
+          endpoint: this.config.endpoint,
+          nodeId: node.browsePath,
+          statusCode: result.statusCode.value,
+        }),
+      );
+    });
+    return nodeIds;
   }
 
   private collect(reading: Reading): void {

@@ -1,5 +1,5 @@
 /**
- * The broker is unreachable when the gateway starts, then refuses it for a while: scans are kept in memory, in order, and delivered once the
+ * The broker is unreachable when the gateway starts, then refuses it for a while: scans are kept in the disk queue, in order, and delivered once the
  * broker is up; flush() resolves only when all of them are acknowledged. What users rely on: a broker outage costs
  * latency, not readings, while the gateway keeps running.
  */
@@ -67,7 +67,7 @@ describe('gateway while the broker is down', () => {
       await until('the broker refusing the gateway', () => refusals >= 1, 5_000);
       await until('a backlog of scans', () => gateway.stats().inputs[0]!.scans >= 8, 5_000);
       expect(gateway.stats().publisher).toMatchObject({ connected: false, batchesPublished: 0 });
-      expect(gateway.stats().publisher.pendingBatches).toBeGreaterThanOrEqual(8);
+      expect(gateway.stats().publisher.queuedBatches).toBeGreaterThanOrEqual(8);
 
       observerReady = true;
       await gateway.flush(15_000);

@@ -42,7 +42,7 @@ inputs:
     expect(failure).toBeInstanceOf(ConfigError);
     const err = failure as ConfigError;
     expect(err.message).toContain(file);
-    expect(err.issues).toEqual([{ path: 'inputs[0].registers[1].area', expected: 'expected one of "holding", "input"' }]);
+    expect(err.issues).toEqual([{ path: 'inputs[0].registers[1].area', expected: 'expected one of "coil", "discrete", "holding", "input"' }]);
     // Validation happens before any connection attempt (which would take retries to fail).
     expect(Date.now() - started).toBeLessThan(2_000);
   });

@@ -3,6 +3,7 @@
  * a timer (remembering every value it served), and a Modbus TCP server holding fixed registers. Deliberately not
  * the simulators: these tests pin the drivers' behaviour against values the test itself chose.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   DataType,
@@ -19,7 +20,18 @@ export interface TestOpcuaServer {
   endpoint: string;
   /** nodeId -> (sourceTimestamp ms -> value) of everything the server has served. */
   history: Map<string, Map<number, number>>;
+  /** The server's application instance certificate (DER). */
+  certificate: Buffer;
+  /** Add a client's application certificate (PEM file) to the server's trust list. */
+  trustClientCertificate(pemFile: string): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** The DER bytes of a single-certificate PEM file. */
+export function pemToDer(pem: string): Buffer {
+  const body = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem)?.[1];
+  if (!body) throw new Error('no certificate in PEM text');
+  return Buffer.from(body.replace(/\s+/g, ''), 'base64');
 }
 
 /** Variables `ns=1;s=<name>` whose value at tick t is valueAt(name, t); the SourceTimestamp is the tick. */
@@ -29,30 +41,35 @@ export async function startTestOpcuaServer(opts: {
   names: string[];
   intervalMs: number;
   valueAt: (name: string, tick: number) => number;
+  /** Only Basic256Sha256 SignAndEncrypt, only this user, and only client certificates it was told to trust. */
+  secure?: { username: string; password: string };
+  /** Names created as AnalogItems with EURange 0..100 (for percent deadbands). */
+  analog?: string[];
 }): Promise<TestOpcuaServer> {
+  const serverCertificateManager = new OPCUACertificateManager({ rootFolder: path.join(opts.pkiDir, 'server'), automaticallyAcceptUnknownCertificate: !opts.secure, disableFileWatchers: true });
+  const secure = opts.secure;
   const server = new OPCUAServer({
     port: opts.port,
     host: '127.0.0.1',
     hostname: '127.0.0.1',
-    serverCertificateManager: new OPCUACertificateManager({ rootFolder: path.join(opts.pkiDir, 'server'), automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true }),
+    serverCertificateManager,
     userCertificateManager: new OPCUACertificateManager({ rootFolder: path.join(opts.pkiDir, 'user'), automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true }),
-    securityModes: [MessageSecurityMode.None],
-    securityPolicies: [SecurityPolicy.None],
-    allowAnonymous: true,
+    securityModes: secure ? [MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None],
+    securityPolicies: secure ? [SecurityPolicy.Basic256Sha256] : [SecurityPolicy.None],
+    allowAnonymous: !secure,
+    ...(secure ? { userManager: { isValidUser: (user: string, password: string) => user === secure.username && password === secure.password } } : {}),
     disableDiscovery: true,
   });
   await server.initialize();
   const addressSpace = server.engine.addressSpace!;
   const namespace = addressSpace.getOwnNamespace();
   const history = new Map<string, Map<number, number>>();
+  const analog = new Set(opts.analog ?? []);
   const variables: { name: string; nodeId: string; variable: UAVariable }[] = opts.names.map((name) => {
-    const variable = namespace.addVariable({
-      organizedBy: addressSpace.rootFolder.objects,
-      browseName: name,
-      nodeId: `s=${name}`,
-      dataType: 'Double',
-      minimumSamplingInterval: 0,
-    });
+    const common = { organizedBy: addressSpace.rootFolder.objects, browseName: name, nodeId: `s=${name}`, minimumSamplingInterval: 0 };
+    const variable = analog.has(name)
+      ? namespace.addAnalogDataItem({ ...common, dataType: 'Double', engineeringUnitsRange: { low: 0, high: 100 } })
+      : namespace.addVariable({ ...common, dataType: 'Double' });
     const nodeId = `ns=${namespace.index};s=${name}`;
     history.set(nodeId, new Map());
     return { name, nodeId, variable };
@@ -71,6 +88,10 @@ export async function startTestOpcuaServer(opts: {
   return {
     endpoint: server.getEndpointUrl(),
     history,
+    certificate: server.getCertificate(),
+    async trustClientCertificate(pemFile: string) {
+      await serverCertificateManager.trustCertificate(pemToDer(readFileSync(pemFile, 'utf8')));
+    },
     async stop() {
       clearInterval(timer);
       await server.shutdown(0);

@@ -1,0 +1,247 @@
+/**
+ * Gateway footprint (issue 5, item 9): ONE gateway process (the real `cleanstream gateway` command) reading an OPC UA
+ * server with 10,000 monitored items changing at 1 Hz and 50 Modbus TCP devices × 100 registers polled at 1 Hz,
+ * publishing to an embedded broker, every batch through the disk queue. Prints that process's CPU (percent of one
+ * core) and RSS over a measurement window after a warm-up. Baseline, in the same run and against the same server:
+ * a bare node-opcua client process subscribing the same 10,000 items and doing nothing with the values.
+ * Targets: at most 10 % of one core and at most 250 MB RSS.
+ * Run: node bin/run-ts.js bench/gateway.ts [--help]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
+import ModbusModule from 'modbus-serial';
+import {
+  AttributeIds,
+  DataType,
+  OPCUACertificateManager,
+  OPCUAClient,
+  OPCUAServer,
+  StatusCodes,
+  TimestampsToReturn,
+  type UAVariable,
+} from 'node-opcua';
+import { startBroker } from '../deploy/broker.ts';
+import { freePort } from '../test/harness/ports.ts';
+import { topics } from '../core/topics.ts';
+
+const HELP = `usage: node bin/run-ts.js bench/gateway.ts [options]
+
+Measures one gateway process (OPC UA + Modbus inputs, 1 Hz) and a bare node-opcua client baseline.
+
+options:
+  --items N        OPC UA monitored items (default 10000)
+  --devices N      Modbus TCP devices, one server port each (default 50)
+  --registers N    registers per device (default 100)
+  --warmup S       seconds before measuring (default 20)
+  --seconds S      measurement window in seconds (default 40)
+  --help           this text`;
+
+const { values: args } = parseArgs({
+  options: {
+    items: { type: 'string' },
+    devices: { type: 'string' },
+    registers: { type: 'string' },
+    warmup: { type: 'string' },
+    seconds: { type: 'string' },
+    help: { type: 'boolean' },
+    'baseline-client': { type: 'string' },
+  },
+});
+
+function positive(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`--${name} must be a positive number, got ${JSON.stringify(text)}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const ITEMS = positive('items', args.items, 10_000);
+const REPO = path.resolve(import.meta.dirname, '..');
+const nodeName = (i: number): string => `v${i}`;
+
+/** Child mode: the baseline, a bare node-opcua client with one subscription on every item. */
+async function baselineClient(endpoint: string): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cs-bench-baseline-'));
+  const certificateManager = new OPCUACertificateManager({ rootFolder: dir, automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true });
+  const client = OPCUAClient.create({ clientCertificateManager: certificateManager, endpointMustExist: false });
+  await client.connect(endpoint);
+  const session = await client.createSession();
+  const subscription = await session.createSubscription2({ requestedPublishingInterval: 1000, requestedMaxKeepAliveCount: 10, requestedLifetimeCount: 60, maxNotificationsPerPublish: 0, publishingEnabled: true });
+  let values = 0;
+  const group = await subscription.monitorItems(
+    Array.from({ length: ITEMS }, (_, i) => ({ nodeId: `ns=1;s=${nodeName(i)}`, attributeId: AttributeIds.Value })),
+    { samplingInterval: 1000, queueSize: 10, discardOldest: true },
+    TimestampsToReturn.Both,
+  );
+  group.on('changed', () => values++);
+  process.stdout.write('ready\n');
+  setInterval(() => process.stdout.write(`values ${values}\n`), 5_000);
+}
+
+async function startOpcuaServer(port: number, pkiDir: string): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const server = new OPCUAServer({
+    port,
+    host: '127.0.0.1',
+    hostname: '127.0.0.1',
+    serverCertificateManager: new OPCUACertificateManager({ rootFolder: path.join(pkiDir, 'server'), automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true }),
+    userCertificateManager: new OPCUACertificateManager({ rootFolder: path.join(pkiDir, 'user'), automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true }),
+    disableDiscovery: true,
+    serverCapabilities: { maxMonitoredItemsPerSubscription: 100_000, maxMonitoredItems: 100_000 } as never,
+  });
+  await server.initialize();
+  const addressSpace = server.engine.addressSpace!;
+  const namespace = addressSpace.getOwnNamespace();
+  const variables: UAVariable[] = Array.from({ length: ITEMS }, (_, i) =>
+    namespace.addVariable({ organizedBy: addressSpace.rootFolder.objects, browseName: nodeName(i), nodeId: `s=${nodeName(i)}`, dataType: 'Double', minimumSamplingInterval: 0 }),
+  );
+  let tick = 0;
+  const update = (): void => {
+    tick++;
+    const at = new Date();
+    for (let i = 0; i < variables.length; i++) variables[i]!.setValueFromSource({ dataType: DataType.Double, value: tick + i / 1e5 }, StatusCodes.Good, at);
+  };
+  update();
+  await server.start();
+  const timer = setInterval(update, 1000);
+  return {
+    endpoint: `opc.tcp://127.0.0.1:${port}`,
+    async stop() {
+      clearInterval(timer);
+      await server.shutdown(0);
+    },
+  };
+}
+
+async function startModbusDevices(count: number, registers: number): Promise<{ ports: number[]; stop(): Promise<void> }> {
+  const servers: InstanceType<typeof ModbusModule.ServerTCP>[] = [];
+  const ports: number[] = [];
+  for (let d = 0; d < count; d++) {
+    const port = await freePort();
+    const words = Array.from({ length: registers }, (_, i) => (d * 100 + i) & 0xffff);
+    const server = new ModbusModule.ServerTCP(
+      {
+        getMultipleHoldingRegisters: (address: number, n: number) => words.slice(address, address + n),
+        getHoldingRegister: (address: number) => words[address] ?? 0,
+      },
+      { host: '127.0.0.1', port, unitID: 255 },
+    );
+    await new Promise<void>((resolve) => server.once('initialized', () => resolve()));
+    server.on('socketError', () => undefined);
+    servers.push(server);
+    ports.push(port);
+  }
+  return { ports, stop: async () => void (await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))) };
+}
+
+/** CPU seconds (user + system) and RSS bytes of a process, from /proc (Linux). */
+function processUsage(pid: number): { cpuS: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of proc(5))
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return { cpuS: ticks / 100, rssBytes: rssKb * 1024 };
+}
+
+function spawnChild(argv: string[]): ChildProcess {
+  const child = spawn(process.execPath, argv, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr?.on('data', (d: Buffer) => {
+    const text = d.toString();
+    if (!text.includes('verify_pcks') && !text.includes('security-revert')) process.stderr.write(text);
+  });
+  return child;
+}
+
+async function main(): Promise<void> {
+  if (args.help) {
+    console.log(HELP);
+    return;
+  }
+  if (args['baseline-client']) return baselineClient(args['baseline-client']);
+  const devices = positive('devices', args.devices, 50);
+  const registersPerDevice = positive('registers', args.registers, 100);
+  const warmupS = positive('warmup', args.warmup, 20);
+  const seconds = positive('seconds', args.seconds, 40);
+  const dir = mkdtempSync(path.join(tmpdir(), 'cs-bench-gateway-'));
+  const opcua = await startOpcuaServer(await freePort(), path.join(dir, 'server-pki'));
+  const modbus = await startModbusDevices(devices, registersPerDevice);
+  const broker = await startBroker();
+  const observer = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+  let readingsReceived = 0;
+  observer.on('message', (_t, payload) => {
+    // Count without a full decode: one "meter" key per reading.
+    readingsReceived += payload.toString('latin1').split('"meter"').length - 1;
+  });
+  await observer.subscribeAsync(topics.readingsFilter(), { qos: 1 });
+
+  const target = { plant: 'bench-01', quantity: 'active_power', unit: 'kW' };
+  const config = {
+    id: 'gw-bench',
+    mqtt: { url: broker.url },
+    dataDir: path.join(dir, 'gw'),
+    health: { intervalMs: 10_000 },
+    inputs: [
+      { type: 'opcua', endpoint: opcua.endpoint, publishingIntervalMs: 1000, nodes: Array.from({ length: ITEMS }, (_, i) => ({ ...target, meter: `opcua-${i}`, nodeId: `ns=1;s=${nodeName(i)}`, samplingIntervalMs: 1000 })) },
+      ...modbus.ports.map((port, d) => ({
+        type: 'modbus',
+        host: '127.0.0.1',
+        port,
+        pollIntervalMs: 1000,
+        registers: Array.from({ length: registersPerDevice }, (_, r) => ({ ...target, meter: `mb-${d}-${r}`, area: 'holding', address: r, type: 'uint16' })),
+      })),
+    ],
+  };
+  const configFile = path.join(dir, 'gateway.json.yaml');
+  writeFileSync(configFile, JSON.stringify(config)); // JSON is YAML
+  const gateway = spawnChild([path.join(REPO, 'bin/cleanstream.js'), 'gateway', '--config', configFile, '--log-level', 'warn', '--stats-interval', '0']);
+  const baseline = spawnChild([path.join(REPO, 'bin/run-ts.js'), 'bench/gateway.ts', '--items', String(ITEMS), '--baseline-client', opcua.endpoint]);
+  let baselineValues = 0;
+  baseline.stdout?.on('data', (d: Buffer) => {
+    const m = /values (\d+)\s*$/.exec(d.toString().trim());
+    if (m) baselineValues = Number(m[1]);
+  });
+  const expected = ITEMS + devices * registersPerDevice;
+  console.log(`gateway pid ${gateway.pid}: ${ITEMS} OPC UA items + ${devices} Modbus devices x ${registersPerDevice} registers = ${expected} readings/s expected; warm-up ${warmupS} s, window ${seconds} s`);
+  try {
+    await new Promise((r) => setTimeout(r, warmupS * 1000));
+    const g0 = processUsage(gateway.pid!);
+    const b0 = processUsage(baseline.pid!);
+    const r0 = readingsReceived;
+    const v0 = baselineValues;
+    const t0 = Date.now();
+    let peakGatewayRss = g0.rssBytes;
+    let peakBaselineRss = b0.rssBytes;
+    while (Date.now() - t0 < seconds * 1000) {
+      await new Promise((r) => setTimeout(r, 1000));
+      peakGatewayRss = Math.max(peakGatewayRss, processUsage(gateway.pid!).rssBytes);
+      peakBaselineRss = Math.max(peakBaselineRss, processUsage(baseline.pid!).rssBytes);
+    }
+    const elapsed = (Date.now() - t0) / 1000;
+    const g1 = processUsage(gateway.pid!);
+    const b1 = processUsage(baseline.pid!);
+    const gatewayCpu = ((g1.cpuS - g0.cpuS) / elapsed) * 100;
+    const baselineCpu = ((b1.cpuS - b0.cpuS) / elapsed) * 100;
+    const mb = (b: number): string => (b / 1024 / 1024).toFixed(0);
+    console.log(`readings received at the broker: ${((readingsReceived - r0) / elapsed).toFixed(0)}/s (expected ${expected}/s)`);
+    console.log(`gateway : CPU ${gatewayCpu.toFixed(1)} % of one core, RSS ${mb(g1.rssBytes)} MB (peak ${mb(peakGatewayRss)} MB)   targets: <= 10 %, <= 250 MB -> ${gatewayCpu <= 10 && peakGatewayRss <= 250 * 1024 * 1024 ? 'MET' : 'NOT MET'}`);
+    console.log(`baseline: CPU ${baselineCpu.toFixed(1)} % of one core, RSS ${mb(b1.rssBytes)} MB (peak ${mb(peakBaselineRss)} MB)   bare node-opcua client, ${ITEMS} items; values seen in window: ${baselineValues - v0 > 0 ? `~${((baselineValues - v0) / elapsed).toFixed(0)}/s (reported every 5 s)` : 'n/a'}`);
+  } finally {
+    gateway.kill('SIGTERM');
+    baseline.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 1500));
+    if (gateway.exitCode === null) gateway.kill('SIGKILL');
+    await observer.endAsync();
+    await broker.stop();
+    await modbus.stop();
+    await opcua.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,43 @@
+/**
+ * How one batch is kept in the store-and-forward queue: the topic it goes to, how many readings it holds (so that
+ * counters need not parse the JSON again) and the exact payload that will be published. Binary and versioned, so a
+ * spool written by this release can be replayed by the next.
+ *
+ *   [u8 format = 1][u16 topic length][u32 readings][topic UTF-8][payload]
+ */
+import { CleanstreamError } from '../core/errors.ts';
+
+const FORMAT = 1;
+const HEADER = 7;
+
+export interface SpoolRecord {
+  topic: string;
+  readings: number;
+  payload: Buffer;
+}
+
+export function encodeSpoolRecord(record: SpoolRecord): Buffer {
+  const topic = Buffer.from(record.topic, 'utf8');
+  const out = Buffer.allocUnsafe(HEADER + topic.length + record.payload.length);
+  out.writeUInt8(FORMAT, 0);
+  out.writeUInt16BE(topic.length, 1);
+  out.writeUInt32BE(record.readings, 3);
+  topic.copy(out, HEADER);
+  record.payload.copy(out, HEADER + topic.length);
+  return out;
+}
+
+export function decodeSpoolRecord(data: Buffer): SpoolRecord {
+  if (data.length < HEADER || data.readUInt8(0) !== FORMAT) {
+    throw new CleanstreamError('SPOOL_RECORD_INVALID', `spool record of ${data.length} bytes has format ${data.length ? data.readUInt8(0) : 'none'}, expected ${FORMAT}`, { bytes: data.length });
+  }
+  const topicLength = data.readUInt16BE(1);
+  if (HEADER + topicLength > data.length) {
+    throw new CleanstreamError('SPOOL_RECORD_INVALID', `spool record of ${data.length} bytes announces a ${topicLength}-byte topic`, { bytes: data.length });
+  }
+  return {
+    topic: data.toString('utf8', HEADER, HEADER + topicLength),
+    readings: data.readUInt32BE(3),
+    payload: data.subarray(HEADER + topicLength),
+  };
+}
