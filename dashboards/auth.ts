@@ -199,6 +199,28 @@ export function plantForCaller(caller: Caller, registry: PlantRegistry, plantId:
   throw new HttpError(403, 'OUT_OF_SCOPE', `plant ${plantId} is outside the scope of token ${caller.name}`, { plant: plantId, caller: caller.name });
 }
 
+/**
+ * The plants a request is about: one plant (`plant`), the plants of a region (`region`), or, with neither, every
+ * plant in scope. A region none of whose plants the caller may see is a 403, like a plant out of scope.
+ */
+export function plantsForCaller(caller: Caller, registry: PlantRegistry, filter: { plant?: string | undefined; region?: string | undefined }): Plant[] {
+  if (filter.plant !== undefined) {
+    const plant = plantForCaller(caller, registry, filter.plant);
+    if (filter.region !== undefined && plant.region !== filter.region) return [];
+    return [plant];
+  }
+  const inScope = plantsInScope(caller, registry);
+  if (filter.region === undefined) return inScope;
+  const inRegion = inScope.filter((p) => p.region === filter.region);
+  if (inRegion.length) return inRegion;
+  const known = registry.plants.some((p) => p.region === filter.region) || registry.regions.some((r) => r.id === filter.region);
+  if (caller.role === 'admin') {
+    if (known) return [];
+    throw new HttpError(404, 'UNKNOWN_REGION', `no region ${filter.region} in the registry`, { region: filter.region });
+  }
+  throw new HttpError(403, 'OUT_OF_SCOPE', `region ${filter.region} is outside the scope of token ${caller.name}`, { region: filter.region, caller: caller.name });
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth plugin on every request it lets through. */

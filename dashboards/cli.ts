@@ -21,11 +21,19 @@ interface DashboardFlags {
   host: string;
   port: number;
   log: boolean;
+  limits?: string[];
+  rateLimit: number;
 }
 
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new Error(`--port must be an integer from 0 to 65535, got ${value}`);
+  return n;
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--rate-limit must be a positive integer, got ${value}`);
   return n;
 }
 
@@ -48,6 +56,8 @@ export function registerDashboardCommand(program: Command): void {
     .requiredOption('--tokens <file>', 'API token file (YAML, SHA-256 hashes; create one with `cleanstream dashboard-token`)')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on', port, 8080)
+    .option('--limits <paths>', 'comma-separated limits files or folders besides the shipped standards (give the ones rules uses)', list)
+    .option('--rate-limit <n>', 'API requests per minute per token', positive, 1200)
     .option('--no-log', 'do not log requests')
     .action(async (flags: DashboardFlags) => {
       const registry = loadPlantRegistry(flags.plants);
@@ -60,8 +70,10 @@ export function registerDashboardCommand(program: Command): void {
         host: flags.host,
         port: flags.port,
         logger: flags.log,
+        ...(flags.limits ? { limits: flags.limits } : {}),
+        rateLimit: { max: flags.rateLimit, timeWindowMs: 60_000 },
       });
-      console.log(`dashboard: ${dashboard.url}/?token=<your token>  (${registry.plants.length} plants, ${tokens.list().length} tokens)`);
+      console.log(`dashboard: ${dashboard.url}/?token=<your token>  (${registry.plants.length} plants, ${tokens.list().length} tokens); API docs: ${dashboard.url}/docs`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

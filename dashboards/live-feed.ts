@@ -1,6 +1,7 @@
 /**
- * One MQTT subscription per dashboard server, fanned out to its live clients, with a ring buffer of recent batches
- * so that a client reconnecting with `Last-Event-ID` can be sent what it missed.
+ * One MQTT connection per dashboard server: readings and alert states in, fanned out to its live clients as numbered
+ * events, with a ring buffer of recent events so that a client reconnecting with `Last-Event-ID` can be sent what it
+ * missed (readings and alert changes alike). The same connection forwards acknowledgements to the rules stage.
  *
  * Event ids are `<boot>-<n>`: `boot` is random per feed, so an id from before a restart is recognised as foreign
  * (the client is told it missed data) rather than matched against unrelated numbers.
@@ -9,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
 import type { FastifyBaseLogger } from 'fastify';
 import { QUANTITIES, unitFactor, type QuantityId } from '../core/catalog.ts';
-import { PayloadError } from '../core/errors.ts';
+import { PayloadError, TransportError } from '../core/errors.ts';
 import { decodeBatch, type Quality, type ReadingBatch } from '../core/reading.ts';
 import { parseReadingsTopic, topics } from '../core/topics.ts';
+import { AlertBoard, parseAlertPayload, parseAlertTopic, type AlertSlotKey, type DashboardAlert } from './alerts.ts';
 
 export interface LiveReading {
   meter: string;
@@ -48,15 +50,19 @@ export function toLiveBatch(batch: ReadingBatch): UnnumberedBatch {
   };
 }
 
+/** What the feed numbers and keeps: a batch of readings, or an alert's new state. */
+export type LivePayload = { type: 'readings'; plant: string; batch: UnnumberedBatch } | { type: 'alert'; plant: string; alert: DashboardAlert };
+export type LiveEvent = LivePayload & { id: string };
+
 export interface Replay {
-  batches: LiveBatch[];
-  /** False when batches after `lastId` were already evicted, or the id is not from this feed: the client has a gap. */
+  events: LiveEvent[];
+  /** False when events after `lastId` were already evicted, or the id is not from this feed: the client has a gap. */
   complete: boolean;
 }
 
-/** The last `capacity` batches, numbered in arrival order. */
-export class RecentBatches {
-  private readonly slots: (LiveBatch | undefined)[];
+/** The last `capacity` events, numbered in arrival order. */
+export class RecentEvents {
+  private readonly slots: (LiveEvent | undefined)[];
   private next = 1;
   readonly boot: string;
 
@@ -65,13 +71,13 @@ export class RecentBatches {
     boot = randomBytes(4).toString('hex'),
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
-    this.slots = new Array<LiveBatch | undefined>(capacity);
+    this.slots = new Array<LiveEvent | undefined>(capacity);
     this.boot = boot;
   }
 
-  push(batch: UnnumberedBatch): LiveBatch {
+  push(payload: LivePayload): LiveEvent {
     const n = this.next++;
-    const numbered: LiveBatch = { id: `${this.boot}-${n}`, ...batch };
+    const numbered: LiveEvent = { ...payload, id: `${this.boot}-${n}` };
     this.slots[n % this.capacity] = numbered;
     return numbered;
   }
@@ -79,36 +85,45 @@ export class RecentBatches {
   /** What came after `lastId`, oldest first. */
   after(lastId: string): Replay {
     const oldest = Math.max(1, this.next - this.capacity);
-    const all = (from: number): LiveBatch[] => {
-      const out: LiveBatch[] = [];
-      for (let n = from; n < this.next; n++) out.push(this.slots[n % this.capacity] as LiveBatch);
+    const all = (from: number): LiveEvent[] => {
+      const out: LiveEvent[] = [];
+      for (let n = from; n < this.next; n++) out.push(this.slots[n % this.capacity] as LiveEvent);
       return out;
     };
     const match = /^([0-9a-f]+)-(\d+)$/.exec(lastId);
     const last = match && match[1] === this.boot ? Number(match[2]) : undefined;
-    if (last === undefined || last >= this.next) return { batches: all(oldest), complete: false };
-    return { batches: all(Math.max(oldest, last + 1)), complete: last + 1 >= oldest };
+    if (last === undefined || last >= this.next) return { events: all(oldest), complete: false };
+    return { events: all(Math.max(oldest, last + 1)), complete: last + 1 >= oldest };
   }
 }
 
 export interface LiveFeedOptions {
   mqtt: { url: string; username?: string; password?: string };
-  /** Batches kept for resuming clients (default 1000). */
+  /** Events kept for resuming clients (default 1000). */
   bufferSize?: number;
   log: FastifyBaseLogger;
 }
 
-export type BatchListener = (batch: LiveBatch) => void;
+export type LiveListener = (event: LiveEvent) => void;
+
+/** The body the rules stage takes on the alert-ack topic. */
+export interface AckMessage {
+  by: string;
+  comment: string;
+}
 
 export class LiveFeed {
-  private readonly recent: RecentBatches;
-  private readonly listeners = new Set<BatchListener>();
+  private readonly recent: RecentEvents;
+  private readonly listeners = new Set<LiveListener>();
+  /** The last state of every alert slot, from the retained alert topics. */
+  readonly alerts = new AlertBoard();
+  private alertsSeen = false;
   private client: MqttClient | undefined;
   private subscribed = false;
   private readonly warnedReasons = new Set<string>();
 
   constructor(private readonly options: LiveFeedOptions) {
-    this.recent = new RecentBatches(options.bufferSize ?? 1000);
+    this.recent = new RecentEvents(options.bufferSize ?? 1000);
   }
 
   /** Connects in the background and keeps reconnecting: a broker that is down now is not a reason not to serve history. */
@@ -128,13 +143,17 @@ export class LiveFeed {
     this.client = client;
     client.on('connect', () => {
       // QoS 0: a live view that misses a message during a reconnect is told so by the ids, and history is in InfluxDB.
-      client.subscribe(topics.readingsFilter(), { qos: 0 }, (err) => {
-        if (err) {
-          log.warn({ err, broker: url }, `dashboard: cannot subscribe to ${topics.readingsFilter()}: ${err.message}`);
+      // Alerts at QoS 1: they are few, and the retained state arrives again on every reconnect anyway.
+      const filters = { [topics.readingsFilter()]: { qos: 0 as const }, [topics.alertsFilter()]: { qos: 1 as const } };
+      client.subscribe(filters, (err, granted) => {
+        const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
+        if (err || refused.length) {
+          const why = err?.message ?? `the broker refused ${refused.join(', ')}`;
+          log.warn({ err, broker: url }, `dashboard: cannot subscribe to readings and alerts: ${why}`);
           return;
         }
         this.subscribed = true;
-        log.info({ broker: url }, 'dashboard: subscribed to live readings');
+        log.info({ broker: url }, 'dashboard: subscribed to live readings and alerts');
       });
     });
     client.on('close', () => {
@@ -146,6 +165,8 @@ export class LiveFeed {
   }
 
   private receive(topic: string, payload: Buffer): void {
+    const slot = parseAlertTopic(topic);
+    if (slot) return this.receiveAlert(slot, payload);
     const where = parseReadingsTopic(topic);
     if (!where) return;
     let batch: ReadingBatch;
@@ -161,12 +182,44 @@ export class LiveFeed {
       }
       return;
     }
-    const live = this.recent.push(toLiveBatch(batch));
-    for (const listener of this.listeners) listener(live);
+    this.emit({ type: 'readings', plant: batch.plant, batch: toLiveBatch(batch) });
   }
 
-  /** Calls `listener` for every batch from now on; returns the function that stops it. */
-  subscribe(listener: BatchListener): () => void {
+  private receiveAlert(slot: AlertSlotKey, payload: Buffer): void {
+    this.alertsSeen = true;
+    const verdict = parseAlertPayload(payload, slot);
+    if (verdict.kind === 'invalid') {
+      if (!this.warnedReasons.has('alert')) {
+        this.warnedReasons.add('alert');
+        this.options.log.warn({ slot, reason: verdict.reason }, `dashboard: skipping an alert message that is not an alert (${verdict.reason}); further ones are not logged`);
+      }
+      return;
+    }
+    const alert = verdict.kind === 'alert' ? verdict.alert : null;
+    if (this.alerts.apply(slot, alert) && alert) this.emit({ type: 'alert', plant: slot.plant, alert });
+  }
+
+  private emit(payload: LivePayload): void {
+    const event = this.recent.push(payload);
+    for (const listener of this.listeners) listener(event);
+  }
+
+  /**
+   * Forward an acknowledgement to the rules stage (QoS 1, not retained: an old acknowledgement must not apply to a
+   * later alert of the same slot).
+   */
+  async publishAck(slot: AlertSlotKey, ack: AckMessage): Promise<void> {
+    const client = this.client;
+    if (!client?.connected) throw new TransportError('MQTT_UNAVAILABLE', 'the dashboard is not connected to the broker: the acknowledgement cannot be forwarded', true, { slot });
+    try {
+      await client.publishAsync(topics.alertAck(slot.plant, slot.rule, slot.meter), JSON.stringify(ack), { qos: 1, retain: false });
+    } catch (err) {
+      throw new TransportError('MQTT_PUBLISH', `forwarding the acknowledgement failed: ${(err as Error).message}`, true, { slot }, { cause: err });
+    }
+  }
+
+  /** Calls `listener` for every event from now on; returns the function that stops it. */
+  subscribe(listener: LiveListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -179,8 +232,8 @@ export class LiveFeed {
     return this.listeners.size;
   }
 
-  status(): { connected: boolean; subscribed: boolean } {
-    return { connected: this.client?.connected ?? false, subscribed: this.subscribed };
+  status(): { connected: boolean; subscribed: boolean; alertsSeen: boolean } {
+    return { connected: this.client?.connected ?? false, subscribed: this.subscribed, alertsSeen: this.alertsSeen };
   }
 
   async stop(): Promise<void> {

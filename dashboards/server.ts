@@ -3,18 +3,27 @@
  * plugins, each route group with its own schemas; the only shared state is the plant registry, the InfluxDB client
  * and one live MQTT feed.
  */
+import { STATUS_CODES } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
 import { ConfigError, TransportError } from '../core/errors.ts';
 import type { PlantRegistry } from '../core/plants.ts';
-import { authPlugin, type TokenStore } from './auth.ts';
+import { authPlugin, presentedToken, type TokenStore } from './auth.ts';
 import { InfluxQueryClient, type InfluxQueryConnection } from './influx.ts';
+import { loadLimits, type LimitSource } from './limits.ts';
 import { LiveFeed } from './live-feed.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { healthRoutes } from './routes/health.ts';
 import { latestRoutes } from './routes/latest.ts';
+import { limitsRoutes } from './routes/limits.ts';
 import { liveRoutes } from './routes/live.ts';
+import { overviewRoutes } from './routes/overview.ts';
 import { plantsRoutes } from './routes/plants.ts';
+import { reductionsRoutes } from './routes/reductions.ts';
 import { seriesRoutes } from './routes/series.ts';
 
 export interface DashboardOptions {
@@ -26,6 +35,31 @@ export interface DashboardOptions {
   logger?: boolean;
   /** Tuning for the live stream; the defaults suit production. */
   live?: { heartbeatMs?: number; bufferSize?: number; maxBufferedBytes?: number };
+  /**
+   * Limits files or folders besides the shipped standards (permits, overrides: what the rules stage is given), or a
+   * ready LimitSource. Default: the shipped standards only.
+   */
+  limits?: readonly string[] | LimitSource;
+  /** Requests per token (per address without one) and window under /api (default 1200 a minute). */
+  rateLimit?: { max: number; timeWindowMs: number };
+  /** How long an acknowledgement waits for the rules stage to confirm before answering 202 (default 3 s). */
+  ackWaitMs?: number;
+  /** A meter silent for longer counts as stale in the overview (default 5 min). */
+  staleAfterMs?: number;
+}
+
+export const DEFAULT_RATE_LIMIT = { max: 1200, timeWindowMs: 60_000 } as const;
+
+/**
+ * Rate limits count per known token, so that many people behind one address (a plant's NAT) do not share one budget;
+ * requests without a known token count per address, so that guessing tokens is limited too.
+ */
+export function rateLimitKey(tokens: TokenStore): (request: FastifyRequest) => string {
+  return (request) => {
+    const token = presentedToken(request);
+    const caller = token ? tokens.authenticate(token) : undefined;
+    return caller ? `token:${caller.name}` : `ip:${request.ip}`;
+  };
 }
 
 export interface RunningDashboard {
@@ -65,6 +99,8 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
   const app = Fastify({ logger: loggerOption(opts.logger ?? false) });
   const influx = new InfluxQueryClient(opts.influx);
   const feed = new LiveFeed({ mqtt: opts.mqtt, log: app.log, ...(opts.live?.bufferSize ? { bufferSize: opts.live.bufferSize } : {}) });
+  const limits = opts.limits === undefined || Array.isArray(opts.limits) ? loadLimits(opts.limits ?? []) : (opts.limits as LimitSource);
+  const rateLimit = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof TransportError) {
@@ -73,16 +109,44 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
     }
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) request.log.error({ err: error }, 'dashboard: request failed');
-    return reply.code(status).send({ statusCode: status, code: error.code ?? 'ERROR', error: status >= 500 ? 'Internal Server Error' : 'Bad Request', message: status >= 500 ? 'internal error' : error.message });
+    return reply.code(status).send({ statusCode: status, code: error.code ?? 'ERROR', error: STATUS_CODES[status] ?? 'Error', message: status >= 500 ? 'internal error' : error.message });
   });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'cleanstream dashboard API',
+        version: '1',
+        description: 'Plants, readings, alerts and loads in the caller\'s scope. Values in the catalog\'s canonical units; times in ms since the epoch.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (cleanstream dashboard-token)' } } },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: 'plants', description: 'plants, latest values, series, limits, overview' },
+        { name: 'alerts', description: 'current alerts, history, acknowledgement' },
+        { name: 'reductions', description: 'pollutant loads per month' },
+        { name: 'live', description: 'Server-Sent Events' },
+      ],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   await app.register(healthRoutes, { feed, influx });
   await app.register(
     async (api) => {
+      // As a hook of this context before auth's (not per route, which would run after it), so that requests with
+      // unknown tokens are limited too.
+      await api.register(fastifyRateLimit, { global: false, max: rateLimit.max, timeWindow: rateLimit.timeWindowMs, keyGenerator: rateLimitKey(opts.tokens) });
+      api.addHook('onRequest', api.rateLimit());
       await api.register(authPlugin, { tokens: opts.tokens });
       await api.register(plantsRoutes, { registry: opts.registry });
       await api.register(latestRoutes, { registry: opts.registry, influx });
       await api.register(seriesRoutes, { registry: opts.registry, influx });
+      await api.register(limitsRoutes, { registry: opts.registry, limits });
+      await api.register(alertRoutes, { registry: opts.registry, feed, influx, ...(opts.ackWaitMs !== undefined ? { ackWaitMs: opts.ackWaitMs } : {}) });
+      await api.register(overviewRoutes, { registry: opts.registry, influx, feed, ...(opts.staleAfterMs !== undefined ? { staleAfterMs: opts.staleAfterMs } : {}) });
+      await api.register(reductionsRoutes, { registry: opts.registry, influx });
       await api.register(liveRoutes, { registry: opts.registry, feed, ...opts.live });
     },
     { prefix: '/api' },

@@ -51,6 +51,11 @@ export class SseConnection {
     return this.write(formatSseEvent(event));
   }
 
+  /** Queue an event already formatted with formatSseEvent (shared by many connections). */
+  sendFormatted(text: string): boolean {
+    return this.write(text);
+  }
+
   comment(text: string): boolean {
     return this.write(`: ${text.replace(/[\r\n]+/g, ' ')}\n\n`);
   }

@@ -39,11 +39,32 @@ export function latestStatement(plantId: string, quantity: QuantityId, meters: r
   return `SELECT last(${qualityField}) AS "quality", ${field} AS "value" FROM ${measurement} WHERE "plant" = ${quoteString(plantId)} AND ${tagIn('meter', meters)} GROUP BY "meter"`;
 }
 
+/** The last reading of every meter × quantity of each plant, in one request to InfluxDB. */
+export async function fetchLatest(influx: InfluxQueryClient, plants: readonly Plant[]): Promise<Map<string, LatestReading[]>> {
+  const wanted = plants.flatMap((plant) => [...metersByQuantity(plant)].map(([quantity, meters]) => ({ plant: plant.id, quantity, meters })));
+  const out = new Map<string, LatestReading[]>(plants.map((p) => [p.id, []]));
+  if (wanted.length === 0) return out;
+  const results = await influx.query(wanted.map((w) => latestStatement(w.plant, w.quantity, w.meters)));
+  wanted.forEach(({ plant, quantity, meters }, i) => {
+    const readings = out.get(plant) as LatestReading[];
+    for (const series of results[i] ?? []) {
+      for (const row of seriesRows(series)) {
+        const meter = row.meter;
+        if (typeof meter !== 'string' || !meters.includes(meter) || !isQuality(row.quality) || typeof row.time !== 'number') continue;
+        readings.push({ meter, quantity, value: typeof row.value === 'number' ? row.value : null, unit: QUANTITIES[quantity].unit, ts: row.time, quality: row.quality });
+      }
+    }
+  });
+  return out;
+}
+
 export const latestRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxQueryClient }> = async (app, { registry, influx }) => {
   app.get<{ Params: { plant: string } }>(
     '/plants/:plant/latest',
     {
       schema: {
+        summary: 'Last value, time and quality of every meter and quantity of a plant',
+        tags: ['plants'],
         params: plantParams,
         querystring: { type: 'object', properties: { token: tokenParam }, additionalProperties: false },
         response: {
@@ -67,18 +88,7 @@ export const latestRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx:
     },
     async (request) => {
       const plant = plantForCaller(callerOf(request), registry, request.params.plant);
-      const wanted = [...metersByQuantity(plant)];
-      const results = await influx.query(wanted.map(([q, meters]) => latestStatement(plant.id, q, meters)));
-      const readings: LatestReading[] = [];
-      wanted.forEach(([q, meters], i) => {
-        for (const series of results[i] ?? []) {
-          for (const row of seriesRows(series)) {
-            const meter = row.meter;
-            if (typeof meter !== 'string' || !meters.includes(meter) || !isQuality(row.quality) || typeof row.time !== 'number') continue;
-            readings.push({ meter, quantity: q, value: typeof row.value === 'number' ? row.value : null, unit: QUANTITIES[q].unit, ts: row.time, quality: row.quality });
-          }
-        }
-      });
+      const readings = (await fetchLatest(influx, [plant])).get(plant.id) ?? [];
       return { plant: plant.id, readings };
     },
   );

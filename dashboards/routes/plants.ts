@@ -5,7 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
-import { callerOf, plantsInScope } from '../auth.ts';
+import { callerOf, plantsInScope, ROLES } from '../auth.ts';
 import { idString, localizedName, quantityId, tokenParam } from './schemas.ts';
 
 const plantSchema = {
@@ -36,9 +36,35 @@ const quantitySchema = {
 
 export const plantsRoutes: FastifyPluginAsync<{ registry: PlantRegistry }> = async (app, { registry }) => {
   app.get(
+    '/me',
+    {
+      schema: {
+        summary: 'Who the token belongs to and what it may see',
+        tags: ['plants'],
+        querystring: { type: 'object', properties: { token: tokenParam }, additionalProperties: false },
+        response: {
+          200: {
+            type: 'object',
+            required: ['name', 'role', 'plants', 'regions'],
+            properties: {
+              name: { type: 'string' },
+              role: { type: 'string', enum: ROLES },
+              plants: { type: 'array', items: idString, description: 'operator: its plants' },
+              regions: { type: 'array', items: idString, description: 'regulator: its regions' },
+            },
+          },
+        },
+      },
+    },
+    async (request) => callerOf(request),
+  );
+
+  app.get(
     '/plants',
     {
       schema: {
+        summary: 'Plants in scope with their meters, and the catalog entries of the quantities they measure',
+        tags: ['plants'],
         querystring: { type: 'object', properties: { token: tokenParam }, additionalProperties: false },
         response: {
           200: {

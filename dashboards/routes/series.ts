@@ -74,6 +74,8 @@ export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx:
     '/plants/:plant/series',
     {
       schema: {
+        summary: 'Mean of a quantity per time bucket (InfluxQL built on the server from these parameters)',
+        tags: ['plants'],
         params: plantParams,
         querystring: {
           type: 'object',

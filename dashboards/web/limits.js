@@ -1,18 +1,8 @@
-// PROVISIONAL discharge limits for the demo industries, only to draw a reference on the tiles. Real limits depend on
-// the plant's permit, new/existing status, discharge route and region (see shared/reference/limits-and-baselines.md);
-// they belong in a versioned catalog on the server, which the rules stage will provide. Concentrations in mg/L.
-export const PROVISIONAL_LIMITS = {
-  // GB 3544-2008 table 2, integrated pulp and paper mill.
-  'pulp-paper': { cod: { max: 90 }, nh3n: { max: 8 }, ph: { min: 6, max: 9 } },
-  // GB 4287-2012 direct discharge, new plants (commonly quoted, unverified).
-  'textile-dyeing': { cod: { max: 80 }, nh3n: { max: 10 }, ph: { min: 6, max: 9 } },
-  // GB 13456-2012 direct discharge, new plants (commonly quoted, unverified).
-  steel: { cod: { max: 50 }, nh3n: { max: 5 }, ph: { min: 6, max: 9 } },
-};
+// Limits come from the server (GET /api/plants/:plant/limits: the same limits catalog the rules stage judges by).
 
-/** { min?, max? } for the plant's industry and quantity, or undefined. */
-export function limitFor(industry, quantity) {
-  return PROVISIONAL_LIMITS[industry]?.[quantity];
+/** { quantity → { min?, max?, standard, verified } } from the API's answer. */
+export function limitsByQuantity(answer) {
+  return new Map((answer?.limits ?? []).map((l) => [l.quantity, l]));
 }
 
 export function exceeds(limit, value) {

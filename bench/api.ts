@@ -1,0 +1,189 @@
+/**
+ * Dashboard API benchmark (issue 7): on loopback, a real influxd, the embedded broker and the dashboard.
+ *
+ *   1. series: one plant-day of 1 s readings (paper-01's outfall: flow, COD, NH3-N, pH) written to InfluxDB, then
+ *      GET /api/plants/paper-01/series for the whole day (every=2m, 720 buckets, the most a day fits under the API's
+ *      1000-bucket bound) and for 15 minutes at 1 s resolution (every=1s, 900 buckets); sequential requests, p50/p99.
+ *      Target: p99 ≤ 100 ms.
+ *   2. live: N SSE clients on /api/live; batches published on MQTT at a steady rate; the time from just before the
+ *      publish to the parsed event at each client, p50/p99 over every client × batch. Target: p99 ≤ 1 s.
+ *
+ *   node bin/run-ts.js bench/api.ts [--clients 100] [--batches 200] [--rate 20] [--queries 300] [--json]
+ *
+ * Clients, broker, InfluxDB and the server share this machine's cores; the numbers include that contention.
+ */
+import { parseArgs } from 'node:util';
+import { connectAsync } from 'mqtt';
+import { loadPlantRegistry } from '../core/plants.ts';
+import { encodeBatch, type ReadingBatch } from '../core/reading.ts';
+import { topics } from '../core/topics.ts';
+import { startBroker } from '../deploy/broker.ts';
+import { TokenStore } from '../dashboards/auth.ts';
+import { startDashboard } from '../dashboards/server.ts';
+import { startInfluxd } from '../test/harness/influxd.ts';
+import { freePort } from '../test/harness/ports.ts';
+import { SseReader } from '../test/integration/dashboards/sse-reader.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '100' },
+    batches: { type: 'string', default: '200' },
+    rate: { type: 'string', default: '20' },
+    queries: { type: 'string', default: '300' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const CLIENTS = Number(args.clients);
+const BATCHES = Number(args.batches);
+const RATE = Number(args.rate);
+const QUERIES = Number(args.queries);
+const DB = 'bench';
+const DAY_MS = 86_400_000;
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+function summarize(samples: number[]): { n: number; p50: number; p99: number; max: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return { n: sorted.length, p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN) };
+}
+
+/** A day of 1 s readings for paper-01's outfall, in line protocol, in 10,000-line chunks. */
+function* dayOfReadings(dayStart: number): Generator<string> {
+  let lines: string[] = [];
+  for (let s = 0; s < DAY_MS / 1000; s++) {
+    const t = dayStart + s * 1000;
+    const phase = (2 * Math.PI * s) / 86_400;
+    lines.push(
+      `water,plant=paper-01,meter=outfall-1-flow wastewater_flow=${(900 + 100 * Math.sin(phase)).toFixed(2)},wastewater_flow_quality="good" ${t}`,
+      `water,plant=paper-01,meter=outfall-1-cod cod=${(60 + 15 * Math.sin(phase * 3)).toFixed(2)},cod_quality="good" ${t}`,
+      `water,plant=paper-01,meter=outfall-1-nh3n nh3n=${(4 + Math.sin(phase * 2)).toFixed(3)},nh3n_quality="good" ${t}`,
+      `water,plant=paper-01,meter=outfall-1-ph ph=${(7.2 + 0.2 * Math.sin(phase * 5)).toFixed(2)},ph_quality="good" ${t}`,
+    );
+    if (lines.length >= 10_000) {
+      yield lines.join('\n');
+      lines = [];
+    }
+  }
+  if (lines.length) yield lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const registry = loadPlantRegistry(new URL('../deploy/demo/plants.yaml', import.meta.url).pathname);
+  const [influx, broker] = await Promise.all([startInfluxd(), startBroker()]);
+  const tokens = new TokenStore();
+  const token = tokens.generate({ name: 'bench', role: 'admin' }).token;
+  const dashboard = await startDashboard({
+    registry,
+    tokens,
+    influx: { url: influx.url, database: DB },
+    mqtt: { url: broker.url },
+    host: '127.0.0.1',
+    port: await freePort(),
+    rateLimit: { max: 1_000_000, timeWindowMs: 60_000 },
+  });
+  const headers = { authorization: `Bearer ${token}` };
+  const results: Record<string, unknown> = { clients: CLIENTS, batches: BATCHES, ratePerSecond: RATE, queries: QUERIES };
+  try {
+    // 1. series
+    await influx.exec(`CREATE DATABASE "${DB}"`);
+    const dayStart = Math.floor((Date.now() - 2 * DAY_MS) / DAY_MS) * DAY_MS;
+    const writeStarted = performance.now();
+    let points = 0;
+    for (const chunk of dayOfReadings(dayStart)) {
+      const res = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: 'POST', body: chunk });
+      if (res.status !== 204) throw new Error(`write failed: ${res.status} ${await res.text()}`);
+      points += 10_000;
+    }
+    results.seeded = { points, seconds: Math.round(performance.now() - writeStarted) / 1000 };
+
+    const timeQueries = async (label: string, path: string, expectBuckets: number) => {
+      const check = (await (await fetch(`${dashboard.url}${path}`, { headers })).json()) as { series: { points: unknown[] }[] };
+      const buckets = check.series[0]?.points.length ?? 0;
+      if (buckets !== expectBuckets) throw new Error(`${label}: expected ${expectBuckets} buckets, got ${buckets}`);
+      for (let i = 0; i < 10; i++) await (await fetch(`${dashboard.url}${path}`, { headers })).arrayBuffer(); // warm-up
+      const samples: number[] = [];
+      for (let i = 0; i < QUERIES; i++) {
+        const started = performance.now();
+        const res = await fetch(`${dashboard.url}${path}`, { headers });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`${label}: HTTP ${res.status}`);
+        samples.push(performance.now() - started);
+      }
+      results[label] = { buckets, ...summarize(samples) };
+    };
+    await timeQueries('seriesDayEvery2m', `/api/plants/paper-01/series?quantity=cod&meter=outfall-1-cod&from=${dayStart}&to=${dayStart + DAY_MS}&every=2m`, 720);
+    await timeQueries('series15minEvery1s', `/api/plants/paper-01/series?quantity=cod&meter=outfall-1-cod&from=${dayStart + 12 * 3_600_000}&to=${dayStart + 12 * 3_600_000 + 900_000}&every=1s`, 900);
+
+    // 2. live
+    const readers = await Promise.all(Array.from({ length: CLIENTS }, () => SseReader.open(`${dashboard.url}/api/live?plant=paper-01&token=${token}`)));
+    const deadline = Date.now() + 10_000;
+    while (readers.some((r) => r.comments === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (readers.some((r) => r.status !== 200 || r.comments === 0)) throw new Error('not every live client connected');
+    const publishedAt = new Map<number, number>();
+    const latencies: number[] = [];
+    for (const reader of readers) {
+      reader.onEvent = (event) => {
+        if (event.event !== 'readings') return;
+        const seq = (JSON.parse(event.data) as { seq: number }).seq;
+        const at = publishedAt.get(seq);
+        if (at !== undefined) latencies.push(event.receivedAt - at);
+      };
+    }
+    const publisher = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'bench-api-publisher', reconnectPeriod: 0 });
+    const started = performance.now();
+    for (let seq = 0; seq < BATCHES; seq++) {
+      const due = started + (seq * 1000) / RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const ts = Date.now();
+      const batch: ReadingBatch = {
+        v: 1,
+        gateway: 'bench',
+        plant: 'paper-01',
+        seq,
+        sentAt: ts,
+        readings: ['wastewater_flow', 'cod', 'nh3n', 'ph'].map((quantity, i) => ({
+          meter: ['outfall-1-flow', 'outfall-1-cod', 'outfall-1-nh3n', 'outfall-1-ph'][i] as string,
+          quantity: quantity as 'cod',
+          value: 10 + (seq % 7),
+          unit: ['m3/h', 'mg/L', 'mg/L', 'pH'][i] as string,
+          ts,
+          quality: 'good' as const,
+        })),
+      };
+      publishedAt.set(seq, performance.now());
+      await publisher.publishAsync(topics.readings('paper-01', 'bench'), encodeBatch(batch), { qos: 0 });
+    }
+    const expected = CLIENTS * BATCHES;
+    const liveDeadline = Date.now() + 10_000;
+    while (latencies.length < expected && Date.now() < liveDeadline) await new Promise((r) => setTimeout(r, 20));
+    results.live = { delivered: latencies.length, expected, ...summarize(latencies) };
+    await publisher.endAsync(true);
+    for (const r of readers) r.close();
+  } finally {
+    await dashboard.stop();
+    await broker.stop();
+    await influx.stop();
+  }
+
+  if (args.json) {
+    console.log(JSON.stringify(results, null, 2));
+    return;
+  }
+  const line = (label: string, r: unknown, target: number) => {
+    const x = r as { n: number; p50: number; p99: number; max: number };
+    console.log(`${label.padEnd(44)} n=${x.n}  p50 ${x.p50} ms  p99 ${x.p99} ms  max ${x.max} ms  (target p99 ≤ ${target} ms: ${x.p99 <= target ? 'met' : 'NOT met'})`);
+  };
+  console.log(`seeded ${JSON.stringify(results.seeded)}`);
+  line('series, one plant-day, every=2m (720 buckets)', results.seriesDayEvery2m, 100);
+  line('series, 15 min at 1 s (900 buckets)', results.series15minEvery1s, 100);
+  const live = results.live as { delivered: number; expected: number };
+  line(`live, ${CLIENTS} clients, ${RATE} batches/s, publish→client`, live, 1000);
+  console.log(`live events delivered: ${live.delivered} of ${live.expected}`);
+}
+
+await main();

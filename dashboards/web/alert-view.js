@@ -1,0 +1,129 @@
+/* global EventSource */
+// One alert: what, where, since when, its transitions (from InfluxDB), and acknowledging it with a comment.
+import { api, liveUrl } from './api.js';
+import { plantName } from './alerts-ui.js';
+import { $, element, formatDateTime, formatNumber } from './format.js';
+import { localized, t } from './i18n.js';
+
+export class AlertView {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.alert = null;
+    this.history = [];
+    this.source = null;
+    this.generation = 0;
+    $('ack-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.acknowledge().catch((err) => this.ctx.showError(err));
+    });
+  }
+
+  async show(id) {
+    const generation = ++this.generation;
+    this.close();
+    this.alert = null;
+    this.history = [];
+    $('ack-result').textContent = '';
+    $('ack-comment').value = '';
+    $('alert-back').href = this.ctx.role === 'operator' ? '#/plant' : '#/overview';
+    const [{ body: alert }, { body: history }] = await Promise.all([api(`/api/alerts/${encodeURIComponent(id)}`), api(`/api/alerts/history?id=${encodeURIComponent(id)}`)]);
+    if (generation !== this.generation) return;
+    this.alert = alert;
+    this.history = history.transitions;
+    this.render();
+    this.openLive(generation, alert);
+  }
+
+  close() {
+    if (this.source) this.source.close();
+    this.source = null;
+  }
+
+  rerender() {
+    if (this.alert) this.render();
+  }
+
+  render() {
+    const a = this.alert;
+    const detail = $('alert-detail');
+    detail.dataset.state = a.state;
+    detail.dataset.severity = a.severity;
+    const title = element('h2');
+    title.append(element('span', `badge severity-${a.severity}`, t(a.severity)), ' ', element('span', `badge state-${a.state}`, t(a.state)), ' ', localized(a.message));
+    const facts = element('dl', 'facts');
+    const fact = (label, value) => facts.append(element('dt', '', t(label)), element('dd', '', value));
+    fact('plant', plantName(this.ctx.plants, a.plant));
+    fact('meter', a.meter);
+    fact('rule', a.rule);
+    if (a.value !== null) fact('value', formatNumber(a.value));
+    if (a.limit !== null) fact('limit', formatNumber(a.limit));
+    fact('raisedAt', formatDateTime(a.raisedAt));
+    fact('updatedAt', formatDateTime(a.updatedAt));
+    fact('count', String(a.count));
+    if (a.ackedBy) fact('ackedBy', `${a.ackedBy}${a.ackedAt ? ` · ${formatDateTime(a.ackedAt)}` : ''}`);
+    if (a.comment) fact('comment', a.comment);
+    if (a.clearedAt) fact('clearedAt', formatDateTime(a.clearedAt));
+    detail.replaceChildren(title, facts);
+    $('ack-form').hidden = a.state !== 'raised';
+    $('alert-history').replaceChildren(
+      ...this.history.map((h) => element('li', '', `${formatDateTime(h.time)} · ${t(`transition-${h.transition}`)}${h.value !== null ? ` · ${formatNumber(h.value)}` : ''}`)),
+    );
+  }
+
+  async acknowledge() {
+    const comment = $('ack-comment').value.trim();
+    if (!comment) {
+      $('ack-result').textContent = t('commentRequired');
+      return;
+    }
+    $('ack-submit').disabled = true;
+    $('ack-result').textContent = t('sending');
+    try {
+      const { status, body } = await api(`/api/alerts/${encodeURIComponent(this.alert.id)}/ack`, { method: 'POST', body: { comment } });
+      this.alert = body.alert;
+      $('ack-result').textContent = status === 200 ? t('ackConfirmed') : t('ackPending');
+      this.render();
+      this.reloadHistorySoon(this.generation);
+    } catch (err) {
+      $('ack-result').textContent = '';
+      if (err.status === 409) {
+        const { body } = await api(`/api/alerts/${encodeURIComponent(this.alert.id)}`);
+        this.alert = body;
+        this.render();
+      }
+      throw err;
+    } finally {
+      $('ack-submit').disabled = false;
+    }
+  }
+
+  /** The rules stage writes a transition to InfluxDB on its next tick after publishing it: ask a little later. */
+  reloadHistorySoon(generation) {
+    clearTimeout(this.historyTimer);
+    this.historyTimer = setTimeout(async () => {
+      try {
+        const { body } = await api(`/api/alerts/history?id=${encodeURIComponent(this.alert.id)}`);
+        if (generation !== this.generation) return;
+        this.history = body.transitions;
+        this.render();
+      } catch (err) {
+        this.ctx.showError(err);
+      }
+    }, 1500);
+  }
+
+  openLive(generation, alert) {
+    const source = new EventSource(liveUrl({ plant: alert.plant, types: 'alerts' }));
+    this.source = source;
+    source.onopen = () => this.ctx.setStatus('live');
+    source.onerror = () => this.ctx.setStatus(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
+    source.addEventListener('alert', (event) => {
+      if (generation !== this.generation) return;
+      const next = JSON.parse(event.data);
+      if (next.id !== this.alert.id) return;
+      this.alert = next;
+      this.render();
+      this.reloadHistorySoon(generation);
+    });
+  }
+}

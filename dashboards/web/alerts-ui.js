@@ -1,0 +1,62 @@
+// An alert as a list item, and the open-alerts list kept current from the live stream.
+import { localized, t } from './i18n.js';
+import { element, formatDateTime, formatNumber } from './format.js';
+
+const RANK = { warning: 0, minor: 1, major: 2, critical: 3 };
+
+export function sortAlerts(alerts) {
+  return [...alerts].sort((a, b) => RANK[b.severity] - RANK[a.severity] || b.raisedAt - a.raisedAt);
+}
+
+/** Open alerts by id: `apply` takes an alert state from the live stream. */
+export class OpenAlerts {
+  constructor() {
+    this.byId = new Map();
+  }
+
+  reset(alerts) {
+    this.byId = new Map(alerts.filter((a) => a.state !== 'cleared').map((a) => [a.id, a]));
+  }
+
+  apply(alert) {
+    const held = this.byId.get(alert.id);
+    if (held && held.updatedAt > alert.updatedAt) return;
+    // A later alert of the same slot supersedes an earlier one (rules keeps one alert per rule × plant × meter).
+    for (const [id, a] of this.byId) if (id !== alert.id && a.plant === alert.plant && a.rule === alert.rule && a.meter === alert.meter) this.byId.delete(id);
+    if (alert.state === 'cleared') this.byId.delete(alert.id);
+    else this.byId.set(alert.id, alert);
+  }
+
+  list(plant) {
+    return sortAlerts([...this.byId.values()].filter((a) => plant === undefined || a.plant === plant));
+  }
+}
+
+export function plantName(plants, id) {
+  const plant = plants.find((p) => p.id === id);
+  return plant ? localized(plant.name) : id;
+}
+
+export function alertItem(alert, { plants, showPlant }) {
+  const li = element('li', 'alert-item');
+  li.dataset.alertId = alert.id;
+  li.dataset.severity = alert.severity;
+  li.dataset.state = alert.state;
+  const link = element('a');
+  link.href = `#/alert/${encodeURIComponent(alert.id)}`;
+  const head = element('span', 'alert-head');
+  head.append(element('span', `badge severity-${alert.severity}`, t(alert.severity)), ' ', element('span', `badge state-${alert.state}`, t(alert.state)));
+  if (showPlant) head.append(' ', element('strong', 'alert-plant', plantName(plants, alert.plant)));
+  const message = element('span', 'alert-message', localized(alert.message));
+  const meta = element('span', 'alert-meta', `${t('raisedAt')} ${formatDateTime(alert.raisedAt)}`);
+  if (alert.value !== null) meta.append(` · ${t('value')} ${formatNumber(alert.value)}`);
+  if (alert.limit !== null) meta.append(` / ${t('limit')} ${formatNumber(alert.limit)}`);
+  link.append(head, message, meta);
+  li.append(link);
+  return li;
+}
+
+export function renderAlertList(list, none, alerts, options) {
+  list.replaceChildren(...alerts.map((a) => alertItem(a, options)));
+  none.hidden = alerts.length > 0;
+}

@@ -1,0 +1,259 @@
+/* global EventSource */
+// The operator's view of one plant: open alerts, then tiles with the last value, unit, quality, the limit in force and
+// a sparkline with its limit line, for the outfall (flow, COD, NH3-N, pH), energy and the stack. History comes from
+// /latest and /series, then the SSE stream keeps values and alerts live.
+import { api, liveUrl } from './api.js';
+import { alertItem, OpenAlerts } from './alerts-ui.js';
+import { $, element, formatNumber, formatTime } from './format.js';
+import { localized, t } from './i18n.js';
+import { exceeds, limitsByQuantity } from './limits.js';
+import { createSparkline, drawSparkline } from './sparkline.js';
+
+const GROUPS = [
+  { id: 'water', quantities: ['wastewater_flow', 'cod', 'nh3n', 'ph'] },
+  { id: 'energy', quantities: ['active_power', 'active_energy', 'steam_flow', 'natural_gas_flow'] },
+  { id: 'emissions', quantities: ['so2', 'nox', 'particulate', 'o2'] },
+];
+const HISTORY_MS = 30 * 60_000;
+const HISTORY_EVERY = '30s';
+const HISTORY_EVERY_MS = 30_000;
+const MAX_POINTS = 120;
+const STALE_MS = 5 * 60_000;
+
+const keyOf = (meter, quantity) => `${meter}/${quantity}`;
+
+function describeLimit(limit, unit) {
+  const shownUnit = unit === 'pH' ? '' : ` ${unit}`;
+  if (limit.min !== undefined && limit.max !== undefined) return `${limit.min}–${limit.max}${shownUnit}`;
+  if (limit.max !== undefined) return `≤ ${limit.max}${shownUnit}`;
+  return `≥ ${limit.min}${shownUnit}`;
+}
+
+export class PlantView {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.plant = null;
+    this.readings = new Map();
+    this.tiles = new Map();
+    this.limits = new Map();
+    this.alerts = new OpenAlerts();
+    this.source = null;
+    this.generation = 0;
+    setInterval(() => {
+      // Ages change without new data: re-mark stale tiles now and then.
+      for (const tile of this.tiles.values()) this.renderTile(tile);
+    }, 15_000);
+  }
+
+  async show(plant) {
+    const generation = ++this.generation;
+    this.close();
+    this.plant = plant;
+    this.readings = new Map();
+    this.limits = new Map();
+    this.alerts.reset([]);
+    this.renderInfo();
+    this.buildTiles();
+    this.renderAlerts();
+    // Live first, history second: readings arriving meanwhile are kept, and older history does not overwrite them.
+    this.openLive(generation);
+    await Promise.all([this.loadLimits(generation), this.loadAlerts(generation), this.loadHistory(generation)]);
+  }
+
+  close() {
+    if (this.source) this.source.close();
+    this.source = null;
+  }
+
+  rerender() {
+    if (!this.plant) return;
+    this.renderInfo();
+    this.buildTiles();
+    this.renderAlerts();
+  }
+
+  renderInfo() {
+    const p = this.plant;
+    $('plant-info').textContent = p ? `${localized(p.name)} · ${t('region')}: ${localized(p.region.name)} · ${t('industry')}: ${t(p.industry)}` : '';
+  }
+
+  renderAlerts() {
+    const alerts = this.alerts.list(this.plant.id);
+    $('plant-alerts').replaceChildren(...alerts.map((a) => alertItem(a, { plants: this.ctx.plants, showPlant: false })));
+    $('plant-alerts-none').hidden = alerts.length > 0;
+  }
+
+  createTile(meter, quantity, showMeter) {
+    const el = element('article', 'tile');
+    el.dataset.key = keyOf(meter.id, quantity);
+    const title = element('h3');
+    const label = element('span', 'label');
+    title.append(label);
+    if (showMeter) title.append(' ', element('small', 'meter', localized(meter.name) || meter.id));
+    const valueLine = element('p', 'value');
+    const num = element('span', 'num');
+    const unit = element('span', 'unit');
+    valueLine.append(num, ' ', unit);
+    const meta = element('p', 'meta');
+    const quality = element('span', 'quality');
+    const time = element('time');
+    meta.append(quality, ' ', time);
+    const limit = element('p', 'limit');
+    const spark = createSparkline();
+    el.append(title, valueLine, meta, limit, spark);
+    return { el, parts: { label, num, unit, quality, time, limit, spark }, meter: meter.id, quantity };
+  }
+
+  renderTile(tile) {
+    const q = this.ctx.quantities.get(tile.quantity);
+    const data = this.readings.get(keyOf(tile.meter, tile.quantity));
+    const { parts } = tile;
+    const limit = this.limits.get(tile.quantity);
+    const value = data ? data.value : null;
+    parts.label.textContent = q ? localized(q.label) : tile.quantity;
+    parts.label.title = parts.label.textContent;
+    parts.num.textContent = value === null || value === undefined ? '—' : formatNumber(value);
+    parts.unit.textContent = q && q.unit !== 'pH' ? q.unit : '';
+    parts.quality.textContent = data ? t(data.quality) : t('noData');
+    parts.time.textContent = data ? formatTime(data.ts) : '';
+    tile.el.dataset.quality = data ? data.quality : 'none';
+    tile.el.classList.toggle('stale', Boolean(data) && Date.now() - data.ts > STALE_MS);
+    const over = exceeds(limit, value);
+    tile.el.classList.toggle('over', over);
+    parts.limit.textContent = limit ? `${t('limit')} ${describeLimit(limit, q ? q.unit : '')} (${limit.standard})${over ? ` · ${t('exceeded')}` : ''}` : '';
+    parts.limit.title = limit ? limit.source : '';
+    drawSparkline(parts.spark, data ? data.points : [], limit ? [limit.max, limit.min] : []);
+  }
+
+  buildTiles() {
+    const plant = this.plant;
+    const container = $('groups');
+    container.replaceChildren();
+    this.tiles = new Map();
+    for (const group of GROUPS) {
+      const grid = element('div', 'tiles');
+      for (const quantity of group.quantities) {
+        const meters = plant.meters.filter((m) => m.quantities.includes(quantity));
+        for (const meter of meters) {
+          const tile = this.createTile(meter, quantity, meters.length > 1);
+          this.tiles.set(keyOf(meter.id, quantity), tile);
+          grid.append(tile.el);
+          this.renderTile(tile);
+        }
+      }
+      if (grid.childElementCount === 0) continue;
+      const section = element('section', 'group');
+      section.dataset.group = group.id;
+      section.append(element('h2', '', t(group.id)), grid);
+      container.append(section);
+    }
+  }
+
+  /** Take a reading if it is newer than what the tile shows; fold it into the sparkline's current bucket when asked. */
+  applyReading(r, addPoint) {
+    const key = keyOf(r.meter, r.quantity);
+    const tile = this.tiles.get(key);
+    if (!tile) return;
+    let data = this.readings.get(key);
+    if (!data) {
+      data = { value: null, ts: 0, quality: 'bad', points: [] };
+      this.readings.set(key, data);
+    }
+    if (r.ts >= data.ts) Object.assign(data, { value: r.value, ts: r.ts, quality: r.quality });
+    if (addPoint && r.value !== null) this.addLivePoint(data, r.ts, r.value);
+    this.renderTile(tile);
+  }
+
+  /**
+   * The sparkline shows the same bucket means as /series; a live reading updates the running mean of its bucket, so
+   * that raw values and history means do not mix in one line.
+   */
+  addLivePoint(data, ts, value) {
+    const bucket = Math.floor(ts / HISTORY_EVERY_MS) * HISTORY_EVERY_MS;
+    const existing = data.points.find((p) => p[0] === bucket);
+    if (existing) {
+      const count = (existing[2] || 1) + 1;
+      existing[1] += (value - existing[1]) / count;
+      existing[2] = count;
+    } else {
+      this.addPoints(data, [[bucket, value, 1]]);
+    }
+  }
+
+  addPoints(data, points) {
+    const last = data.points.length ? data.points[data.points.length - 1][0] : -Infinity;
+    const known = new Set(data.points.map((p) => p[0]));
+    // A bucket the live stream already started is kept: its running mean includes readings newer than the query.
+    data.points.push(...points.filter((p) => !known.has(p[0])));
+    if (points.some(([ts]) => ts < last)) data.points.sort((a, b) => a[0] - b[0]);
+    const from = Date.now() - HISTORY_MS;
+    let drop = 0;
+    while (drop < data.points.length && data.points[drop][0] < from) drop++;
+    drop = Math.max(drop, data.points.length - MAX_POINTS);
+    if (drop > 0) data.points.splice(0, drop);
+  }
+
+  async loadLimits(generation) {
+    const { body } = await api(`/api/plants/${encodeURIComponent(this.plant.id)}/limits`);
+    if (generation !== this.generation) return;
+    this.limits = limitsByQuantity(body);
+    for (const tile of this.tiles.values()) this.renderTile(tile);
+  }
+
+  async loadAlerts(generation) {
+    const { body } = await api(`/api/alerts?plant=${encodeURIComponent(this.plant.id)}`);
+    if (generation !== this.generation) return;
+    // Alerts that arrived on the stream meanwhile are newer than the list: keep them.
+    const live = [...this.alerts.byId.values()];
+    this.alerts.reset(body.alerts);
+    for (const a of live) this.alerts.apply(a);
+    this.renderAlerts();
+  }
+
+  async loadHistory(generation) {
+    const path = `/api/plants/${encodeURIComponent(this.plant.id)}`;
+    const { body: latest } = await api(`${path}/latest`);
+    if (generation !== this.generation) return;
+    for (const r of latest.readings) this.applyReading(r, false);
+    const now = Date.now();
+    const quantities = [...new Set([...this.tiles.values()].map((tile) => tile.quantity))];
+    await Promise.all(quantities.map(async (quantity) => {
+      const { body: answer } = await api(`${path}/series?quantity=${quantity}&from=${now - HISTORY_MS}&to=${now}&every=${HISTORY_EVERY}`);
+      if (generation !== this.generation) return;
+      for (const series of answer.series) {
+        const key = keyOf(series.meter, quantity);
+        const tile = this.tiles.get(key);
+        if (!tile || series.points.length === 0 || !this.readings.has(key)) continue;
+        this.addPoints(this.readings.get(key), series.points);
+        this.renderTile(tile);
+      }
+    }));
+  }
+
+  openLive(generation) {
+    const plant = this.plant;
+    const source = new EventSource(liveUrl({ plant: plant.id }));
+    this.source = source;
+    this.ctx.setStatus('connecting');
+    source.onopen = () => this.ctx.setStatus('live');
+    source.onerror = () => this.ctx.setStatus(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
+    source.addEventListener('readings', (event) => {
+      if (generation !== this.generation) return;
+      const batch = JSON.parse(event.data);
+      if (batch.plant !== plant.id) return;
+      for (const r of batch.readings) this.applyReading(r, true);
+    });
+    source.addEventListener('alert', (event) => {
+      if (generation !== this.generation) return;
+      const alert = JSON.parse(event.data);
+      if (alert.plant !== plant.id) return;
+      this.alerts.apply(alert);
+      this.renderAlerts();
+    });
+    // The server could not replay everything missed while disconnected: reload what it holds.
+    source.addEventListener('gap', () => {
+      this.loadHistory(generation).catch((err) => this.ctx.showError(err));
+      this.loadAlerts(generation).catch((err) => this.ctx.showError(err));
+    });
+  }
+}

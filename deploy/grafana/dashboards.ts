@@ -1,0 +1,253 @@
+/**
+ * Grafana dashboards as typed code (@grafana/grafana-foundation-sdk): a plant view, a region view and a fleet view of
+ * what ingest and rules write to InfluxDB, queried with InfluxQL through one provisioned datasource.
+ *
+ * InfluxDB schema (ingest, rules): measurements water | energy | emissions with tags plant, meter and fields
+ * <quantity>, <quantity>_quality; measurement alerts with tags plant, rule, meter, severity and fields state,
+ * transition, value, limit, id, count. InfluxDB has no region tag: regions come from the plant registry, as a custom
+ * variable whose value is a regex alternation of the region's plant ids.
+ *
+ * Loads use the method of the dashboard API (dashboards/reductions.ts): hourly mean concentration × hourly mean flow of
+ * the plant's outfall; InfluxQL multiplies the two means of one plant's water series per hour (one outfall per plant,
+ * as in the demo registry).
+ */
+import * as cog from '@grafana/grafana-foundation-sdk/cog';
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as table from '@grafana/grafana-foundation-sdk/table';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import * as barchart from '@grafana/grafana-foundation-sdk/barchart';
+import type { PlantRegistry } from '../../core/plants.ts';
+
+export const DATASOURCE = { type: 'influxdb', uid: 'cleanstream-influxdb' } as const;
+
+/** A raw InfluxQL target of Grafana's InfluxDB datasource (the SDK ships no InfluxDB query type). */
+export interface InfluxQLQuery extends cog.Dataquery {
+  refId: string;
+  datasource: { type: string; uid: string };
+  query: string;
+  rawQuery: true;
+  resultFormat: 'time_series' | 'table';
+  alias?: string;
+}
+
+export class InfluxQLBuilder implements cog.Builder<cog.Dataquery> {
+  private readonly internal: InfluxQLQuery;
+
+  constructor(query: string, refId = 'A') {
+    this.internal = { refId, datasource: { ...DATASOURCE }, query, rawQuery: true, resultFormat: 'time_series', _implementsDataqueryVariant: () => {} };
+  }
+
+  table(): this {
+    this.internal.resultFormat = 'table';
+    return this;
+  }
+
+  alias(alias: string): this {
+    this.internal.alias = alias;
+    return this;
+  }
+
+  build(): InfluxQLQuery {
+    return this.internal;
+  }
+}
+
+const influxql = (query: string, refId = 'A') => new InfluxQLBuilder(query, refId);
+
+const series = (title: string, unit: string, target: InfluxQLBuilder) =>
+  new timeseries.PanelBuilder().title(title).datasource(DATASOURCE).unit(unit).height(8).span(12).withTarget(target);
+
+/** Mean of a quantity per interval, one line per meter of the plant. */
+function plantQuantity(measurement: string, quantity: string): string {
+  return `SELECT mean("${quantity}") FROM "${measurement}" WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`;
+}
+
+/** kg per hour of a pollutant for the plants matching `plantCondition`. */
+function hourlyLoad(pollutant: 'cod' | 'nh3n', plantCondition: string): string {
+  return `SELECT mean("${pollutant}") * mean("wastewater_flow") / 1000 AS "kg" FROM "water" WHERE ${plantCondition} AND $timeFilter GROUP BY time(1h), "plant"`;
+}
+
+function dailyLoad(pollutant: 'cod' | 'nh3n', plantCondition: string): string {
+  return `SELECT sum("kg") AS "${pollutant}_kg" FROM (${hourlyLoad(pollutant, plantCondition)}) WHERE $timeFilter GROUP BY time(1d, -8h), "plant" fill(none)`;
+}
+
+const base = (uid: string, title: string) =>
+  new dashboard.DashboardBuilder(title).uid(uid).tags(['cleanstream']).timezone('Asia/Shanghai').time({ from: 'now-6h', to: 'now' }).refresh('30s').readonly();
+
+export function plantDashboard(): dashboard.Dashboard {
+  const plant = new dashboard.QueryVariableBuilder('plant')
+    .label('Plant / 企业')
+    .datasource(DATASOURCE)
+    .query('SHOW TAG VALUES FROM "water" WITH KEY = "plant"')
+    .refresh(dashboard.VariableRefresh.OnDashboardLoad);
+  return base('cleanstream-plant', 'cleanstream · plant / 企业')
+    .withVariable(plant)
+    .withRow(new dashboard.RowBuilder('Wastewater outfall / 废水排放口'))
+    .withPanel(series('Wastewater flow / 废水流量', 'm3/h', influxql(plantQuantity('water', 'wastewater_flow')).alias('$tag_meter')))
+    .withPanel(series('COD / 化学需氧量', 'mg/L', influxql(plantQuantity('water', 'cod')).alias('$tag_meter')))
+    .withPanel(series('NH3-N / 氨氮', 'mg/L', influxql(plantQuantity('water', 'nh3n')).alias('$tag_meter')))
+    .withPanel(series('pH', 'none', influxql(plantQuantity('water', 'ph')).alias('$tag_meter')))
+    .withPanel(
+      new barchart.PanelBuilder()
+        .title('COD and NH3-N load per day (kg) / 日排放量')
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(12)
+        .withTarget(influxql(dailyLoad('cod', `"plant" = '$plant'`), 'A'))
+        .withTarget(influxql(dailyLoad('nh3n', `"plant" = '$plant'`), 'B')),
+    )
+    .withPanel(
+      new stat.PanelBuilder()
+        .title('COD readings received / with a value / 数据完整性')
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(12)
+        .withTarget(influxql(`SELECT count("cod_quality") FROM "water" WHERE "plant" = '$plant' AND $timeFilter`, 'A').alias('received'))
+        .withTarget(influxql(`SELECT count("cod") FROM "water" WHERE "plant" = '$plant' AND $timeFilter`, 'B').alias('with a value')),
+    )
+    .withRow(new dashboard.RowBuilder('Energy / 能源'))
+    .withPanel(series('Active power / 有功功率', 'kwatt', influxql(plantQuantity('energy', 'active_power')).alias('$tag_meter')))
+    .withPanel(series('Energy per interval / 用电量', 'kwatth', influxql(`SELECT spread("active_energy") FROM "energy" WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`).alias('$tag_meter')))
+    .withRow(new dashboard.RowBuilder('Stack emissions / 废气排放口'))
+    .withPanel(series('SO2 / NOx / particulate (mg/m3)', 'none', influxql(`SELECT mean("so2") AS "so2", mean("nox") AS "nox", mean("particulate") AS "particulate" FROM "emissions" WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval) fill(none)`)))
+    .withPanel(series('O2 / 氧含量', 'percent', influxql(plantQuantity('emissions', 'o2')).alias('$tag_meter')))
+    .withRow(new dashboard.RowBuilder('Alerts / 报警'))
+    .withPanel(
+      new table.PanelBuilder()
+        .title('Alert transitions / 报警记录')
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(24)
+        .withTarget(influxql(`SELECT "transition", "state", "value", "limit", "id", "rule", "meter", "severity" FROM "alerts" WHERE "plant" = '$plant' AND $timeFilter ORDER BY time DESC LIMIT 200`).table()),
+    )
+    .build();
+}
+
+/** `label : value` pairs of Grafana's custom variable; a region's value matches its plants' ids. */
+export function regionOptions(registry: PlantRegistry): string {
+  const regions = [...new Set([...registry.regions.map((r) => r.id), ...registry.plants.map((p) => p.region)])];
+  return regions
+    .filter((id) => registry.plantsInRegion(id).length > 0)
+    .map((id) => `${id} : ${registry.plantsInRegion(id).map((p) => p.id).join('|')}`)
+    .join(', ');
+}
+
+export function regionDashboard(registry: PlantRegistry): dashboard.Dashboard {
+  const inRegion = `"plant" =~ /^(\${region:raw})$/`;
+  const region = new dashboard.CustomVariableBuilder('region').label('Region / 地区').values(regionOptions(registry));
+  return base('cleanstream-region', 'cleanstream · region / 地区')
+    .withVariable(region)
+    .withPanel(
+      new table.PanelBuilder()
+        .title('Last COD, NH3-N and pH per plant / 各企业最新值')
+        .datasource(DATASOURCE)
+        .height(7)
+        .span(24)
+        .withTarget(influxql(`SELECT last("cod") AS "cod", last("nh3n") AS "nh3n", last("ph") AS "ph" FROM "water" WHERE ${inRegion} AND $timeFilter GROUP BY "plant"`).table()),
+    )
+    .withPanel(series('COD per plant / 化学需氧量', 'mg/L', influxql(`SELECT mean("cod") FROM "water" WHERE ${inRegion} AND $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
+    .withPanel(series('NH3-N per plant / 氨氮', 'mg/L', influxql(`SELECT mean("nh3n") FROM "water" WHERE ${inRegion} AND $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
+    .withPanel(
+      new barchart.PanelBuilder()
+        .title('COD load per day and plant (kg) / 日COD排放量')
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(12)
+        .withTarget(influxql(dailyLoad('cod', inRegion))),
+    )
+    .withPanel(
+      new table.PanelBuilder()
+        .title('Alerts raised per plant / 报警次数')
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(12)
+        .withTarget(influxql(`SELECT count("id") AS "raised" FROM "alerts" WHERE ${inRegion} AND "transition" = 'raised' AND $timeFilter GROUP BY "plant", "severity"`).table()),
+    )
+    .build();
+}
+
+export function fleetDashboard(): dashboard.Dashboard {
+  return base('cleanstream-fleet', 'cleanstream · fleet / 全部企业')
+    .withPanel(
+      new table.PanelBuilder()
+        .title('Last reading per plant / 各企业最新数据')
+        .datasource(DATASOURCE)
+        .height(7)
+        .span(24)
+        .withTarget(influxql(`SELECT last("cod_quality") AS "cod_quality", last("cod") AS "cod" FROM "water" WHERE $timeFilter GROUP BY "plant"`).table()),
+    )
+    .withPanel(
+      new barchart.PanelBuilder()
+        .title('COD load per day (kg) / 日COD排放量')
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(12)
+        .withTarget(influxql(dailyLoad('cod', `"plant" =~ /.+/`))),
+    )
+    .withPanel(series('Active power per plant / 有功功率', 'kwatt', influxql(`SELECT mean("active_power") FROM "energy" WHERE $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
+    .withPanel(series('NOx per plant / 氮氧化物', 'none', influxql(`SELECT mean("nox") FROM "emissions" WHERE $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
+    .withPanel(
+      new stat.PanelBuilder()
+        .title('Alerts raised / 报警次数')
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(12)
+        .withTarget(influxql(`SELECT count("id") FROM "alerts" WHERE "transition" = 'raised' AND $timeFilter`)),
+    )
+    .build();
+}
+
+export interface GeneratedDashboard {
+  file: string;
+  dashboard: dashboard.Dashboard;
+}
+
+export function allDashboards(registry: PlantRegistry): GeneratedDashboard[] {
+  return [
+    { file: 'plant.json', dashboard: plantDashboard() },
+    { file: 'region.json', dashboard: regionDashboard(registry) },
+    { file: 'fleet.json', dashboard: fleetDashboard() },
+  ];
+}
+
+/** Every raw InfluxQL query of a dashboard's panels (rows included), with the panel's title. */
+export function panelQueries(board: { panels?: unknown[] }): { panel: string; refId: string; query: string }[] {
+  const out: { panel: string; refId: string; query: string }[] = [];
+  const visit = (panels: unknown[] | undefined): void => {
+    for (const p of panels ?? []) {
+      const panel = p as { title?: string; targets?: { refId?: string; query?: string }[]; panels?: unknown[] };
+      for (const t of panel.targets ?? []) if (t.query) out.push({ panel: panel.title ?? '', refId: t.refId ?? '', query: t.query });
+      visit(panel.panels);
+    }
+  };
+  visit(board.panels);
+  return out;
+}
+
+export interface TemplateValues {
+  /** Start and end of the dashboard's time range (ms). */
+  from: number;
+  to: number;
+  /** $__interval, e.g. 1m. */
+  interval: string;
+  variables: Record<string, string>;
+}
+
+/**
+ * The query as Grafana's InfluxDB datasource sends it: $timeFilter as a time range in ms, $__interval, and
+ * variables as `$name`, `${name}` or `${name:raw}` substituted as they are (single values).
+ */
+export function interpolate(query: string, values: TemplateValues): string {
+  return query
+    .replaceAll('$timeFilter', `time >= ${values.from}ms and time <= ${values.to}ms`)
+    .replaceAll('$__interval', values.interval)
+    .replace(/\$\{(\w+)(?::raw)?\}|\$(\w+)/g, (match, braced: string | undefined, bare: string | undefined) => {
+      const name = (braced ?? bare) as string;
+      // Grafana's own $tag_<tag> aliases are not variables
+      if (name.startsWith('tag_')) return match;
+      const value = values.variables[name];
+      if (value === undefined) throw new Error(`no value for template variable ${name} in: ${query}`);
+      return value;
+    });
+}

@@ -1,0 +1,131 @@
+/**
+ * The dashboard in a real browser (Debian's chromium, headless, driven by playwright-core) against a running pipeline:
+ * simulated plants → broker → ingest → InfluxDB, rules → alerts, dashboard. What people rely on: the operator page
+ * shows live values that change; the alert from a scripted COD excursion appears; acknowledging it with a comment
+ * works; a regulator cannot see another region's plant. Screenshots go to test-artifacts/browser/ (phone width).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT, startPipeline, type Pipeline } from './pipeline.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`browser tests skipped: ${CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)`);
+
+const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'browser');
+const PHONE = { width: 390, height: 844 };
+
+let pipeline: Pipeline;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+async function openPage(token: string, hash: string, locale = 'zh-CN'): Promise<Page> {
+  const context = await browser.newContext({ viewport: PHONE, locale, deviceScaleFactor: 1 });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
+  await page.goto(`${pipeline.dashboard.url}/?token=${encodeURIComponent(token)}${hash}`);
+  return page;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    [pipeline, browser] = await Promise.all([
+      startPipeline({ historySeconds: 30, faultAfterSeconds: 8 }),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
+      }),
+    ]);
+  });
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close();
+    await pipeline?.stop();
+  });
+
+  let operator: Page;
+
+  it('shows the operator live values that change, in Chinese for a Chinese browser', async () => {
+    operator = await openPage(pipeline.tokens.paperOperator, '');
+    // an operator starts on its plant
+    await operator.waitForURL(/#\/plant\/paper-01$/);
+    expect(await operator.getAttribute('html', 'lang')).toBe('zh-CN');
+    await expect.poll(() => operator.textContent('#status'), { timeout: 10_000 }).toBe('实时');
+    const flow = operator.locator('[data-key="outfall-1-flow/wastewater_flow"] .num');
+    await expect.poll(() => flow.textContent(), { timeout: 10_000 }).not.toBe('—');
+    const first = await flow.textContent();
+    const time = operator.locator('[data-key="outfall-1-flow/wastewater_flow"] time');
+    const firstTime = await time.textContent();
+    // one scan a second: the time changes every second, the value with the simulated process
+    await expect.poll(() => time.textContent(), { timeout: 10_000 }).not.toBe(firstTime);
+    await expect.poll(async () => (await flow.textContent()) !== first || (await operator.locator('[data-key="outfall-1-cod/cod"] .num').textContent()) !== '—', { timeout: 10_000 }).toBe(true);
+    // the COD tile carries its limit from the standard
+    expect(await operator.locator('[data-key="outfall-1-cod/cod"] .limit').textContent()).toContain('GB 3544-2008');
+    expect(await operator.locator('#groups .group h2').allTextContents()).toEqual(['废水排放口', '能源', '废气排放口']);
+    await shot(operator, 'operator-live');
+  });
+
+  it('shows the alert from the scripted COD excursion on the operator page', async () => {
+    const item = operator.locator('#plant-alerts .alert-item[data-severity="major"]');
+    await item.waitFor({ timeout: Math.max(10_000, pipeline.faultAt - Date.now() + 15_000) });
+    expect(await item.getAttribute('data-state')).toBe('raised');
+    expect(await item.textContent()).toContain('严重');
+    await expect.poll(() => operator.locator('[data-key="outfall-1-cod/cod"]').getAttribute('class'), { timeout: 10_000 }).toContain('over');
+    await shot(operator, 'operator-alert');
+  });
+
+  it('acknowledges the alert with a comment', async () => {
+    await operator.locator('#plant-alerts .alert-item a').first().click();
+    await operator.waitForURL(/#\/alert\//);
+    await operator.locator('#ack-form').waitFor();
+    // no comment: nothing is sent
+    await operator.locator('#ack-submit').click();
+    expect(await operator.locator('#alert-detail').getAttribute('data-state')).toBe('raised');
+    await operator.fill('#ack-comment', '已安排排查二沉池，加大曝气');
+    await operator.locator('#ack-submit').click();
+    await operator.locator('#alert-detail[data-state="acknowledged"]').waitFor({ timeout: 10_000 });
+    const detail = await operator.locator('#alert-detail').textContent();
+    expect(detail).toContain('paper-ops');
+    expect(detail).toContain('已安排排查二沉池，加大曝气');
+    expect(await operator.locator('#ack-form').isHidden()).toBe(true);
+    await expect.poll(() => operator.locator('#alert-history li').count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    await shot(operator, 'alert-acknowledged');
+  });
+
+  it('does not let a regulator see another region\'s plant', async () => {
+    const page = await openPage(pipeline.tokens.zhejiangRegulator, '#/plant/paper-01', 'en-US');
+    await expect.poll(() => page.textContent('#message'), { timeout: 10_000 }).toContain('may not see');
+    expect(await page.locator('#plant option').evaluateAll((options) => options.map((o) => o.getAttribute('value')))).toEqual(['dyeing-01']);
+    expect(await page.locator('#groups .tile').count()).toBe(0);
+    // nor through the API with the token the page holds
+    const status = await page.evaluate(async (token) => (await fetch('/api/plants/paper-01/latest', { headers: { authorization: `Bearer ${token}` } })).status, pipeline.tokens.zhejiangRegulator);
+    expect(status).toBe(403);
+    // its overview lists its own region's plant only, and none of paper-01's alerts
+    await page.goto(`${pipeline.dashboard.url}/#/overview`);
+    await page.locator('.plant-card').first().waitFor();
+    expect(await page.locator('.plant-card').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-plant')))).toEqual(['dyeing-01']);
+    expect(await page.locator('#overview-alerts .alert-item').count()).toBe(0);
+    await shot(page, 'regulator-other-region');
+  });
+
+  it('gives the region\'s regulator the overview with the plant\'s status and alert, and switches language', async () => {
+    const page = await openPage(pipeline.tokens.hebeiRegulator, '');
+    await page.waitForURL(/#\/overview$/);
+    const card = page.locator('.plant-card[data-plant="paper-01"]');
+    await card.waitFor();
+    expect(await card.getAttribute('data-status')).toMatch(/^(ok|degraded)$/);
+    await page.locator('#overview-alerts .alert-item[data-state="acknowledged"]').waitFor({ timeout: 10_000 });
+    expect(await page.textContent('#overview-title')).toBe('区域总览');
+    await page.click('#lang');
+    expect(await page.textContent('#overview-title')).toBe('Region overview');
+    expect(await page.getAttribute('html', 'lang')).toBe('en');
+    await shot(page, 'regulator-overview-en');
+  });
+});

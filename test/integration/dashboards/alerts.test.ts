@@ -1,0 +1,314 @@
+/**
+ * Alerts, limits, overview, loads, OpenAPI and rate limits of the dashboard over real sockets: a real influxd, the
+ * embedded broker, the real rules stage raising an alert from a COD reading over the GB 3544-2008 limit, and the
+ * dashboard. What users rely on: alerts show to exactly the callers who may see the plant, on the API and on the live
+ * stream; an acknowledgement with a comment reaches the rules stage and comes back as the alert's new state; history
+ * comes from InfluxDB; a caller outside the scope gets 403.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { loadPlantRegistry } from '../../../core/plants.ts';
+import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
+import { topics } from '../../../core/topics.ts';
+import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { TokenStore } from '../../../dashboards/auth.ts';
+import type { DashboardAlert } from '../../../dashboards/alerts.ts';
+import { buildServer, startDashboard, type RunningDashboard } from '../../../dashboards/server.ts';
+import { startRules, type RulesService } from '../../../rules/service.ts';
+import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
+import { freePort } from '../../harness/ports.ts';
+import { SseReader } from './sse-reader.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const DB = 'cleanstream';
+const registry = loadPlantRegistry(path.join(ROOT, 'deploy/demo/plants.yaml'));
+const DEMO_PERMITS = path.join(ROOT, 'rules/limits/overrides/demo.yaml');
+
+let influx: RunningInflux;
+let broker: RunningBroker;
+let rules: RulesService;
+let dashboard: RunningDashboard;
+let gateway: MqttClient;
+const tokens = new TokenStore();
+const admin = tokens.generate({ name: 'admin', role: 'admin' }).token;
+const paperOps = tokens.generate({ name: 'paper-ops', role: 'operator', plants: ['paper-01'] }).token;
+const hebeiEpb = tokens.generate({ name: 'hebei-epb', role: 'regulator', regions: ['hebei'] }).token;
+const zhejiangEpb = tokens.generate({ name: 'zhejiang-epb', role: 'regulator', regions: ['zhejiang'] }).token;
+
+interface Answer<T = Record<string, unknown>> {
+  status: number;
+  body: T;
+  text: string;
+  headers: Headers;
+}
+
+async function api<T = Record<string, unknown>>(pathname: string, token?: string, init: { method?: string; body?: unknown } = {}): Promise<Answer<T>> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${dashboard.url}${pathname}`, { method: init.method ?? 'GET', headers, ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}) });
+  const text = await res.text();
+  let body = {} as T;
+  try {
+    body = JSON.parse(text) as T;
+  } catch {
+    // CSV, HTML
+  }
+  return { status: res.status, body, text, headers: res.headers };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+let seq = 0;
+async function sendCod(values: number[], start: number): Promise<void> {
+  const readings: BatchReading[] = values.map((value, i) => ({ meter: 'outfall-1-cod', quantity: 'cod', value, unit: 'mg/L', ts: start + i * 1000, quality: 'good' }));
+  await gateway.publishAsync(topics.readings('paper-01', 'gw-test'), encodeBatch({ v: 1, gateway: 'gw-test', plant: 'paper-01', seq: seq++, sentAt: Date.now(), readings }), { qos: 1 });
+}
+
+const HOUR = 3_600_000;
+/** 2024-03-01T00:00+08:00 and 2024-02-01T00:00+08:00: months in China Standard Time. */
+const MARCH = Date.parse('2024-03-01T00:00:00+08:00');
+const FEBRUARY = Date.parse('2024-02-01T00:00:00+08:00');
+
+/**
+ * dyeing-01 loads: February 4 hours of 200 mg/L × 50 m3/h (0.04 t); March 10 hours of 100 mg/L × 50 m3/h (0.05 t),
+ * plus an hour with COD and no flow (not counted) and a reading at 00:30 on 1 April CST (31 March in UTC: April's).
+ */
+function loadLines(): string {
+  const lines: string[] = [];
+  const at = (t: number, cod: number | null, flow: number | null) => {
+    if (cod !== null) lines.push(`water,plant=dyeing-01,meter=outfall-1-cod cod=${cod},cod_quality="good" ${t}`);
+    if (flow !== null) lines.push(`water,plant=dyeing-01,meter=outfall-1-flow wastewater_flow=${flow},wastewater_flow_quality="good" ${t}`);
+  };
+  for (let h = 0; h < 4; h++) {
+    at(FEBRUARY + h * HOUR, 150, 40);
+    at(FEBRUARY + h * HOUR + 1800_000, 250, 60);
+  }
+  for (let h = 0; h < 10; h++) at(MARCH + 24 * HOUR + h * HOUR, 100, 50);
+  at(MARCH + 48 * HOUR, 500, null);
+  at(Date.parse('2024-04-01T00:30:00+08:00'), 1000, 1000);
+  return lines.join('\n');
+}
+
+beforeAll(async () => {
+  [influx, broker] = await Promise.all([startInfluxd(), startBroker()]);
+  await influx.exec(`CREATE DATABASE "${DB}"`);
+  // paper-01's COD analyser reported half a minute ago (what the overview judges the plant's status by)
+  const recent = `water,plant=paper-01,meter=outfall-1-cod cod=50,cod_quality="good" ${Date.now() - 30_000}`;
+  const write = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: 'POST', body: `${loadLines()}\n${recent}` });
+  expect(write.status).toBe(204);
+  rules = await startRules(
+    {
+      mqtt: { url: broker.url, protocolVersion: 4 },
+      influx: { url: influx.url, database: DB },
+      eventTime: { allowedLatenessMs: 0 },
+      tickMs: 100,
+      limits: [DEMO_PERMITS],
+      rules: [{ id: 'cod-limit', kind: 'limit', severity: 'major', selector: { quantity: 'cod' }, limit: 'catalog', clear: { below: 85 } }],
+    },
+    { registry, logger: pino({ level: 'silent' }) },
+  );
+  dashboard = await startDashboard({
+    registry,
+    tokens,
+    influx: { url: influx.url, database: DB },
+    mqtt: { url: broker.url },
+    limits: [DEMO_PERMITS],
+    host: '127.0.0.1',
+    port: await freePort(),
+    ackWaitMs: 5000,
+  });
+  gateway = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'dashboard-alerts-test-gw', reconnectPeriod: 0 });
+  await until('the dashboard to be subscribed', async () => ((await api('/healthz')).status === 200 ? true : undefined));
+});
+
+afterAll(async () => {
+  await gateway?.endAsync(true);
+  await dashboard?.stop();
+  await rules?.stop();
+  await broker?.stop();
+  await influx?.stop();
+});
+
+describe('alerts', () => {
+  let alert: DashboardAlert;
+  let operatorStream: SseReader;
+  let otherRegionStream: SseReader;
+  const t0 = Date.now() - 60_000;
+
+  it('streams a raised alert to callers who may see the plant, and not to others', async () => {
+    operatorStream = await SseReader.open(`${dashboard.url}/api/live?plant=paper-01&token=${paperOps}`);
+    otherRegionStream = await SseReader.open(`${dashboard.url}/api/live?token=${zhejiangEpb}`);
+    await until('both streams open', async () => (operatorStream.comments > 0 && otherRegionStream.comments > 0 ? true : undefined));
+    // GB 3544-2008, integrated mill: COD 90 mg/L
+    await sendCod([70, 96.5, 97], t0);
+    const event = await operatorStream.next((e) => e.event === 'alert');
+    alert = JSON.parse(event.data) as DashboardAlert;
+    expect(alert).toMatchObject({ rule: 'cod-limit', plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', severity: 'major', state: 'raised', value: 96.5, limit: 90, raisedAt: t0 + 1000 });
+    expect(event.id).toMatch(/^[0-9a-f]+-\d+$/);
+    // the readings of the batch came too, and nothing of paper-01 went to the other region's regulator
+    expect(operatorStream.data<{ plant: string }>('readings').map((b) => b.plant)).toContain('paper-01');
+    expect(otherRegionStream.events).toEqual([]);
+  });
+
+  it('lists open alerts to the plant\'s operator, its region\'s regulator and an admin only', async () => {
+    for (const token of [paperOps, hebeiEpb, admin]) {
+      const { status, body } = await api<{ alerts: DashboardAlert[] }>('/api/alerts', token);
+      expect(status).toBe(200);
+      expect(body.alerts.map((a) => a.id)).toEqual([alert.id]);
+    }
+    expect((await api<{ alerts: DashboardAlert[] }>('/api/alerts', zhejiangEpb)).body.alerts).toEqual([]);
+    expect((await api('/api/alerts?plant=paper-01', zhejiangEpb)).status).toBe(403);
+    expect((await api('/api/alerts?region=hebei', zhejiangEpb)).status).toBe(403);
+    expect((await api(`/api/alerts/${alert.id}`, zhejiangEpb)).status).toBe(403);
+    expect((await api('/api/alerts')).status).toBe(401);
+    expect((await api(`/api/alerts/${alert.id}`, hebeiEpb)).body).toMatchObject({ id: alert.id, state: 'raised' });
+    expect((await api('/api/alerts/cod-limit.paper-01.outfall-1-cod.1', paperOps)).status).toBe(404);
+  });
+
+  it('filters by plant, region, severity, state and time', async () => {
+    const ids = async (query: string) => (await api<{ alerts: DashboardAlert[] }>(`/api/alerts?${query}`, admin)).body.alerts.map((a) => a.id);
+    expect(await ids('plant=paper-01')).toEqual([alert.id]);
+    expect(await ids('plant=steel-01')).toEqual([]);
+    expect(await ids('region=hebei&severity=major,critical')).toEqual([alert.id]);
+    expect(await ids('severity=warning,minor')).toEqual([]);
+    expect(await ids('state=cleared')).toEqual([]);
+    expect(await ids(`from=${Date.now() + 60_000}`)).toEqual([]);
+    expect(await ids(`to=${t0}`)).toEqual([]);
+    expect((await api('/api/alerts?severity=fatal', admin)).status).toBe(400);
+    expect((await api('/api/alerts?state=closed', admin)).status).toBe(400);
+  });
+
+  it('refuses an acknowledgement outside the scope with 403 and one without a comment with 400', async () => {
+    expect((await api(`/api/alerts/${alert.id}/ack`, zhejiangEpb, { method: 'POST', body: { comment: 'not mine' } })).status).toBe(403);
+    expect((await api(`/api/alerts/${alert.id}/ack`, undefined, { method: 'POST', body: { comment: 'who?' } })).status).toBe(401);
+    expect((await api(`/api/alerts/${alert.id}/ack`, hebeiEpb, { method: 'POST', body: {} })).status).toBe(400);
+    expect((await api(`/api/alerts/${alert.id}/ack`, hebeiEpb, { method: 'POST', body: { comment: '   ' } })).status).toBe(400);
+    expect((await api(`/api/alerts/${alert.id}`, admin)).body).toMatchObject({ state: 'raised' });
+  });
+
+  it('forwards an acknowledgement with its comment to the rules stage and answers with the acknowledged alert', async () => {
+    const { status, body } = await api<{ confirmed: boolean; alert: DashboardAlert }>(`/api/alerts/${alert.id}/ack`, hebeiEpb, {
+      method: 'POST',
+      body: { comment: '已通知企业排查生化池' },
+    });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ confirmed: true, alert: { id: alert.id, state: 'acknowledged', ackedBy: 'hebei-epb', comment: '已通知企业排查生化池' } });
+    // the change reached the live stream too, and a second acknowledgement is a conflict
+    await operatorStream.next((e) => e.event === 'alert' && (JSON.parse(e.data) as DashboardAlert).state === 'acknowledged');
+    expect((await api(`/api/alerts/${alert.id}/ack`, paperOps, { method: 'POST', body: { comment: 'again' } })).status).toBe(409);
+    expect(otherRegionStream.events).toEqual([]);
+  });
+
+  it('returns the alert\'s transitions from InfluxDB, newest first, in scope only', async () => {
+    const history = await until('raised and acknowledged rows', async () => {
+      await rules.flush();
+      const { body } = await api<{ transitions: { transition: string; id: string; limit: number | null; value: number | null }[] }>(`/api/alerts/history?id=${alert.id}`, paperOps);
+      return body.transitions.length >= 2 ? body.transitions : undefined;
+    });
+    expect(history.map((t) => t.transition)).toEqual(['acknowledged', 'raised']);
+    expect(history[1]).toMatchObject({ id: alert.id, value: 96.5, limit: 90 });
+    const all = await api<{ transitions: unknown[] }>(`/api/alerts/history?plant=paper-01&from=${t0 - 1000}&severity=major`, admin);
+    expect(all.body.transitions).toHaveLength(2);
+    expect((await api<{ transitions: unknown[] }>('/api/alerts/history', zhejiangEpb)).body.transitions).toEqual([]);
+    expect((await api(`/api/alerts/history?id=${alert.id}`, zhejiangEpb)).status).toBe(403);
+    expect((await api('/api/alerts/history?plant=paper-01', zhejiangEpb)).status).toBe(403);
+  });
+
+  it('shows the open alert and the plants\' status in the region overview', async () => {
+    const { body } = await api<{ plants: { id: string; status: string; openAlerts: { total: number; worst: string | null }; meters: { reporting: number } }[] }>('/api/overview', hebeiEpb);
+    expect(body.plants.map((p) => p.id)).toEqual(['paper-01']);
+    // only the COD meter reported, half a minute ago: the plant is up, its other meters are silent
+    expect(body.plants[0]).toMatchObject({ status: 'degraded', openAlerts: { total: 1, worst: 'major' }, meters: { reporting: 1 } });
+    const steel = await api<{ plants: { id: string; status: string }[] }>('/api/overview?region=liaoning', admin);
+    expect(steel.body.plants).toEqual([expect.objectContaining({ id: 'steel-01', status: 'no-data' })]);
+    expect((await api('/api/overview?region=hebei', zhejiangEpb)).status).toBe(403);
+    operatorStream.close();
+    otherRegionStream.close();
+  });
+});
+
+describe('limits for limit lines', () => {
+  it('gives each plant the limits of its standard, and a permit\'s where one overrides it', async () => {
+    const paper = await api<{ limits: { quantity: string; max?: number; min?: number; standard: string }[] }>('/api/plants/paper-01/limits', paperOps);
+    expect(paper.body.limits).toContainEqual(expect.objectContaining({ quantity: 'cod', max: 90, standard: 'GB 3544-2008' }));
+    expect(paper.body.limits).toContainEqual(expect.objectContaining({ quantity: 'ph', min: 6, max: 9 }));
+    const dyeing = await api<{ limits: { quantity: string; max?: number; standard: string }[] }>('/api/plants/dyeing-01/limits', admin);
+    expect(dyeing.body.limits).toContainEqual(expect.objectContaining({ quantity: 'cod', max: 500, standard: 'demo permits' }));
+    expect((await api('/api/plants/dyeing-01/limits', paperOps)).status).toBe(403);
+  });
+});
+
+describe('pollutant loads', () => {
+  it('sums concentration × flow per hour into tonnes per month (China Standard Time), against the month before', async () => {
+    const { status, body } = await api<{ rows: Record<string, unknown>[] }>('/api/reductions?plant=dyeing-01&from=2024-02&to=2024-04', zhejiangEpb);
+    expect(status).toBe(200);
+    const cod = body.rows.filter((r) => r.pollutant === 'cod');
+    // February: 4 hours of mean 200 mg/L × mean 50 m3/h = 4 × 10 kg; March: 10 hours × 5 kg; April: 1000 × 1000 / 1000 kg
+    expect(cod.map((r) => [r.month, Number((r.tonnes as number).toFixed(9)), r.coveredHours])).toEqual([
+      ['2024-02', 0.04, 4],
+      ['2024-03', 0.05, 10],
+      ['2024-04', 1, 1],
+    ]);
+    expect(cod[1]).toMatchObject({ previousTonnes: 0.04, hours: 31 * 24, region: 'zhejiang' });
+    expect(cod[1]?.change as number).toBeCloseTo(0.25, 9);
+    expect(body.rows.filter((r) => r.pollutant === 'nh3n').every((r) => r.tonnes === 0 && r.coveredHours === 0)).toBe(true);
+  });
+
+  it('answers CSV for spreadsheets, and sums plants into regions', async () => {
+    const csv = await api('/api/reductions?region=zhejiang&from=2024-03&to=2024-03&by=region&format=csv', admin);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    const lines = csv.text.trim().split('\r\n');
+    expect(lines[0]).toBe('month,region,plant,pollutant,tonnes,covered_hours,hours,previous_tonnes,change');
+    expect(lines).toContain('2024-03,zhejiang,*,cod,0.05,10,744,,');
+  });
+
+  it('keeps loads in scope and refuses unbounded or malformed windows', async () => {
+    expect((await api('/api/reductions?plant=dyeing-01', paperOps)).status).toBe(403);
+    expect((await api('/api/reductions?from=2020-01&to=2024-01', admin)).status).toBe(400);
+    expect((await api('/api/reductions?from=2024-13', admin)).status).toBe(400);
+    expect((await api('/api/reductions?from=2024-03&to=2024-02', admin)).status).toBe(400);
+  });
+});
+
+describe('OpenAPI', () => {
+  it('documents every API route with its schemas at /docs', async () => {
+    const spec = await api<{ openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> }>('/docs/json');
+    expect(spec.status).toBe(200);
+    expect(spec.body.openapi).toMatch(/^3\./);
+    for (const p of ['/api/plants', '/api/me', '/api/plants/{plant}/latest', '/api/plants/{plant}/series', '/api/plants/{plant}/limits', '/api/alerts', '/api/alerts/history', '/api/alerts/{id}', '/api/alerts/{id}/ack', '/api/overview', '/api/reductions', '/api/live']) {
+      expect(Object.keys(spec.body.paths), p).toContain(p);
+    }
+    expect(spec.body.paths['/api/plants/{plant}/series']?.get?.parameters?.map((x) => x.name)).toEqual(expect.arrayContaining(['quantity', 'from', 'to', 'every']));
+    const page = await fetch(`${dashboard.url}/docs`, { redirect: 'follow' });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('swagger');
+  });
+});
+
+describe('rate limiting', () => {
+  it('limits requests per token, and requests without a known token per address', async () => {
+    const app = await buildServer({ registry, tokens, influx: { url: influx.url, database: DB }, mqtt: { url: broker.url }, rateLimit: { max: 3, timeWindowMs: 60_000 } });
+    try {
+      const get = async (token: string) => (await app.inject({ method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${token}` } })).statusCode;
+      expect([await get(paperOps), await get(paperOps), await get(paperOps), await get(paperOps)]).toEqual([200, 200, 200, 429]);
+      // another token has its own budget
+      expect(await get(hebeiEpb)).toBe(200);
+      // guessing: each unknown token is a new guess from the same address
+      expect([await get('cs_guess-1'), await get('cs_guess-2'), await get('cs_guess-3'), await get('cs_guess-4')]).toEqual([401, 401, 401, 429]);
+    } finally {
+      await app.close();
+    }
+  });
+});
