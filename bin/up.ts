@@ -198,11 +198,14 @@ export async function runUp(opts: UpOptions): Promise<void> {
       influx: { url: influxUrl, database: opts.influxDb },
       mqtt: { url: broker.url },
       tokens,
+      // the same limits files as rules, so that the page's limit lines and the alerts agree
+      limits: rulesConfig.limits,
       host: opts.host,
       port: opts.httpPort,
     });
     running.push({ name: 'dashboard', stop: () => dashboard.stop() });
     lines.push(`dashboard       ${dashboard.url}/?token=${admin.token}`);
+    lines.push(`API docs        ${dashboard.url}/docs  (send the token as "Authorization: Bearer <token>")`);
 
     console.log(`cleanstream is up (${registry.plants.length} simulated plants, seed ${opts.seed})`);
     for (const line of lines) console.log(`  ${line}`);
