@@ -1,49 +1,70 @@
 /**
- * Ingest benchmark: end-to-end readings/s from MQTT publish to durable write (InfluxDB or spool), latency p50/p99,
- * ingest's RSS and CPU, against the raw InfluxDB ceiling (the same points posted as line protocol from a tight loop),
- * everything on this machine. Prints figures; it is not a test. Run: node bin/run-ts.js bench/ingest.ts [--help]
+ * Ingest benchmark, side by side with its peer: the raw InfluxDB ceiling, cleanstream ingest and Node-RED fed the same
+ * gateway-style batches, each for the same time at the same offered rate, then the same with InfluxDB restarted
+ * (SIGKILL, 2 s down) mid-run. Everything on this machine over loopback, every process started and stopped here:
+ *
+ *   load generators (child processes) ──QoS 1──▶ Mosquitto ──▶ ingest (child) or Node-RED (child) ──▶ influxd
+ *
+ * Prints figures; it is not a test. Run: node bin/run-ts.js bench/ingest.ts [--help]
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { connectAsync } from 'mqtt';
-import { startBroker } from '../deploy/broker.ts';
 import { startInfluxd, type RunningInflux } from '../test/harness/influxd.ts';
+import { startMosquitto } from '../test/harness/mosquitto.ts';
 import { freePort } from '../test/harness/ports.ts';
 import type { IngestConfigInput } from '../ingest/config.ts';
+import { linesOf, type FeedShape } from './peers/feed.ts';
+import type { GeneratorReport, GeneratorTask } from './peers/load-generator.ts';
+import { ensureNodeRed, nodeRedFlow, startNodeRed } from './peers/node-red.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/ingest.ts [options]
 
-Publishes gateway-style batches (N readings of one plant per message, QoS 1) through the embedded aedes broker to
-ingest (a child process) writing to a real InfluxDB 1.x, and prints end-to-end readings/s, latency, ingest RSS/CPU
-and the raw InfluxDB ceiling for the same points.
+Load generators (separate processes) publish gateway-style batches (QoS 1) through Mosquitto to cleanstream ingest
+and to Node-RED (installed on demand into var/bench-peers), one after the other, each writing to a real InfluxDB 1.x.
+Prints readings/s, latency, peak RSS, CPU and loss side by side with the raw InfluxDB ceiling, for a steady run and
+for a run with InfluxDB restarted (killed, 2 s down) in the middle.
 
 options:
-  --seconds S          how long to publish (default 60)
-  --rate R             target readings/s; 0 publishes as fast as the broker acknowledges (default 150000)
-  --per-message N      readings per MQTT message (default 100)
-  --plants N           plants; each has 1000 meters, so N x 1000 series (default 10)
+  --duration S         seconds of publishing in the steady run (default 60)
+  --rate R             offered readings/s (default 150000)
+  --per-message N      readings per MQTT message (default 200)
+  --plants N           plants of 1000 meters each: N x 1000 series (default 10)
+  --generators N       load generator processes (default 2)
+  --peers LIST         which to run: cleanstream,node-red (default both)
+  --restart-duration S seconds of publishing in the InfluxDB restart run; 0 skips it (default 20)
+  --restart-at S       when InfluxDB is killed in that run (default 5)
+  --restart-down S     how long it stays down (default 2)
+  --raw-seconds S      length of the raw ceiling run; 0 skips it (default 10)
+  --concurrency N      ingest write.concurrency (default: ingest's default)
   --max-lines N        ingest batch.maxLines (default 5000)
+  --max-unacked N      ingest batch.maxUnackedMessages (default: ingest's default)
+  --high-water N       ingest batch.highWaterLines (default: ingest's default)
   --gzip L             ingest write gzip level, 0 = off (default 1)
-  --influx-down-at S   kill InfluxDB this many seconds into the run (default: never)
-  --influx-down-for S  ... and restart it after S seconds (default 2)
-  --raw-seconds S      run the raw ceiling for S seconds; 0 skips it (default 10)
+  --runtime R          how ingest runs: bundle (esbuild bundle, plain node, as deployed) or tsx (default bundle)
   --help               this text`;
 
 const { values: args } = parseArgs({
   options: {
-    seconds: { type: 'string' },
+    duration: { type: 'string' },
     rate: { type: 'string' },
     'per-message': { type: 'string' },
     plants: { type: 'string' },
-    'max-lines': { type: 'string' },
-    gzip: { type: 'string' },
-    'influx-down-at': { type: 'string' },
-    'influx-down-for': { type: 'string' },
+    generators: { type: 'string' },
+    peers: { type: 'string' },
+    'restart-duration': { type: 'string' },
+    'restart-at': { type: 'string' },
+    'restart-down': { type: 'string' },
     'raw-seconds': { type: 'string' },
+    concurrency: { type: 'string' },
+    'max-lines': { type: 'string' },
+    'max-unacked': { type: 'string' },
+    'high-water': { type: 'string' },
+    gzip: { type: 'string' },
+    runtime: { type: 'string' },
     help: { type: 'boolean' },
   },
 });
@@ -51,9 +72,12 @@ if (args.help) {
   console.log(HELP);
   process.exit(0);
 }
-function num(name: keyof typeof args, fallback: number): number {
+type NumericArg = Exclude<keyof typeof args, 'help' | 'peers' | 'runtime'>;
+function num(name: NumericArg, fallback: number): number;
+function num(name: NumericArg, fallback: undefined): number | undefined;
+function num(name: NumericArg, fallback: number | undefined): number | undefined {
   const text = args[name];
-  if (text === undefined || typeof text === 'boolean') return fallback;
+  if (text === undefined) return fallback;
   const value = Number(text);
   if (!Number.isFinite(value) || value < 0) {
     console.error(`--${name} must be a non-negative number, got ${JSON.stringify(text)}`);
@@ -61,69 +85,123 @@ function num(name: keyof typeof args, fallback: number): number {
   }
   return value;
 }
-const SECONDS = num('seconds', 60);
+const DURATION = num('duration', 60);
 const RATE = num('rate', 150_000);
-const PER_MESSAGE = Math.max(1, Math.floor(num('per-message', 100)));
-const PLANTS = Math.max(1, Math.floor(num('plants', 10)));
-const MAX_LINES = Math.max(1, Math.floor(num('max-lines', 5000)));
-const GZIP = Math.floor(num('gzip', 1));
-const DOWN_AT = args['influx-down-at'] === undefined ? undefined : num('influx-down-at', 0);
-const DOWN_FOR = num('influx-down-for', 2);
+const SHAPE: FeedShape = { perMessage: Math.max(1, Math.floor(num('per-message', 200))), plants: Math.max(1, Math.floor(num('plants', 10))) };
+const GENERATORS = Math.max(1, Math.floor(num('generators', 2)));
+const PEERS = (args.peers ?? 'cleanstream,node-red').split(',').map((p) => p.trim());
+const RESTART_DURATION = num('restart-duration', 20);
+const RESTART_AT = num('restart-at', 5);
+const RESTART_DOWN = num('restart-down', 2);
 const RAW_SECONDS = num('raw-seconds', 10);
-const METERS = 1000;
-const T0 = 1_600_000_000_000;
+const CONCURRENCY = num('concurrency', undefined);
+const MAX_LINES = Math.max(1, Math.floor(num('max-lines', 5000)));
+const MAX_UNACKED = num('max-unacked', undefined);
+const HIGH_WATER = num('high-water', undefined);
+const GZIP = Math.floor(num('gzip', 1));
+const RUNTIME = args.runtime ?? 'bundle';
+for (const p of PEERS) if (p !== 'cleanstream' && p !== 'node-red') throw new Error(`--peers: unknown peer ${p}`);
+if (RUNTIME !== 'bundle' && RUNTIME !== 'tsx') throw new Error(`--runtime must be bundle or tsx, got ${RUNTIME}`);
+
 const REPO = fileURLToPath(new URL('../', import.meta.url));
-
+const SUBSCRIPTION = 'cleanstream/v1/readings/+/+';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const now = (): number => performance.timeOrigin + performance.now();
+const log = (line: string): void => console.error(`[bench] ${line}`);
 
-/** Message m: plant m % PLANTS, a block of PER_MESSAGE consecutive meters, one scan timestamp: every point distinct. */
-function messageShape(m: number): { plant: string; firstMeter: number; ts: number } {
-  const blocks = Math.ceil(METERS / PER_MESSAGE);
-  const plant = m % PLANTS;
-  const block = Math.floor(m / PLANTS) % blocks;
-  const scan = Math.floor(m / (PLANTS * blocks));
-  return { plant: `bench-${String(plant).padStart(3, '0')}`, firstMeter: block * PER_MESSAGE, ts: T0 + scan };
+// ---------------------------------------------------------------------------------------------------------------
+// Measuring
+
+interface ProcSample {
+  t: number;
+  rssMb: number;
+  cpuSeconds: number;
 }
-const meterId = (i: number): string => `m-${String(i % METERS).padStart(4, '0')}`;
-const valueOf = (m: number, j: number): number => ((m * 7 + j * 13) % 10_000) / 10;
 
-function payload(m: number, seq: number): string {
-  const { plant, firstMeter, ts } = messageShape(m);
-  let readings = '';
-  for (let j = 0; j < PER_MESSAGE; j++) {
-    if (j > 0) readings += ',';
-    readings += `{"meter":"${meterId(firstMeter + j)}","quantity":"cod","value":${valueOf(m, j)},"unit":"mg/L","ts":${ts},"quality":"good"}`;
+/** RSS from /proc/<pid>/status, CPU (user + system) from /proc/<pid>/stat. */
+function procSample(pid: number): ProcSample | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return { t: now(), rssMb: rss, cpuSeconds: ticks / 100 };
+  } catch {
+    return undefined;
   }
-  return `{"v":1,"plant":"${plant}","gateway":"gw-1","seq":${seq},"sentAt":${ts},"readings":[${readings}]}`;
 }
 
-function lines(m: number): string {
-  const { plant, firstMeter, ts } = messageShape(m);
-  let out = '';
-  for (let j = 0; j < PER_MESSAGE; j++) {
-    if (j > 0) out += '\n';
-    out += `water,meter=${meterId(firstMeter + j)},plant=${plant} cod=${valueOf(m, j)},cod_quality="good" ${ts}`;
+async function ingestMetrics(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const match = /^cleanstream_ingest_([a-z_]+)(?:\{[^}]*\})? (\S+)$/.exec(line);
+    if (match) out[match[1]!] = (out[match[1]!] ?? 0) + Number(match[2]);
   }
   return out;
 }
 
-async function countPoints(influx: RunningInflux, db: string): Promise<number> {
-  const rows = await influx.query<{ count: number }>('SELECT count(cod) FROM water', db);
-  return rows[0]?.count ?? 0;
+/** Points InfluxDB has accepted over HTTP since it started (`/debug/vars`, httpd.pointsWrittenOK). */
+async function influxPointsWritten(influx: RunningInflux): Promise<number | undefined> {
+  try {
+    const vars = (await (await fetch(`${influx.url}/debug/vars`)).json()) as Record<string, { name?: string; values?: Record<string, number> }>;
+    let total = 0;
+    for (const entry of Object.values(vars)) if (entry?.name === 'httpd') total += entry.values?.pointsWrittenOK ?? 0;
+    return total;
+  } catch {
+    return undefined;
+  }
 }
 
-/** (a) the raw ceiling: pre-built line protocol, 5,000-line batches, two concurrent writers, for RAW_SECONDS. */
-async function rawCeiling(influx: RunningInflux): Promise<{ pointsPerSecond: number; points: number } | undefined> {
+/** A counter that survives InfluxDB restarts (its own counters start again from 0). */
+class MonotonicCounter {
+  private offset = 0;
+  private last = 0;
+  update(raw: number): number {
+    if (raw < this.last) this.offset += this.last;
+    this.last = raw;
+    return this.offset + raw;
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/**
+ * Latency by curve shift: for each level c (every 1,000 readings), the first time the published total reached c and
+ * the first time the downstream count did. The peers acknowledge or write in arrival order, so this is publish →
+ * done for the reading that brought the count to c. Resolution: the 100 ms sampling.
+ */
+function latencies(published: { t: number; n: number }[], done: { t: number; n: number }[], total: number): number[] {
+  const out: number[] = [];
+  let p = 0;
+  let d = 0;
+  for (let c = 1000; c <= total; c += 1000) {
+    while (p < published.length && published[p]!.n < c) p++;
+    while (d < done.length && done[d]!.n < c) d++;
+    if (p >= published.length || d >= done.length) break;
+    out.push(Math.max(0, done[d]!.t - published[p]!.t));
+  }
+  return out.sort((a, b) => a - b);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The raw ceiling
+
+async function rawCeiling(influx: RunningInflux): Promise<number | undefined> {
   if (RAW_SECONDS === 0) return undefined;
   const db = 'bench_raw';
   await influx.exec(`CREATE DATABASE ${db}`);
-  const perBatch = Math.max(1, Math.floor(5000 / PER_MESSAGE));
+  const perBatch = Math.max(1, Math.floor(5000 / SHAPE.perMessage));
   const batches: string[] = [];
-  // Enough distinct batches for the run at up to 400k points/s (prebuilt: the loop only posts).
-  const needed = Math.ceil((RAW_SECONDS * 400_000) / (perBatch * PER_MESSAGE));
+  // Prebuilt, distinct batches for the whole run at up to 450k points/s: the loop only posts.
+  const needed = Math.ceil((RAW_SECONDS * 450_000) / (perBatch * SHAPE.perMessage));
   for (let b = 0; b < needed; b++) {
     const parts: string[] = [];
-    for (let k = 0; k < perBatch; k++) parts.push(lines(b * perBatch + k));
+    for (let k = 0; k < perBatch; k++) parts.push(linesOf(SHAPE, b * perBatch + k));
     batches.push(parts.join('\n'));
   }
   let next = 0;
@@ -135,188 +213,279 @@ async function rawCeiling(influx: RunningInflux): Promise<{ pointsPerSecond: num
       const body = batches[next++]!;
       const res = await fetch(`${influx.url}/write?db=${db}&precision=ms`, { method: 'POST', body });
       if (res.status !== 204) throw new Error(`raw write answered ${res.status}: ${await res.text()}`);
-      points += perBatch * PER_MESSAGE;
+      points += perBatch * SHAPE.perMessage;
     }
   };
   await Promise.all([worker(), worker()]);
-  const seconds = (performance.now() - started) / 1000;
-  return { pointsPerSecond: points / seconds, points };
+  await influx.exec(`DROP DATABASE ${db}`);
+  return points / ((performance.now() - started) / 1000);
 }
 
-interface ProcSample {
-  t: number;
-  rssMb: number;
-  cpuSeconds: number;
+// ---------------------------------------------------------------------------------------------------------------
+// Peers
+
+interface Peer {
+  pid: number;
+  /** Readings the peer has made durable (ingest: written or spooled, i.e. acknowledgeable); undefined: use InfluxDB's count. */
+  durable?(): Promise<number | undefined>;
+  stop(): Promise<void>;
 }
-function procSample(pid: number): ProcSample | undefined {
+
+let bundledIngest: string | undefined;
+/** ingest/main.ts as one ES module for plain node (how it would be deployed), dependencies left in node_modules. */
+async function ingestEntry(): Promise<string[]> {
+  if (RUNTIME === 'tsx') return [path.join(REPO, 'bin/run-ts.js'), path.join(REPO, 'ingest/main.ts')];
+  if (!bundledIngest) {
+    // esbuild comes with tsx (a dependency); imported only here.
+    const esbuild = await import('esbuild');
+    bundledIngest = path.join(REPO, 'var/bench-build/ingest.mjs');
+    await esbuild.build({ entryPoints: [path.join(REPO, 'ingest/main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: bundledIngest, logLevel: 'warning' });
+  }
+  return [bundledIngest];
+}
+
+async function startCleanstream(work: string, brokerUrl: string, influx: RunningInflux, database: string): Promise<Peer> {
+  const httpPort = await freePort();
+  const config: IngestConfigInput = {
+    mqtt: { url: brokerUrl, protocolVersion: 4 },
+    clientId: `bench-ingest-${database}`,
+    influx: { url: influx.url, database },
+    batch: {
+      maxLines: MAX_LINES,
+      maxDelayMs: 200,
+      ...(MAX_UNACKED === undefined ? {} : { maxUnackedMessages: MAX_UNACKED }),
+      ...(HIGH_WATER === undefined ? {} : { highWaterLines: HIGH_WATER }),
+    },
+    write: { gzipLevel: GZIP, ...(CONCURRENCY === undefined ? {} : { concurrency: CONCURRENCY }) },
+    retry: { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 500, pauseMs: 500, requestTimeoutMs: 10_000 },
+    spool: { dir: path.join(work, `spool-${database}`), maxBytes: 8 * 1024 ** 3, segmentBytes: 32 * 1024 ** 2 },
+    http: { port: httpPort },
+  };
+  const configFile = path.join(work, `${database}.yaml`);
+  writeFileSync(configFile, JSON.stringify(config));
+  const child: ChildProcess = spawn(process.execPath, [...(await ingestEntry()), '--config', configFile, '--stats-interval', '0'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  for (let i = 0; ; i++) {
+    if ((await fetch(`${httpUrl}/readyz`).catch(() => undefined))?.status === 200) break;
+    if (i > 300 || child.exitCode !== null) throw new Error('ingest did not become ready');
+    await sleep(50);
+  }
+  return {
+    pid: child.pid!,
+    async durable() {
+      const m = await ingestMetrics(httpUrl).catch(() => undefined);
+      return m ? (m.written_readings_total ?? 0) + (m.spooled_readings_total ?? 0) : undefined;
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+async function startNodeRedPeer(work: string, brokerPort: number, influx: RunningInflux, database: string): Promise<Peer> {
+  const redJs = ensureNodeRed(REPO, log);
+  const flow = nodeRedFlow({ brokerPort, influxPort: influx.port, database, subscription: SUBSCRIPTION });
+  const red = await startNodeRed(redJs, path.join(work, `node-red-${database}`), await freePort(), flow);
+  return { pid: red.pid, stop: () => red.stop() };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One run
+
+interface RunResult {
+  peer: string;
+  published: number;
+  readingsPerSecond: number;
+  p50: number;
+  p99: number;
+  peakRssMb: number;
+  cpuPercent: number;
+  stored: number;
+  offeredPerSecond: number;
+}
+
+type DoneReport = Extract<GeneratorReport, { kind: 'done' }>;
+
+async function startGenerators(brokerUrl: string, seconds: number): Promise<{ go(): void; done: Promise<DoneReport[]>; published: () => number; curve: { t: number; n: number }[]; kill(): void }> {
+  const latest = new Array<number>(GENERATORS).fill(0);
+  const curve: { t: number; n: number }[] = [];
+  const children: ChildProcess[] = [];
+  const ready: Promise<void>[] = [];
+  const finished: Promise<DoneReport>[] = [];
+  for (let g = 0; g < GENERATORS; g++) {
+    const task: GeneratorTask = { ...SHAPE, url: brokerUrl, index: g, of: GENERATORS, rate: RATE, seconds, window: 1000 };
+    const child = spawn(process.execPath, [path.join(REPO, 'bin/run-ts.js'), path.join(REPO, 'bench/peers/load-generator.ts'), JSON.stringify(task)], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    children.push(child);
+    ready.push(new Promise((resolve, reject) => {
+      child.on('message', (report: GeneratorReport) => {
+        if (report.kind === 'ready') resolve();
+        else {
+          latest[g] = report.publishedReadings;
+          curve.push({ t: report.t, n: latest.reduce((a, b) => a + b, 0) });
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`load generator ${g} exited with ${code}`)));
+    }));
+    finished.push(new Promise((resolve, reject) => {
+      child.on('message', (report: GeneratorReport) => report.kind === 'done' && resolve(report));
+      child.once('exit', (code) => reject(new Error(`load generator ${g} exited with ${code} before it was done`)));
+    }));
+  }
+  await Promise.all(ready);
+  return {
+    go: () => children.forEach((c) => c.send('go')),
+    done: Promise.all(finished),
+    published: () => latest.reduce((a, b) => a + b, 0),
+    curve,
+    kill: () => children.forEach((c) => c.exitCode === null && c.kill('SIGKILL')),
+  };
+}
+
+async function run(peerName: string, work: string, influx: RunningInflux, broker: { url: string; port: number }, seconds: number, outage?: { at: number; down: number }): Promise<RunResult> {
+  const database = `bench_${peerName.replace('-', '_')}_${outage ? 'restart' : 'steady'}`;
+  await influx.exec(`CREATE DATABASE ${database}`);
+  const peer = peerName === 'cleanstream' ? await startCleanstream(work, broker.url, influx, database) : await startNodeRedPeer(work, broker.port, influx, database);
+  const generators = await startGenerators(broker.url, seconds);
+  const accepted = new MonotonicCounter();
+  const base = (await influxPointsWritten(influx)) ?? 0;
+  const doneCurve: { t: number; n: number }[] = [];
+  const proc: ProcSample[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const t = now();
+      const n = peer.durable ? await peer.durable() : await influxPointsWritten(influx).then((v) => (v === undefined ? undefined : accepted.update(v) - base));
+      if (n !== undefined) doneCurve.push({ t, n });
+      const p = procSample(peer.pid);
+      if (p) proc.push(p);
+      await sleep(100);
+    }
+  })();
   try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return { t: performance.now(), rssMb: rss, cpuSeconds: ticks / 100 };
-  } catch {
-    return undefined;
+    const started = now();
+    const cpuAtStart = procSample(peer.pid)?.cpuSeconds ?? 0;
+    generators.go();
+    let outageDone: Promise<void> | undefined;
+    if (outage) {
+      outageDone = (async () => {
+        await sleep(outage.at * 1000);
+        log(`${peerName}: killing InfluxDB for ${outage.down} s`);
+        await influx.kill();
+        await sleep(outage.down * 1000);
+        await influx.restart();
+      })();
+    }
+    const reports = await generators.done;
+    await outageDone;
+    const total = reports.reduce((a, r) => a + r.publishedReadings, 0);
+    const publishEnd = Math.max(...reports.map((r) => r.t));
+    log(`${peerName}: published ${total.toLocaleString('en')} readings in ${((publishEnd - started) / 1000).toFixed(1)} s; waiting for them downstream`);
+    // Until everything is done downstream, or nothing moved for 15 s (a peer that lost data), at most 180 s.
+    const deadline = now() + 180_000;
+    let lastN = -1;
+    let lastMove = now();
+    while (now() < deadline) {
+      const n = doneCurve[doneCurve.length - 1]?.n ?? 0;
+      if (n >= total) break;
+      if (n !== lastN) [lastN, lastMove] = [n, now()];
+      else if (now() - lastMove > 15_000) break;
+      await sleep(200);
+    }
+    const finalN = Math.min(total, doneCurve[doneCurve.length - 1]?.n ?? 0);
+    const doneAt = doneCurve.find((s) => s.n >= finalN)?.t ?? now();
+    const cpuAtEnd = proc.filter((p) => p.t <= doneAt + 100).at(-1)?.cpuSeconds ?? cpuAtStart;
+    // What InfluxDB holds (our spool may still be replaying: wait for it, bounded).
+    let stored = 0;
+    const storeDeadline = now() + (peerName === 'cleanstream' ? 120_000 : 10_000);
+    while (now() < storeDeadline) {
+      const rows = await influx.query<{ count: number }>('SELECT count(cod) FROM water', database).catch(() => []);
+      stored = rows[0]?.count ?? 0;
+      if (stored >= total) break;
+      await sleep(1000);
+    }
+    const lat = latencies(generators.curve, doneCurve, finalN);
+    const elapsed = (doneAt - started) / 1000;
+    return {
+      peer: peerName,
+      published: total,
+      readingsPerSecond: finalN / elapsed,
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      peakRssMb: Math.max(0, ...proc.map((p) => p.rssMb)),
+      cpuPercent: ((cpuAtEnd - cpuAtStart) / elapsed) * 100,
+      stored,
+      offeredPerSecond: total / ((publishEnd - started) / 1000),
+    };
+  } finally {
+    sampling = false;
+    await sampler;
+    generators.kill();
+    await peer.stop();
+    await influx.exec(`DROP DATABASE ${database}`).catch(() => undefined);
   }
 }
 
-async function scrape(url: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    const match = /^cleanstream_ingest_([a-z_]+)(?:\{[^}]*\})? (\S+)$/.exec(line);
-    if (match) out[match[1]!] = (out[match[1]!] ?? 0) + Number(match[2]);
-  }
-  return out;
+// ---------------------------------------------------------------------------------------------------------------
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
+const k = (n: number): string => (Number.isFinite(n) ? `${Math.round(n).toLocaleString('en')}` : 'n/a');
+const ms = (n: number): string => (Number.isFinite(n) ? (n >= 1000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n)} ms`) : 'n/a');
+const loss = (r: RunResult): string => (r.stored === r.published ? '0' : `${k(r.published - r.stored)} of ${k(r.published)} (${(((r.published - r.stored) / r.published) * 100).toFixed(1)} %)`);
 
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'cleanstream-bench-ingest-'));
   const influx = await startInfluxd();
-  const broker = await startBroker();
-  let child: ReturnType<typeof spawn> | undefined;
+  const mosquitto = await startMosquitto();
+  const broker = { url: mosquitto.url, port: mosquitto.port };
   try {
-    console.log(`# bench/ingest: ${SECONDS} s at ${RATE || 'max'} readings/s, ${PER_MESSAGE} readings/message, ${PLANTS * METERS} series, gzip ${GZIP}`);
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    console.log(`# bench/ingest: ${DURATION} s at ${k(RATE)} readings/s offered, ${SHAPE.perMessage} readings/message, ${k(SHAPE.plants * 1000)} series, ${GENERATORS} generator processes, Mosquitto, ingest as ${RUNTIME}; load average at start ${load}`);
     const raw = await rawCeiling(influx);
-    if (raw) console.log(`raw InfluxDB ceiling: ${Math.round(raw.pointsPerSecond).toLocaleString('en')} points/s (${raw.points.toLocaleString('en')} points, 2 writers, 5,000-line batches)`);
-
-    const db = 'bench_ingest';
-    const httpPort = await freePort();
-    const config: IngestConfigInput = {
-      mqtt: { url: broker.url, protocolVersion: 4 },
-      clientId: 'bench-ingest',
-      influx: { url: influx.url, database: db },
-      batch: { maxLines: MAX_LINES, maxDelayMs: 200, maxUnackedMessages: 2000, highWaterLines: MAX_LINES * 8 },
-      write: { gzipLevel: GZIP },
-      retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 500, pauseMs: 500, requestTimeoutMs: 10_000 },
-      spool: { dir: path.join(work, 'spool'), maxBytes: 8 * 1024 ** 3, segmentBytes: 32 * 1024 ** 2 },
-      http: { port: httpPort },
-    };
-    const configFile = path.join(work, 'ingest.yaml');
-    writeFileSync(configFile, JSON.stringify(config));
-    child = spawn(process.execPath, [path.join(REPO, 'bin/run-ts.js'), path.join(REPO, 'ingest/main.ts'), '--config', configFile, '--stats-interval', '0'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    const pid = child.pid!;
-    const httpUrl = `http://127.0.0.1:${httpPort}`;
-    for (let i = 0; ; i++) {
-      if ((await fetch(`${httpUrl}/readyz`).catch(() => undefined))?.status === 200) break;
-      if (i > 200 || child.exitCode !== null) throw new Error('ingest did not become ready');
-      await sleep(50);
+    if (raw) log(`raw ceiling ${k(raw)} points/s`);
+    const steady: RunResult[] = [];
+    const restart: RunResult[] = [];
+    for (const peer of PEERS) {
+      log(`${peer}: steady run, ${DURATION} s`);
+      steady.push(await run(peer, work, influx, broker, DURATION));
+      log(`${peer}: ${k(steady.at(-1)!.readingsPerSecond)} readings/s`);
     }
-
-    const publisher = await connectAsync(broker.url, { clientId: 'bench-publisher', protocolVersion: 4 });
-    const samples: { t: number; durable: number }[] = [];
-    const proc: ProcSample[] = [];
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const m = await scrape(httpUrl).catch(() => undefined);
-        const t = performance.now();
-        if (m) samples.push({ t, durable: (m.written_readings_total ?? 0) + (m.spooled_readings_total ?? 0) });
-        const p = procSample(pid);
-        if (p) proc.push(p);
-        await sleep(100);
+    if (RESTART_DURATION > 0) {
+      for (const peer of PEERS) {
+        log(`${peer}: InfluxDB restart run, ${RESTART_DURATION} s`);
+        restart.push(await run(peer, work, influx, broker, RESTART_DURATION, { at: RESTART_AT, down: RESTART_DOWN }));
       }
-    })();
-
-    const publishTimes: number[] = [];
-    const window = 1000;
-    let inFlight = 0;
-    let wake: (() => void) | undefined;
-    const started = performance.now();
-    const cpuAtStart = procSample(pid)?.cpuSeconds ?? 0;
-    let outage: Promise<void> | undefined;
-    let m = 0;
-    const messagesPerSecond = RATE > 0 ? RATE / PER_MESSAGE : Infinity;
-    while (performance.now() - started < SECONDS * 1000) {
-      const elapsed = performance.now() - started;
-      if (DOWN_AT !== undefined && !outage && elapsed >= DOWN_AT * 1000) {
-        outage = (async () => {
-          await influx.kill();
-          await sleep(DOWN_FOR * 1000);
-          await influx.restart();
-        })();
-      }
-      if (m > (elapsed / 1000) * messagesPerSecond) {
-        await sleep(2);
-        continue;
-      }
-      if (inFlight >= window) {
-        await new Promise<void>((resolve) => (wake = resolve));
-        continue;
-      }
-      const topic = `cleanstream/v1/readings/${messageShape(m).plant}/gw-1`;
-      publishTimes.push(performance.now());
-      inFlight++;
-      publisher.publish(topic, payload(m, m), { qos: 1 }, () => {
-        inFlight--;
-        const w = wake;
-        wake = undefined;
-        w?.();
-      });
-      m++;
-      // Let acknowledgements in every few messages.
-      if (m % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    const published = m;
-    const total = published * PER_MESSAGE;
-    const publishSeconds = (performance.now() - started) / 1000;
-    await outage;
-    const deadline = performance.now() + 120_000;
-    while ((samples[samples.length - 1]?.durable ?? 0) < total && performance.now() < deadline) await sleep(100);
-    const durableAt = samples.find((s) => s.durable >= total)?.t ?? Number.NaN;
-    const cpuAtEnd = procSample(pid)?.cpuSeconds ?? 0;
-    // Then wait for the spool (if any) to drain into InfluxDB, and count what InfluxDB holds.
-    let stored = 0;
-    while (performance.now() < deadline) {
-      stored = await countPoints(influx, db).catch(() => 0);
-      if (stored >= total) break;
-      await sleep(250);
-    }
-    sampling = false;
-    await sampler;
-    await publisher.endAsync();
-
-    // Latency of message i: first sample whose durable count covers it, minus its publish time (100 ms sampling).
-    const latencies: number[] = [];
-    let s = 0;
-    for (let i = 0; i < published; i++) {
-      const needed = (i + 1) * PER_MESSAGE;
-      while (s < samples.length && samples[s]!.durable < needed) s++;
-      if (s < samples.length) latencies.push(samples[s]!.t - publishTimes[i]!);
-    }
-    latencies.sort((a, b) => a - b);
-    const e2eSeconds = (durableAt - started) / 1000;
-    const rss = proc.map((p) => p.rssMb);
-    const end = await scrape(httpUrl);
-    const rows: [string, string][] = [
-      ['published', `${total.toLocaleString('en')} readings in ${published.toLocaleString('en')} messages over ${publishSeconds.toFixed(1)} s`],
-      ['end-to-end (publish → durable)', `${Math.round(total / e2eSeconds).toLocaleString('en')} readings/s`],
-      ['latency p50 / p99', `${Math.round(percentile(latencies, 50))} ms / ${Math.round(percentile(latencies, 99))} ms (100 ms sampling)`],
-      ['in InfluxDB', `${stored.toLocaleString('en')} points (${stored === total ? 'zero loss' : `LOSS: ${total - stored}`})`],
-      ['spooled / replayed', `${(end.spooled_readings_total ?? 0).toLocaleString('en')} / ${(end.replayed_readings_total ?? 0).toLocaleString('en')} readings`],
-      ['ingest RSS max / last', `${Math.max(...rss).toFixed(0)} MB / ${rss[rss.length - 1]?.toFixed(0)} MB`],
-      ['ingest CPU', `${(((cpuAtEnd - cpuAtStart) / e2eSeconds) * 100).toFixed(0)} % of one core`],
+    const names = (r: RunResult): string => (r.peer === 'cleanstream' ? 'cleanstream ingest' : 'Node-RED 4.1.8');
+    const rows: string[][] = [
+      ['offered (readings/s)', '-', ...steady.map((r) => k(r.offeredPerSecond))],
+      ['readings/s, end to end', raw ? `${k(raw)} points/s` : 'n/a', ...steady.map((r) => k(r.readingsPerSecond))],
+      ['share of the raw ceiling', raw ? '1.00' : 'n/a', ...steady.map((r) => (raw ? (r.readingsPerSecond / raw).toFixed(2) : 'n/a'))],
+      ['latency p50 / p99', '-', ...steady.map((r) => `${ms(r.p50)} / ${ms(r.p99)}`)],
+      ['peak RSS', '-', ...steady.map((r) => `${Math.round(r.peakRssMb)} MB`)],
+      ['CPU (of one core)', '-', ...steady.map((r) => `${Math.round(r.cpuPercent)} %`)],
+      ['loss', '0', ...steady.map(loss)],
     ];
-    if (raw) rows.push(['vs raw ceiling', `${((total / e2eSeconds / raw.pointsPerSecond) * 100).toFixed(0)} %`]);
-    if (DOWN_AT !== undefined) rows.push(['InfluxDB outage', `killed at ${DOWN_AT} s for ${DOWN_FOR} s`]);
-    const width = Math.max(...rows.map(([k]) => k.length));
-    for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
-  } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
+    if (restart.length) {
+      rows.push(
+        [`InfluxDB restart (${RESTART_DOWN} s down at ${RESTART_AT} s of ${RESTART_DURATION} s): readings/s`, '-', ...restart.map((r) => k(r.readingsPerSecond))],
+        ['  latency p50 / p99', '-', ...restart.map((r) => `${ms(r.p50)} / ${ms(r.p99)}`)],
+        ['  peak RSS', '-', ...restart.map((r) => `${Math.round(r.peakRssMb)} MB`)],
+        ['  loss', '-', ...restart.map(loss)],
+      );
     }
-    await broker.stop();
+    console.log(table(['', 'raw InfluxDB ceiling', ...steady.map(names)], rows));
+    console.log(`latency: publish → ${PEERS.includes('cleanstream') ? 'acknowledgeable (written or spooled) for cleanstream, ' : ''}accepted by InfluxDB (/debug/vars pointsWrittenOK) for Node-RED; 100 ms sampling`);
+  } finally {
+    await mosquitto.stop();
     await influx.stop();
     rmSync(work, { recursive: true, force: true });
   }

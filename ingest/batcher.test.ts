@@ -143,4 +143,42 @@ describe('WriteBatcher', () => {
     await sleep(30);
     expect(stuck.bodies.length).toBe(attempts); // no more retries after giving up
   });
+
+  it('with concurrency N, writes up to N batches at once; earlierSettled waits for every earlier batch, flush for all', async () => {
+    const releases: (() => void)[] = [];
+    const order: string[] = [];
+    const batcher = new WriteBatcher<string>({
+      maxLines: 1,
+      maxDelayMs: 60_000,
+      highWaterLines: 100,
+      concurrency: 2,
+      async write(body, _signal, _tickets, turn) {
+        await new Promise<void>((resolve) => releases.push(resolve));
+        if (body === 'c') {
+          await turn.earlierSettled();
+          order.push(`c after earlier (turn ${turn.id})`);
+        }
+      },
+      isRejection: () => false,
+      onWritten: (tickets) => order.push(tickets.join()),
+      onRejected: () => undefined,
+      onWriteError: () => undefined,
+    });
+    for (const line of ['a', 'b', 'c']) batcher.add(line, 1, line.toUpperCase());
+    await sleep(5);
+    expect(releases).toHaveLength(2); // a and b in flight, c queued
+    expect(batcher.writesInFlight).toBe(2);
+    releases[1]!(); // b finishes first
+    await sleep(5);
+    expect(order).toEqual(['B']);
+    expect(releases).toHaveLength(3); // c started in b's slot
+    const flushed = batcher.flush();
+    releases[2]!(); // c is written but waits for a before it settles
+    await sleep(5);
+    expect(order).toEqual(['B']);
+    releases[0]!();
+    await flushed;
+    expect(order).toEqual(['B', 'A', 'c after earlier (turn 3)', 'C']);
+    expect(batcher.pendingLines).toBe(0);
+  });
 });

@@ -1,7 +1,9 @@
 /**
  * Accumulates line protocol into write batches: a batch is cut when it holds `maxLines` lines or its first line has
- * waited `maxDelayMs`. Batches are written one at a time, in order, so a message's lines are never written before
- * those of an earlier message, and acknowledgements released per batch stay in arrival order.
+ * waited `maxDelayMs`. Up to `concurrency` batches are written at once (InfluxDB takes two or more writers far faster
+ * than one); they are started in order and may finish in any order. Callers that need order (acknowledgements, the
+ * spool) get it from `BatchTurn.earlierSettled()`, which resolves once every earlier batch is done; OrderedAcks
+ * (acks.ts) releases PUBACKs in arrival order whatever order batches finish in.
  *
  * A batch holds whole entries (one entry = one MQTT message), so it may exceed `maxLines` by less than one message.
  * Each entry carries a ticket (what the caller needs to acknowledge or dead-letter it) handed back once written.
@@ -19,8 +21,10 @@ export interface BatcherOptions<T, R = void> {
   highWaterLines: number;
   /** Pause before writing a batch again after a failure the writer gave up on (default 1000 ms). */
   retryPauseMs?: number;
+  /** Batches written at once (default 1). */
+  concurrency?: number;
   /** Deliver one batch; `tickets` are its entries' tickets in order (their lines are the body's, in the same order). */
-  write(body: string, signal: AbortSignal, tickets: readonly T[]): Promise<R>;
+  write(body: string, signal: AbortSignal, tickets: readonly T[], turn: BatchTurn): Promise<R>;
   isRejection(error: unknown): boolean;
   /** `result` is what `write` resolved to (undefined for a batch without lines). */
   onWritten(tickets: T[], lines: number, latencyMs: number, result: R | undefined): void;
@@ -28,6 +32,14 @@ export interface BatcherOptions<T, R = void> {
   onWriteError(error: unknown): void;
   /** Called whenever pendingLines went down (a batch completed): a chance to resume a paused consumer. */
   onProgress?(): void;
+}
+
+/** Where a batch stands among the others. */
+export interface BatchTurn {
+  /** Batches are numbered from 1 in the order they were cut. */
+  readonly id: number;
+  /** Resolves once every earlier batch has been written (or handed to onRejected); rejects when the batcher is aborted. */
+  earlierSettled(): Promise<void>;
 }
 
 interface Batch<T> {
@@ -61,17 +73,22 @@ export class WriteBatcher<T, R = void> {
   private current: Batch<T> | undefined;
   private readonly queue: Batch<T>[] = [];
   private nextId = 1;
-  private completedId = 0;
+  /** Every batch with an id up to this one is done. */
+  private completedThrough = 0;
+  /** Done batches above `completedThrough` (finished ahead of an earlier one). */
+  private readonly doneAhead = new Set<number>();
   private pending = 0;
-  private writing = false;
+  private inFlight = 0;
   private closed = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly abort = new AbortController();
-  private flushWaiters: { id: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private waiters: { id: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   private readonly retryPauseMs: number;
+  private readonly concurrency: number;
 
   constructor(private readonly options: BatcherOptions<T, R>) {
     this.retryPauseMs = options.retryPauseMs ?? 1000;
+    this.concurrency = Math.max(1, options.concurrency ?? 1);
   }
 
   /** Lines accepted and not yet written (buffered, queued or in flight). */
@@ -81,6 +98,11 @@ export class WriteBatcher<T, R = void> {
 
   get overHighWater(): boolean {
     return this.pending >= this.options.highWaterLines;
+  }
+
+  /** Batches being written now. */
+  get writesInFlight(): number {
+    return this.inFlight;
   }
 
   /**
@@ -103,10 +125,7 @@ export class WriteBatcher<T, R = void> {
   /** Resolves when everything accepted before the call has been written (or handed to onRejected). */
   flush(): Promise<void> {
     this.cut();
-    const target = this.nextId - 1;
-    if (this.completedId >= target) return Promise.resolve();
-    if (this.abort.signal.aborted) return Promise.reject(new BatcherClosedError());
-    return new Promise((resolve, reject) => this.flushWaiters.push({ id: target, resolve, reject }));
+    return this.settledThrough(this.nextId - 1);
   }
 
   /**
@@ -121,9 +140,15 @@ export class WriteBatcher<T, R = void> {
     clearTimeout(timer);
     if (!drained) {
       this.abort.abort(new BatcherClosedError());
-      for (const waiter of this.flushWaiters.splice(0)) waiter.reject(new BatcherClosedError());
+      for (const waiter of this.waiters.splice(0)) waiter.reject(new BatcherClosedError());
     }
     return drained;
+  }
+
+  private settledThrough(id: number): Promise<void> {
+    if (this.completedThrough >= id) return Promise.resolve();
+    if (this.abort.signal.aborted) return Promise.reject(new BatcherClosedError());
+    return new Promise((resolve, reject) => this.waiters.push({ id, resolve, reject }));
   }
 
   private cut(): void {
@@ -135,27 +160,32 @@ export class WriteBatcher<T, R = void> {
       this.queue.push(this.current);
       this.current = undefined;
     }
-    void this.pump();
+    this.pump();
   }
 
-  private async pump(): Promise<void> {
-    if (this.writing) return;
-    this.writing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue[0]!;
-        if (!(await this.writeBatch(batch))) return;
-        this.queue.shift();
+  private pump(): void {
+    while (this.inFlight < this.concurrency && this.queue.length > 0 && !this.abort.signal.aborted) {
+      const batch = this.queue.shift()!;
+      this.inFlight++;
+      void this.writeBatch(batch).then((written) => {
+        this.inFlight--;
+        if (!written) return;
         this.pending -= batch.lines;
-        this.completedId = batch.id;
-        const due = this.flushWaiters.filter((w) => w.id <= this.completedId);
-        this.flushWaiters = this.flushWaiters.filter((w) => w.id > this.completedId);
-        for (const waiter of due) waiter.resolve();
+        this.markDone(batch.id);
         this.options.onProgress?.();
-      }
-    } finally {
-      this.writing = false;
+        this.pump();
+      });
     }
+  }
+
+  private markDone(id: number): void {
+    this.doneAhead.add(id);
+    while (this.doneAhead.delete(this.completedThrough + 1)) this.completedThrough++;
+    if (this.waiters.length === 0) return;
+    const due = this.waiters.filter((w) => w.id <= this.completedThrough);
+    if (due.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.id > this.completedThrough);
+    for (const waiter of due) waiter.resolve();
   }
 
   /** Writes until it succeeds or is refused (true), or until the batcher is aborted (false). */
@@ -164,12 +194,14 @@ export class WriteBatcher<T, R = void> {
       this.options.onWritten(batch.tickets, 0, 0, undefined);
       return true;
     }
-    const body = batch.chunks.join('\n');
+    const body = batch.chunks.length === 1 ? batch.chunks[0]! : batch.chunks.join('\n');
+    batch.chunks = [];
     const signal = this.abort.signal;
+    const turn: BatchTurn = { id: batch.id, earlierSettled: () => this.settledThrough(batch.id - 1) };
     while (!signal.aborted) {
       const started = performance.now();
       try {
-        const result = await this.options.write(body, signal, batch.tickets);
+        const result = await this.options.write(body, signal, batch.tickets, turn);
         this.options.onWritten(batch.tickets, batch.lines, performance.now() - started, result);
         return true;
       } catch (err) {

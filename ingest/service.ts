@@ -18,13 +18,16 @@ import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { mqttConnectOptions, zodIssues } from '../core/config.ts';
 import { DiskQueue, DiskQueueFullError } from '../core/disk-queue.ts';
+import { unitFactor } from '../core/catalog.ts';
 import { CleanstreamError, ConfigError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { deadLetterFor, topics, type DeadLetter } from '../core/topics.ts';
 import { OrderedAcks, takeOverAcks, type AckTicket } from './acks.ts';
-import { WriteBatcher } from './batcher.ts';
+import { WriteBatcher, type BatchTurn } from './batcher.ts';
 import { ingestConfigSchema, type IngestConfig, type IngestConfigInput } from './config.ts';
 import { batchToLines } from './line-protocol.ts';
+import { LoadCalculator, loadLine, type OutfallLoad } from './loads.ts';
+import { ensureRollups } from './rollups.ts';
 import { validateMessage } from './validate.ts';
 import { createIngestMetrics, startHealthServer, type HealthServer } from './metrics.ts';
 import { splitRefusedBatch, type Refusal } from './partial-write.ts';
@@ -58,6 +61,10 @@ export interface IngestStats {
   replayedReadings: number;
   /** Lines InfluxDB refused (400) and that were dead-lettered with its reason. */
   refusedLines: number;
+  /** Load lines (measurement `loads`) handed to the writer. */
+  loadLines: number;
+  /** Readings that came after their load interval was computed (left out of the loads). */
+  lateLoadReadings: number;
   /** Dead-lettered messages by reason (validation reasons, `write_rejected`, `internal_error`). */
   rejected: Record<string, number>;
   /** Sum of `rejected`. */
@@ -111,10 +118,14 @@ export interface IngestOptions {
 }
 
 interface MessageTicket {
-  ack: AckTicket;
+  /** Undefined for lines ingest derived itself (loads): nothing to acknowledge. */
+  ack: AckTicket | undefined;
   topic: string;
   readings: number;
 }
+
+/** The dead-letter topic of derived lines InfluxDB refuses. */
+const DERIVED_TOPIC = 'derived/loads';
 
 /** How a batch was made durable. */
 type Delivery = { kind: 'written'; refusedLines: number } | { kind: 'spooled' };
@@ -179,6 +190,10 @@ function validConfig(input: IngestConfig | IngestConfigInput): IngestConfig {
 export async function startIngest(input: IngestConfig | IngestConfigInput, opts: IngestOptions = {}): Promise<Ingest> {
   const config = validConfig(input);
   const registry = opts.registry ?? (config.plants ? loadPlantRegistry(config.plants) : undefined);
+  if (config.loads && !registry) {
+    throw new ConfigError('ingest config', [{ path: 'loads', expected: 'a plant registry (plants:) to pair each outfall\'s flow meter with its concentration meters' }]);
+  }
+  const loads = config.loads && registry ? new LoadCalculator(registry, config.loads) : undefined;
   const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
   const highWaterLines = config.batch.highWaterLines ?? config.batch.maxLines * 4;
   const deadLetterTopic = topics.deadLetter(DEAD_LETTER_STAGE);
@@ -192,6 +207,8 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     spooledReadings: 0,
     replayedReadings: 0,
     refusedLines: 0,
+    loadLines: 0,
+    lateLoadReadings: 0,
     rejected: {},
     rejectedMessages: 0,
     writeErrors: 0,
@@ -208,6 +225,12 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   const startupProblems: CleanstreamError[] = [];
   try {
     await writer.start();
+    if (config.rollups && config.influx.createDatabase) {
+      await ensureRollups(
+        { database: config.influx.database, rawRetentionPolicy: config.influx.retentionPolicy ?? 'autogen', minute: config.rollups.minute, hour: config.rollups.hour },
+        (statement) => writer.run(statement),
+      );
+    }
   } catch (err) {
     // InfluxDB not up yet is not fatal: the first write creates the database (404 path) once it is.
     if (!(err instanceof InfluxWriteError) || err.kind !== 'unavailable') throw err;
@@ -239,6 +262,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   const client = connect(config.mqtt.url, { ...mqttOptions(config), manualConnect: true });
   const acks = new OrderedAcks((messageId) => sendPuback(messageId));
   let stopping = false;
+  let stopped: Promise<void> | undefined;
   let resumeReading: (() => void) | undefined;
   const deadLettersInFlight = new Set<Promise<void>>();
 
@@ -314,15 +338,21 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     replayer?.notify();
   }
 
-  /** Makes one batch durable: InfluxDB when the spool is empty and InfluxDB answers, else the spool. */
-  async function deliver(body: string, signal: AbortSignal, tickets: readonly MessageTicket[]): Promise<Delivery> {
+  /**
+   * Makes one batch durable: InfluxDB when the spool is empty and InfluxDB answers, else the spool. Batches are
+   * appended to the spool in the order they were cut: a batch waits for every earlier one to be written or spooled
+   * first (with several writes in flight, a later batch can fail before an earlier one has finished retrying).
+   */
+  async function deliver(body: string, signal: AbortSignal, tickets: readonly MessageTicket[], turn: BatchTurn): Promise<Delivery> {
     let lineCount = 0;
     for (const t of tickets) lineCount += t.readings;
     const sources = (): LineSource[] => mergeSources(tickets.map((t) => ({ topic: t.topic, lines: t.readings })));
-    if (queue && queue.length > 0) {
+    const spoolInTurn = async (): Promise<Delivery> => {
+      await turn.earlierSettled();
       await spoolBatch({ sources: sources(), body });
       return { kind: 'spooled' };
-    }
+    };
+    if (queue && queue.length > 0) return spoolInTurn();
     try {
       return { kind: 'written', refusedLines: await writeLines(body, lineCount, sources(), signal) };
     } catch (err) {
@@ -330,8 +360,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
       // InfluxDB unreachable, failing or refusing credentials: keep the batch on disk and acknowledge it.
       stats.writeErrors++;
       events.emit('writeError', err);
-      await spoolBatch({ sources: sources(), body });
-      return { kind: 'spooled' };
+      return spoolInTurn();
     }
   }
 
@@ -365,12 +394,14 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     maxDelayMs: config.batch.maxDelayMs,
     highWaterLines,
     retryPauseMs: config.retry.pauseMs,
+    concurrency: config.write.concurrency,
     write: deliver,
     // Refusals are settled inside deliver (split and dead-lettered); nothing reaches the batcher as one.
     isRejection: () => false,
     onWritten(tickets, lines, latencyMs, delivery) {
       if (lines > 0) stats.lastWriteLatencyMs = latencyMs;
       for (const t of tickets) {
+        if (!t.ack) continue;
         if (delivery?.kind === 'spooled') stats.spooledReadings += t.readings;
         else stats.writtenReadings += t.readings;
         acks.complete(t.ack);
@@ -430,7 +461,21 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     const count = verdict.batch.readings.length;
     stats.receivedReadings += count;
     batcher.add(batchToLines(verdict.batch), count, { ack, topic, readings: count });
+    if (loads) {
+      const late = loads.lateReadings;
+      addLoads(loads.add(verdict.batch.plant, verdict.batch.readings, (r) => unitFactor(r.quantity, r.unit) ?? Number.NaN));
+      stats.lateLoadReadings += loads.lateReadings - late;
+    }
   }
+
+  /** Load lines go behind the readings they were computed from, in the same write path (spool included). */
+  function addLoads(computed: OutfallLoad[]): void {
+    if (computed.length === 0 || stopped) return;
+    stats.loadLines += computed.length;
+    batcher.add(computed.map(loadLine).join('\n'), computed.length, { ack: undefined, topic: DERIVED_TOPIC, readings: computed.length });
+  }
+  const idleLoads = loads ? setInterval(() => addLoads(loads.closeIdle()), Math.min(config.loads?.idleCloseMs ?? 1000, 1000)) : undefined;
+  idleLoads?.unref();
 
   const sendPuback = takeOverAcks(client, (packet, proceed) => {
     // After stop() begins, messages are left unacknowledged for the broker to deliver again.
@@ -495,7 +540,12 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     while (deadLettersInFlight.size > 0) await Promise.all([...deadLettersInFlight]);
   }
 
-  let stopped: Promise<void> | undefined;
+  function addLoadsBeforeStop(computed: OutfallLoad[]): void {
+    if (computed.length === 0) return;
+    stats.loadLines += computed.length;
+    batcher.add(computed.map(loadLine).join('\n'), computed.length, { ack: undefined, topic: DERIVED_TOPIC, readings: computed.length });
+  }
+
   const ingest = Object.assign(events, {
     httpUrl: http?.url,
     async flush(): Promise<void> {
@@ -505,6 +555,8 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     stop(): Promise<void> {
       stopped ??= (async () => {
         stopping = true;
+        clearInterval(idleLoads);
+        if (loads) addLoadsBeforeStop(loads.closeAll());
         maybeResume();
         await batcher.close(stopTimeoutMs);
         await replayer?.stop();

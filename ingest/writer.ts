@@ -69,6 +69,8 @@ export interface InfluxWriter {
   start(signal?: AbortSignal): Promise<void>;
   /** Write lines (joined by `\n`). Resolves when the server answered 204; rejects with InfluxWriteError. */
   write(body: string, signal?: AbortSignal): Promise<void>;
+  /** Run one InfluxQL statement that changes things (POST /query); rejects with InfluxWriteError carrying the server's message. */
+  run(statement: string, signal?: AbortSignal): Promise<void>;
 }
 
 const gzipAsync = promisify(gzipCallback);
@@ -161,24 +163,25 @@ export function createInfluxWriter(connection: InfluxConnection, options: Writer
     return { status: res.status, body: text, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
   }
 
-  async function createDatabase(signal?: AbortSignal): Promise<void> {
-    const q = `CREATE DATABASE ${quoteIdentifier(connection.database)}`;
+  async function run(q: string, signal?: AbortSignal): Promise<void> {
     let answer: HttpAnswer;
     try {
       answer = await request(queryUrl, new URLSearchParams({ q }), signal);
     } catch (err) {
-      if (signal?.aborted) throw new InfluxWriteError('aborted', `creating database ${connection.database} was aborted`, { url: queryUrl }, { cause: err });
-      throw new InfluxWriteError('unavailable', `cannot reach ${queryUrl} to create database ${connection.database}: ${(err as Error).message}`, { url: queryUrl }, { cause: err });
+      if (signal?.aborted) throw new InfluxWriteError('aborted', `${q} was aborted`, { url: queryUrl }, { cause: err });
+      throw new InfluxWriteError('unavailable', `cannot reach ${queryUrl} for ${q}: ${(err as Error).message}`, { url: queryUrl }, { cause: err });
     }
     if (answer.status >= 200 && answer.status < 300) {
-      const msg = answer.body ? serverMessage(answer.body) : '';
       // InfluxDB answers 200 with {"results":[{"error":...}]} when the statement fails.
       if (!/"error"/.test(answer.body)) return;
-      throw new InfluxWriteError('rejected', `CREATE DATABASE ${connection.database} failed: ${msg || answer.body}`, { url: queryUrl, status: answer.status, body: answer.body });
+      const inner = /"error"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(answer.body)?.[1];
+      throw new InfluxWriteError('rejected', `${q} failed: ${inner ?? answer.body}`, { url: queryUrl, status: answer.status, body: answer.body });
     }
     const kind: WriteFailureKind = answer.status === 401 || answer.status === 403 ? 'unauthorized' : answer.status === 400 ? 'rejected' : 'unavailable';
-    throw new InfluxWriteError(kind, `CREATE DATABASE ${connection.database} answered ${answer.status}: ${serverMessage(answer.body)}`, { url: queryUrl, status: answer.status, body: answer.body });
+    throw new InfluxWriteError(kind, `${q} answered ${answer.status}: ${serverMessage(answer.body)}`, { url: queryUrl, status: answer.status, body: answer.body });
   }
+
+  const createDatabase = (signal?: AbortSignal): Promise<void> => run(`CREATE DATABASE ${quoteIdentifier(connection.database)}`, signal);
 
   /** One POST: resolves undefined on success, a retryable failure to try again, or throws a final one. */
   async function attemptWrite(body: string | Buffer, attempt: number, signal?: AbortSignal): Promise<{ error: InfluxWriteError; retryAfterMs?: number; databaseMissing?: boolean } | undefined> {
@@ -240,5 +243,6 @@ export function createInfluxWriter(connection: InfluxConnection, options: Writer
       if (connection.createDatabase) await createDatabase(signal);
     },
     write,
+    run,
   };
 }

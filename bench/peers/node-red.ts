@@ -1,0 +1,132 @@
+/**
+ * Node-RED as the bench's peer: installed on demand into var/bench-peers (never a dependency of cleanstream), run
+ * as a child process on loopback with a generated flow doing what ingest does:
+ *
+ *   mqtt in (QoS 1, the readings filter) → json → function (one point per reading) → influxdb out (v1.x, precision ms)
+ *
+ * Versions: node-red 4.1.8 (5.x needs Node 22) with node-red-contrib-influxdb 0.7.0 (reference/stack.md).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const NODE_RED_PACKAGES = ['node-red@4.1.8', 'node-red-contrib-influxdb@0.7.0'];
+
+/** Installs Node-RED into `<repo>/var/bench-peers` unless it is there; returns the path of red.js. */
+export function ensureNodeRed(repo: string, log: (line: string) => void = () => undefined): string {
+  const prefix = path.join(repo, 'var/bench-peers');
+  const redJs = path.join(prefix, 'node_modules/node-red/red.js');
+  const contrib = path.join(prefix, 'node_modules/node-red-contrib-influxdb/package.json');
+  if (existsSync(redJs) && existsSync(contrib)) return redJs;
+  mkdirSync(prefix, { recursive: true });
+  log(`installing ${NODE_RED_PACKAGES.join(' ')} into ${prefix} (once)`);
+  execFileSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', ...NODE_RED_PACKAGES], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+  return redJs;
+}
+
+export interface NodeRedFlowOptions {
+  brokerPort: number;
+  influxPort: number;
+  database: string;
+  subscription: string;
+}
+
+/** The flow (Node-RED's flows.json): every node configured, nothing left to the editor. */
+export function nodeRedFlow(o: NodeRedFlowOptions): object[] {
+  const building = [
+    'const b = msg.payload;',
+    // One point per reading, as ingest writes it: measurement water, tags meter + plant, value and quality fields.
+    'msg.payload = b.readings.map((r) => [{ [r.quantity]: r.value, [r.quantity + "_quality"]: r.quality, time: r.ts }, { meter: r.meter, plant: b.plant }]);',
+    'return msg;',
+  ].join('\n');
+  return [
+    { id: 'tab', type: 'tab', label: 'bench', disabled: false },
+    {
+      id: 'broker',
+      type: 'mqtt-broker',
+      name: 'bench broker',
+      broker: '127.0.0.1',
+      port: String(o.brokerPort),
+      clientid: 'bench-node-red',
+      autoConnect: true,
+      usetls: false,
+      protocolVersion: '4',
+      keepalive: '60',
+      cleansession: true,
+      autoUnsubscribe: true,
+    },
+    {
+      id: 'influx',
+      type: 'influxdb',
+      hostname: '127.0.0.1',
+      port: String(o.influxPort),
+      protocol: 'http',
+      database: o.database,
+      name: 'bench influx',
+      usetls: false,
+      influxdbVersion: '1.x',
+    },
+    { id: 'in', type: 'mqtt in', z: 'tab', name: 'readings', topic: o.subscription, qos: '1', datatype: 'utf8', broker: 'broker', nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 100, wires: [['json']] },
+    { id: 'json', type: 'json', z: 'tab', name: '', property: 'payload', action: 'obj', pretty: false, x: 250, y: 100, wires: [['point']] },
+    { id: 'point', type: 'function', z: 'tab', name: 'points', func: building, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 400, y: 100, wires: [['out']] },
+    { id: 'out', type: 'influxdb out', z: 'tab', influxdb: 'influx', name: 'write', measurement: 'water', precision: 'ms', retentionPolicy: '', x: 550, y: 100, wires: [] },
+  ];
+}
+
+export interface RunningNodeRed {
+  readonly pid: number;
+  readonly process: ChildProcess;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts Node-RED with the flow in `userDir` on `port` (127.0.0.1) and waits until its MQTT node is connected. */
+export async function startNodeRed(redJs: string, userDir: string, port: number, flow: object[], timeoutMs = 60_000): Promise<RunningNodeRed> {
+  mkdirSync(userDir, { recursive: true });
+  writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow, null, 1));
+  writeFileSync(
+    path.join(userDir, 'settings.js'),
+    `module.exports = ${JSON.stringify(
+      {
+        uiHost: '127.0.0.1',
+        uiPort: port,
+        flowFile: 'flows.json',
+        credentialSecret: false,
+        httpAdminRoot: '/',
+        diagnostics: { enabled: false },
+        telemetry: { enabled: false },
+        externalModules: { autoInstall: false, palette: { allowInstall: false } },
+        editorTheme: { tours: false, palette: { catalogues: [] } },
+        logging: { console: { level: 'info', metrics: false, audit: false } },
+      },
+      null,
+      1,
+    )};\n`,
+  );
+  const child = spawn(process.execPath, [redJs, '-u', userDir, '-p', String(port), '-s', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const append = (d: Buffer): void => void (output = (output + d.toString()).slice(-50_000));
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + timeoutMs;
+  while (!/Connected to broker/.test(output)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`Node-RED did not connect to the broker within ${timeoutMs} ms:\n${output.slice(-3000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    pid: child.pid!,
+    process: child,
+    log: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
