@@ -1,0 +1,62 @@
+/**
+ * `cleanstream up`, the README's first command, as a user runs it: one process that starts InfluxDB, the broker,
+ * the simulators, both gateways, ingest, rules and the dashboard, prints where they are, serves the dashboard with
+ * the printed token, and stops by itself after --duration, leaving water, energy and emissions series of every plant.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startInfluxd } from '../harness/influxd.ts';
+import { freePort } from '../harness/ports.ts';
+
+describe('cleanstream up', () => {
+  it('runs the whole pipeline on the demo plants and leaves their series in InfluxDB', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'cleanstream-up-'));
+    try {
+      const [mqtt, opcua, modbus, http] = [await freePort(), await freePort(), await freePort(), await freePort()];
+      const child = spawn(
+        process.execPath,
+        ['bin/cleanstream.js', 'up', '--duration', '12', '--interval', '500', '--data-dir', dataDir,
+          '--mqtt-port', String(mqtt), '--opcua-port', String(opcua), '--modbus-port', String(modbus), '--http-port', String(http)],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+      const deadline = Date.now() + 60_000;
+      while (!/dashboard\s+http:\/\/\S+\?token=\S+/.test(out) && Date.now() < deadline && child.exitCode === null) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const url = /dashboard\s+(http:\/\/\S+)\/\?token=(\S+)/.exec(out);
+      expect(url, out).not.toBeNull();
+      const [, base, token] = url as RegExpExecArray;
+      expect(base).toBe(`http://127.0.0.1:${http}`);
+      expect(out).toMatch(/gateway opcua\s+gw-opcua/);
+      expect(out).toMatch(/gateway modbus\s+gw-modbus/);
+
+      const plants = (await (await fetch(`${base}/api/plants`, { headers: { authorization: `Bearer ${token}` } })).json()) as { plants: { id: string }[] };
+      expect(plants.plants.map((p) => p.id).sort()).toEqual(['dyeing-01', 'paper-01', 'steel-01']);
+      expect((await fetch(`${base}/api/plants`)).status).toBe(401);
+
+      expect(await exited, out).toBe(0);
+      expect(out).toMatch(/ingest wrote [1-9]\d* readings, rejected 0 messages/);
+
+      // The data stays: start influxd again on the same folder and look.
+      const influx = await startInfluxd({ dataDir: path.join(dataDir, 'influxdb') });
+      try {
+        for (const measurement of ['water', 'energy', 'emissions']) {
+          const rows = await influx.query<{ plant: string; count: number }>(`SELECT count(*) FROM "${measurement}" GROUP BY "plant"`, 'cleanstream');
+          expect(rows.map((r) => r.plant).sort(), measurement).toEqual(['dyeing-01', 'paper-01', 'steel-01']);
+        }
+      } finally {
+        await influx.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
