@@ -53,6 +53,14 @@ export const uplinkConfigSchema = z
       .prefault({}),
     /** Readings up to this much older than the newest of their plant still count; an interval closes this long after it ends (event time). */
     latenessMs: z.number().int().min(0).default(120_000),
+    /**
+     * Send intervals (and codes) without any reading, with empty values and data flag B (communication failure), so
+     * that the platform sees no silent gap. Only between intervals with readings: event time stands still while a
+     * plant sends nothing.
+     */
+    sendEmptyIntervals: z.boolean().default(true),
+    /** Save each station's open intervals this often (and at stop), so that a restart loses none of their readings. */
+    checkpointIntervalMs: durationMs.default(5000),
     reconnect: z.strictObject({ initialMs: durationMs.default(1000), maxMs: durationMs.default(30_000) }).prefault({}),
     outbox: z
       .strictObject({

@@ -7,11 +7,11 @@
  *
  * An interval's QN is derived from its DataTime and CN (`YYYYMMDDhhmmss` + the CN's last three digits, e.g.
  * 20240501080000051 for the 08:00 minute), so a packet resent after an outage carries the QN it had the first time
- * and the platform can recognise it. The end of the last closed interval per kind is persisted next to the outbox,
- * so that readings redelivered after a restart do not produce an interval twice.
+ * and the platform can recognise it. Each station's open intervals and the end of the last closed one per kind are
+ * checkpointed next to the outbox (checkpoint.ts) after each outbox append, every `checkpointIntervalMs` and at stop,
+ * so a restart neither loses the readings already counted nor produces an interval twice.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
@@ -24,7 +24,8 @@ import { parseReadingsTopic, topics } from '../../core/topics.ts';
 import { dataCp, type Hj212PollutantInput } from '../drivers/hj212/cp.ts';
 import { quantityForCode, unitForCode } from '../drivers/hj212/codes.ts';
 import { formatHj212Time } from '../drivers/hj212/time.ts';
-import { IntervalAggregator, type ClosedInterval, type IntervalKind } from './aggregate.ts';
+import { IntervalAggregator, type AggregatorOptions, type ClosedInterval, type IntervalKind } from './aggregate.ts';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import type { UplinkConfig, UplinkStationConfig } from './config.ts';
 import { StationLink, type OutboxRecord, type StationLinkStats } from './station-link.ts';
 
@@ -37,6 +38,8 @@ export interface UplinkStationStats extends StationLinkStats {
   lateReadings: number;
   /** Intervals lost because the outbox was full. */
   outboxFull: number;
+  /** Empty intervals not sent because a gap was longer than a week of them. */
+  emptySkipped: number;
 }
 
 export interface UplinkStats {
@@ -103,26 +106,20 @@ interface Station {
   outboxFull: number;
   lastRealtimeTs: number;
   lastRealtimeQnMs: number;
+  /** The aggregator's version at the last checkpoint taken. */
+  checkpointed: number;
 }
 
-const STATE_FILE = 'closed.json';
-
-function readClosedState(dir: string): Partial<Record<IntervalKind, number>> {
+/** Restores a station's aggregator from its checkpoint; an unreadable one is reported and the station starts afresh. */
+function restoredAggregator(dir: string, mn: string, options: AggregatorOptions, report: (err: CleanstreamError) => void): IntervalAggregator {
   try {
-    const parsed = JSON.parse(readFileSync(path.join(dir, STATE_FILE), 'utf8')) as Record<string, unknown>;
-    const out: Partial<Record<IntervalKind, number>> = {};
-    for (const kind of ['minute', 'hour', 'day'] as const) if (typeof parsed[kind] === 'number') out[kind] = parsed[kind];
-    return out;
-  } catch {
-    return {};
+    const saved = readCheckpoint(dir);
+    if (saved.kind === 'state') return new IntervalAggregator({ ...options, state: saved.state });
+    if (saved.kind === 'closed') return new IntervalAggregator({ ...options, closedUpTo: saved.closedUpTo });
+  } catch (err) {
+    report(new CleanstreamError('UPLINK_STATE', `station ${mn}: the checkpoint cannot be read, starting without it (intervals may be sent again): ${(err as Error).message}`, { mn, dir }, { cause: err }));
   }
-}
-
-async function writeClosedState(dir: string, closed: Readonly<Record<IntervalKind, number>>): Promise<void> {
-  const file = path.join(dir, STATE_FILE);
-  const finite = Object.fromEntries(Object.entries(closed).filter(([, v]) => Number.isFinite(v)));
-  await writeFile(`${file}.tmp`, JSON.stringify(finite));
-  await rename(`${file}.tmp`, file);
+  return new IntervalAggregator(options);
 }
 
 function routesFor(config: UplinkConfig, stations: Station[]): Map<string, Map<string, Route[]>> {
@@ -187,8 +184,13 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
       );
       link.on('error', report);
       link.on('connected', () => logger.info({ mn: stationConfig.mn }, 'connected to the platform'));
-      const aggregator = new IntervalAggregator({ kinds, latenessMs: config.latenessMs, utcOffsetMinutes: config.utcOffsetMinutes, closedUpTo: readClosedState(dir) });
-      stations.push({ config: stationConfig, dir, aggregator, queue, link, chain: Promise.resolve(), intervals: 0, outboxFull: 0, lastRealtimeTs: Number.NEGATIVE_INFINITY, lastRealtimeQnMs: 0 });
+      const aggregator = restoredAggregator(
+        dir,
+        stationConfig.mn,
+        { kinds, latenessMs: config.latenessMs, utcOffsetMinutes: config.utcOffsetMinutes, ...(config.sendEmptyIntervals ? { codes: stationConfig.pollutants.map((p) => p.code) } : {}) },
+        report,
+      );
+      stations.push({ config: stationConfig, dir, aggregator, queue, link, chain: Promise.resolve(), intervals: 0, outboxFull: 0, lastRealtimeTs: Number.NEGATIVE_INFINITY, lastRealtimeQnMs: 0, checkpointed: aggregator.version });
     }
   } catch (err) {
     await closeAll();
@@ -196,24 +198,37 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
   }
   const routes = routesFor(config, stations);
 
+  /**
+   * Saves the station's open state as it is now, after the outbox writes already chained: the checkpoint then never
+   * claims an interval closed that is not in the outbox yet.
+   */
+  const checkpoint = (station: Station): void => {
+    station.checkpointed = station.aggregator.version;
+    const state = station.aggregator.snapshot();
+    station.chain = station.chain
+      .then(() => writeCheckpoint(station.dir, state))
+      .catch((err: unknown) => report(new CleanstreamError('UPLINK_STATE', `station ${station.config.mn}: saving the checkpoint failed: ${(err as Error).message}`, { mn: station.config.mn }, { cause: err })));
+  };
+
   const enqueue = (station: Station, closed: ClosedInterval[]): void => {
     if (closed.length === 0) return;
     const records = closed.map((interval): OutboxRecord => ({ qn: intervalQn(interval.start, interval.cn, config.utcOffsetMinutes), cn: interval.cn, dataTime: interval.start, cp: intervalCp(interval, config.utcOffsetMinutes) }));
-    const state = station.aggregator.closed;
     station.chain = station.chain
       .then(() => station.queue.append(records.map((r) => Buffer.from(JSON.stringify(r)))))
       .then(
-        async () => {
+        () => {
           station.intervals += records.length;
           station.link.notify();
-          await writeClosedState(station.dir, state);
         },
         (err: unknown) => {
           if (err instanceof DiskQueueFullError) station.outboxFull += records.length;
           report(new CleanstreamError('UPLINK_OUTBOX', `station ${station.config.mn}: ${records.length} intervals (${records[0]?.qn} ...) not queued: ${(err as Error).message}`, { mn: station.config.mn }, { cause: err }));
         },
-      )
-      .catch((err: unknown) => report(new CleanstreamError('UPLINK_STATE', `station ${station.config.mn}: saving the closed-interval state failed: ${(err as Error).message}`, { mn: station.config.mn }, { cause: err })));
+      );
+    checkpoint(station);
+  };
+  const checkpointChanged = (): void => {
+    for (const station of stations) if (station.aggregator.version !== station.checkpointed) checkpoint(station);
   };
 
   const counters = { messages: 0, readings: 0, rejectedMessages: 0 };
@@ -289,6 +304,7 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
     throw err;
   }
   const realtimeTimer = config.realtimeIntervalMs ? setInterval(sendRealtime, config.realtimeIntervalMs) : undefined;
+  const checkpointTimer = setInterval(checkpointChanged, config.checkpointIntervalMs);
   logger.info({ stations: stations.map((s) => s.config.mn), platform: `${config.platform.host}:${config.platform.port}` }, 'uplink started');
 
   let stopping: Promise<void> | undefined;
@@ -296,15 +312,18 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(realtimeTimer);
-        client.off('message', onMessage);
+        clearInterval(checkpointTimer);
+        // The handler stays until the client is closed: a message acknowledged to the broker must be counted.
         await client.endAsync();
+        client.off('message', onMessage);
+        checkpointChanged();
         await closeAll();
       })()),
     stats: () => ({
       uplink: config.id,
       mqttConnected: client.connected,
       ...counters,
-      stations: stations.map((s) => ({ mn: s.config.mn, plant: s.config.plant, ...s.link.stats(), intervals: s.intervals, lateReadings: s.aggregator.late, outboxFull: s.outboxFull })),
+      stations: stations.map((s) => ({ mn: s.config.mn, plant: s.config.plant, ...s.link.stats(), intervals: s.intervals, lateReadings: s.aggregator.late, outboxFull: s.outboxFull, emptySkipped: s.aggregator.skippedEmpty })),
     }),
   };
 }

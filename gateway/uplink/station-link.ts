@@ -173,6 +173,8 @@ export class StationLink extends EventEmitter<StationLinkEvents> {
       const record = JSON.parse(next.data.toString('utf8')) as OutboxRecord;
       const outcome = await this.exchange(socket, record.qn, record.cn, record.cp);
       if (outcome.kind !== 'answer') return;
+      // Removed from the outbox before it is counted, so that `acknowledged` and `queued` in stats() agree.
+      await this.outbox.ack(next.id);
       if (outcome.answer.cn === '9014') {
         this.counters.acknowledged++;
         this.backoff.reset();
@@ -188,7 +190,6 @@ export class StationLink extends EventEmitter<StationLinkEvents> {
           }),
         );
       }
-      await this.outbox.ack(next.id);
     }
   }
 

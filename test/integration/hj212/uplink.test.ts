@@ -5,7 +5,7 @@
  * Event time comes from the readings' timestamps, so twenty minutes of data pass in about a second.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -141,7 +141,9 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
         expect(c.values.Min).toBe(Math.min(...codValues));
         expect(c.values.Max).toBe(Math.max(...codValues));
         expect(c.flag).toBe('N');
-        expect(c.values.Cou).toBeUndefined();
+        // COD load: each 10-second flow sample's volume (m3) × the COD sampled with it (mg/L = g/m3), in kg.
+        const loadKg = [0, 1, 2, 3, 4, 5].reduce((sum, k) => sum + ((flowM3h(m, k) / 3600) * 10 * cod(m, k)) / 1000, 0);
+        expect(c.values.Cou).toBeCloseTo(loadKg, 3);
         const f = packet.data.pollutants.get('w00000')!;
         // m3/h -> L/s (÷ 3.6); Cou = mean flow × 60 s, in m3.
         const flowLs = [0, 1, 2, 3, 4, 5].map((k) => flowM3h(m, k) / 3.6);
@@ -152,12 +154,86 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
         expect(f.values.Cou).toBeCloseTo((meanLs * 60) / 1000, 3);
         expect(f.flag).toBe('N');
       }
+      // By hand for minute 0: volumes 1.0, 1.1, ..., 1.5 m3 (7.5 m3) at 40, 40.5, ..., 42.5 mg/L = 310.25 g.
+      const minute0 = minutes.find((p) => p.qn === expectedQns[0])!.data.pollutants;
+      expect(minute0.get('w00000')!.values.Cou).toBeCloseTo(7.5, 4);
+      expect(minute0.get('w01018')!.values.Cou).toBeCloseTo(0.31025, 3);
       expect(errors).toContain('UPLINK_CONNECT');
       expect(errors).toContain('UPLINK_NO_ANSWER');
     } finally {
       await feeder.endAsync();
       await uplink.stop();
       await platform?.stop();
+    }
+  });
+
+  it('keeps a minute\'s readings across a restart of the uplink, and reports a minute without readings as flag B', async () => {
+    const platform = await startTestPlatform(await freePort());
+    const mn = 'UPLINKTEST00000000000002';
+    const outbox = path.join(workDir, 'restart');
+    const config = parseUplinkConfig('test uplink', {
+      id: 'uplink-restart',
+      mqtt: { url: broker.url },
+      platform: { host: '127.0.0.1', port: platform.port },
+      overTimeMs: 1000,
+      latenessMs: 0,
+      send: { minute: true, hourly: false, daily: false },
+      // Longer than the test: what survives the restart is the checkpoint written at stop.
+      checkpointIntervalMs: 600_000,
+      reconnect: { initialMs: 50, maxMs: 200 },
+      outbox: { dir: outbox },
+      stations: [{ plant: 'paper-02', mn, pw: '123456', st: '32', pollutants: [{ code: 'w01018', meter: 'outfall-1-cod' }, { code: 'w00000', meter: 'outfall-1-flow' }] }],
+    });
+    const feeder = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    const publish = (seq: number, m: number, ks: number[]): Promise<unknown> => {
+      const readings: BatchReading[] = ks.flatMap((k) => [
+        { meter: 'outfall-1-cod', quantity: 'cod', value: cod(m, k), unit: 'mg/L', ts: T0 + m * 60_000 + k * 10_000, quality: 'good' },
+        { meter: 'outfall-1-flow', quantity: 'wastewater_flow', value: flowM3h(m, k), unit: 'm3/h', ts: T0 + m * 60_000 + k * 10_000, quality: 'good' },
+      ]);
+      return feeder.publishAsync(topics.readings('paper-02', 'gw-feed'), encodeBatch({ v: 1, gateway: 'gw-feed', plant: 'paper-02', seq, sentAt: Date.now(), readings }), { qos: 1 });
+    };
+    let uplink = await startHj212Uplink(config, { logger });
+    try {
+      // The first half of minute 0, then a stop: the minute is still open.
+      await publish(0, 0, [0, 1, 2]);
+      await until('the first half of minute 0 counted', () => uplink.stats().readings === 6, 5000);
+      await uplink.stop();
+      expect(existsSync(path.join(outbox, mn, 'state.json'))).toBe(true);
+      expect(platform.received).toEqual([]);
+
+      // The second half arrives while the uplink is down (the broker keeps it for the uplink's session); then nothing
+      // at all in minute 1, readings in minute 2, and one at the start of minute 3 to close minute 2.
+      await publish(1, 0, [3, 4, 5]);
+      await publish(2, 2, [0, 1, 2, 3, 4, 5]);
+      await publish(3, 3, [0]);
+      uplink = await startHj212Uplink(config, { logger });
+      await until('minutes 0 to 2 acknowledged', () => uplink.stats().stations[0]?.acknowledged === 3, 10_000);
+
+      const qns = platform.received.map((p) => p.qn);
+      expect(qns).toEqual([0, 1, 2].map((m) => intervalQn(T0 + m * 60_000, '2051', CST)));
+      const [minute0, minute1, minute2] = platform.received.map((p) => p.data.pollutants);
+
+      // Minute 0 has its six readings once each: three from before the restart, three from after.
+      const codValues = [0, 1, 2, 3, 4, 5].map((k) => cod(0, k));
+      expect(minute0!.get('w01018')!.values.Avg).toBeCloseTo(codValues.reduce((a, b) => a + b) / 6, 4);
+      expect(minute0!.get('w01018')!.values.Min).toBe(cod(0, 0));
+      expect(minute0!.get('w01018')!.values.Max).toBe(cod(0, 5));
+      expect(minute0!.get('w00000')!.values.Cou).toBeCloseTo(7.5, 4);
+      expect(minute0!.get('w01018')!.values.Cou).toBeCloseTo(0.31025, 3);
+
+      // Minute 1: no readings at all; both codes sent with empty values and flag B (communication failure).
+      for (const code of ['w00000', 'w01018']) {
+        const p = minute1!.get(code)!;
+        expect(p.flag).toBe('B');
+        expect(p.values).toEqual({ Min: null, Avg: null, Max: null });
+      }
+      expect(minute2!.get('w01018')!.values.Avg).toBeCloseTo([0, 1, 2, 3, 4, 5].reduce((a, k) => a + cod(2, k), 0) / 6, 4);
+      expect(minute2!.get('w01018')!.flag).toBe('N');
+      expect(uplink.stats().stations[0]!.lateReadings).toBe(0);
+    } finally {
+      await feeder.endAsync();
+      await uplink.stop();
+      await platform.stop();
     }
   });
 });
