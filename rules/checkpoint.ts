@@ -6,8 +6,12 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync
 import path from 'node:path';
 import { CleanstreamError } from '../core/errors.ts';
 import type { EngineSnapshot } from './engine.ts';
+import type { GatewayOrderState } from './resequence.ts';
 
-export function writeCheckpoint(file: string, snapshot: EngineSnapshot): void {
+/** What the service keeps: the engine's state, the messages judged recently (rules/dedup.ts) and those waiting for their turn (rules/resequence.ts). */
+export type RulesCheckpoint = EngineSnapshot & { recentMessages?: Record<string, string[]>; reorder?: Record<string, GatewayOrderState> };
+
+export function writeCheckpoint(file: string, snapshot: RulesCheckpoint): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(snapshot));
@@ -21,7 +25,7 @@ export function writeCheckpoint(file: string, snapshot: EngineSnapshot): void {
 }
 
 /** The last checkpoint, or undefined when there is none yet. A file that cannot be read is an error, not a fresh start. */
-export function readCheckpoint(file: string): EngineSnapshot | undefined {
+export function readCheckpoint(file: string): RulesCheckpoint | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -38,5 +42,5 @@ export function readCheckpoint(file: string): EngineSnapshot | undefined {
   if (typeof snap !== 'object' || snap === null || (snap as { version?: unknown }).version !== 1) {
     throw new CleanstreamError('CHECKPOINT_READ', `the rules checkpoint ${file} is not a version 1 checkpoint; move it away to start fresh`, { file });
   }
-  return snap as EngineSnapshot;
+  return snap as RulesCheckpoint;
 }

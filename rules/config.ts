@@ -12,6 +12,7 @@ import { INDUSTRIES } from '../core/plants.ts';
 import { SEVERITIES } from './alerts.ts';
 import { RULE_KINDS, type RuleKindName } from './kinds/index.ts';
 import { thresholdIssues, type ClearSpec, type LimitSpec } from './kinds/threshold.ts';
+import { notifyConfigSchema } from './notify/webhook.ts';
 
 const KIND_NAMES = Object.keys(RULE_KINDS) as [RuleKindName, ...RuleKindName[]];
 
@@ -105,6 +106,10 @@ export const rulesConfigSchema = z
         allowedLatenessMs: z.number().int().nonnegative().default(5_000),
         /** A series with no arrival for this long stops waiting for stragglers (its watermark catches up). */
         idleFlushMs: durationMs.default(10_000),
+        /** A batch ahead of its gateway's next seq waits this long (processing time) for the ones before it. */
+        reorderWaitMs: durationMs.default(2_000),
+        /** Batches held back per gateway at most while waiting for a gap to fill. */
+        reorderMaxPending: z.number().int().positive().default(10_000),
       })
       .prefault({}),
     /** Processing-time tick: deadman rules, escalation, idle series. */
@@ -114,8 +119,31 @@ export const rulesConfigSchema = z
         /** Where window and alert state is kept across restarts (relative to this config file); none: not kept. */
         file: z.string().min(1).optional(),
         intervalMs: durationMs.default(10_000),
+        /**
+         * Readings are acknowledged to the broker only once a checkpoint covers them; past this many unacknowledged
+         * messages a checkpoint is taken early. Brokers cap unacknowledged deliveries per client (Mosquitto's
+         * max_inflight_messages, 20 by default): set it above this, or 0 (unlimited).
+         */
+        maxUnackedMessages: z.number().int().positive().default(10_000),
       })
       .prefault({}),
+    /**
+     * Baselines and reductions, computed from InfluxDB history and written back to it (`baselines`, `reductions`).
+     * Static baselines come from files (relative to this config file) and the shipped rules/baselines/.
+     */
+    history: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        everyMs: durationMs.default(3_600_000),
+        baselineFiles: z.array(z.string().min(1)).default([]),
+        builtinBaselines: z.boolean().default(true),
+        /** Learned baselines: the percentile of each quantity over the last `days` days, per plant. */
+        learn: z.strictObject({ quantities: z.array(quantityIdSchema).min(1), days: z.number().positive().default(30), percentile: z.number().int().min(1).max(99).default(50) }).optional(),
+        reductions: z.boolean().default(true),
+      })
+      .prefault({}),
+    /** Webhooks to regulators (the retained alert topic is always published). */
+    notify: notifyConfigSchema.prefault({}),
     rules: rulesListSchema,
   });
 
@@ -151,5 +179,7 @@ export function loadRulesConfig(file: string, env: NodeJS.ProcessEnv = process.e
   if (config.plants) config.plants = path.resolve(dir, config.plants);
   config.limits = config.limits.map((p) => path.resolve(dir, p));
   if (config.checkpoint.file) config.checkpoint.file = path.resolve(dir, config.checkpoint.file);
+  config.history.baselineFiles = config.history.baselineFiles.map((p) => path.resolve(dir, p));
+  if (config.notify.outboxDir) config.notify.outboxDir = path.resolve(dir, config.notify.outboxDir);
   return config;
 }

@@ -19,6 +19,7 @@ import type { RuleConfig } from './config.ts';
 import { RULE_KINDS } from './kinds/index.ts';
 import { BAD, GOOD, UNCERTAIN, type BindContext, type Operator, type QualityCode, type RuleKind } from './kinds/types.ts';
 import type { LimitLookup, LimitsCatalog } from './limits/catalog.ts';
+import type { BaselineBook } from './baselines.ts';
 import { ReorderBuffer, type ReorderState, type SampleSink } from './windows.ts';
 
 export interface LateReading {
@@ -36,6 +37,8 @@ export interface EngineOptions {
   limits: LimitsCatalog;
   /** Without one, every plant and meter is judged but industry/region selectors and catalog limits match nothing. */
   registry?: PlantRegistry;
+  /** Static baselines for `baseline` rules (they need the registry too). */
+  baselines?: BaselineBook;
   allowedLatenessMs?: number;
   idleFlushMs?: number;
   clock?: () => number;
@@ -357,6 +360,7 @@ export class RulesEngine {
       quantity,
       catalogLimit: (atMs, standard) => (plantDef && quantity ? limits.lookup(plantDef, quantity, atMs, standard === undefined ? {} : { standard }) : NO_LIMIT),
       now: this.clock,
+      baseline: (level) => (plantDef && quantity ? this.opts.baselines?.lookup(plantDef, quantity, level)?.value : undefined),
     };
     return { rt, op: rt.kind.create(rt.rule.params, ctx), slot: this.slotFor(rt, plant, meter, quantity ?? null) };
   }

@@ -99,3 +99,46 @@ export class AlertWriter {
     }
   }
 }
+
+export interface InfluxSeries {
+  name?: string;
+  tags?: Record<string, string>;
+  columns: string[];
+  values?: unknown[][];
+}
+
+/** A small InfluxDB v1 client for the periodic jobs (baselines, reductions): InfluxQL reads, line-protocol writes. */
+export class InfluxClient {
+  constructor(private readonly conn: InfluxConnection) {}
+
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = {};
+    if (this.conn.token) h.authorization = `Token ${this.conn.token}`;
+    else if (this.conn.username !== undefined) h.authorization = `Basic ${Buffer.from(`${this.conn.username}:${this.conn.password ?? ''}`).toString('base64')}`;
+    return h;
+  }
+
+  /** The series of the first statement's result (epoch ms). */
+  async query(q: string): Promise<InfluxSeries[]> {
+    const url = new URL('/query', this.conn.url);
+    url.searchParams.set('db', this.conn.database);
+    url.searchParams.set('epoch', 'ms');
+    url.searchParams.set('q', q);
+    if (this.conn.retentionPolicy) url.searchParams.set('rp', this.conn.retentionPolicy);
+    const res = await fetch(url, { headers: this.headers(), signal: AbortSignal.timeout(30_000) });
+    const body = (await res.json().catch(() => ({}))) as { results?: { series?: InfluxSeries[]; error?: string }[]; error?: string };
+    const err = body.error ?? body.results?.[0]?.error;
+    if (!res.ok || err) throw new TransportError('INFLUX_QUERY', `InfluxQL failed (HTTP ${res.status}): ${err ?? 'no result'}`, res.status >= 500, { url: this.conn.url, q });
+    return body.results?.[0]?.series ?? [];
+  }
+
+  async write(lines: readonly string[]): Promise<void> {
+    if (!lines.length) return;
+    const url = new URL('/write', this.conn.url);
+    url.searchParams.set('db', this.conn.database);
+    url.searchParams.set('precision', 'ms');
+    if (this.conn.retentionPolicy) url.searchParams.set('rp', this.conn.retentionPolicy);
+    const res = await fetch(url, { method: 'POST', body: lines.join('\n'), headers: this.headers(), signal: AbortSignal.timeout(30_000) });
+    if (!res.ok) throw new TransportError('INFLUX_WRITE', `writing ${lines.length} rows failed: HTTP ${res.status} ${(await res.text()).trim()}`, res.status >= 500, { url: this.conn.url });
+  }
+}

@@ -1,10 +1,21 @@
 /**
- * The rules service: readings from MQTT in, alert transitions out (retained on the alert topic at QoS 1, and a row
- * per transition in InfluxDB's `alerts` measurement).
+ * The rules service: readings from MQTT in, alert transitions out (retained on the alert topic at QoS 1, webhooks to
+ * regulators through a durable outbox, and a row per transition in InfluxDB's `alerts` measurement).
  *
- *   broker ──QoS 1──▶ decodeBatch ──▶ RulesEngine ──▶ transitions ──▶ topics.alert(plant, rule, meter)  (retained)
- *                                        ▲     │                  └──▶ InfluxDB /write `alerts`
- *                           tick (clock) ┘     └──▶ checkpoint file (periodically and on stop)
+ *   broker ──QoS 1──▶ decodeBatch ─▶ dedup ─▶ seq order ─▶ RulesEngine ─▶ transitions ─▶ webhook outboxes (fsync) ─▶ POST, retries
+ *     ▲                                          ▲     │                 ─▶ topics.alert(...) retained (PUBACK'd)
+ *     └── PUBACK after the checkpoint ◀──┐  tick ┘     │                 ─▶ journal (fsync) ─▶ InfluxDB `alerts`
+ *                                        │                │   (journal: O after the outboxes, D after the topic)
+ *                                        └──── checkpoint file ◀─────────┘ (periodically, early when many unacked, on stop)
+ *
+ * Crash safety (with a checkpoint file): readings are acknowledged to the broker only once a checkpoint covers them
+ * (rules/acks.ts), and a checkpoint is written only after the transitions its snapshot produced are durable. After a
+ * SIGKILL the broker redelivers what the restored snapshot has not seen, the engine produces the same transitions
+ * again (same alert ids), and what was already notified before the crash is recognised by the journal
+ * (rules/journal.ts) and the retained alert state, and not sent twice. What is left: a crash between a webhook
+ * outbox append and its journal line (one fsync) queues that notification again, with the same Idempotency-Key;
+ * alert rows not yet written to InfluxDB when the process dies are missing from the history (the retained topic and
+ * webhooks are not).
  *
  * Acknowledgements arrive on `cleanstream/v1/alert-acks/{plant}/{rule}/{meter}` as `{"by": "...", "comment": "..."}`.
  * Malformed reading messages are counted, not dead-lettered: ingest dead-letters the same messages already.
@@ -12,21 +23,35 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import { mqttConnectOptions } from '../core/config.ts';
-import { PayloadError, TransportError } from '../core/errors.ts';
+import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { decodeBatch } from '../core/reading.ts';
 import { TOPIC_ROOT, topics } from '../core/topics.ts';
 import type { AlertTransition } from './alerts.ts';
+import { CheckpointAcks } from './acks.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import { RecentMessages } from './dedup.ts';
+import { Resequencer } from './resequence.ts';
+import { keyParts, TransitionJournal, transitionKey } from './journal.ts';
+import { WebhookNotifier, type RouteStats } from './notify/webhook.ts';
 import { parseRulesConfig, type RulesConfig, type RulesConfigInput } from './config.ts';
 import { RulesEngine, type EngineStats, type LateReading } from './engine.ts';
-import { AlertWriter, type AlertWriterStats } from './influx.ts';
+import { AlertWriter, InfluxClient, type AlertWriterStats } from './influx.ts';
+import { BUILTIN_BASELINES_DIR, loadBaselines } from './baselines.ts';
+import { runHistoryJobs, scheduleHistoryJobs } from './jobs.ts';
 import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from './limits/catalog.ts';
-
-/** Where operators acknowledge alerts (belongs in core/topics.ts once the dashboard sends them). */
 
 export interface RulesStats {
   receivedMessages: number;
+  /** Messages seen before (redelivered or duplicated), not judged again. */
+  duplicateMessages: number;
+  /** Transitions produced again after a restart and recognised as already notified. */
+  suppressedTransitions: number;
+  /** Messages judged but not yet acknowledged to the broker (waiting for a checkpoint). */
+  unackedMessages: number;
+  /** Batches put back in their gateway's seq order: waiting now, held back so far, gaps given up on. */
+  reorder: { waiting: number; reordered: number; gapsSkipped: number };
+  webhooks: Record<string, RouteStats>;
   /** Messages that are not ReadingBatches, by reason. */
   rejected: Record<string, number>;
   engine: EngineStats;
@@ -52,6 +77,10 @@ export interface RulesOptions {
   clock?: () => number;
   logger?: Logger;
   connectTimeoutMs?: number;
+  /** Environment for webhook secrets (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Every transition the service emits (after restart suppression), in order: for tests and benches. */
+  onTransition?: (t: AlertTransition) => void;
 }
 
 
@@ -93,14 +122,47 @@ function lateLogger(log: Logger): (late: LateReading) => void {
   };
 }
 
+/**
+ * The retained states of the alert topics of these journal keys, as `id:state:count`: whether the previous run got a
+ * transition onto its topic before it died. A short-lived client, so the service's own session is not touched.
+ */
+async function readRetained(config: RulesConfig, keys: string[], into: Map<string, string>, log: Logger): Promise<void> {
+  const wanted = new Set(keys.map(keyParts).flatMap((p) => (p ? [topics.alert(p.plant, p.rule, p.meter)] : [])));
+  if (!wanted.size) return;
+  const client = connect(config.mqtt.url, { ...mqttConnectOptions(config.mqtt), clientId: `${config.clientId}-recover-${process.pid}`, clean: true, reconnectPeriod: 0 });
+  try {
+    await waitForConnect(client, config.mqtt.url, 10_000);
+    // Retained messages follow the SUBACK; a topic without one (never published) is waited for at most 2 s.
+    let allSeen: () => void = () => undefined;
+    const seenAll = new Promise<void>((resolve) => (allSeen = resolve));
+    client.on('message', (topic, payload, packet) => {
+      if (!packet.retain) return;
+      try {
+        const a = JSON.parse(payload.toString('utf8')) as { id: string; state: string; count: number };
+        into.set(topic, `${a.id}:${a.state}:${a.count}`);
+      } catch {
+        // not an alert: treat as unknown, i.e. publish again
+      }
+      if (into.size >= wanted.size) allSeen();
+    });
+    await client.subscribeAsync([...wanted], { qos: 1 });
+    await Promise.race([seenAll, new Promise((r) => setTimeout(r, 2_000))]);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'could not read the retained alert states; transitions the last run may have published are published again');
+  } finally {
+    await client.endAsync(true);
+  }
+}
+
 export async function startRules(input: RulesConfig | RulesConfigInput, opts: RulesOptions = {}): Promise<RulesService> {
   const config = parseRulesConfig(input);
   const log = opts.logger ?? pino({ name: 'cleanstream-rules' });
   const clock = opts.clock ?? Date.now;
   const registry = opts.registry ?? (config.plants ? loadPlantRegistry(config.plants) : undefined);
+  if (config.history.enabled && !registry) throw new ConfigError('rules config', [{ path: 'history.enabled', expected: 'a plant registry (`plants:`) for baselines and reductions' }]);
   const limits = loadLimitsCatalog([...(config.builtinLimits ? [BUILTIN_STANDARDS_DIR] : []), ...config.limits]);
 
-  const counters = { receivedMessages: 0, published: 0, publishErrors: 0, checkpoints: 0 };
+  const counters = { receivedMessages: 0, duplicateMessages: 0, suppressedTransitions: 0, published: 0, publishErrors: 0, checkpoints: 0 };
   const rejected: Record<string, number> = {};
   const writer = new AlertWriter(config.influx, (err) => log.error({ err: err.message, code: err.code }, 'alerts to InfluxDB'));
   try {
@@ -110,67 +172,154 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     log.error({ err: (err as Error).message }, 'could not create the InfluxDB database; alert rows are kept until it can be written');
   }
 
-  const client = connect(config.mqtt.url, { ...mqttOptions(config), manualConnect: true });
-  const inFlight = new Set<Promise<void>>();
-  const publish = (t: AlertTransition): void => {
+  const notifier = await WebhookNotifier.open(config.notify, { registry, ...(opts.env ? { env: opts.env } : {}) });
+  notifier.on('retry', (i) => log.warn(i, `webhook ${i.route}: attempt ${i.attempt} failed (${i.reason}); retrying in ${i.delayMs} ms`));
+  notifier.on('deadLetter', (i) => log.error(i, `webhook ${i.route}: gave up on ${i.key} after ${i.attempts} attempts (${i.reason}); kept in its dead-letters.ndjson`));
+  notifier.on('error', (err) => log.error({ err: err.message }, 'webhooks'));
+
+  const checkpointFile = config.checkpoint.file;
+  const journal = checkpointFile ? new TransitionJournal(`${checkpointFile}.journal`) : undefined;
+  /** How far the transitions of the previous run since its last checkpoint got; the redelivered readings produce them again. */
+  const previous = journal?.load() ?? { done: new Set<string>(), outboxed: new Set<string>() };
+  const journaledAtStart = previous.done.size + previous.outboxed.size;
+  /** Journal lines since the last checkpoint, by emission number, so a checkpoint keeps only what it does not cover. */
+  let journaled: { n: number; key: string; done: boolean }[] = [];
+  let emitted = 0;
+  /** Retained alert states of the topics the previous run may or may not have published to (filled after connect). */
+  const retainedAtStart = new Map<string, string>();
+  const sameAsRetained = (t: AlertTransition): boolean => {
     const a = t.alert;
-    const p = client
-      .publishAsync(topics.alert(a.plant, a.rule, a.meter), JSON.stringify(a), { qos: 1, retain: true })
-      .then(
-        () => void counters.published++,
-        (err: Error) => {
-          counters.publishErrors++;
-          log.error({ err: err.message, alert: a.id }, 'publishing an alert failed');
-        },
-      )
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
+    return retainedAtStart.get(topics.alert(a.plant, a.rule, a.meter)) === `${a.id}:${a.state}:${a.count}`;
   };
 
+  const client = connect(config.mqtt.url, { ...mqttOptions(config), manualConnect: true });
+  const publishAlert = (t: AlertTransition): Promise<void> => {
+    const a = t.alert;
+    return client.publishAsync(topics.alert(a.plant, a.rule, a.meter), JSON.stringify(a), { qos: 1, retain: true }).then(
+      () => void counters.published++,
+      (err: Error) => {
+        counters.publishErrors++;
+        log.error({ err: err.message, alert: a.id }, 'publishing an alert failed');
+      },
+    );
+  };
+
+  // Transitions are handed on in order, in batches: webhook outboxes, journal O, the retained topic, journal D.
+  let batch: { n: number; t: AlertTransition }[] = [];
+  let effects: Promise<void> = Promise.resolve();
+  const journalWrite = (what: 'outboxed' | 'done', items: { n: number; key: string }[]): void => {
+    if (!journal || !items.length) return;
+    try {
+      journal[what](items.map((i) => i.key));
+      for (const i of items) journaled.push({ ...i, done: what === 'done' });
+    } catch (err) {
+      log.error({ err: (err as Error).message, file: journal.file }, 'writing the transition journal failed; a crash now could notify these transitions twice');
+    }
+  };
+  const dispatch = async (items: { n: number; t: AlertTransition }[]): Promise<void> => {
+    const keyed = items.map((i) => ({ ...i, key: transitionKey(i.t) }));
+    const fresh = keyed.filter((i) => !previous.outboxed.has(i.key));
+    await notifier.enqueue(fresh.map((i) => i.t));
+    journalWrite('outboxed', fresh);
+    await Promise.all(
+      keyed.map((i) => {
+        if (previous.outboxed.delete(i.key) && sameAsRetained(i.t)) return undefined;
+        return publishAlert(i.t);
+      }),
+    );
+    journalWrite('done', keyed);
+    for (const i of items) writer.push(i.t);
+  };
+  /** Hand what is batched to the effects chain now; returns the chain's tail. */
+  const handOn = (): Promise<void> => {
+    if (batch.length) {
+      const items = batch;
+      batch = [];
+      effects = effects.then(() => dispatch(items)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'handing on alert transitions failed'));
+    }
+    return effects;
+  };
+
+  const baselines = loadBaselines([...(config.history.builtinBaselines ? [BUILTIN_BASELINES_DIR] : []), ...config.history.baselineFiles]);
   const engine = new RulesEngine({
     rules: config.rules,
     limits,
+    baselines,
     ...(registry ? { registry } : {}),
     allowedLatenessMs: config.eventTime.allowedLatenessMs,
     idleFlushMs: config.eventTime.idleFlushMs,
     clock,
     onTransition: (t) => {
+      if (previous.done.size && previous.done.delete(transitionKey(t))) {
+        counters.suppressedTransitions++;
+        return;
+      }
       log.info({ transition: t.transition, alert: t.alert.id, severity: t.alert.severity, value: t.alert.value, limit: t.alert.limit }, t.alert.message.en);
-      publish(t);
-      writer.push(t);
+      opts.onTransition?.(t);
+      if (batch.length === 0) queueMicrotask(handOn);
+      batch.push({ n: ++emitted, t });
     },
     onLate: lateLogger(log),
   });
 
-  const checkpointFile = config.checkpoint.file;
+  const recent = new RecentMessages();
+  const inOrder = new Resequencer((b) => engine.ingestBatch(b), { waitMs: config.eventTime.reorderWaitMs, maxPending: config.eventTime.reorderMaxPending });
   if (checkpointFile) {
     const snap = readCheckpoint(checkpointFile);
     if (snap) {
       const dropped = engine.restore(snap);
-      log.info({ file: checkpointFile, takenAt: snap.takenAt, openAlerts: snap.alerts.length, ...dropped }, 'restored rules state from the checkpoint');
+      recent.restore(snap.recentMessages);
+      inOrder.restore(snap.reorder, clock());
+      log.info({ file: checkpointFile, takenAt: snap.takenAt, openAlerts: snap.alerts.length, journaled: journaledAtStart, ...dropped }, 'restored rules state from the checkpoint');
     }
   }
-  const checkpoint = (): void => {
-    if (!checkpointFile) return;
-    try {
-      writeCheckpoint(checkpointFile, engine.snapshot());
-      counters.checkpoints++;
-    } catch (err) {
-      log.error({ err: (err as Error).message, file: checkpointFile }, 'writing the rules checkpoint failed');
-    }
+
+  let accepting = true;
+  const acks = checkpointFile ? new CheckpointAcks(client, () => accepting) : undefined;
+  let checkpointing: Promise<void> | undefined;
+  const checkpoint = (): Promise<void> => {
+    if (!checkpointFile) return Promise.resolve();
+    checkpointing ??= (async () => {
+      const snap = { ...engine.snapshot(), recentMessages: recent.snapshot(), reorder: inOrder.snapshot() };
+      const covered = emitted;
+      const mark = acks?.mark();
+      await handOn();
+      try {
+        writeCheckpoint(checkpointFile, snap);
+        counters.checkpoints++;
+      } catch (err) {
+        log.error({ err: (err as Error).message, file: checkpointFile }, 'writing the rules checkpoint failed; readings stay unacknowledged');
+        return;
+      }
+      journaled = journaled.filter((j) => j.n > covered);
+      try {
+        const keep = { done: new Set(previous.done), outboxed: new Set(previous.outboxed) };
+        for (const j of journaled) (j.done ? keep.done : keep.outboxed).add(j.key);
+        for (const k of keep.done) keep.outboxed.delete(k);
+        journal?.reset(keep);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'resetting the transition journal failed');
+      }
+      if (mark) acks?.release(mark);
+    })().finally(() => (checkpointing = undefined));
+    return checkpointing;
   };
 
   const subscription = config.subscription ?? topics.readingsFilter();
   client.on('message', (topic, payload) => {
+    if (!accepting) return;
     if (topic.startsWith(`${TOPIC_ROOT}/alert-acks/`)) return onAck(topic, payload);
     counters.receivedMessages++;
     try {
-      engine.ingestBatch(decodeBatch(payload));
+      const b = decodeBatch(payload);
+      if (!recent.firstSight(b.gateway, b.seq, b.sentAt)) counters.duplicateMessages++;
+      else inOrder.push(b, clock());
     } catch (err) {
       const reason = err instanceof PayloadError ? err.reason : 'internal_error';
       rejected[reason] = (rejected[reason] ?? 0) + 1;
       if (!(err instanceof PayloadError)) log.error({ err: (err as Error).message, topic }, 'judging a batch failed');
     }
+    if (acks && acks.outstanding >= config.checkpoint.maxUnackedMessages && !checkpointing) void checkpoint();
   });
   function onAck(topic: string, payload: Buffer): void {
     const [plant, rule, meter] = topic.split('/').slice(-3) as [string, string, string];
@@ -188,6 +337,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     if (!ok) log.info({ topic }, 'acknowledgement for no unacknowledged alert ignored');
   }
   client.on('error', (err) => log.error({ err: err.message }, 'mqtt'));
+  client.on('close', () => acks?.reset());
   client.on('connect', () => {
     client.subscribe([subscription, topics.alertAcksFilter()], { qos: 1 }, (err, granted) => {
       if (err) log.error({ err: err.message }, `subscribing to ${subscription} failed`);
@@ -201,22 +351,34 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     await connected;
   } catch (err) {
     await client.endAsync(true);
+    await notifier.stop();
     throw err;
   }
 
+  if (previous.outboxed.size) await readRetained(config, [...previous.outboxed], retainedAtStart, log);
+
   const tickTimer = setInterval(() => {
     try {
-      engine.tick(clock());
+      const now = clock();
+      inOrder.tick(now);
+      engine.tick(now);
     } catch (err) {
       log.error({ err: (err as Error).message }, 'rules tick failed');
     }
     void writer.flush();
   }, config.tickMs);
-  const checkpointTimer = checkpointFile ? setInterval(checkpoint, config.checkpoint.intervalMs) : undefined;
+  const checkpointTimer = checkpointFile ? setInterval(() => void checkpoint(), config.checkpoint.intervalMs) : undefined;
+  const history = config.history;
+  let stopHistory: (() => void) | undefined;
+  if (history.enabled && registry) {
+    const book = baselines;
+    const influx = new InfluxClient(config.influx);
+    stopHistory = scheduleHistoryJobs(() => runHistoryJobs(influx, registry, book, { learn: history.learn, reductions: history.reductions }, clock()), history.everyMs, log);
+  }
 
   let stopped = false;
   const flush = async (): Promise<void> => {
-    await Promise.all([...inFlight]);
+    await handOn();
     await writer.flush();
   };
   return {
@@ -225,6 +387,9 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     stats: () => ({
       ...counters,
       rejected: { ...rejected },
+      unackedMessages: acks?.outstanding ?? 0,
+      reorder: { waiting: inOrder.pending, reordered: inOrder.reordered, gapsSkipped: inOrder.gapsSkipped },
+      webhooks: notifier.stats(),
       engine: engine.stats(),
       influx: { ...writer.stats },
       connected: client.connected,
@@ -234,10 +399,15 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
       stopped = true;
       clearInterval(tickTimer);
       if (checkpointTimer) clearInterval(checkpointTimer);
-      // Stop judging but keep the subscription: with clean: false the broker queues for us while we are away.
-      client.removeAllListeners('message');
+      stopHistory?.();
+      // Stop judging but keep the subscription: with clean: false the broker queues for us while we are away, and
+      // redelivers what arrived during the stop (never acknowledged).
+      accepting = false;
       await Promise.race([flush(), new Promise((r) => setTimeout(r, 10_000))]);
-      checkpoint();
+      await checkpointing;
+      await checkpoint();
+      journal?.close();
+      await notifier.stop();
       await client.endAsync();
     },
   };

@@ -11,6 +11,7 @@ import type { AlertTransition } from './alerts.ts';
 import { parseRules } from './config.ts';
 import { RulesEngine, type EngineSnapshot, type LateReading } from './engine.ts';
 import { loadLimitsCatalog, type LimitsCatalog } from './limits/catalog.ts';
+import { loadBaselines, type BaselineBook } from './baselines.ts';
 
 export const DEMO_PLANTS = fileURLToPath(new URL('../deploy/demo/plants.yaml', import.meta.url));
 export const DEMO_OVERRIDES = fileURLToPath(new URL('./limits/overrides/demo.yaml', import.meta.url));
@@ -19,6 +20,10 @@ let registry: PlantRegistry | undefined;
 let catalog: LimitsCatalog | undefined;
 export function demoRegistry(): PlantRegistry {
   return (registry ??= loadPlantRegistry(DEMO_PLANTS));
+}
+let baselineBook: BaselineBook | undefined;
+export function builtinBaselines(): BaselineBook {
+  return (baselineBook ??= loadBaselines());
 }
 export function builtinCatalog(): LimitsCatalog {
   return (catalog ??= loadLimitsCatalog());
@@ -68,6 +73,7 @@ export function harness(rules: unknown[], opts: HarnessOptions = {}, snapshot?: 
   const engine = new RulesEngine({
     rules: parseRules('test rules', rules),
     limits: opts.limits ?? builtinCatalog(),
+    baselines: builtinBaselines(),
     ...(reg ? { registry: reg } : {}),
     allowedLatenessMs: opts.allowedLatenessMs ?? 0,
     ...(opts.idleFlushMs !== undefined ? { idleFlushMs: opts.idleFlushMs } : {}),

@@ -64,6 +64,8 @@ export interface BindContext {
   catalogLimit(atMs: number, standard?: string): LimitLookup;
   /** The engine's processing-time clock (ms). */
   now(): number;
+  /** The plant's baseline for the bound quantity at a level (rules/baselines.ts), when the engine has baselines. */
+  baseline?(level: 'plant' | 'I' | 'II' | 'III'): number | undefined;
 }
 
 /** What an alert message is written from (only when an alert changes, never per sample). */

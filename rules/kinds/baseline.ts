@@ -1,0 +1,81 @@
+/**
+ * `baseline`: a plant's mean over a window is above its clean-production baseline by more than a margin ("COD over
+ * the hour 20% above the plant's pre-upgrade level": the upgrade has stopped working). The baseline is the plant's
+ * own value (`level: plant`) or its industry's grade I/II/III from the baseline files (rules/baselines.ts), for the
+ * quantity the selector names, in its canonical unit.
+ *
+ * Per-unit-product intensities (water m3/t, energy kgce/t, COD kg/t) need a production quantity that the catalog
+ * does not have yet; until it does this kind judges a quantity's own level.
+ */
+import { z } from 'zod';
+import { durationMs } from '../../core/config.ts';
+import { TumblingMean, type TumblingState } from '../windows.ts';
+import { fmt, usable, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+
+export const baselineParams = z
+  .strictObject({
+    level: z.enum(['plant', 'I', 'II', 'III']).default('plant'),
+    meanOverMs: durationMs.default(3_600_000),
+    minSamples: z.number().int().positive().default(1),
+    /** Raised when the mean is more than this percentage above the baseline. */
+    marginPct: z.number().nonnegative(),
+    /** Cleared when the mean is at or below baseline × (1 + clearMarginPct/100); default 0 (back at the baseline). */
+    clearMarginPct: z.number().nonnegative().default(0),
+  })
+  .refine((p) => p.clearMarginPct <= p.marginPct, { path: ['clearMarginPct'], message: 'expected at most marginPct' });
+export type BaselineParams = z.output<typeof baselineParams>;
+
+class BaselineDeviation implements Operator {
+  private readonly window: TumblingMean;
+
+  constructor(
+    private readonly p: BaselineParams,
+    private readonly baseline: number | undefined,
+  ) {
+    this.window = new TumblingMean(p.meanOverMs);
+  }
+
+  sample(ts: number, value: number, quality: QualityCode, alert: AlertPort): void {
+    if (this.window.closeIfDue(ts)) this.judge(alert);
+    if (usable(value, quality)) this.window.add(ts, value);
+  }
+
+  watermark(watermark: number, alert: AlertPort): void {
+    if (this.window.closeIfDue(watermark)) this.judge(alert);
+  }
+
+  private judge(alert: AlertPort): void {
+    const b = this.baseline;
+    const w = this.window;
+    if (b === undefined || w.closedCount < this.p.minSamples) return;
+    const end = w.closedStart + w.sizeMs;
+    const raiseAbove = b * (1 + this.p.marginPct / 100);
+    if (w.closedMean > raiseAbove) alert.trigger(end, w.closedMean, { max: raiseAbove });
+    else if (w.closedMean <= b * (1 + this.p.clearMarginPct / 100)) alert.clear(end, w.closedMean);
+    else alert.relax();
+  }
+
+  snapshot(): TumblingState {
+    return this.window.snapshot();
+  }
+
+  restore(state: unknown): void {
+    this.window.restore(state as TumblingState);
+  }
+}
+
+export const baselineKind: RuleKind<typeof baselineParams> = {
+  kind: 'baseline',
+  params: baselineParams,
+  needsQuantity: true,
+  create: (params: BaselineParams, ctx: BindContext) => new BaselineDeviation(params, ctx.baseline?.(params.level)),
+  describe(params: BaselineParams, f: MessageFacts) {
+    const mins = fmt(params.meanOverMs / 60_000);
+    const level = params.level === 'plant' ? "the plant's baseline" : `the level ${params.level} baseline`;
+    const levelZh = params.level === 'plant' ? '本厂基准值' : `${params.level} 级基准值`;
+    return {
+      en: `${f.what.en} at ${f.plant}/${f.meter}: ${mins} min mean ${fmt(f.value)} ${f.unit} is more than ${params.marginPct}% above ${level} (alert above ${f.threshold?.max !== undefined ? fmt(f.threshold.max) : '?'} ${f.unit})`,
+      zh: `${f.plant}/${f.meter} ${f.what.zh} ${mins} 分钟均值 ${fmt(f.value)} ${f.unit}，超过${levelZh} ${params.marginPct}% 以上`,
+    };
+  },
+};
