@@ -27,6 +27,8 @@ export interface PlantModel {
   readonly size: number;
   /** Production level at t (1 = weekday day shift). */
   production(tMs: number): number;
+  /** Whether the plant is in a planned maintenance stop at t (industries with stops in their profile only). */
+  stopped(tMs: number): boolean;
   /** The value of one point at t (ms since the epoch), in the quantity's canonical unit (core/catalog.ts). */
   sample(meterId: string, quantity: QuantityId, tMs: number): Sample;
 }
@@ -67,6 +69,7 @@ export function createPlantModel(plant: Plant, seed: number): PlantModel {
     seed,
     size,
     production: (tMs) => production.at(tMs),
+    stopped: (tMs) => production.stopped(tMs),
     sample(meterId, quantity, tMs) {
       const sampler = samplers.get(meterId)?.get(quantity);
       if (!sampler) {

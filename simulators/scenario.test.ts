@@ -38,8 +38,13 @@ describe('durations', () => {
 describe('shipped scenarios', () => {
   const files = readdirSync(scenariosDir).filter((f) => f.endsWith('.yaml'));
 
-  it('include the five the issue asks for', () => {
-    expect(files.sort()).toEqual(['cod-upset.yaml', 'meter-offline.yaml', 'normal-week.yaml', 'nox-excursion.yaml', 'stuck-cod.yaml']);
+  it('include the five the issue asks for, and the feed faults no process scenario covers', () => {
+    expect(files.sort()).toEqual(['cod-upset.yaml', 'feed-faults.yaml', 'meter-offline.yaml', 'normal-week.yaml', 'nox-excursion.yaml', 'stuck-cod.yaml']);
+  });
+
+  it('script every fault kind a pipeline must show, across them', () => {
+    const kinds = new Set(files.flatMap((file) => loadScenario(path.join(scenariosDir, file)).faults.map((f) => f.kind)));
+    for (const kind of ['excursion', 'stuck', 'comm_loss', 'dropout', 'nan', 'clock_skew', 'counter_reset', 'duplicate', 'out_of_order'] as const) expect(kinds, kind).toContain(kind);
   });
 
   it.each(files)('%s is valid against the demo registry', (file) => {

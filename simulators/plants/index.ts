@@ -1,9 +1,11 @@
 import type { Industry } from '../../core/plants.ts';
 import { GENERIC_GAUGES } from './generic.ts';
-import { CEMENT, CHEMICALS, THERMAL_POWER } from './other.ts';
+import { CEMENT } from './cement.ts';
+import { CHEMICALS } from './chemicals.ts';
 import { PULP_PAPER } from './pulp-paper.ts';
 import { STEEL } from './steel.ts';
 import { TEXTILE_DYEING } from './textile-dyeing.ts';
+import { THERMAL_POWER } from './thermal-power.ts';
 import type { GaugeProfile, GaugeQuantity, IndustryProfile } from './types.ts';
 
 export const INDUSTRY_PROFILES: Record<Industry, IndustryProfile> = {

@@ -16,6 +16,7 @@ import {
   OPCUAServer,
   SecurityPolicy,
   StatusCodes,
+  Subscription,
   makeEUInformation,
   type EUInformation,
   type UAVariable,
@@ -24,7 +25,7 @@ import { QUANTITIES } from '../../core/catalog.ts';
 import { CleanstreamError } from '../../core/errors.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { checkInterval, DEFAULT_UPDATE_INTERVAL_MS, tickTime } from '../clock.ts';
-import { OPCUA_NAMESPACE_INDEX, simulatorLayout } from '../layout.ts';
+import { OPCUA_NAMESPACE_INDEX, opcuaNodeId } from '../layout.ts';
 import { createFaultPlan, type Fault, type FaultedSample, type PointSampler } from '../faults.ts';
 import { createRegistryModels } from '../model.ts';
 
@@ -70,6 +71,14 @@ interface ServedPoint {
   sampler: PointSampler;
 }
 
+/**
+ * node-opcua caps every Publish response at Subscription.maxNotificationPerPublishHighLimit notifications (1,000 by
+ * default), so a subscription to 12,500 points ticking once a second would only ever deliver about 10,000 of them
+ * a second (one response per outstanding Publish request) and drop the rest from its queue of one. A simulator
+ * serving a fleet must not be the bottleneck: raise the cap (process-wide; it is a static of the library).
+ */
+const MAX_NOTIFICATIONS_PER_PUBLISH = 20_000;
+
 function statusOf(sample: FaultedSample): (typeof StatusCodes)['Good'] {
   if (sample.missing === 'comm_loss') return StatusCodes.BadNoCommunication;
   if (sample.missing === 'dropout') return StatusCodes.BadSensorFailure;
@@ -81,8 +90,8 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<
   const interval = checkInterval(opts.updateIntervalMs ?? DEFAULT_UPDATE_INTERVAL_MS);
   const clock = opts.clock ?? Date.now;
   const plan = createFaultPlan(createRegistryModels(opts.registry, opts.seed), opts.faults);
-  const layout = simulatorLayout(opts.registry);
 
+  Subscription.maxNotificationPerPublishHighLimit = Math.max(Subscription.maxNotificationPerPublishHighLimit, MAX_NOTIFICATIONS_PER_PUBLISH);
   const serverCertificateManager = new OPCUACertificateManager({ rootFolder: join(opts.pkiDir, 'server'), automaticallyAcceptUnknownCertificate: true });
   const userCertificateManager = new OPCUACertificateManager({ rootFolder: join(opts.pkiDir, 'user'), automaticallyAcceptUnknownCertificate: true });
   const server = new OPCUAServer({
@@ -114,12 +123,12 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<
       const plantFolder = namespace.addFolder(objects, { browseName: plant.id, nodeId: `s=${plant.id}`, displayName: `${plant.name.en} ${plant.name.zh}` });
       for (const meter of plant.meters) {
         const meterFolder = namespace.addFolder(plantFolder, { browseName: meter.id, nodeId: `s=${plant.id}.${meter.id}` });
-        for (const point of layout.filter((p) => p.plant === plant.id && p.meter === meter.id)) {
-          const def = QUANTITIES[point.quantity];
+        for (const quantity of meter.quantities) {
+          const def = QUANTITIES[quantity];
           const variable = namespace.addAnalogDataItem({
             componentOf: meterFolder,
-            browseName: point.quantity,
-            nodeId: point.opcua.nodeId.replace(`ns=${OPCUA_NAMESPACE_INDEX};`, ''),
+            browseName: quantity,
+            nodeId: opcuaNodeId(plant.id, meter.id, quantity).replace(`ns=${OPCUA_NAMESPACE_INDEX};`, ''),
             description: `${def.label.en} / ${def.label.zh} (${def.unit})`,
             dataType: 'Double',
             engineeringUnitsRange: { low: def.range[0], high: def.range[1] },
@@ -127,7 +136,7 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<
             // 0: exception-based; every update is pushed to subscribers whatever sampling interval they ask for
             minimumSamplingInterval: 0,
           });
-          served.push({ variable, sampler: plan.sampler(plant.id, meter.id, point.quantity) });
+          served.push({ variable, sampler: plan.sampler(plant.id, meter.id, quantity) });
         }
       }
     }
