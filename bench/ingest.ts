@@ -43,8 +43,13 @@ options:
   --max-lines N        ingest batch.maxLines (default 5000)
   --max-unacked N      ingest batch.maxUnackedMessages (default: ingest's default)
   --high-water N       ingest batch.highWaterLines (default: ingest's default)
-  --gzip L             ingest write gzip level, 0 = off (default 1)
+  --gzip L             ingest write gzip level, 0 = off (default: ingest's default)
   --runtime R          how ingest runs: bundle (esbuild bundle, plain node, as deployed) or tsx (default bundle)
+  --node-flags="F …"   node/V8 flags for the ingest process (default --max-semi-space-size=4, as recommended for
+                       deployment; --node-flags= runs it on plain node)
+  --rss-series         print ingest's RSS over each run (min/max/last per window, heap and external at its end)
+  --rss-window S       seconds per row of that series (default 5)
+  --store-wait S       how long to wait for ingest's spool to be replayed before counting what InfluxDB holds (default 120)
   --help               this text`;
 
 const { values: args } = parseArgs({
@@ -65,6 +70,10 @@ const { values: args } = parseArgs({
     'high-water': { type: 'string' },
     gzip: { type: 'string' },
     runtime: { type: 'string' },
+    'node-flags': { type: 'string' },
+    'rss-window': { type: 'string' },
+    'rss-series': { type: 'boolean' },
+    'store-wait': { type: 'string' },
     help: { type: 'boolean' },
   },
 });
@@ -72,7 +81,7 @@ if (args.help) {
   console.log(HELP);
   process.exit(0);
 }
-type NumericArg = Exclude<keyof typeof args, 'help' | 'peers' | 'runtime'>;
+type NumericArg = Exclude<keyof typeof args, 'help' | 'peers' | 'runtime' | 'node-flags' | 'rss-series'>;
 function num(name: NumericArg, fallback: number): number;
 function num(name: NumericArg, fallback: undefined): number | undefined;
 function num(name: NumericArg, fallback: number | undefined): number | undefined {
@@ -98,7 +107,13 @@ const CONCURRENCY = num('concurrency', undefined);
 const MAX_LINES = Math.max(1, Math.floor(num('max-lines', 5000)));
 const MAX_UNACKED = num('max-unacked', undefined);
 const HIGH_WATER = num('high-water', undefined);
-const GZIP = Math.floor(num('gzip', 1));
+const GZIP = num('gzip', undefined);
+/** The young-generation cap ingest should run with (see ingest/README.md, Performance); --node-flags= runs plain node. */
+const RECOMMENDED_NODE_FLAGS = '--max-semi-space-size=4';
+const NODE_FLAGS = (args['node-flags'] ?? RECOMMENDED_NODE_FLAGS).split(/\s+/).filter(Boolean);
+const RSS_WINDOW = Math.max(1, num('rss-window', 5));
+const RSS_SERIES = args['rss-series'] ?? false;
+const STORE_WAIT = num('store-wait', 120);
 const RUNTIME = args.runtime ?? 'bundle';
 for (const p of PEERS) if (p !== 'cleanstream' && p !== 'node-red') throw new Error(`--peers: unknown peer ${p}`);
 if (RUNTIME !== 'bundle' && RUNTIME !== 'tsx') throw new Error(`--runtime must be bundle or tsx, got ${RUNTIME}`);
@@ -116,6 +131,8 @@ interface ProcSample {
   t: number;
   rssMb: number;
   cpuSeconds: number;
+  /** From the process itself (ingest only), MB. */
+  memory?: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } | undefined;
 }
 
 /** RSS from /proc/<pid>/status, CPU (user + system) from /proc/<pid>/stat. */
@@ -136,8 +153,12 @@ async function ingestMetrics(url: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const match = /^cleanstream_ingest_([a-z_]+)(?:\{[^}]*\})? (\S+)$/.exec(line);
-    if (match) out[match[1]!] = (out[match[1]!] ?? 0) + Number(match[2]);
+    const match = /^cleanstream_ingest_([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!match) continue;
+    // memory_bytes{kind="heap_used"} → memory_heap_used; other labels are summed over.
+    const kind = match[1] === 'memory_bytes' ? /kind="([a-z_]+)"/.exec(match[2] ?? '')?.[1] : undefined;
+    const key = kind ? `memory_${kind}` : match[1]!;
+    out[key] = (out[key] ?? 0) + Number(match[3]);
   }
   return out;
 }
@@ -228,6 +249,8 @@ interface Peer {
   pid: number;
   /** Readings the peer has made durable (ingest: written or spooled, i.e. acknowledgeable); undefined: use InfluxDB's count. */
   durable?(): Promise<number | undefined>;
+  /** The process's own memory breakdown as of the last durable() (ingest's cleanstream_ingest_memory_bytes). */
+  memory?(): { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } | undefined;
   stop(): Promise<void>;
 }
 
@@ -256,25 +279,32 @@ async function startCleanstream(work: string, brokerUrl: string, influx: Running
       ...(MAX_UNACKED === undefined ? {} : { maxUnackedMessages: MAX_UNACKED }),
       ...(HIGH_WATER === undefined ? {} : { highWaterLines: HIGH_WATER }),
     },
-    write: { gzipLevel: GZIP, ...(CONCURRENCY === undefined ? {} : { concurrency: CONCURRENCY }) },
+    write: { ...(GZIP === undefined ? {} : { gzipLevel: Math.floor(GZIP) }), ...(CONCURRENCY === undefined ? {} : { concurrency: CONCURRENCY }) },
     retry: { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 500, pauseMs: 500, requestTimeoutMs: 10_000 },
     spool: { dir: path.join(work, `spool-${database}`), maxBytes: 8 * 1024 ** 3, segmentBytes: 32 * 1024 ** 2 },
     http: { port: httpPort },
   };
   const configFile = path.join(work, `${database}.yaml`);
   writeFileSync(configFile, JSON.stringify(config));
-  const child: ChildProcess = spawn(process.execPath, [...(await ingestEntry()), '--config', configFile, '--stats-interval', '0'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, ...(await ingestEntry()), '--config', configFile, '--stats-interval', '0'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   for (let i = 0; ; i++) {
     if ((await fetch(`${httpUrl}/readyz`).catch(() => undefined))?.status === 200) break;
     if (i > 300 || child.exitCode !== null) throw new Error('ingest did not become ready');
     await sleep(50);
   }
+  let last: Record<string, number> | undefined;
   return {
     pid: child.pid!,
     async durable() {
       const m = await ingestMetrics(httpUrl).catch(() => undefined);
+      if (m) last = m;
       return m ? (m.written_readings_total ?? 0) + (m.spooled_readings_total ?? 0) : undefined;
+    },
+    memory() {
+      if (!last || last.memory_heap_used === undefined) return undefined;
+      const mb = (v: number | undefined): number => (v ?? 0) / 1024 ** 2;
+      return { heapUsed: mb(last.memory_heap_used), heapTotal: mb(last.memory_heap_total), external: mb(last.memory_external), arrayBuffers: mb(last.memory_array_buffers) };
     },
     async stop() {
       if (child.exitCode !== null) return;
@@ -306,6 +336,10 @@ interface RunResult {
   cpuPercent: number;
   stored: number;
   offeredPerSecond: number;
+  /** Memory breakdown at the sample with the peak RSS (ingest only). */
+  atPeak: ProcSample | undefined;
+  /** RSS over the run, one row per RSS_WINDOW seconds: min / max / last. */
+  rssSeries: { from: number; min: number; max: number; last: number; heapUsed?: number; external?: number }[];
 }
 
 type DoneReport = Extract<GeneratorReport, { kind: 'done' }>;
@@ -361,7 +395,7 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
       const n = peer.durable ? await peer.durable() : await influxPointsWritten(influx).then((v) => (v === undefined ? undefined : accepted.update(v) - base));
       if (n !== undefined) doneCurve.push({ t, n });
       const p = procSample(peer.pid);
-      if (p) proc.push(p);
+      if (p) proc.push({ ...p, memory: peer.memory?.() });
       await sleep(100);
     }
   })();
@@ -400,7 +434,7 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
     const cpuAtEnd = proc.filter((p) => p.t <= doneAt + 100).at(-1)?.cpuSeconds ?? cpuAtStart;
     // What InfluxDB holds (our spool may still be replaying: wait for it, bounded).
     let stored = 0;
-    const storeDeadline = now() + (peerName === 'cleanstream' ? 120_000 : 10_000);
+    const storeDeadline = now() + (peerName === 'cleanstream' ? STORE_WAIT * 1000 : 10_000);
     while (now() < storeDeadline) {
       const rows = await influx.query<{ count: number }>('SELECT count(cod) FROM water', database).catch(() => []);
       stored = rows[0]?.count ?? 0;
@@ -409,6 +443,18 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
     }
     const lat = latencies(generators.curve, doneCurve, finalN);
     const elapsed = (doneAt - started) / 1000;
+    const peak = proc.reduce<ProcSample | undefined>((best, p) => (!best || p.rssMb > best.rssMb ? p : best), undefined);
+    const rssSeries: RunResult['rssSeries'] = [];
+    for (const p of proc) {
+      const from = Math.floor((p.t - started) / 1000 / RSS_WINDOW) * RSS_WINDOW;
+      const row = rssSeries.at(-1);
+      if (row && row.from === from) {
+        row.min = Math.min(row.min, p.rssMb);
+        row.max = Math.max(row.max, p.rssMb);
+        row.last = p.rssMb;
+        if (p.memory) [row.heapUsed, row.external] = [p.memory.heapUsed, p.memory.external];
+      } else rssSeries.push({ from, min: p.rssMb, max: p.rssMb, last: p.rssMb, heapUsed: p.memory?.heapUsed, external: p.memory?.external });
+    }
     return {
       peer: peerName,
       published: total,
@@ -419,6 +465,8 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
       cpuPercent: ((cpuAtEnd - cpuAtStart) / elapsed) * 100,
       stored,
       offeredPerSecond: total / ((publishEnd - started) / 1000),
+      atPeak: peak,
+      rssSeries,
     };
   } finally {
     sampling = false;
@@ -439,6 +487,11 @@ function table(headers: string[], rows: string[][]): string {
 
 const k = (n: number): string => (Number.isFinite(n) ? `${Math.round(n).toLocaleString('en')}` : 'n/a');
 const ms = (n: number): string => (Number.isFinite(n) ? (n >= 1000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n)} ms`) : 'n/a');
+const mb = (n: number): string => String(Math.round(n));
+const breakdown = (r: RunResult): string => {
+  const m = r.atPeak?.memory;
+  return m ? `${mb(m.heapUsed)} / ${mb(m.heapTotal)}, ${mb(m.external)} MB` : '-';
+};
 const loss = (r: RunResult): string => (r.stored === r.published ? '0' : `${k(r.published - r.stored)} of ${k(r.published)} (${(((r.published - r.stored) / r.published) * 100).toFixed(1)} %)`);
 
 async function main(): Promise<void> {
@@ -448,7 +501,7 @@ async function main(): Promise<void> {
   const broker = { url: mosquitto.url, port: mosquitto.port };
   try {
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    console.log(`# bench/ingest: ${DURATION} s at ${k(RATE)} readings/s offered, ${SHAPE.perMessage} readings/message, ${k(SHAPE.plants * 1000)} series, ${GENERATORS} generator processes, Mosquitto, ingest as ${RUNTIME}; load average at start ${load}`);
+    console.log(`# bench/ingest: ${DURATION} s at ${k(RATE)} readings/s offered, ${SHAPE.perMessage} readings/message, ${k(SHAPE.plants * 1000)} series, ${GENERATORS} generator processes, Mosquitto, ingest as ${RUNTIME}${NODE_FLAGS.length ? ` with ${NODE_FLAGS.join(' ')}` : ''}; load average at start ${load}`);
     const raw = await rawCeiling(influx);
     if (raw) log(`raw ceiling ${k(raw)} points/s`);
     const steady: RunResult[] = [];
@@ -471,6 +524,7 @@ async function main(): Promise<void> {
       ['share of the raw ceiling', raw ? '1.00' : 'n/a', ...steady.map((r) => (raw ? (r.readingsPerSecond / raw).toFixed(2) : 'n/a'))],
       ['latency p50 / p99', '-', ...steady.map((r) => `${ms(r.p50)} / ${ms(r.p99)}`)],
       ['peak RSS', '-', ...steady.map((r) => `${Math.round(r.peakRssMb)} MB`)],
+      ['  at the peak: heap used / total, external', '-', ...steady.map(breakdown)],
       ['CPU (of one core)', '-', ...steady.map((r) => `${Math.round(r.cpuPercent)} %`)],
       ['loss', '0', ...steady.map(loss)],
     ];
@@ -479,10 +533,19 @@ async function main(): Promise<void> {
         [`InfluxDB restart (${RESTART_DOWN} s down at ${RESTART_AT} s of ${RESTART_DURATION} s): readings/s`, '-', ...restart.map((r) => k(r.readingsPerSecond))],
         ['  latency p50 / p99', '-', ...restart.map((r) => `${ms(r.p50)} / ${ms(r.p99)}`)],
         ['  peak RSS', '-', ...restart.map((r) => `${Math.round(r.peakRssMb)} MB`)],
+        ['  at the peak: heap used / total, external', '-', ...restart.map(breakdown)],
         ['  loss', '-', ...restart.map(loss)],
       );
     }
     console.log(table(['', 'raw InfluxDB ceiling', ...steady.map(names)], rows));
+    if (RSS_SERIES) {
+      for (const [label, results] of [['steady', steady], ['InfluxDB restart', restart]] as const) {
+        for (const r of results) {
+          console.log(`\n${names(r)}, ${label} run: RSS per ${RSS_WINDOW} s (MB)`);
+          console.log(table(['from (s)', 'min', 'max', 'last', 'heap used', 'external'], r.rssSeries.map((w) => [String(w.from), mb(w.min), mb(w.max), mb(w.last), w.heapUsed === undefined ? '-' : mb(w.heapUsed), w.external === undefined ? '-' : mb(w.external)])));
+        }
+      }
+    }
     console.log(`latency: publish → ${PEERS.includes('cleanstream') ? 'acknowledgeable (written or spooled) for cleanstream, ' : ''}accepted by InfluxDB (/debug/vars pointsWrittenOK) for Node-RED; 100 ms sampling`);
   } finally {
     await mosquitto.stop();

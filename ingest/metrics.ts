@@ -82,6 +82,21 @@ export function createIngestMetrics(read: () => MetricsSource): IngestMetrics {
   gauge('cleanstream_ingest_spool_max_bytes', 'The spool bound (0: no spool)', (s) => s.spool?.maxBytes ?? 0);
   gauge('cleanstream_ingest_spool_warning', '1 while the spool is above its warning ratio', (s) => Number(s.spool?.warning ?? false));
 
+  new Gauge({
+    name: 'cleanstream_ingest_memory_bytes',
+    help: 'Process memory by kind (process.memoryUsage): rss, heap_used, heap_total, external (Buffers and other C++ objects), array_buffers',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      const m = process.memoryUsage();
+      this.set({ kind: 'rss' }, m.rss);
+      this.set({ kind: 'heap_used' }, m.heapUsed);
+      this.set({ kind: 'heap_total' }, m.heapTotal);
+      this.set({ kind: 'external' }, m.external);
+      this.set({ kind: 'array_buffers' }, m.arrayBuffers);
+    },
+  });
+
   const latency = new Histogram({
     name: 'cleanstream_ingest_write_duration_seconds',
     help: 'InfluxDB write request duration',

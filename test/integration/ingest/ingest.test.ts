@@ -291,6 +291,10 @@ describe('ingest: MQTT readings to InfluxDB', () => {
       const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
       expect(metrics).toMatch(/^cleanstream_ingest_spooled_readings_total 20$/m);
       expect(metrics).toMatch(/^cleanstream_ingest_spool_batches [1-9]\d*$/m);
+      // Operators (and the bench) read memory by kind to tell ingest's own buffers from garbage awaiting V8.
+      for (const kind of ['rss', 'heap_used', 'heap_total', 'external', 'array_buffers']) {
+        expect(metrics).toMatch(new RegExp(`^cleanstream_ingest_memory_bytes\\{kind="${kind}"\\} [1-9]\\d*$`, 'm'));
+      }
     } finally {
       await influx.restart();
     }
