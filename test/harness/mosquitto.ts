@@ -2,7 +2,7 @@
  * A real Mosquitto 2 (Debian's, a broker we did not write) for interop tests: temp folder, free loopback port,
  * optional users and ACLs generated from cleanstream's own broker users model.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,22 +12,31 @@ import type { BrokerUsers } from '../../deploy/broker-auth.ts';
 export interface RunningMosquitto {
   url: string;
   port: number;
+  /** SIGTERM (with persistence, Mosquitto saves its sessions and queued messages), wait, start again on the same port. */
+  restart(downMs: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface MosquittoOptions {
+  auth?: { users: BrokerUsers; passwords: Record<string, string> };
+  /** Keep sessions and queued QoS 1 messages across restart() in the temp folder. */
+  persistence?: boolean;
 }
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
-export async function startMosquitto(opts: { auth?: { users: BrokerUsers; passwords: Record<string, string> } } = {}): Promise<RunningMosquitto> {
+export async function startMosquitto(opts: MosquittoOptions = {}): Promise<RunningMosquitto> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-mosquitto-'));
-  // As root mosquitto drops to the `mosquitto` user: everything it reads must be readable by others.
-  chmodSync(dir, 0o755);
+  // As root mosquitto drops to the `mosquitto` user: everything it reads must be readable by others, and with
+  // persistence it writes its database here.
+  chmodSync(dir, opts.persistence ? 0o777 : 0o755);
   const port = await freePort();
   const conf = [
     `listener ${port} 127.0.0.1`,
     // The default of 1000 silently drops QoS 1 messages queued for a slow or offline subscriber.
     'max_queued_messages 0',
     'max_inflight_messages 0',
-    'persistence false',
+    ...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 0'] : ['persistence false']),
     'log_dest stderr',
     'log_type error',
     'log_type warning',
@@ -49,25 +58,44 @@ export async function startMosquitto(opts: { auth?: { users: BrokerUsers; passwo
   const confFile = path.join(dir, 'mosquitto.conf');
   writeFileSync(confFile, conf.join('\n') + '\n');
   chmodSync(confFile, 0o644);
-  const child = spawn(MOSQUITTO, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`mosquitto did not start on 127.0.0.1:${port}: ${stderr.trim()}`);
+  let child: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    const proc = spawn(MOSQUITTO, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = proc;
+    let stderr = '';
+    proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const deadline = Date.now() + 10_000;
+    while (!(await canConnect(port))) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`mosquitto did not start on 127.0.0.1:${port}: ${stderr.trim()}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
+  };
+  const terminate = async (): Promise<void> => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    await launch();
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    async restart(downMs: number) {
+      await terminate();
+      await new Promise((r) => setTimeout(r, downMs));
+      await launch();
+    },
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      await terminate();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -2,16 +2,15 @@
  * What the ingest fault tests share: a Mosquitto that keeps its state across restarts, ingest as a child process
  * (so that it can be SIGKILLed), a steady publisher of gateway-style batches, and the exact check of what InfluxDB holds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { encodeBatch, type ReadingBatch } from '../../../core/reading.ts';
 import { topics } from '../../../core/topics.ts';
-import { freePort } from '../../harness/ports.ts';
-import { MOSQUITTO } from '../../harness/mosquitto.ts';
+import { startMosquitto, type RunningMosquitto } from '../../harness/mosquitto.ts';
 import type { IngestConfigInput } from '../../../ingest/config.ts';
 import type { RunningInflux } from '../../harness/influxd.ts';
 
@@ -34,75 +33,11 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), `cleanstream-${prefix}-`));
 }
 
-export interface PersistentMosquitto {
-  url: string;
-  /** SIGTERM (Mosquitto saves its sessions and queued messages), then start again on the same port and folder. */
-  restart(downMs: number): Promise<void>;
-  stop(): Promise<void>;
-}
+export type PersistentMosquitto = RunningMosquitto;
 
 /** Debian's Mosquitto 2 with persistence on, unlimited queues and in-flight windows, on a free loopback port. */
-export async function startPersistentMosquitto(): Promise<PersistentMosquitto> {
-  const dir = tempDir('mosquitto-persist');
-  // As root mosquitto drops to the `mosquitto` user, which must be able to write its database here.
-  chmodSync(dir, 0o777);
-  const port = await freePort();
-  const confFile = path.join(dir, 'mosquitto.conf');
-  writeFileSync(
-    confFile,
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      'max_queued_messages 0',
-      'max_inflight_messages 0',
-      'persistence true',
-      `persistence_location ${dir}/`,
-      'autosave_interval 0',
-      'log_dest stderr',
-      'log_type error',
-    ].join('\n') + '\n',
-  );
-  chmodSync(confFile, 0o644);
-  let child: ChildProcess | undefined;
-  const launch = async (): Promise<void> => {
-    const proc = spawn(MOSQUITTO, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child = proc;
-    let stderr = '';
-    proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    await until(`mosquitto on ${port} (${stderr})`, () => proc.exitCode === null && canConnect(port), 10_000);
-  };
-  const terminate = async (): Promise<void> => {
-    const proc = child;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGTERM');
-    await exited;
-  };
-  await launch();
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    async restart(downMs) {
-      await terminate();
-      await sleep(downMs);
-      await launch();
-    },
-    async stop() {
-      await terminate();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function canConnect(port: number): Promise<boolean> {
-  const { connect } = await import('node:net');
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+export function startPersistentMosquitto(): Promise<PersistentMosquitto> {
+  return startMosquitto({ persistence: true });
 }
 
 export interface IngestProcess {
