@@ -34,12 +34,16 @@ export const gatewayConfigSchema = z
         qos: z.union([z.literal(0), z.literal(1)]).default(1),
         /** Batches published and not yet acknowledged at most. */
         window: z.number().int().min(1).max(1000).default(64),
+        /** A plant's readings from one scan are split into batches of at most this many (keeps MQTT messages ~100 kB). */
+        maxReadingsPerBatch: z.number().int().min(1).max(100_000).default(1_000),
+        /** Delivered batches are removed from the disk queue at most this often: each removal costs two fsyncs. */
+        ackIntervalMs: z.number().int().min(0).max(60_000).default(1_000),
         /** Delays between attempts to reach the broker: doubling from initialMs up to maxMs, with jitter. */
         reconnect: z
           .strictObject({ initialMs: z.number().int().min(10).default(1_000), maxMs: z.number().int().min(10).default(30_000) })
           .default({ initialMs: 1_000, maxMs: 30_000 }),
       })
-      .default({ qos: 1, window: 64, reconnect: { initialMs: 1_000, maxMs: 30_000 } }),
+      .default({ qos: 1, window: 64, maxReadingsPerBatch: 1_000, ackIntervalMs: 1_000, reconnect: { initialMs: 1_000, maxMs: 30_000 } }),
     /** Store-and-forward: every batch is written here before it is sent, and removed once the broker acknowledged it. */
     queue: z
       .strictObject({

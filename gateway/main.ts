@@ -14,7 +14,8 @@ import type { InputDriver } from './driver.ts';
 import { createDriver } from './drivers/index.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { Publisher } from './publisher.ts';
-import { gatewayMetrics, HealthReporter, startMetricsServer, type GatewayStats, type HealthReport, type InputStats, type MetricsServer } from './health.ts';
+import { HealthReporter, type GatewayStats, type HealthReport, type InputStats } from './health.ts';
+import type { MetricsServer } from './metrics.ts';
 
 export type { GatewayStats, HealthReport, InputStats } from './health.ts';
 
@@ -79,6 +80,8 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
     rejectedFile: path.join(config.dataDir, 'rejected-batches.jsonl'),
     qos: config.publish.qos,
     window: config.publish.window,
+    maxReadingsPerBatch: config.publish.maxReadingsPerBatch,
+    ackIntervalMs: config.publish.ackIntervalMs,
     reconnectBackoff: { ...config.publish.reconnect, jitter: 0.2 },
     ...(opts.onPublished ? { onPublished: opts.onPublished } : {}),
   });
@@ -131,6 +134,7 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
 
   try {
     if (config.metrics) {
+      const { gatewayMetrics, startMetricsServer } = await import('./metrics.ts');
       metrics = await startMetricsServer({
         host: config.metrics.host,
         port: config.metrics.port,

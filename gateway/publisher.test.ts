@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Reading } from '../core/reading.ts';
-import { mqttClientOptions, splitByPlant } from './publisher.ts';
+import { encodeBatch, PAYLOAD_VERSION, type Reading, type ReadingBatch } from '../core/reading.ts';
+import { batchJson, chunkReadings, mqttClientOptions, splitByPlant } from './publisher.ts';
+import { decodeSpoolRecord, encodeSpoolRecord } from './spool-record.ts';
 import { topics } from '../core/topics.ts';
 
 const reading = (plant: string, meter: string, value: number): Reading => ({ plant, meter, quantity: 'cod', unit: 'mg/L', value, ts: 1_700_000_000_000, quality: 'good' });
@@ -11,6 +12,22 @@ describe('publisher', () => {
     expect([...byPlant.keys()]).toEqual(['a', 'b']);
     expect(byPlant.get('a')!.map((r) => [r.meter, r.value])).toEqual([['m1', 1], ['m2', 3]]);
     expect(byPlant.get('a')![0]).not.toHaveProperty('plant');
+  });
+
+  it('splits a large scan of one plant into batches of at most maxReadingsPerBatch, in scan order', () => {
+    const readings = splitByPlant(Array.from({ length: 2_501 }, (_, i) => reading('a', `m${i}`, i))).get('a')!;
+    const chunks = chunkReadings(readings, 1_000);
+    expect(chunks.map((c) => c.length)).toEqual([1_000, 1_000, 501]);
+    expect(chunks.flat().map((r) => r.value)).toEqual(readings.map((r) => r.value));
+    expect(chunkReadings(readings.slice(0, 3), 1_000)).toEqual([readings.slice(0, 3)]);
+  });
+
+  it('spools exactly the payload core encodes for the batch', () => {
+    const readings = splitByPlant([reading('a', 'm1', 1.5), { ...reading('a', 'm2', 0), value: null, quality: 'bad', unit: 'm³/h' }]).get('a')!;
+    const batch: ReadingBatch = { v: PAYLOAD_VERSION, gateway: 'gw-1', plant: 'a', seq: 7, sentAt: 1_700_000_000_500, readings };
+    const record = decodeSpoolRecord(encodeSpoolRecord({ topic: topics.readings('a', 'gw-1'), readings: 2, payload: batchJson(batch) }));
+    expect(record.payload.equals(encodeBatch(batch))).toBe(true);
+    expect(record).toMatchObject({ topic: topics.readings('a', 'gw-1'), readings: 2 });
   });
 
   it('connects with an `offline` retained last will on the gateway’s status topic', () => {

@@ -7,7 +7,14 @@
  * then read back in FIFO order and published, and acked from the queue only when its PUBACK arrives (MQTT 3.1.1
  * §4.3.2). One path for every case is what makes the guarantee simple to state: a batch handed to the publisher is
  * either on the broker or on disk, through a broker outage, a gateway restart or a SIGKILL. The price is one fsync
- * per group of batches (scans arriving in the same event-loop turn are appended together).
+ * per group of batches (scans arriving in the same event-loop turn, or while the previous append was being written,
+ * are appended together). Acknowledged batches are recorded in the queue at most every `ackIntervalMs` (and at once
+ * when flushing, stopping or losing the connection): recording costs two fsyncs, and a crash before it only means
+ * that up to that much already-delivered data is sent again, which at-least-once delivery allows.
+ *
+ * Size: a plant's readings from one scan go in one batch, split into batches of at most `maxReadingsPerBatch`
+ * (a 10,000-item OPC UA subscription would otherwise make 1 MB messages, beyond what many brokers accept and large
+ * enough to cost the process memory out of proportion: every copy of it is a large object).
  *
  * Order: batches are published in queue order with at most `window` in flight. When the connection drops, what was
  * in flight is taken back from MQTT.js (so it does not resend its own copies) and the queue is rewound to the oldest
@@ -29,7 +36,7 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { mqttConnectOptions, type MqttConnection } from '../core/config.ts';
 import { DiskQueueFullError, type DiskQueue, type QueuedRecord } from '../core/disk-queue.ts';
 import { TransportError, toError } from '../core/errors.ts';
-import { encodeBatch, PAYLOAD_VERSION, type BatchReading, type Reading, type ReadingBatch } from '../core/reading.ts';
+import { PAYLOAD_VERSION, type BatchReading, type Reading, type ReadingBatch } from '../core/reading.ts';
 import { topics } from '../core/topics.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { decodeSpoolRecord, encodeSpoolRecord } from './spool-record.ts';
@@ -49,6 +56,10 @@ export interface PublisherOptions {
   qos?: 0 | 1;
   /** Batches published and not yet acknowledged at most. */
   window?: number;
+  /** Readings per batch at most: a larger scan of one plant is split into several batches. */
+  maxReadingsPerBatch?: number;
+  /** Delivered batches are removed from the disk queue at most this often (ms); 0 removes each as it is acknowledged. */
+  ackIntervalMs?: number;
   /** Closes in a row with the same lone batch in flight before it is taken as refused (MQTT 3.1.1 brokers). */
   closesBeforeReject?: number;
   /** After a refusal, batches for the same topic are rejected without sending for this long. */
@@ -87,15 +98,39 @@ export interface PublisherEvents {
 /** Split a scan by plant, keeping each plant's readings in scan order; plants in order of first appearance. */
 export function splitByPlant(readings: readonly Reading[]): Map<string, BatchReading[]> {
   const byPlant = new Map<string, BatchReading[]>();
-  for (const { plant, ...reading } of readings) {
-    let list = byPlant.get(plant);
-    if (!list) {
-      list = [];
-      byPlant.set(plant, list);
+  let plant: string | undefined;
+  let list: BatchReading[] = [];
+  for (const r of readings) {
+    if (r.plant !== plant) {
+      plant = r.plant;
+      let existing = byPlant.get(plant);
+      if (!existing) byPlant.set(plant, (existing = []));
+      list = existing;
     }
-    list.push(reading);
+    // Field by field rather than `{ plant, ...rest }`: this runs for every reading, and a rest copy is several
+    // times slower. The order of the fields is the order they have in a Reading, so the JSON is the same.
+    list.push({ meter: r.meter, quantity: r.quantity, unit: r.unit, value: r.value, ts: r.ts, quality: r.quality });
   }
   return byPlant;
+}
+
+/**
+ * The payload of a batch as text, written straight into its spool record: byte for byte what core's encodeBatch
+ * gives (its JSON), without the intermediate Buffer.
+ */
+export function batchJson(batch: ReadingBatch): string {
+  return JSON.stringify(batch);
+}
+
+export const DEFAULT_MAX_READINGS_PER_BATCH = 1_000;
+export const DEFAULT_ACK_INTERVAL_MS = 1_000;
+
+/** A plant's readings from one scan in batches of at most `max` readings, in scan order. */
+export function chunkReadings(readings: BatchReading[], max: number): BatchReading[][] {
+  if (readings.length <= max) return [readings];
+  const chunks: BatchReading[][] = [];
+  for (let i = 0; i < readings.length; i += max) chunks.push(readings.slice(i, i + max));
+  return chunks;
 }
 
 export function mqttClientOptions(gatewayId: string, mqtt: MqttConnection): IClientOptions {
@@ -103,6 +138,9 @@ export function mqttClientOptions(gatewayId: string, mqtt: MqttConnection): ICli
     ...mqttConnectOptions(mqtt),
     clientId: mqtt.clientId ?? `cleanstream-${gatewayId}`,
     clean: true,
+    // MQTT.js would otherwise build a cache of 65,536 two-byte Buffers for packet ids (about 5 MB of heap) to save
+    // one tiny allocation per publish.
+    writeCache: false,
     will: { topic: topics.status(gatewayId), payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true },
   };
 }
@@ -130,22 +168,28 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private readonly rejectedFile: string;
   private readonly qos: 0 | 1;
   private readonly window: number;
+  private readonly maxReadingsPerBatch: number;
+  private readonly ackIntervalMs: number;
   private readonly closesBeforeReject: number;
   private readonly reconnectBackoff: Backoff;
   private readonly now: () => number;
   private readonly onPublished: PublisherOptions['onPublished'];
   private counters = { batchesPublished: 0, readingsPublished: 0, publishErrors: 0, droppedBatches: 0, rejectedBatches: 0 };
-  /** Scans handed over and not yet appended to the queue. */
-  private staged: Map<string, BatchReading[]>[] = [];
-  private stagedBatches = 0;
+  /** Batches handed over and not yet appended to the queue. */
+  private staged: { plant: string; readings: BatchReading[] }[] = [];
   private spooling: Promise<void> | undefined;
   private inflight: InFlight[] = [];
   /** Incremented on every connection loss: callbacks of an older connection are ignored. */
   private epoch = 0;
   private pumping = false;
   private pumpWanted = false;
-  private ackTarget = 0;
+  /** The queue id up to which the broker acknowledged everything, and up to which the queue has recorded it. */
+  private ackTarget: number;
+  private ackedTo: number;
   private acking: Promise<void> | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
+  private ackUrgent = false;
+  private lastAckAt = -Infinity;
   /** After a connection was lost with batches in flight, send one at a time until one is acknowledged. */
   private cautious = false;
   private rejecting: Promise<void> | undefined;
@@ -168,6 +212,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.rejectedFile = options.rejectedFile;
     this.qos = options.qos ?? 1;
     this.window = options.window ?? 64;
+    this.maxReadingsPerBatch = options.maxReadingsPerBatch ?? DEFAULT_MAX_READINGS_PER_BATCH;
+    this.ackIntervalMs = options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS;
+    this.ackedTo = this.ackTarget = options.queue.lastId - options.queue.length;
     this.closesBeforeReject = options.closesBeforeReject ?? 3;
     this.refusedTopicRetryMs = options.refusedTopicRetryMs ?? 10 * 60_000;
     this.reconnectBackoff = new Backoff(options.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF);
@@ -194,12 +241,15 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     return this.client.connected;
   }
 
-  /** Queue the readings of one scan: one batch per plant, written to disk in the same event-loop turn as others. */
+  /**
+   * Queue the readings of one scan: one batch per plant (or several, of at most maxReadingsPerBatch readings), written
+   * to disk together with the other scans of the same event-loop turn.
+   */
   publishScan(readings: readonly Reading[]): void {
     if (this.stopping || readings.length === 0) return;
-    const byPlant = splitByPlant(readings);
-    this.staged.push(byPlant);
-    this.stagedBatches += byPlant.size;
+    for (const [plant, plantReadings] of splitByPlant(readings)) {
+      for (const chunk of chunkReadings(plantReadings, this.maxReadingsPerBatch)) this.staged.push({ plant, readings: chunk });
+    }
     if (!this.spooling) this.spooling = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.spool());
   }
 
@@ -210,19 +260,16 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   private async spool(): Promise<void> {
     while (this.staged.length) {
-      const scans = this.staged;
-      const count = this.stagedBatches;
+      const staged = this.staged;
+      const count = staged.length;
       this.staged = [];
-      this.stagedBatches = 0;
       // Only this loop appends, so the queue position of each record is known before it is written.
       let seq = this.queue.lastId;
       const sentAt = this.now();
       const records: Buffer[] = [];
-      for (const byPlant of scans) {
-        for (const [plant, plantReadings] of byPlant) {
-          const batch: ReadingBatch = { v: PAYLOAD_VERSION, gateway: this.gatewayId, plant, seq: seq++, sentAt, readings: plantReadings };
-          records.push(encodeSpoolRecord({ topic: topics.readings(plant, this.gatewayId), readings: plantReadings.length, payload: encodeBatch(batch) }));
-        }
+      for (const { plant, readings } of staged) {
+        const batch: ReadingBatch = { v: PAYLOAD_VERSION, gateway: this.gatewayId, plant, seq: seq++, sentAt, readings };
+        records.push(encodeSpoolRecord({ topic: topics.readings(plant, this.gatewayId), readings: readings.length, payload: batchJson(batch) }));
       }
       try {
         await this.queue.append(records);
@@ -340,7 +387,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       .then(async () => {
         entry.done = true;
         this.advanceAcks();
-        await this.acking;
+        await this.recordAcksNow();
       });
   }
 
@@ -350,23 +397,57 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     while (this.inflight[0]?.done) upTo = this.inflight.shift()!.id;
     if (upTo === undefined) return;
     this.ackTarget = Math.max(this.ackTarget, upTo);
-    this.acking ??= this.ackLoop();
+    this.requestAck(false);
     this.kick();
   }
 
-  private async ackLoop(): Promise<void> {
+  /** Record acknowledged batches in the queue: at once when urgent, else at most every ackIntervalMs. */
+  private requestAck(urgent: boolean): void {
+    if (this.ackedTo >= this.ackTarget) return;
+    if (this.acking) {
+      if (urgent) this.ackUrgent = true;
+      return;
+    }
+    const wait = urgent ? 0 : this.lastAckAt + this.ackIntervalMs - Date.now();
+    if (wait <= 0) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+      this.acking = this.recordAcks();
+      return;
+    }
+    if (!this.ackTimer) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = undefined;
+        this.requestAck(false);
+      }, wait);
+      // Pending acks never keep the process alive: stop() records them itself.
+      this.ackTimer.unref();
+    }
+  }
+
+  private async recordAcks(): Promise<void> {
+    const target = this.ackTarget;
+    this.lastAckAt = Date.now();
+    let failed = false;
     try {
-      let acked = 0;
-      while (acked < this.ackTarget) {
-        const target = this.ackTarget;
-        await this.queue.ack(target);
-        acked = target;
-      }
+      await this.queue.ack(target);
+      this.ackedTo = Math.max(this.ackedTo, target);
     } catch (err) {
+      failed = true;
       this.emit('error', new TransportError('PUBLISH_QUEUE_ACK', `gateway ${this.gatewayId}: cannot record delivered batches in the queue: ${toError(err).message} (they may be sent again)`, true, { gateway: this.gatewayId }, { cause: err }));
     } finally {
       this.acking = undefined;
+      const urgent = this.ackUrgent && !failed;
+      this.ackUrgent = false;
+      // A failure is retried at the normal pace, not in a tight loop.
+      this.requestAck(urgent);
     }
+  }
+
+  /** Resolves when everything acknowledged so far is recorded in the queue (or recording it failed and was reported). */
+  private async recordAcksNow(): Promise<void> {
+    this.requestAck(true);
+    while (this.acking) await this.acking;
   }
 
   private onConnectionClosed(): void {
@@ -376,6 +457,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     // MQTT.js would resend its own copies on reconnect; the queue is the one source, so take them back.
     for (const id of Object.keys(this.client.outgoing)) this.client.removeOutgoingMessage(Number(id));
     this.queue.rewind();
+    // The rewind goes back to what the queue has recorded as delivered; recording the rest now (the queue moves its
+    // read position past what it acks) keeps delivered batches from being sent again after the reconnect.
+    this.requestAck(true);
     if (lost.length === 1 && this.cautious) {
       const only = lost[0]!;
       const count = this.lastLoneClose?.id === only.id ? this.lastLoneClose.count + 1 : 1;
@@ -420,25 +504,31 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   async flush(timeoutMs?: number): Promise<void> {
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     while (!this.settled()) {
+      this.requestAck(true);
       if (Date.now() > deadline) {
-        throw new TransportError('FLUSH_TIMEOUT', `gateway ${this.gatewayId}: ${this.queue.length + this.stagedBatches} batches not acknowledged by the broker within ${timeoutMs} ms (they stay queued on disk)`, true, {
+        throw new TransportError('FLUSH_TIMEOUT', `gateway ${this.gatewayId}: ${this.waitingBatches()} batches not acknowledged by the broker within ${timeoutMs} ms (they stay queued on disk)`, true, {
           gateway: this.gatewayId,
-          queued: this.queue.length + this.stagedBatches,
+          queued: this.waitingBatches(),
         });
       }
       await new Promise((r) => setTimeout(r, 20));
     }
   }
 
+  /** Batches the broker has not acknowledged: staged, or on disk and not yet delivered. */
+  private waitingBatches(): number {
+    return this.queue.length - Math.max(0, this.ackTarget - this.ackedTo) + this.staged.length;
+  }
+
   stats(): PublisherStats {
     return {
       connected: this.client.connected,
       ...this.counters,
-      queuedBatches: this.queue.length + this.stagedBatches,
+      queuedBatches: this.waitingBatches(),
       queueBytes: this.queue.bytes,
       queueMaxBytes: this.queue.maxBytes,
       inFlightBatches: this.inflight.length,
-      nextSeq: this.queue.lastId + this.stagedBatches,
+      nextSeq: this.queue.lastId + this.staged.length,
     };
   }
 
@@ -452,7 +542,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.stopping = true;
     const deadline = Date.now() + graceMs;
     while (this.inflight.some((e) => !e.done) && this.client.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    await this.acking;
+    await this.recordAcksNow();
     if (this.client.connected) this.client.publish(topics.status(this.gatewayId), STATUS_OFFLINE, { qos: 1, retain: true });
     let timer: NodeJS.Timeout | undefined;
     // end(false) waits for the offline message's PUBACK; bounded because the broker may be gone.
@@ -462,6 +552,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     ]);
     clearTimeout(timer);
     if (!ended) await this.client.endAsync(true).catch((err: unknown) => toError(err));
-    await this.acking;
+    await this.recordAcksNow();
+    clearTimeout(this.ackTimer);
   }
 }

@@ -204,13 +204,17 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
 
   private async pollOnce(group: PollGroup, ts: number): Promise<void> {
     const registers = this.config.registers;
-    const readings = new Map<number, Reading>();
+    // Indexed by position in config.registers; the scan lists them in the group's order.
+    const readings: Reading[] = new Array<Reading>(registers.length);
     for (const request of group.requests) {
       if (this.stopped) return;
       const words = await this.inLane(() => this.readWithRetries(request));
-      for (const i of request.registers) readings.set(i, words ? this.decode(registers[i]!, words, request, ts) : badReading(registers[i]!, ts));
+      for (const i of request.registers) readings[i] = words ? this.decode(registers[i]!, words, request, ts) : badReading(registers[i]!, ts);
     }
-    if (!this.stopped) this.emit('scan', group.registers.map((i) => readings.get(i)!));
+    if (this.stopped) return;
+    const scan: Reading[] = new Array<Reading>(group.registers.length);
+    for (let k = 0; k < scan.length; k++) scan[k] = readings[group.registers[k]!]!;
+    this.emit('scan', scan);
   }
 
   private inLane<T>(op: () => Promise<T>): Promise<T> {
@@ -248,7 +252,7 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     try {
       const value = scaleValue(decodeRegister(words, register.address - request.address, register.type, register.wordOrder, register.byteOrder), register);
       if (!Number.isFinite(value)) return badReading(register, ts);
-      return { ...target(register), value, ts, quality: 'good' };
+      return reading(register, value, ts, 'good');
     } catch (err) {
       this.report(
         new TransportError('MODBUS_DECODE', `modbus ${this.device} unit ${request.unitId} ${register.area} ${register.address}: ${toError(err).message}`, false, { device: this.device, unitId: request.unitId, address: register.address }),
@@ -289,10 +293,11 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
   }
 }
 
-function target(register: ModbusRegisterConfig): Pick<Reading, 'plant' | 'meter' | 'quantity' | 'unit'> {
-  return { plant: register.plant, meter: register.meter, quantity: register.quantity, unit: register.unit };
+/** Built field by field (no spread): one of these per register per poll is the driver's hot path. */
+function reading(register: ModbusRegisterConfig, value: number | null, ts: number, quality: Reading['quality']): Reading {
+  return { plant: register.plant, meter: register.meter, quantity: register.quantity, unit: register.unit, value, ts, quality };
 }
 
 function badReading(register: ModbusRegisterConfig, ts: number): Reading {
-  return { ...target(register), value: null, ts, quality: 'bad' };
+  return reading(register, null, ts, 'bad');
 }

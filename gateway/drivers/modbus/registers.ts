@@ -57,6 +57,9 @@ function stripEnd(request: ReadRequest & { end: number }): ReadRequest {
   return rest;
 }
 
+/** Room for the widest type (4 registers); decodeRegister is synchronous, so sharing it is safe. */
+const scratch = Buffer.alloc(8);
+
 /**
  * Decode the value of `type` starting at `words[at]`. Words are the register values as the client returns them
  * (for the bit areas, 0 or 1 per bit). Registers are big-endian by definition (Modbus Application Protocol V1.1b3
@@ -66,7 +69,8 @@ function stripEnd(request: ReadRequest & { end: number }): ReadRequest {
 export function decodeRegister(words: readonly number[], at: number, type: RegisterType, wordOrder: WordOrder = 'big', byteOrder: WordOrder = 'big'): number {
   if (type === 'bool') return wordAt(words, at) ? 1 : 0;
   const width = REGISTER_WIDTH[type];
-  const bytes = Buffer.alloc(width * 2);
+  // One scratch buffer for every call: a poll decodes thousands of registers a second and must not allocate for each.
+  const bytes = scratch;
   for (let i = 0; i < width; i++) {
     const word = wordAt(words, at + (wordOrder === 'big' ? i : width - 1 - i));
     if (byteOrder === 'big') bytes.writeUInt16BE(word, i * 2);

@@ -8,7 +8,7 @@
  * `pki.trustUnknownServerCertificate` says otherwise. The user is anonymous unless a user name and password are given.
  */
 import { z } from 'zod';
-import { coerceNodeId } from 'node-opcua';
+import { coerceNodeId } from 'node-opcua-client';
 import { durationMs } from '../../../core/config.ts';
 import { checkTargetUnit, readingTargetFields } from '../../reading-target.ts';
 

@@ -22,7 +22,6 @@ import {
   makeBrowsePath,
   MessageSecurityMode,
   UserTokenType,
-  OPCUACertificateManager,
   OPCUAClient,
   SecurityPolicy,
   TimestampsToReturn,
@@ -30,7 +29,10 @@ import {
   type ClientSession,
   type ClientSubscription,
   type DataValue,
-} from 'node-opcua';
+} from 'node-opcua-client';
+// The client packages only, not the node-opcua umbrella: that one also loads the server, its address space and the
+// standard nodesets, megabytes of code and heap a gateway never uses.
+import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { TransportError, toError, type CleanstreamError } from '../../../core/errors.ts';
 import type { Reading } from '../../../core/reading.ts';
 import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../backoff.ts';

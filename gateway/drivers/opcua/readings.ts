@@ -2,7 +2,7 @@
  * From an OPC UA DataValue to a core Reading: quality from the StatusCode, value from the Variant, timestamp from the
  * source when it gave one. Pure, so the mapping is specified by unit tests without a server.
  */
-import { DataType, VariantArrayType, type DataValue } from 'node-opcua';
+import { DataType, VariantArrayType, type DataValue } from 'node-opcua-client';
 import type { Quality, Reading } from '../../../core/reading.ts';
 import type { ReadingTarget } from '../../reading-target.ts';
 
