@@ -49,6 +49,13 @@ interface Segment {
   file: string;
 }
 
+interface TailRecord {
+  data: Buffer;
+  segmentFirstId: number;
+  /** Byte offset of the record's header in its segment. */
+  offset: number;
+}
+
 interface Cursor {
   segment: number;
   offset: number;
@@ -58,6 +65,8 @@ interface Cursor {
 const HEADER = 8;
 const MAX_RECORD = 64 * 1024 * 1024;
 const READ_WINDOW = 1024 * 1024;
+/** Recent appends kept in memory, so that a consumer keeping up reads them without touching the disk again. */
+const TAIL_MAX_BYTES = 8 * 1024 * 1024;
 const SEGMENT_PREFIX = 'segment-';
 const SEGMENT_SUFFIX = '.log';
 const ACK_FILE = 'acked';
@@ -105,6 +114,10 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
   private readCursor: Cursor = { segment: 0, offset: 0, id: 1 };
   private writer: FileHandle | undefined;
   private warned = false;
+  /** Records tailFirstId .. nextId - 1 (the newest appends), holding the very Buffers given to append(). */
+  private tail: TailRecord[] = [];
+  private tailFirstId = 1;
+  private tailBytes = 0;
   private closed = false;
   /** Operations run one at a time so that reads never see a half-written append. */
   private chain: Promise<unknown> = Promise.resolve();
@@ -140,6 +153,7 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
     return this.nextId - 1;
   }
 
+  /** Appended Buffers are kept (not copied) for reading back: do not modify them afterwards. */
   append(records: readonly Buffer[]): Promise<void> {
     return this.serial(() => this.doAppend(records));
   }
@@ -243,17 +257,28 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
         this.segments.push(active);
       }
     }
-    const out = Buffer.allocUnsafe(adding);
-    let offset = 0;
+    // Headers and records go out in one writev, without copying the records into one buffer.
+    const headers = Buffer.allocUnsafe(HEADER * records.length);
+    const parts: Buffer[] = [];
+    records.forEach((r, i) => {
+      headers.writeUInt32LE(r.length, i * HEADER);
+      headers.writeUInt32LE(crc32(r), i * HEADER + 4);
+      parts.push(headers.subarray(i * HEADER, (i + 1) * HEADER), r);
+    });
+    const { bytesWritten } = await this.writer.writev(parts);
+    if (bytesWritten !== adding) {
+      throw new CleanstreamError('DISK_QUEUE_SHORT_WRITE', `disk queue ${this.dir}: wrote ${bytesWritten} of ${adding} bytes`, { dir: this.dir });
+    }
+    await this.writer.datasync();
+    if (this.tail.length === 0) this.tailFirstId = this.nextId;
+    let offset = active.size;
     for (const r of records) {
-      out.writeUInt32LE(r.length, offset);
-      out.writeUInt32LE(crc32(r), offset + 4);
-      r.copy(out, offset + HEADER);
+      this.tail.push({ data: r, segmentFirstId: active.firstId, offset });
+      this.tailBytes += r.length;
       offset += HEADER + r.length;
     }
-    await this.writer.write(out, 0, out.length);
-    await this.writer.datasync();
-    active.size += out.length;
+    this.trimTail(this.ackedId);
+    active.size += adding;
     active.count += records.length;
     this.nextId += records.length;
     if (!this.warned && this.bytes > this.warnBytes) {
@@ -262,9 +287,35 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
     }
   }
 
+  /** Drop tail records that are acked, and the oldest ones beyond the memory bound. */
+  private trimTail(ackedId: number): void {
+    let drop = 0;
+    while (drop < this.tail.length && (this.tailFirstId + drop <= ackedId || this.tailBytes > TAIL_MAX_BYTES)) {
+      this.tailBytes -= this.tail[drop]!.data.length;
+      drop++;
+    }
+    if (drop) {
+      this.tail.splice(0, drop);
+      this.tailFirstId += drop;
+    }
+  }
+
   private async doRead(max: number): Promise<QueuedRecord[]> {
     const out: QueuedRecord[] = [];
     while (out.length < max && this.readCursor.segment < this.segments.length) {
+      let index = this.readCursor.id - this.tailFirstId;
+      if (index >= 0 && index < this.tail.length) {
+        let last: TailRecord | undefined;
+        while (out.length < max && index < this.tail.length) {
+          last = this.tail[index]!;
+          out.push({ id: this.readCursor.id, data: last.data });
+          this.readCursor = { ...this.readCursor, id: this.readCursor.id + 1 };
+          index++;
+        }
+        const segment = this.segments.findIndex((s) => s.firstId === last!.segmentFirstId);
+        this.readCursor = { segment, offset: last!.offset + HEADER + last!.data.length, id: this.readCursor.id };
+        continue;
+      }
       const seg = this.segments[this.readCursor.segment]!;
       if (this.readCursor.id >= seg.firstId + seg.count) {
         if (this.readCursor.segment === this.segments.length - 1) break;
@@ -327,6 +378,7 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
     await rename(tmp, file);
     fsyncDir(this.dir);
     this.ackedId = target;
+    this.trimTail(target);
     if (this.readCursor.id <= target) this.readCursor = this.cursorAt(target + 1);
     await this.dropAckedSegments();
     if (this.warned && this.bytes <= this.warnBytes) this.warned = false;
