@@ -17,6 +17,7 @@ import { InfluxQueryClient, type InfluxQueryConnection } from './influx.ts';
 import { loadLimits, type LimitSource } from './limits.ts';
 import { LiveFeed } from './live-feed.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { baselinesRoutes } from './routes/baselines.ts';
 import { healthRoutes } from './routes/health.ts';
 import { latestRoutes } from './routes/latest.ts';
 import { limitsRoutes } from './routes/limits.ts';
@@ -125,7 +126,7 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
       tags: [
         { name: 'plants', description: 'plants, latest values, series, limits, overview' },
         { name: 'alerts', description: 'current alerts, history, acknowledgement' },
-        { name: 'reductions', description: 'pollutant loads per month' },
+        { name: 'reductions', description: 'baselines, and pollutant loads per month against them' },
         { name: 'live', description: 'Server-Sent Events' },
       ],
     },
@@ -146,6 +147,7 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
       await api.register(limitsRoutes, { registry: opts.registry, limits });
       await api.register(alertRoutes, { registry: opts.registry, feed, influx, ...(opts.ackWaitMs !== undefined ? { ackWaitMs: opts.ackWaitMs } : {}) });
       await api.register(overviewRoutes, { registry: opts.registry, influx, feed, ...(opts.staleAfterMs !== undefined ? { staleAfterMs: opts.staleAfterMs } : {}) });
+      await api.register(baselinesRoutes, { registry: opts.registry, influx });
       await api.register(reductionsRoutes, { registry: opts.registry, influx });
       await api.register(liveRoutes, { registry: opts.registry, feed, ...opts.live });
     },

@@ -1,16 +1,32 @@
 /**
- * GET /api/reductions?plant=|region=&from=YYYY-MM&to=YYYY-MM&by=plant|region&format=json|csv : COD and NH3-N loads
- * (tonnes) per month, each compared with the month before (method: dashboards/reductions.ts). CSV for spreadsheets.
+ * GET /api/reductions?plant=|region=&from=YYYY-MM&to=YYYY-MM&by=plant|region&format=json|csv : COD and NH3-N
+ * discharged per month against the load the baseline implies, and the reduction (method: dashboards/reductions.ts);
+ * for admins and regulators also the national year-to-date progress against the plan's targets. CSV for spreadsheets.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { callerOf, plantsForCaller } from '../auth.ts';
+import { fetchBaselines } from '../baselines.ts';
 import type { InfluxQueryClient } from '../influx.ts';
-import { computeLoads, loadsCsv, MONTH_PATTERN, monthOf, monthsBetween, POLLUTANTS, regionTotals } from '../reductions.ts';
+import {
+  computeLoads,
+  fetchNationalProgress,
+  fetchRulesReductions,
+  MONTH_PATTERN,
+  monthOf,
+  monthsBetween,
+  POLLUTANTS,
+  reductionRows,
+  reductionsCsv,
+  regionTotals,
+  type Pollutant,
+} from '../reductions.ts';
 import { idString, nullableNumber, tokenParam } from './schemas.ts';
 
 const METHOD =
-  'load (t) = Σ over hours of mean concentration (mg/L) × mean wastewater flow (m3/h) × 1 h / 1e6, per outfall (concentration and flow meters at the same outfall); hours lacking either mean are not counted (see coveredHours); months in China Standard Time; change is against the month before; baselines are not modelled yet';
+  'discharged (t) = Σ over hours of mean concentration (mg/L) × mean wastewater flow (m3/h) × 1 h / 1e6 per outfall; baseline (t) = the same with the plant\'s own baseline concentration (baselines, level plant); reduction = baseline − discharged; ' +
+  'hours lacking either mean are not counted (coveredHours); months in China Standard Time. source "rules": the figures the rules stage wrote to measurement reductions (recomputed at each run of its history job, so the current month lags by up to its interval); ' +
+  'source "dashboard": rules has not written this month, computed here the same way. computedTonnes is the dashboard\'s own discharged figure for every row, the cross-check of rules\'.';
 
 interface ReductionsQuery {
   plant?: string;
@@ -21,12 +37,14 @@ interface ReductionsQuery {
   format?: 'json' | 'csv';
 }
 
+const tonnes = { type: 'number' } as const;
+
 export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxQueryClient; now?: () => number }> = async (app, { registry, influx, now = Date.now }) => {
   app.get<{ Querystring: ReductionsQuery }>(
     '/reductions',
     {
       schema: {
-        summary: 'COD and NH3-N loads per month (tonnes), JSON or CSV',
+        summary: 'COD and NH3-N discharged per month against baseline (tonnes), the reduction, and national progress; JSON or CSV',
         tags: ['reductions'],
         produces: ['application/json', 'text/csv'],
         querystring: {
@@ -45,7 +63,7 @@ export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; inf
         response: {
           200: {
             type: 'object',
-            required: ['method', 'pollutants', 'months', 'rows'],
+            required: ['method', 'pollutants', 'months', 'rows', 'national'],
             properties: {
               method: { type: 'string' },
               pollutants: { type: 'array', items: { type: 'string' } },
@@ -54,17 +72,36 @@ export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; inf
                 type: 'array',
                 items: {
                   type: 'object',
-                  required: ['month', 'region', 'plant', 'pollutant', 'tonnes', 'coveredHours', 'hours', 'previousTonnes', 'change'],
+                  required: ['month', 'region', 'plant', 'pollutant', 'dischargedTonnes', 'baselineTonnes', 'reductionTonnes', 'reductionShare', 'coveredHours', 'hours', 'source', 'computedTonnes'],
                   properties: {
                     month: { type: 'string' },
                     region: idString,
                     plant: { type: 'string', description: 'plant id, or * for a region total' },
                     pollutant: { type: 'string', enum: POLLUTANTS },
-                    tonnes: { type: 'number' },
+                    dischargedTonnes: tonnes,
+                    baselineTonnes: { ...nullableNumber, description: 'the load the baseline implies for the same hours and volume; null without a baseline' },
+                    reductionTonnes: { ...nullableNumber, description: 'baseline − discharged; null without a baseline' },
+                    reductionShare: { ...nullableNumber, description: 'reduction / baseline' },
                     coveredHours: { type: 'integer' },
                     hours: { type: 'number' },
-                    previousTonnes: nullableNumber,
-                    change: nullableNumber,
+                    source: { type: 'string', enum: ['rules', 'dashboard', 'mixed'], description: 'which figures the row reports (method)' },
+                    computedTonnes: { ...tonnes, description: 'the dashboard\'s own discharged figure: the cross-check of rules\'' },
+                  },
+                },
+              },
+              national: {
+                type: ['object', 'null'],
+                description: 'admins and regulators: year-to-date reductions of every plant against the plan\'s targets, from the rules stage; null for operators or before rules has written',
+                required: ['year', 'pollutants'],
+                properties: {
+                  year: { type: 'string' },
+                  pollutants: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['pollutant', 'month', 'targetTonnes', 'yearToDateTonnes', 'progress'],
+                      properties: { pollutant: { type: 'string', enum: POLLUTANTS }, month: { type: 'string' }, targetTonnes: tonnes, yearToDateTonnes: tonnes, progress: { type: 'number' } },
+                    },
                   },
                 },
               },
@@ -75,17 +112,26 @@ export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; inf
     },
     async (request, reply) => {
       const q = request.query;
-      const plants = plantsForCaller(callerOf(request), registry, { plant: q.plant, region: q.region });
+      const caller = callerOf(request);
+      const plants = plantsForCaller(caller, registry, { plant: q.plant, region: q.region });
       const at = now();
       const to = q.to ?? monthOf(at);
       const from = q.from ?? monthsBack(to, 2);
       const months = monthsBetween(from, to);
-      const plantRows = await computeLoads(influx, plants, months, at);
+      const seesNation = caller.role === 'admin' || caller.role === 'regulator';
+      const [computed, fromRules, baselines, national] = await Promise.all([
+        computeLoads(influx, plants, months, at),
+        fetchRulesReductions(influx, plants, months),
+        fetchBaselines(influx, plants, { level: 'plant' }),
+        seesNation && q.format !== 'csv' ? fetchNationalProgress(influx, to) : Promise.resolve([]),
+      ]);
+      const own = new Map(baselines.map((b) => [`${b.plant}\u0000${b.indicator}`, b.value]));
+      const plantRows = reductionRows(plants, months, computed, fromRules, (plant: string, pollutant: Pollutant) => own.get(`${plant}\u0000${pollutant}`), at);
       const rows = q.by === 'region' ? regionTotals(plantRows) : plantRows;
       if (q.format === 'csv') {
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="cleanstream-loads-${from}-${to}.csv"`).send(loadsCsv(rows));
+        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="cleanstream-reductions-${from}-${to}.csv"`).send(reductionsCsv(rows));
       }
-      return { method: METHOD, pollutants: [...POLLUTANTS], months, rows };
+      return { method: METHOD, pollutants: [...POLLUTANTS], months, rows, national: national.length ? { year: to.slice(0, 4), pollutants: national } : null };
     },
   );
 };

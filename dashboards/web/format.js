@@ -32,3 +32,10 @@ export function formatDateTime(ts) {
 export function formatTonnes(t) {
   return new Intl.NumberFormat(locale(), { maximumFractionDigits: t >= 10 ? 1 : 3 }).format(t);
 }
+
+/** A share (0.25) as a percentage; small ones (a target's first tonnes) keep two significant digits. */
+export function formatShare(x) {
+  const abs = Math.abs(x);
+  const options = abs > 0 && abs < 0.01 ? { style: 'percent', maximumSignificantDigits: 2 } : { style: 'percent', maximumFractionDigits: 1 };
+  return new Intl.NumberFormat(locale(), options).format(x);
+}

@@ -1,9 +1,10 @@
 /* global EventSource */
-// The regulator's region overview: each plant with its status (from the age and quality of its last data), open
-// alerts by severity, and this month's COD and NH3-N loads against last month's; then every open alert in scope.
+// The regulator's region overview: the national year-to-date reductions against the plan's targets (admins and
+// regulators), each plant with its status (from the age and quality of its last data), open alerts by severity, and
+// this month's COD and NH3-N reductions against its baseline as progress bars; then every open alert in scope.
 import { api, liveUrl } from './api.js';
 import { OpenAlerts, renderAlertList } from './alerts-ui.js';
-import { $, element, formatDateTime, formatTonnes } from './format.js';
+import { $, element, formatDateTime, formatShare, formatTonnes } from './format.js';
 import { localized, t } from './i18n.js';
 
 const POLLUTANTS = ['cod', 'nh3n'];
@@ -17,7 +18,8 @@ export class OverviewView {
   constructor(ctx) {
     this.ctx = ctx;
     this.overview = null;
-    this.loads = [];
+    this.reductions = [];
+    this.national = null;
     this.alerts = new OpenAlerts();
     this.source = null;
     this.generation = 0;
@@ -42,16 +44,16 @@ export class OverviewView {
 
   async load(generation) {
     const thisMonth = monthOf(Date.now());
-    const lastMonth = monthOf(Date.parse(`${thisMonth}-01T00:00:00+08:00`) - 1);
-    const [overview, alerts, loads] = await Promise.all([
+    const [overview, alerts, reductions] = await Promise.all([
       api('/api/overview'),
       api('/api/alerts'),
-      // Loads are a nicety: the overview stands without them.
-      api(`/api/reductions?from=${lastMonth}&to=${thisMonth}`).catch(() => ({ body: { rows: [] } })),
+      // Reductions are a nicety: the overview stands without them.
+      api(`/api/reductions?from=${thisMonth}&to=${thisMonth}`).catch(() => ({ body: { rows: [], national: null } })),
     ]);
     if (generation !== this.generation) return;
     this.overview = overview.body;
-    this.loads = loads.body.rows.filter((r) => r.month === thisMonth);
+    this.reductions = reductions.body.rows;
+    this.national = reductions.body.national;
     const live = [...this.alerts.byId.values()];
     this.alerts.reset(alerts.body.alerts);
     for (const a of live) this.alerts.apply(a);
@@ -65,6 +67,7 @@ export class OverviewView {
   render() {
     const cards = this.overview.plants.map((p) => this.plantCard(p));
     $('overview-plants').replaceChildren(...cards);
+    this.renderNational();
     this.renderAlerts();
   }
 
@@ -94,29 +97,60 @@ export class OverviewView {
     const alerts = element('p', 'small open-count', `${t('openAlerts')}: ${open.length}`);
     card.append(title, info, data, alerts);
     for (const pollutant of POLLUTANTS) {
-      const row = this.loads.find((r) => r.plant === p.id && r.pollutant === pollutant);
-      if (!row) continue;
-      card.append(this.loadBar(pollutant, row));
+      const row = this.reductions.find((r) => r.plant === p.id && r.pollutant === pollutant);
+      if (row) card.append(this.reductionBar(row));
     }
     return card;
   }
 
-  /** This month's load so far against last month's total: a bar, and the figures. */
-  loadBar(pollutant, row) {
-    const wrap = element('div', 'load');
-    const label = element('span', 'small', `${t(`load-${pollutant}`)}: ${formatTonnes(row.tonnes)} t`);
-    wrap.append(label);
-    if (row.previousTonnes) {
-      const meter = element('meter');
-      meter.min = 0;
-      meter.max = row.previousTonnes;
-      meter.optimum = 0;
-      meter.high = row.previousTonnes * 0.999;
-      meter.value = Math.min(row.tonnes, row.previousTonnes);
-      meter.title = `${formatTonnes(row.tonnes)} / ${formatTonnes(row.previousTonnes)} t`;
-      wrap.append(meter, element('span', 'small muted', ` ${t('ofLastMonth')} ${formatTonnes(row.previousTonnes)} t`));
+  /**
+   * This month's reduction against the plant's baseline: a bar filled by the share of the baseline-implied load that
+   * was not discharged, and the figures. Discharging more than the baseline implies shows an empty bar, flagged.
+   */
+  reductionBar(row) {
+    const wrap = element('div', 'reduction');
+    wrap.dataset.pollutant = row.pollutant;
+    wrap.dataset.source = row.source;
+    const name = t(`reduction-${row.pollutant}`);
+    if (row.baselineTonnes === null) {
+      wrap.append(element('span', 'small', `${name}: ${t('discharged')} ${formatTonnes(row.dischargedTonnes)} t · ${t('noBaseline')}`));
+      return wrap;
     }
+    const above = row.reductionTonnes < 0;
+    wrap.dataset.above = String(above);
+    const share = row.reductionShare ?? 0;
+    const label = above ? `${t('aboveBaseline')} ${formatTonnes(-row.reductionTonnes)} t` : `${t('reduced')} ${formatTonnes(row.reductionTonnes)} t (${formatShare(share)})`;
+    const bar = element('progress');
+    bar.max = 1;
+    bar.value = Math.max(0, Math.min(1, share));
+    bar.setAttribute('aria-label', `${name}: ${label}`);
+    bar.title = `${formatTonnes(row.dischargedTonnes)} / ${formatTonnes(row.baselineTonnes)} t`;
+    wrap.append(
+      element('span', 'small', `${name}: ${label}`),
+      bar,
+      element('span', 'small muted', `${t('discharged')} ${formatTonnes(row.dischargedTonnes)} t / ${t('baseline')} ${formatTonnes(row.baselineTonnes)} t`),
+    );
     return wrap;
+  }
+
+  /** The nation's year-to-date reductions against the plan's targets: for admins and regulators, once rules wrote them. */
+  renderNational() {
+    const section = $('national');
+    const progress = this.national ? this.national.pollutants : [];
+    section.hidden = progress.length === 0;
+    const bars = progress.map((n) => {
+      const wrap = element('div', 'reduction national-bar');
+      wrap.dataset.pollutant = n.pollutant;
+      const label = `${t(`national-${n.pollutant}`)}: ${t('reduced')} ${formatTonnes(n.yearToDateTonnes)} t / ${t('target')} ${formatTonnes(n.targetTonnes)} t (${formatShare(n.progress)})`;
+      const bar = element('progress');
+      bar.max = 1;
+      bar.value = Math.max(0, Math.min(1, n.progress));
+      bar.setAttribute('aria-label', label);
+      wrap.append(element('span', 'small', label), bar);
+      return wrap;
+    });
+    $('national-bars').replaceChildren(...bars);
+    $('national-as-of').textContent = progress.length ? `${t('yearToDate')} ${progress[0].month}` : '';
   }
 
   openLive(generation) {

@@ -2,7 +2,8 @@
  * The dashboard in a real browser (Debian's chromium, headless, driven by playwright-core) against a running pipeline:
  * simulated plants → broker → ingest → InfluxDB, rules → alerts, dashboard. What people rely on: the operator page
  * shows live values that change; the alert from a scripted COD excursion appears; acknowledging it with a comment
- * works; a regulator cannot see another region's plant. Screenshots go to test-artifacts/browser/ (phone width).
+ * works; a regulator cannot see another region's plant; the regulator's overview shows this month's reductions
+ * against each plant's baseline and the national progress against the plan's targets as progress bars. Screenshots go to test-artifacts/browser/ (phone width).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -127,5 +128,34 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     expect(await page.textContent('#overview-title')).toBe('Region overview');
     expect(await page.getAttribute('html', 'lang')).toBe('en');
     await shot(page, 'regulator-overview-en');
+  });
+
+  it('shows the regulator this month\'s reductions against each plant\'s baseline and the national progress as progress bars', async () => {
+    const page = await openPage(pipeline.tokens.hebeiRegulator, '#/overview');
+    const card = page.locator('.plant-card[data-plant="paper-01"]');
+    await card.waitFor();
+    // the rules stage's figures, counted against paper-01's own baselines (rules/baselines/demo.yaml: COD 120 mg/L)
+    const cod = card.locator('.reduction[data-pollutant="cod"]');
+    await cod.waitFor({ timeout: 10_000 });
+    expect(await cod.getAttribute('data-source')).toBe('rules');
+    const bar = cod.locator('progress');
+    expect(await bar.getAttribute('max')).toBe('1');
+    const label = (await cod.textContent()) ?? '';
+    expect(label).toMatch(/本月COD减排/);
+    expect(label).toMatch(/基准 [\d.,]+ t/);
+    // the bar shows the share the label states (or is empty, flagged, above the baseline)
+    const share = await bar.evaluate((el) => (el as unknown as { value: number }).value);
+    if ((await cod.getAttribute('data-above')) === 'true') expect(share).toBe(0);
+    else expect(share).toBeGreaterThan(0);
+    expect(await card.locator('.reduction[data-pollutant="nh3n"] progress').count()).toBe(1);
+    // national progress against the plan's targets: a bar per pollutant
+    await page.locator('#national:not([hidden])').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#national .national-bar').evaluateAll((bars) => bars.map((b) => b.getAttribute('data-pollutant')))).toEqual(['cod', 'nh3n']);
+    expect(await page.textContent('#national')).toContain('80,000');
+    await shot(page, 'regulator-reductions');
+    await page.click('#lang');
+    expect(await cod.textContent()).toMatch(/COD reduction this month: (reduced|above baseline by)/);
+    expect(await page.textContent('#national-title')).toBe('National reductions against the year\'s targets');
+    await shot(page, 'regulator-reductions-en');
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A running pipeline for browser tests: influxd, the embedded broker, ingest, rules and the dashboard, fed live by a
  * simulated scenario re-timed to now (one gateway scan a second, published when its time comes), with a scripted COD
- * excursion at paper-01 that crosses the GB 3544-2008 limit (90 mg/L) some seconds after the start.
+ * excursion at paper-01 that crosses the GB 3544-2008 limit (90 mg/L) some seconds after the start. Rules runs its
+ * history job (baselines, reductions) every few seconds.
  */
 import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -69,6 +70,9 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
         influx: { url: influx.url, database: DB },
         limits: [DEMO_PERMITS],
         tickMs: 200,
+        // baselines and reductions against them, from the shipped demo baselines (rules/baselines/demo.yaml), written
+        // to InfluxDB for the overview's progress bars; often, so that the first runs after the feed starts count it
+        history: { enabled: true, everyMs: 5_000 },
         rules: [{ id: 'cod-limit', kind: 'limit', severity: 'major', selector: { quantity: 'cod' }, limit: 'catalog', clear: { deadbandPct: 5 } }],
       },
       { registry, logger: silent },
