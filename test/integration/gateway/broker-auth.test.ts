@@ -19,18 +19,12 @@ import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startTestModbusServer } from './servers.ts';
+import { until } from '../../harness/wait.ts';
 
 const POLL_MS = 100;
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-auth-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const admin: BrokerUser = { username: 'observer', passwordHash: hashPassword('observer-pw'), role: 'admin' };
 const gatewayUser = (password: string): BrokerUser => ({ username: 'gw-auth', passwordHash: hashPassword(password), role: 'gateway', plants: ['paper-01'] });
@@ -133,8 +127,10 @@ describe('gateway and broker users', () => {
       // Nothing dropped silently: steel-01's batches are in the rejected file, with the reason.
       const rejectedFile = path.join(dataDir, 'rejected-batches.jsonl');
       expect(existsSync(rejectedFile)).toBe(true);
-      const rejected = readFileSync(rejectedFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { topic: string; reason: string; payload: string });
-      expect(rejected.length).toBe(gateway.stats().publisher.rejectedBatches);
+      const readRejected = () => readFileSync(rejectedFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { topic: string; reason: string; payload: string });
+      // Refusals keep coming every tick and the counter moves just before the file append lands: wait for them to meet.
+      await until('every refused batch to be in the rejected file', () => readRejected().length === gateway.stats().publisher.rejectedBatches, 5_000, 5);
+      const rejected = readRejected();
       expect(rejected.every((r) => r.topic === topics.readings('steel-01', 'gw-auth') && decodeBatch(r.payload).plant === 'steel-01')).toBe(true);
       // The allowed plant lost nothing: every paper-01 scan is there, in order.
       await gateway.flush(10_000);

@@ -16,19 +16,13 @@ import { topics } from '../../../core/topics.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
 import { startTestModbusServer } from './servers.ts';
+import { until } from '../../harness/wait.ts';
 
 const POLL_MS = 100;
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-outage-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('gateway while the broker is down', () => {
   it('keeps every batch in order and delivers them once the broker is up', async () => {

@@ -15,17 +15,11 @@ import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway, type HealthReport } from '../../../gateway/main.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startTestModbusServer } from './servers.ts';
+import { until } from '../../harness/wait.ts';
 
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-health-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('gateway health', () => {
   it('reports rates, errors and queue depth on the health topic and /metrics', async () => {

@@ -17,17 +17,11 @@ import { topics } from '../../../core/topics.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
 import { startTestModbusServer, words32 } from './servers.ts';
+import { until } from '../../harness/wait.ts';
 
 const POLL_MS = 200;
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('Modbus TCP device -> gateway -> MQTT', () => {
   let workDir: string;

@@ -19,18 +19,12 @@ import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startTestOpcuaServer } from './servers.ts';
+import { until } from '../../harness/wait.ts';
 
 const INTERVAL_MS = 100;
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-opcua-sec-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Small steps: 0.25 per tick on a sawtooth 0..50, so deadbands of 1 unit or 2 % (of 0..100) drop most changes. */
 const valueAt = (_name: string, tick: number): number => ((tick / INTERVAL_MS) % 200) * 0.25;

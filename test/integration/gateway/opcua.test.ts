@@ -17,6 +17,7 @@ import { topics } from '../../../core/topics.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
 import { startTestOpcuaServer, type TestOpcuaServer } from './servers.ts';
+import { until } from '../../harness/wait.ts';
 
 const INTERVAL_MS = 200;
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
@@ -30,13 +31,6 @@ const POINTS = [
   { name: 'steel-so2', plant: 'steel-01', meter: 'stack-1-cems', quantity: 'so2', unit: 'mg/m3' },
 ];
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('OPC UA server -> gateway -> MQTT', () => {
   let workDir: string;

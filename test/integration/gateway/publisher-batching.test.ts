@@ -13,19 +13,13 @@ import { DiskQueue } from '../../../core/disk-queue.ts';
 import { decodeBatch, type Reading, type ReadingBatch } from '../../../core/reading.ts';
 import { topics } from '../../../core/topics.ts';
 import { Publisher } from '../../../gateway/publisher.ts';
+import { until } from '../../harness/wait.ts';
 
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-batching-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 const reading = (plant: string, i: number, ts: number): Reading => ({ plant, meter: `m${i}`, quantity: 'cod', unit: 'mg/L', value: i, ts, quality: 'good' });
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('publisher batching', () => {
   it('splits large scans into bounded batches and records deliveries in the queue in groups', async () => {

@@ -19,6 +19,7 @@ import { startGateway } from '../../../gateway/main.ts';
 import { freePort } from '../../harness/ports.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { until } from '../../harness/wait.ts';
 
 const DEBIAN_PYTHON = '/usr/bin/python3';
 const SCRIPT = path.join(import.meta.dirname, 'pymodbus_server.py');
@@ -26,13 +27,6 @@ const POLL_MS = 200;
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-pymodbus-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const canConnect = (port: number): Promise<boolean> =>
   new Promise((resolve) => {

@@ -19,19 +19,13 @@ import { topics } from '../../../core/topics.ts';
 import { decodeSpoolRecord } from '../../../gateway/spool-record.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startTestModbusServer } from './servers.ts';
+import { until } from '../../harness/wait.ts';
 
 const POLL_MS = 100;
 const REPO = path.resolve(import.meta.dirname, '../../..');
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-saf-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 function startGatewayProcess(configFile: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [path.join(REPO, 'bin/cleanstream.js'), 'gateway', '--config', configFile, '--log-level', 'warn', '--stats-interval', '0'], {

@@ -21,6 +21,7 @@ import { createPlantModel } from '../../../simulators/model.ts';
 import { startHj212Logger } from '../../../simulators/hj212/logger.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
+import { until } from '../../harness/wait.ts';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 /** 2024-05-01 08:00 China Standard Time. */
@@ -31,13 +32,6 @@ const STACK_MN = 'PAPER01STACK000000000001';
 const WATER_METERS = { w01018: 'outfall-1-cod', w00000: 'outfall-1-flow', w21003: 'outfall-1-nh3n', w01001: 'outfall-1-ph' };
 const STACK_METERS = { a21026: 'stack-1-cems', a19001: 'stack-1-cems' };
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('HJ 212 data loggers -> gateway -> MQTT -> ingest -> InfluxDB', () => {
   let influx: RunningInflux;

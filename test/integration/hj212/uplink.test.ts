@@ -18,6 +18,7 @@ import { parseUplinkConfig } from '../../../gateway/uplink/config.ts';
 import { intervalQn, startHj212Uplink } from '../../../gateway/uplink/hj212-uplink.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startTestPlatform, type TestPlatform } from './platform.ts';
+import { until } from '../../harness/wait.ts';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 const CST = 480;
@@ -26,13 +27,6 @@ const T0 = Date.UTC(2024, 4, 1, 0, 0, 0);
 const MINUTES = 20;
 const MN = 'UPLINKTEST00000000000001';
 
-async function until(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** COD (mg/L) and flow (m3/h) of the k-th 10-second reading of minute m: distinct per minute, so a mix-up shows. */
 const cod = (m: number, k: number): number => 40 + m + 0.5 * k;

@@ -20,14 +20,9 @@ export const PLANTS_FILE = path.join(REPO, 'deploy/demo/plants.yaml');
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Poll a condition every 50 ms, at most `ms`. */
-export async function until(what: string, condition: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+import { until } from '../../harness/wait.ts';
+
+export { until };
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), `cleanstream-${prefix}-`));
