@@ -14,6 +14,7 @@ import { TokenStore } from '../../../dashboards/auth.ts';
 import { startDashboard, type RunningDashboard } from '../../../dashboards/server.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
+import { SseReader as SharedSseReader } from './sse-reader.ts';
 
 const DB = 'dash';
 const MINUTE = 60_000;
@@ -64,68 +65,15 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
   }
 }
 
-interface ParsedEvent {
-  id?: string;
-  event?: string;
-  data: string;
-}
+type LiveBatch = { id: string; plant: string; gateway: string; readings: BatchReading[] };
 
-/** A live SSE connection read with fetch; events are parsed as they arrive (blank line ends an event, `:` lines are comments). */
-class SseReader {
-  readonly events: ParsedEvent[] = [];
-  comments = 0;
-  private readonly controller = new AbortController();
-  private buffer = '';
-  status = 0;
-  contentType = '';
+/** The live stream of this suite's dashboard, read with the shared SSE client, and the reading batches on it. */
+const SseReader = {
+  open: (urlPath: string, headers: Record<string, string> = {}): Promise<SharedSseReader> => SharedSseReader.open(`${dashboard.url}${urlPath}`, headers),
+};
 
-  static async open(path: string, headers: Record<string, string> = {}): Promise<SseReader> {
-    const reader = new SseReader();
-    const res = await fetch(`${dashboard.url}${path}`, { headers, signal: reader.controller.signal });
-    reader.status = res.status;
-    reader.contentType = res.headers.get('content-type') ?? '';
-    if (res.body) void reader.pump(res.body);
-    return reader;
-  }
-
-  private async pump(body: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of body) {
-        this.buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = this.buffer.indexOf('\n\n')) >= 0) {
-          const block = this.buffer.slice(0, end);
-          this.buffer = this.buffer.slice(end + 2);
-          const event: ParsedEvent = { data: '' };
-          const data: string[] = [];
-          let isComment = true;
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) continue;
-            isComment = false;
-            const colon = line.indexOf(':');
-            const field = colon < 0 ? line : line.slice(0, colon);
-            const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-            if (field === 'data') data.push(value);
-            else if (field === 'id') event.id = value;
-            else if (field === 'event') event.event = value;
-          }
-          if (isComment) this.comments++;
-          else if (data.length) this.events.push({ ...event, data: data.join('\n') });
-        }
-      }
-    } catch {
-      // aborted by close()
-    }
-  }
-
-  readings(): { id: string; plant: string; gateway: string; readings: BatchReading[] }[] {
-    return this.events.filter((e) => e.event === 'readings').map((e) => ({ id: e.id ?? '', ...(JSON.parse(e.data) as { plant: string; gateway: string; readings: BatchReading[] }) }));
-  }
-
-  close(): void {
-    this.controller.abort();
-  }
+function readingsOf(reader: SharedSseReader): LiveBatch[] {
+  return reader.events.filter((e) => e.event === 'readings').map((e) => ({ id: e.id ?? '', ...(JSON.parse(e.data) as Omit<LiveBatch, 'id'>) }));
 }
 
 function batch(plant: string, seq: number, readings: BatchReading[]): ReadingBatch {
@@ -256,7 +204,7 @@ describe('live readings over Server-Sent Events', () => {
       await publish(batch('dyeing-01', 1, [{ meter: 'outfall-1-cod', quantity: 'cod', value: 99, unit: 'mg/L', ts: Date.now(), quality: 'good' }]));
       const ts = Date.now();
       await publish(batch('paper-01', 2, [{ meter: 'outfall-1-flow', quantity: 'wastewater_flow', value: 10, unit: 'L/s', ts, quality: 'good' }]));
-      const received = await until('the in-scope batch', async () => (stream.readings().length > 0 ? stream.readings() : undefined));
+      const received = await until('the in-scope batch', async () => (readingsOf(stream).length > 0 ? readingsOf(stream) : undefined));
       expect(received).toHaveLength(1);
       expect(received[0]).toMatchObject({ plant: 'paper-01', gateway: 'gw-test', readings: [{ meter: 'outfall-1-flow', quantity: 'wastewater_flow', value: 36, unit: 'm3/h', ts, quality: 'good' }] });
       expect(received[0]?.id).toMatch(/^[0-9a-f]+-\d+$/);
@@ -280,18 +228,18 @@ describe('live readings over Server-Sent Events', () => {
     const first = await SseReader.open(`/api/live?plant=paper-01&token=${admin}`);
     await until('the streams to open', async () => (first.comments > 0 && observer.comments > 0 ? true : undefined));
     await publish(batch('paper-01', 10, [{ meter: 'outfall-1-cod', quantity: 'cod', value: 40, unit: 'mg/L', ts: Date.now(), quality: 'good' }]));
-    const [seen] = await until('the first batch', async () => (first.readings().length ? first.readings() : undefined));
+    const [seen] = await until('the first batch', async () => (readingsOf(first).length ? readingsOf(first) : undefined));
     first.close();
 
     // While disconnected: one batch for this plant, one for another plant (not to be replayed to a paper-01 stream).
     await publish(batch('steel-01', 11, [{ meter: 'outfall-1-cod', quantity: 'cod', value: 41, unit: 'mg/L', ts: Date.now(), quality: 'good' }]));
     await publish(batch('paper-01', 12, [{ meter: 'outfall-1-cod', quantity: 'cod', value: 42, unit: 'mg/L', ts: Date.now(), quality: 'good' }]));
-    await until('the dashboard to have received all three', async () => (observer.readings().length >= 3 ? true : undefined));
+    await until('the dashboard to have received all three', async () => (readingsOf(observer).length >= 3 ? true : undefined));
     observer.close();
 
     const resumed = await SseReader.open(`/api/live?plant=paper-01&token=${admin}`, { 'last-event-id': seen!.id });
     try {
-      const replayed = await until('the missed batch', async () => (resumed.readings().length ? resumed.readings() : undefined));
+      const replayed = await until('the missed batch', async () => (readingsOf(resumed).length ? readingsOf(resumed) : undefined));
       expect(replayed.map((b) => b.readings[0]?.value)).toEqual([42]);
       expect(resumed.events.some((e) => e.event === 'gap')).toBe(false);
     } finally {
