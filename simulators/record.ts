@@ -2,10 +2,9 @@
  * Record what a broker carries on some topic filters to a recording (recording.ts), each message stamped with the
  * time it arrived. Bounded by message count and by time; `stop()` ends it early. Lines are written in arrival order.
  */
-import { connectAsync, type IClientOptions } from 'mqtt';
 import { topics } from '../core/topics.ts';
 import { TransportError } from '../core/errors.ts';
-import { openLineWriter, recordLine, type QoS } from './recording.ts';
+import { connectFeedClient, openLineWriter, recordLine, type QoS } from './recording.ts';
 
 export interface RecordOptions {
   url: string;
@@ -47,21 +46,7 @@ export interface Recorder {
 export async function startRecorder(opts: RecordOptions): Promise<Recorder> {
   const now = opts.now ?? Date.now;
   const filters = opts.filters?.length ? opts.filters : [topics.readingsFilter()];
-  const clientOptions: IClientOptions = {
-    protocolVersion: opts.protocolVersion ?? 4,
-    reconnectPeriod: 1_000,
-    connectTimeout: 10_000,
-    clean: true,
-    ...(opts.clientId ? { clientId: opts.clientId } : {}),
-    ...(opts.username === undefined ? {} : { username: opts.username }),
-    ...(opts.password === undefined ? {} : { password: opts.password }),
-  };
-  let client;
-  try {
-    client = await connectAsync(opts.url, clientOptions);
-  } catch (err) {
-    throw new TransportError('RECORD_CONNECT', `cannot connect to ${opts.url}: ${(err as Error).message}`, true, { url: opts.url }, { cause: err });
-  }
+  const client = await connectFeedClient(opts, 'RECORD_CONNECT', 1_000);
   const writer = openLineWriter(opts.file);
   const started = now();
   let messages = 0;

@@ -12,7 +12,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import { CleanstreamError } from '../core/errors.ts';
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { CleanstreamError, TransportError } from '../core/errors.ts';
 
 export type QoS = 0 | 1 | 2;
 
@@ -140,5 +141,32 @@ export async function* readRecording(file: string): AsyncGenerator<{ message: Re
   } finally {
     lines.close();
     raw.destroy();
+  }
+}
+
+/** Broker settings record and replay share. */
+export interface FeedBrokerOptions {
+  url: string;
+  protocolVersion?: 4 | 5;
+  clientId?: string;
+  username?: string;
+  password?: string;
+}
+
+/** Connect record's or replay's MQTT client; `code` names the command in the error. */
+export async function connectFeedClient(opts: FeedBrokerOptions, code: string, reconnectPeriod: number): Promise<MqttClient> {
+  const clientOptions: IClientOptions = {
+    protocolVersion: opts.protocolVersion ?? 4,
+    reconnectPeriod,
+    connectTimeout: 10_000,
+    clean: true,
+    ...(opts.clientId ? { clientId: opts.clientId } : {}),
+    ...(opts.username === undefined ? {} : { username: opts.username }),
+    ...(opts.password === undefined ? {} : { password: opts.password }),
+  };
+  try {
+    return await connectAsync(opts.url, clientOptions);
+  } catch (err) {
+    throw new TransportError(code, `cannot connect to ${opts.url}: ${(err as Error).message}`, true, { url: opts.url }, { cause: err });
   }
 }

@@ -6,10 +6,9 @@
  */
 import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectAsync, type IClientOptions } from 'mqtt';
 import { CleanstreamError, TransportError } from '../core/errors.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
-import { payloadBytes, readRecording } from './recording.ts';
+import { connectFeedClient, payloadBytes, readRecording } from './recording.ts';
 
 export interface ReplayOptions {
   url: string;
@@ -68,21 +67,7 @@ export async function replayFile(file: string, opts: ReplayOptions): Promise<Rep
   }
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
   const maxInflight = opts.maxInflight ?? 500;
-  const clientOptions: IClientOptions = {
-    protocolVersion: opts.protocolVersion ?? 4,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    clean: true,
-    ...(opts.clientId ? { clientId: opts.clientId } : {}),
-    ...(opts.username === undefined ? {} : { username: opts.username }),
-    ...(opts.password === undefined ? {} : { password: opts.password }),
-  };
-  let client;
-  try {
-    client = await connectAsync(opts.url, clientOptions);
-  } catch (err) {
-    throw new TransportError('REPLAY_CONNECT', `cannot connect to ${opts.url}: ${(err as Error).message}`, true, { url: opts.url }, { cause: err });
-  }
+  const client = await connectFeedClient(opts, 'REPLAY_CONNECT', 0);
 
   const progress = createProgress(opts.progress);
   const startWall = Date.now();
