@@ -3,7 +3,7 @@
 # with only Node and npm: npm dependencies (npm ci when node_modules is missing or older than the lock file), and
 # Debian packages (apt-get when running as root; otherwise it prints the one command to run and fails).
 #   deploy/bootstrap.sh          what `cleanstream up` needs (influxd)
-#   deploy/bootstrap.sh --test   what the test suite needs too (mosquitto, pymodbus, mbpoll, chromium)
+#   deploy/bootstrap.sh --test   what the test suite needs too (mosquitto, pymodbus, mbpoll, chromium, socat)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,8 @@ if [ $want_test = 1 ]; then
   needed[mosquitto_pub]=mosquitto-clients
   needed[mbpoll]=mbpoll
   needed[chromium]=chromium
+  # Modbus RTU tests join the driver and a serial server through a pseudo-terminal pair.
+  needed[socat]=socat
 fi
 
 missing=()
