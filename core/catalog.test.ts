@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { QUANTITIES, QUANTITY_IDS, acceptedUnits, quantityByHj212, unitFactor } from './catalog.ts';
 
 describe('the quantity catalog', () => {
-  it('covers water, energy and emissions, each with a canonical unit it accepts', () => {
-    expect(new Set(QUANTITY_IDS.map((id) => QUANTITIES[id].domain))).toEqual(new Set(['water', 'energy', 'emissions']));
+  it('covers water, energy, emissions and production, each with a canonical unit it accepts', () => {
+    expect(new Set(QUANTITY_IDS.map((id) => QUANTITIES[id].domain))).toEqual(new Set(['water', 'energy', 'emissions', 'production']));
     for (const id of QUANTITY_IDS) expect(unitFactor(id, QUANTITIES[id].unit)).toBe(1);
   });
 
@@ -12,6 +12,9 @@ describe('the quantity catalog', () => {
     expect(unitFactor('hg', 'ug/L')).toBe(0.001);
     expect(unitFactor('cod', 'L/s')).toBeUndefined();
     expect(acceptedUnits('active_energy')).toContain('MWh');
+    expect(unitFactor('production_total', 'kg')).toBe(0.001);
+    expect(unitFactor('production_rate', 'kg/h')).toBe(0.001);
+    expect(unitFactor('production_total', 't/h')).toBeUndefined();
   });
 
   it('maps HJ 212-2017 pollutant codes to quantities', () => {

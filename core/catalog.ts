@@ -6,7 +6,7 @@
  * InfluxDB never mixes units. HJ 212 codes are from HJ 212-2017 appendix B (../shared/reference/hj212.md).
  */
 
-export const DOMAINS = ['water', 'energy', 'emissions'] as const;
+export const DOMAINS = ['water', 'energy', 'emissions', 'production'] as const;
 /** A domain is also the InfluxDB measurement the quantity is written to. */
 export type Domain = (typeof DOMAINS)[number];
 
@@ -57,6 +57,10 @@ export const QUANTITIES = {
   nox: q('nox', 'emissions', 'NOx', '氮氧化物', 'mg/m3', [0, 20_000], 'a21002'),
   particulate: q('particulate', 'emissions', 'Particulate matter', '颗粒物', 'mg/m3', [0, 20_000], 'a34013'),
   co2: q('co2', 'emissions', 'CO2', '二氧化碳', '%', [0, 30]),
+  // production: the denominator of every per-unit-product indicator (water m3/t, energy kgce/t, COD kg/t), in tonnes
+  // of the plant's product as its clean-production indicator system counts it (paper, fabric, crude steel, clinker)
+  production_rate: q('production_rate', 'production', 'Production rate', '产量速率', 't/h', [0, 100_000]),
+  production_total: q('production_total', 'production', 'Production (totalised)', '累计产量', 't', [0, 1e13], undefined, 'counter'),
 } as const satisfies Record<string, QuantityDef>;
 
 export type QuantityId = keyof typeof QUANTITIES;
@@ -83,6 +87,7 @@ const CONVERSIONS: Record<string, Record<string, number>> = {
   kW: { kW: 1, W: 0.001, MW: 1000 },
   kWh: { kWh: 1, Wh: 0.001, MWh: 1000 },
   't/h': { 't/h': 1, 'kg/h': 0.001, 'kg/s': 3.6 },
+  t: { t: 1, kg: 0.001 },
   '%': { '%': 1 },
   'mg/m3': { 'mg/m3': 1, 'ug/m3': 0.001, 'μg/m3': 0.001, 'g/m3': 1000 },
 };

@@ -61,6 +61,8 @@ export const QUANTITY_ENCODING: Record<QuantityId, ModbusEncoding> = {
   nox: { type: 'float32', scale: 1 },
   particulate: { type: 'float32', scale: 1 },
   co2: { type: 'uint16', scale: 0.01 },
+  production_rate: { type: 'float32', scale: 1 },
+  production_total: { type: 'uint32', scale: 0.1 },
 };
 
 export function registerCount(type: RegisterType): 1 | 2 {

@@ -13,6 +13,8 @@ export const CEMENT: IndustryProfile = {
   gauges: {
     wastewater_flow: gauge(30, 0.3, 5, 1, 5, 70, true),
     // GB/T 18916 quota for clinker: 0.225-0.51 m3/t, about 210 t/h of clinker
+    // 5,000 t/d of clinker
+    production_rate: gauge(208, 1, 6, 2, 0, 260, true),
     water_intake: gauge(80, 0.6, 8, 1.5, 20, 140, true),
     cod: gauge(28, 0.2, 6, 1, 8, 55),
     nh3n: gauge(1.5, 0.2, 0.5, 0.08, 0.2, 4),

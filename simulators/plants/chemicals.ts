@@ -9,6 +9,8 @@ import { gauge, type IndustryProfile } from './types.ts';
 export const CHEMICALS: IndustryProfile = {
   shifts: { night: 0.93, day: 1, evening: 0.97, weekend: 0.95, maintenance: { everyWeeks: 13, shifts: 6, level: 0.2 } },
   gauges: {
+    // about 130 kt of intermediates a year
+    production_rate: gauge(15, 1, 0.6, 0.15, 0, 22, true),
     wastewater_flow: gauge(320, 0.5, 30, 5, 60, 600, true),
     water_intake: gauge(420, 0.5, 35, 6, 80, 750, true),
     // biological treatment with a polishing step: mostly 35-80 against the grade 1 limit of 100

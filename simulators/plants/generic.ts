@@ -5,6 +5,7 @@
 import { gauge, type GaugeProfile, type GaugeQuantity } from './types.ts';
 
 export const GENERIC_GAUGES: Record<GaugeQuantity, GaugeProfile> = {
+  production_rate: gauge(20, 1, 1, 0.2, 0, 40, true),
   wastewater_flow: gauge(500, 0.6, 50, 6, 100, 1500, true),
   water_intake: gauge(650, 0.6, 60, 8, 150, 2000, true),
   cod: gauge(45, 0.3, 10, 1.5, 15, 90),

@@ -9,6 +9,8 @@ export const PULP_PAPER: IndustryProfile = {
   shifts: { night: 0.93, day: 1, evening: 0.97, weekend: 0.94 },
   gauges: {
     // about 20,000 m3/d of effluent
+    // about 300 kt of paper a year: 36 t/h at full rate
+    production_rate: gauge(36, 1, 1.5, 0.4, 0, 50, true),
     wastewater_flow: gauge(850, 0.6, 80, 10, 300, 1_600, true),
     water_intake: gauge(1_050, 0.6, 90, 12, 400, 2_000, true),
     cod: gauge(60, 0.3, 12, 2, 30, 86),

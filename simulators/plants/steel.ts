@@ -8,6 +8,8 @@ import { gauge, type IndustryProfile } from './types.ts';
 export const STEEL: IndustryProfile = {
   shifts: { night: 0.96, day: 1, evening: 0.98, weekend: 0.97 },
   gauges: {
+    // about 4 Mt of crude steel a year: 470 t/h, 3 m3 of fresh water per t
+    production_rate: gauge(470, 1, 15, 4, 0, 650, true),
     wastewater_flow: gauge(600, 0.4, 50, 8, 200, 1_100, true),
     // about 3 m3 of fresh water per t of crude steel
     water_intake: gauge(1_400, 0.5, 100, 15, 500, 2_500, true),

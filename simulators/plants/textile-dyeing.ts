@@ -8,6 +8,8 @@ import { gauge, type IndustryProfile } from './types.ts';
 export const TEXTILE_DYEING: IndustryProfile = {
   shifts: { night: 0.65, day: 1, evening: 0.9, weekend: 0.75 },
   gauges: {
+    // about 2 t of fabric an hour on the day shift: 110-130 m3 of water per t, typical of cotton dyeing
+    production_rate: gauge(2, 1, 0.12, 0.03, 0, 3.5, true),
     // about 5,000 m3/d
     wastewater_flow: gauge(220, 0.8, 30, 5, 40, 400, true),
     water_intake: gauge(250, 0.8, 30, 5, 50, 450, true),

@@ -9,6 +9,7 @@ import { gauge, type IndustryProfile } from './types.ts';
 
 export const THERMAL_POWER: IndustryProfile = {
   shifts: { night: 0.62, day: 1, evening: 0.95, weekend: 0.85, maintenance: { everyWeeks: 9, shifts: 21, level: 0.5 } },
+  // Its product is electricity (active_energy, MWh), not tonnes: a production meter here falls back to the generic profile.
   gauges: {
     wastewater_flow: gauge(160, 0.5, 20, 3, 30, 320, true),
     water_intake: gauge(1_400, 0.7, 100, 15, 300, 2_400, true),

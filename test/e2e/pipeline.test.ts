@@ -133,7 +133,7 @@ describe('simulated plants -> OPC UA and Modbus gateways -> MQTT -> ingest -> In
 
     const stored = new Map<Key, number | null>();
     let storedCount = 0;
-    for (const measurement of ['water', 'energy', 'emissions']) {
+    for (const measurement of ['water', 'energy', 'emissions', 'production']) {
       const rows = await influx.query<Record<string, unknown>>(`SELECT * FROM "${measurement}" GROUP BY "plant", "meter"`, DB);
       for (const row of rows) {
         for (const [column, cell] of Object.entries(row)) {

@@ -1,7 +1,7 @@
 /**
  * `cleanstream up`, the README's first command, as a user runs it: one process that starts InfluxDB, the broker,
  * the simulators, both gateways, ingest, rules and the dashboard, prints where they are, serves the dashboard with
- * the printed token, and stops by itself after --duration, leaving water, energy and emissions series of every plant.
+ * the printed token, and stops by itself after --duration, leaving water, energy, emissions and production series of every plant.
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -48,7 +48,7 @@ describe('cleanstream up', () => {
       // The data stays: start influxd again on the same folder and look.
       const influx = await startInfluxd({ dataDir: path.join(dataDir, 'influxdb') });
       try {
-        for (const measurement of ['water', 'energy', 'emissions']) {
+        for (const measurement of ['water', 'energy', 'emissions', 'production']) {
           const rows = await influx.query<{ plant: string; count: number }>(`SELECT count(*) FROM "${measurement}" GROUP BY "plant"`, 'cleanstream');
           expect(rows.map((r) => r.plant).sort(), measurement).toEqual(['dyeing-01', 'paper-01', 'steel-01']);
         }

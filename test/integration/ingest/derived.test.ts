@@ -97,7 +97,7 @@ describe('derived series: loads per outfall, rollups', () => {
     expect(rps).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'rollup_1m', duration: '720h0m0s' }), expect.objectContaining({ name: 'rollup_1h', duration: '8736h0m0s' })]));
     const cqs = (await influx.query<{ name: string; query: string }>('SHOW CONTINUOUS QUERIES')).filter((c) => c.query.includes(`ON ${DB}`));
     expect(cqs.map((c) => c.name).sort()).toEqual(
-      ['1m', '1h'].flatMap((g) => ['emissions', 'energy', 'loads', 'water'].map((m) => `cleanstream_${g}_${m}`)).sort(),
+      ['1m', '1h'].flatMap((g) => ['emissions', 'energy', 'loads', 'production', 'water'].map((m) => `cleanstream_${g}_${m}`)).sort(),
     );
 
     // What the CQs compute, run by hand over the fed hour (a CQ only runs at the end of a live interval).
