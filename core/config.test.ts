@@ -1,27 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { loadPlantRegistry } from './plants.ts';
-import { ConfigError } from './errors.ts';
 import { loadConfigFile, mqttConnectionSchema } from './config.ts';
+import { configErrorOf as errorOf, tempConfigFile } from '../test/harness/config-files.ts';
 
-function fileWith(text: string): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'cs-config-'));
-  const file = path.join(dir, 'plants.yaml');
-  writeFileSync(file, text);
-  return file;
-}
-
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const fileWith = (text: string): string => tempConfigFile('plants.yaml', text);
 
 describe('config files', () => {
   it('loads the demo plant registry', () => {
