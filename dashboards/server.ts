@@ -26,6 +26,7 @@ import { overviewRoutes } from './routes/overview.ts';
 import { plantsRoutes } from './routes/plants.ts';
 import { reductionsRoutes } from './routes/reductions.ts';
 import { seriesRoutes } from './routes/series.ts';
+import { vendorRoutes } from './routes/vendor.ts';
 
 export interface DashboardOptions {
   registry: PlantRegistry;
@@ -153,6 +154,7 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
     },
     { prefix: '/api' },
   );
+  await app.register(vendorRoutes, { headers: PAGE_HEADERS });
   await app.register(fastifyStatic, {
     root: WEB_ROOT,
     prefix: '/',

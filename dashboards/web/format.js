@@ -11,7 +11,14 @@ export function element(tag, className, text) {
   return el;
 }
 
-const locale = () => (language() === 'zh' ? 'zh-CN' : 'en');
+export const locale = () => (language() === 'zh' ? 'zh-CN' : 'en');
+
+/**
+ * Times are shown in the plants' local time, China Standard Time, wherever the browser is: what an operator reads
+ * must match the plant's own records and the months reductions are counted in. (The registry has no time zone field:
+ * every plant is in China.)
+ */
+export const PLANT_TIME_ZONE = 'Asia/Shanghai';
 
 export function formatNumber(value) {
   const abs = Math.abs(value);
@@ -22,11 +29,26 @@ export function formatNumber(value) {
 }
 
 export function formatTime(ts) {
-  return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }).format(ts);
+  return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone: PLANT_TIME_ZONE }).format(ts);
 }
 
 export function formatDateTime(ts) {
-  return new Intl.DateTimeFormat(locale(), { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }).format(ts);
+  return new Intl.DateTimeFormat(locale(), { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone: PLANT_TIME_ZONE }).format(ts);
+}
+
+/**
+ * Labels of a chart's value axis at ticks `increment` apart: as many decimals as the increment has, and compact (万,
+ * 亿 / K, M) only where four significant digits still tell the ticks apart (a totalising counter's do not).
+ */
+export function formatAxisTicks(splits, increment) {
+  const top = Math.max(0, ...splits.map((v) => Math.abs(v)));
+  if (top >= 1e5 && increment >= top / 1e3) {
+    const compact = new Intl.NumberFormat(locale(), { notation: 'compact', maximumSignificantDigits: 4 });
+    return splits.map((v) => compact.format(v));
+  }
+  const decimals = Math.min(4, (String(increment).split('.')[1] ?? '').length);
+  const plain = new Intl.NumberFormat(locale(), { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+  return splits.map((v) => plain.format(v));
 }
 
 export function formatTonnes(t) {

@@ -1,13 +1,14 @@
 /* global EventSource */
 // The operator's view of one plant: open alerts, then tiles with the last value, unit, quality, the limit in force and
-// a sparkline with its limit line, for the outfall (flow, COD, NH3-N, pH), energy and the stack. History comes from
-// /latest and /series, then the SSE stream keeps values and alerts live.
+// a chart of the last half hour with its limit lines, for the outfall (flow, COD, NH3-N, pH), energy and the stack.
+// History comes from /latest and /series, then the SSE stream keeps values, charts and alerts live.
 import { api, liveUrl } from './api.js';
 import { alertItem, OpenAlerts } from './alerts-ui.js';
 import { $, element, formatNumber, formatTime } from './format.js';
 import { localized, t } from './i18n.js';
 import { exceeds, limitsByQuantity } from './limits.js';
-import { createSparkline, drawSparkline } from './sparkline.js';
+import { BucketSeries } from './chart-data.js';
+import { chartsAvailable, TileChart } from './chart.js';
 
 const GROUPS = [
   { id: 'water', quantities: ['wastewater_flow', 'cod', 'nh3n', 'ph'] },
@@ -15,9 +16,10 @@ const GROUPS = [
   { id: 'emissions', quantities: ['so2', 'nox', 'particulate', 'o2'] },
 ];
 const HISTORY_MS = 30 * 60_000;
-const HISTORY_EVERY = '30s';
-const HISTORY_EVERY_MS = 30_000;
-const MAX_POINTS = 120;
+// 5 s buckets: a new point every five readings of a 1 Hz meter, 360 in the window (GET /series allows 1000)
+const HISTORY_EVERY = '5s';
+const HISTORY_EVERY_MS = 5_000;
+const MAX_POINTS = 400;
 const STALE_MS = 5 * 60_000;
 
 const keyOf = (meter, quantity) => `${meter}/${quantity}`;
@@ -99,35 +101,45 @@ export class PlantView {
     const time = element('time');
     meta.append(quality, ' ', time);
     const limit = element('p', 'limit');
-    const spark = createSparkline();
-    el.append(title, valueLine, meta, limit, spark);
-    return { el, parts: { label, num, unit, quality, time, limit, spark }, meter: meter.id, quantity };
+    const chartBox = element('div', 'chart');
+    // name and state on the left, the value on the right: one row less per tile on a phone
+    const head = element('div', 'tile-head');
+    const names = element('div', 'tile-title');
+    names.append(title, meta);
+    head.append(names, valueLine);
+    el.append(head, limit, chartBox);
+    return { el, parts: { label, num, unit, quality, time, limit, chartBox }, meter: meter.id, quantity, chart: null };
   }
 
   renderTile(tile) {
     const q = this.ctx.quantities.get(tile.quantity);
     const data = this.readings.get(keyOf(tile.meter, tile.quantity));
+    // history alone (a chart) is not a reading: the tile says "no data" until /latest or the stream brings one
+    const reading = data && data.ts > 0 ? data : null;
     const { parts } = tile;
     const limit = this.limits.get(tile.quantity);
-    const value = data ? data.value : null;
+    const value = reading ? reading.value : null;
     parts.label.textContent = q ? localized(q.label) : tile.quantity;
     parts.label.title = parts.label.textContent;
     parts.num.textContent = value === null || value === undefined ? '—' : formatNumber(value);
     parts.unit.textContent = q && q.unit !== 'pH' ? q.unit : '';
-    parts.quality.textContent = data ? t(data.quality) : t('noData');
-    parts.time.textContent = data ? formatTime(data.ts) : '';
-    tile.el.dataset.quality = data ? data.quality : 'none';
-    tile.el.classList.toggle('stale', Boolean(data) && Date.now() - data.ts > STALE_MS);
+    parts.quality.textContent = reading ? t(reading.quality) : t('noData');
+    parts.time.textContent = reading ? formatTime(reading.ts) : '';
+    tile.el.dataset.quality = reading ? reading.quality : 'none';
+    // the reading shown, by its timestamp: lets a test or the latency benchmark tell which reading reached the page
+    if (reading) tile.el.dataset.ts = String(reading.ts);
+    tile.el.classList.toggle('stale', Boolean(reading) && Date.now() - reading.ts > STALE_MS);
     const over = exceeds(limit, value);
     tile.el.classList.toggle('over', over);
     parts.limit.textContent = limit ? `${t('limit')} ${describeLimit(limit, q ? q.unit : '')} (${limit.standard})${over ? ` · ${t('exceeded')}` : ''}` : '';
     parts.limit.title = limit ? limit.source : '';
-    drawSparkline(parts.spark, data ? data.points : [], limit ? [limit.max, limit.min] : []);
+    if (tile.chart) tile.chart.update(data ? data.series : null, limit);
   }
 
   buildTiles() {
     const plant = this.plant;
     const container = $('groups');
+    for (const tile of this.tiles.values()) tile.chart?.destroy();
     container.replaceChildren();
     this.tiles = new Map();
     for (const group of GROUPS) {
@@ -147,50 +159,32 @@ export class PlantView {
       section.append(element('h2', '', t(group.id)), grid);
       container.append(section);
     }
+    // charts once the tiles are laid out, so that each starts at its container's width
+    if (!chartsAvailable()) return;
+    for (const tile of this.tiles.values()) {
+      tile.chart = new TileChart(tile.parts.chartBox, { windowMs: HISTORY_MS });
+      this.renderTile(tile);
+    }
   }
 
-  /** Take a reading if it is newer than what the tile shows; fold it into the sparkline's current bucket when asked. */
+  /** Take a reading if it is newer than what the tile shows; fold it into the chart's bucket when asked. */
   applyReading(r, addPoint) {
     const key = keyOf(r.meter, r.quantity);
     const tile = this.tiles.get(key);
     if (!tile) return;
-    let data = this.readings.get(key);
-    if (!data) {
-      data = { value: null, ts: 0, quality: 'bad', points: [] };
-      this.readings.set(key, data);
-    }
+    const data = this.dataOf(key);
     if (r.ts >= data.ts) Object.assign(data, { value: r.value, ts: r.ts, quality: r.quality });
-    if (addPoint && r.value !== null) this.addLivePoint(data, r.ts, r.value);
+    if (addPoint) data.series.addReading(r.ts, r.value, Date.now());
     this.renderTile(tile);
   }
 
-  /**
-   * The sparkline shows the same bucket means as /series; a live reading updates the running mean of its bucket, so
-   * that raw values and history means do not mix in one line.
-   */
-  addLivePoint(data, ts, value) {
-    const bucket = Math.floor(ts / HISTORY_EVERY_MS) * HISTORY_EVERY_MS;
-    const existing = data.points.find((p) => p[0] === bucket);
-    if (existing) {
-      const count = (existing[2] || 1) + 1;
-      existing[1] += (value - existing[1]) / count;
-      existing[2] = count;
-    } else {
-      this.addPoints(data, [[bucket, value, 1]]);
+  dataOf(key) {
+    let data = this.readings.get(key);
+    if (!data) {
+      data = { value: null, ts: 0, quality: null, series: new BucketSeries({ everyMs: HISTORY_EVERY_MS, windowMs: HISTORY_MS, maxPoints: MAX_POINTS }) };
+      this.readings.set(key, data);
     }
-  }
-
-  addPoints(data, points) {
-    const last = data.points.length ? data.points[data.points.length - 1][0] : -Infinity;
-    const known = new Set(data.points.map((p) => p[0]));
-    // A bucket the live stream already started is kept: its running mean includes readings newer than the query.
-    data.points.push(...points.filter((p) => !known.has(p[0])));
-    if (points.some(([ts]) => ts < last)) data.points.sort((a, b) => a[0] - b[0]);
-    const from = Date.now() - HISTORY_MS;
-    let drop = 0;
-    while (drop < data.points.length && data.points[drop][0] < from) drop++;
-    drop = Math.max(drop, data.points.length - MAX_POINTS);
-    if (drop > 0) data.points.splice(0, drop);
+    return data;
   }
 
   async loadLimits(generation) {
@@ -223,8 +217,8 @@ export class PlantView {
       for (const series of answer.series) {
         const key = keyOf(series.meter, quantity);
         const tile = this.tiles.get(key);
-        if (!tile || series.points.length === 0 || !this.readings.has(key)) continue;
-        this.addPoints(this.readings.get(key), series.points);
+        if (!tile || series.points.length === 0) continue;
+        this.dataOf(key).series.addHistory(series.points, Date.now());
         this.renderTile(tile);
       }
     }));

@@ -4,7 +4,10 @@
  *
  * InfluxDB schema (ingest, rules): measurements water | energy | emissions with tags plant, meter and fields
  * <quantity>, <quantity>_quality; measurement alerts with tags plant, rule, meter, severity and fields state,
- * transition, value, limit, id, count. InfluxDB has no region tag: regions come from the plant registry, as a custom
+ * transition, value, limit, id, count; measurement baselines (rules/baselines.ts, written at each run of rules' history
+ * job) with tags plant, indicator, level, source and fields value, verified; measurement reductions
+ * (rules/reductions.ts, one point per month at the month's start, rewritten at each run) with tags scope, plant,
+ * region, pollutant, month and fields discharged_t, baseline_t, reduced_t, covered_hours, has_baseline. InfluxDB has no region tag: regions come from the plant registry, as a custom
  * variable whose value is a regex alternation of the region's plant ids.
  *
  * Loads use the method of the dashboard API (dashboards/reductions.ts): hourly mean concentration × hourly mean flow of
@@ -12,6 +15,7 @@
  * as in the demo registry).
  */
 import * as cog from '@grafana/grafana-foundation-sdk/cog';
+import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
@@ -72,6 +76,42 @@ function dailyLoad(pollutant: 'cod' | 'nh3n', plantCondition: string): string {
   return `SELECT sum("kg") AS "${pollutant}_kg" FROM (${hourlyLoad(pollutant, plantCondition)}) WHERE $timeFilter GROUP BY time(1d, -8h), "plant" fill(none)`;
 }
 
+/** A concentration per interval against the plant's baselines for it, one dashed line per level (plant, learned, I–III). */
+function againstBaselines(title: string, pollutant: 'cod' | 'nh3n') {
+  return series(title, 'mg/L', influxql(plantQuantity('water', pollutant)).alias('$tag_meter'))
+    .withTarget(
+      influxql(
+        // each run of rules' history job writes the baselines in force; fill(previous) holds them between runs
+        `SELECT last("value") FROM "baselines" WHERE "plant" = '$plant' AND "indicator" = '${pollutant}' AND $timeFilter GROUP BY time($__interval), "level" fill(previous)`,
+        'B',
+      ).alias('baseline $tag_level / 基准值'),
+    )
+    .overrideByQuery('B', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }])
+    .legend(legend());
+}
+
+/** Tonnes discharged per month against the tonnes the same flow would have carried at the plant's baseline. */
+function monthlyAgainstBaseline(title: string, pollutant: 'cod' | 'nh3n') {
+  return new barchart.PanelBuilder()
+    .title(title)
+    .datasource(DATASOURCE)
+    .unit('suffix: t')
+    .height(8)
+    .span(12)
+    // the months of the last year, whatever range the dashboard shows (rules writes each month at its start)
+    .timeFrom('1y')
+    .xField('month')
+    .legend(legend())
+    .withTarget(
+      influxql(
+        `SELECT last("discharged_t") AS "discharged / 排放量", last("baseline_t") AS "baseline / 基准排放量" FROM "reductions" WHERE "scope" = 'plant' AND "plant" = '$plant' AND "pollutant" = '${pollutant}' AND $timeFilter GROUP BY "month"`,
+      ).table(),
+    );
+}
+
+/** A legend where a panel's lines differ in kind (actual, baseline), not only in meter. */
+const legend = () => new common.VizLegendOptionsBuilder().showLegend(true).displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom);
+
 const base = (uid: string, title: string) =>
   new dashboard.DashboardBuilder(title).uid(uid).tags(['cleanstream']).timezone('Asia/Shanghai').time({ from: 'now-6h', to: 'now' }).refresh('30s').readonly();
 
@@ -105,6 +145,19 @@ export function plantDashboard(): dashboard.Dashboard {
         .span(12)
         .withTarget(influxql(`SELECT count("cod_quality") FROM "water" WHERE "plant" = '$plant' AND $timeFilter`, 'A').alias('received'))
         .withTarget(influxql(`SELECT count("cod") FROM "water" WHERE "plant" = '$plant' AND $timeFilter`, 'B').alias('with a value')),
+    )
+    .withRow(new dashboard.RowBuilder('Clean-production baselines / 清洁生产基准'))
+    .withPanel(againstBaselines('COD against baselines / 化学需氧量与基准值', 'cod'))
+    .withPanel(againstBaselines('NH3-N against baselines / 氨氮与基准值', 'nh3n'))
+    .withPanel(monthlyAgainstBaseline('COD per month against baseline (t) / 月COD排放量与基准', 'cod'))
+    .withPanel(monthlyAgainstBaseline('NH3-N per month against baseline (t) / 月氨氮排放量与基准', 'nh3n'))
+    .withPanel(
+      new table.PanelBuilder()
+        .title('Baselines in force / 现行基准值')
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(24)
+        .withTarget(influxql(`SELECT last("value") AS "value", last("verified") AS "verified" FROM "baselines" WHERE "plant" = '$plant' AND $timeFilter GROUP BY "indicator", "level", "source"`).table()),
     )
     .withRow(new dashboard.RowBuilder('Energy / 能源'))
     .withPanel(series('Active power / 有功功率', 'kwatt', influxql(plantQuantity('energy', 'active_power')).alias('$tag_meter')))
@@ -211,18 +264,38 @@ export function allDashboards(registry: PlantRegistry): GeneratedDashboard[] {
   ];
 }
 
-/** Every raw InfluxQL query of a dashboard's panels (rows included), with the panel's title. */
-export function panelQueries(board: { panels?: unknown[] }): { panel: string; refId: string; query: string }[] {
-  const out: { panel: string; refId: string; query: string }[] = [];
+export interface PanelQuery {
+  panel: string;
+  refId: string;
+  query: string;
+  /** The panel's relative time override (`1y`): Grafana runs its queries over that span ending now instead. */
+  timeFrom?: string;
+}
+
+/** Every raw InfluxQL query of a dashboard's panels (rows included), with the panel's title and time override. */
+export function panelQueries(board: { panels?: unknown[] }): PanelQuery[] {
+  const out: PanelQuery[] = [];
   const visit = (panels: unknown[] | undefined): void => {
     for (const p of panels ?? []) {
-      const panel = p as { title?: string; targets?: { refId?: string; query?: string }[]; panels?: unknown[] };
-      for (const t of panel.targets ?? []) if (t.query) out.push({ panel: panel.title ?? '', refId: t.refId ?? '', query: t.query });
+      const panel = p as { title?: string; timeFrom?: string; targets?: { refId?: string; query?: string }[]; panels?: unknown[] };
+      for (const t of panel.targets ?? []) {
+        if (t.query) out.push({ panel: panel.title ?? '', refId: t.refId ?? '', query: t.query, ...(panel.timeFrom ? { timeFrom: panel.timeFrom } : {}) });
+      }
       visit(panel.panels);
     }
   };
   visit(board.panels);
   return out;
+}
+
+const OVERRIDE_UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, M: 30 * 86_400_000, y: 365 * 86_400_000 };
+
+/** The range a panel with a relative time override (`timeFrom: 1y`) queries: that span, ending at the dashboard's end. */
+export function overriddenRange(values: TemplateValues, timeFrom: string | undefined): TemplateValues {
+  if (timeFrom === undefined) return values;
+  const match = /^(\d+)([smhdwMy])$/.exec(timeFrom);
+  if (!match) throw new Error(`unsupported panel time override ${timeFrom}`);
+  return { ...values, from: values.to - Number(match[1]) * (OVERRIDE_UNIT_MS[match[2] as string] as number) };
 }
 
 export interface TemplateValues {

@@ -3,7 +3,9 @@
  * simulated plants → broker → ingest → InfluxDB, rules → alerts, dashboard. What people rely on: the operator page
  * shows live values that change; the alert from a scripted COD excursion appears; acknowledging it with a comment
  * works; a regulator cannot see another region's plant; the regulator's overview shows this month's reductions
- * against each plant's baseline and the national progress against the plan's targets as progress bars. Screenshots go to test-artifacts/browser/ (phone width).
+ * against each plant's baseline and the national progress against the plan's targets as progress bars; the operator's
+ * charts draw the live half hour with the limit lines and follow the page's width. Screenshots go to
+ * test-artifacts/browser/ (phone width, and the operator page at desktop width).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -17,16 +19,22 @@ if (!hasChromium) console.warn(`browser tests skipped: ${CHROMIUM} is missing (a
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'browser');
 const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 900 };
 
 let pipeline: Pipeline;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
+/** What the page's CSP (default-src 'self') refused: the charts must work without loosening it. */
+const cspViolations: string[] = [];
 
 async function openPage(token: string, hash: string, locale = 'zh-CN'): Promise<Page> {
   const context = await browser.newContext({ viewport: PHONE, locale, deviceScaleFactor: 1 });
   contexts.push(context);
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
   await page.goto(`${pipeline.dashboard.url}/?token=${encodeURIComponent(token)}${hash}`);
   return page;
 }
@@ -37,7 +45,7 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     [pipeline, browser] = await Promise.all([
-      startPipeline({ historySeconds: 30, faultAfterSeconds: 8 }),
+      startPipeline({ historySeconds: 600, faultAfterSeconds: 8 }),
       chromium.launch({
         executablePath: CHROMIUM,
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
@@ -70,7 +78,52 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     // the COD tile carries its limit from the standard
     expect(await operator.locator('[data-key="outfall-1-cod/cod"] .limit').textContent()).toContain('GB 3544-2008');
     expect(await operator.locator('#groups .group h2').allTextContents()).toEqual(['废水排放口', '能源', '废气排放口']);
+    // times are the plant's (China Standard Time), whatever the browser's zone
+    const ts = Number(await operator.locator('[data-key="outfall-1-flow/wastewater_flow"]').getAttribute('data-ts'));
+    const cst = new Intl.DateTimeFormat('zh-CN', { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone: 'Asia/Shanghai' }).format(ts);
+    expect(await operator.locator('[data-key="outfall-1-flow/wastewater_flow"] time').textContent()).toBe(cst);
     await shot(operator, 'operator-live');
+  });
+
+  it('charts the last half hour of each meter live, with its limit lines, at the page\'s width', async () => {
+    const cod = operator.locator('[data-key="outfall-1-cod/cod"] .chart');
+    expect(await cod.locator('canvas').count()).toBe(1);
+    // history from /series, then the stream's readings: a new 5 s bucket at least every few seconds
+    await expect.poll(async () => Number(await cod.getAttribute('data-points')), { timeout: 10_000 }).toBeGreaterThan(0);
+    const before = Number(await cod.getAttribute('data-points'));
+    await expect.poll(async () => Number(await cod.getAttribute('data-points')), { timeout: 12_000 }).toBeGreaterThan(before);
+    // the limits the tile states are the lines drawn: COD's maximum, both pH bounds
+    expect(await cod.getAttribute('data-limits')).toBe('90');
+    expect((await operator.locator('[data-key="outfall-1-ph/ph"] .chart').getAttribute('data-limits'))?.split(' ').map(Number).sort()).toEqual([6, 9]);
+    // the canvas holds the line (the page's --line colour) and the dashed limit (--limit)
+    const colours = await cod.locator('canvas').evaluate((canvas) => {
+      const c = canvas as unknown as { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
+      const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+      let line = 0;
+      let limit = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        const [r, g, b, a] = [data[i] as number, data[i + 1] as number, data[i + 2] as number, data[i + 3] as number];
+        if (a < 128) continue;
+        if (g > r + 50 && g > b + 20) line++;
+        if (r > g + 80 && r > b + 80) limit++;
+      }
+      return { line, limit };
+    });
+    expect(colours.line).toBeGreaterThan(50);
+    expect(colours.limit).toBeGreaterThan(50);
+    await operator.locator('[data-key="outfall-1-cod/cod"]').screenshot({ path: path.join(ARTIFACTS, 'operator-chart-cod.png') });
+    expect(cspViolations).toEqual([]);
+    // the chart follows its tile's width: one column of tiles on the phone, four on a desktop
+    const canvasWidth = () => cod.locator('canvas').evaluate((canvas) => (canvas as unknown as { clientWidth: number }).clientWidth);
+    const boxWidth = () => cod.evaluate((el) => (el as unknown as { clientWidth: number }).clientWidth);
+    const phoneWidth = await canvasWidth();
+    expect(Math.abs(phoneWidth - (await boxWidth()))).toBeLessThanOrEqual(1);
+    await operator.setViewportSize(DESKTOP);
+    await expect.poll(canvasWidth, { timeout: 5_000 }).not.toBe(phoneWidth);
+    await expect.poll(async () => Math.abs((await canvasWidth()) - (await boxWidth())), { timeout: 5_000 }).toBeLessThanOrEqual(1);
+    await shot(operator, 'operator-desktop');
+    await operator.setViewportSize(PHONE);
+    await expect.poll(canvasWidth, { timeout: 5_000 }).toBe(phoneWidth);
   });
 
   it('shows the alert from the scripted COD excursion on the operator page', async () => {

@@ -26,7 +26,7 @@ const DEMO_PERMITS = path.join(ROOT, 'rules/limits/overrides/demo.yaml');
 const DB = 'cleanstream';
 
 export interface PipelineOptions {
-  /** Seconds of history published at once before the live part (default 30). */
+  /** Seconds of history published at once before the live part, and in InfluxDB when the pipeline is returned (default 30). */
   historySeconds?: number;
   /** Seconds after the start at which paper-01's COD excursion begins (default 20). */
   faultAfterSeconds?: number;
@@ -107,8 +107,11 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
     const gateway: MqttClient = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'browser-sim-gateway', reconnectPeriod: 0 });
     let running = true;
     let published = 0;
+    let historyPublished: () => void = () => {};
+    const historyDone = new Promise<void>((resolve) => (historyPublished = resolve));
     const feed = (async () => {
       for (const message of generateFeed(scenario)) {
+        if (message.t > Date.now()) historyPublished();
         while (running && Date.now() < message.t) await new Promise((resolve) => setTimeout(resolve, Math.min(200, message.t - Date.now())));
         if (!running) return;
         await gateway.publishAsync(message.topic, encodeBatch(message.payload), { qos: message.qos, retain: message.retain });
@@ -120,6 +123,8 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
       await feed.catch(() => {});
       await gateway.endAsync(true);
     });
+    // the history in InfluxDB before a page asks /series for it (bounded: a slow machine starts with less)
+    await Promise.race([historyDone.then(() => ingest.flush()), new Promise((resolve) => setTimeout(resolve, 20_000))]);
     return { registry, dashboard, tokens, faultAt, published: () => published, stop };
   } catch (err) {
     await stop();

@@ -1,8 +1,10 @@
 /**
  * The Grafana dashboards (deploy/grafana) against real data: a real influxd filled by replaying the cod-upset scenario
- * through the broker and ingest (the rules stage judging the same feed, so that the alerts measurement has rows too).
- * Every panel's InfluxQL, with its template variables substituted as Grafana would, must run and return rows; and
- * the committed JSON must be what the generator writes.
+ * through the broker and ingest (the rules stage judging the same feed, so that the alerts measurement has rows too),
+ * then rules' history job (rules/jobs.ts, what the rules service schedules) run hourly through the scenario's hours,
+ * writing the baselines and the monthly reductions against them as the service would.
+ * Every panel's InfluxQL, with its template variables and time override applied as Grafana would, must run and return
+ * rows; the baseline panels must show the plant's own baseline; and the committed JSON must be what the generator writes.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,10 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
-import { interpolate, panelQueries } from '../../../deploy/grafana/dashboards.ts';
+import { interpolate, overriddenRange, panelQueries } from '../../../deploy/grafana/dashboards.ts';
 import { generatedFiles } from '../../../deploy/grafana/generate.ts';
 import { parseIngestConfig } from '../../../ingest/config.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
+import { loadBaselines } from '../../../rules/baselines.ts';
+import { InfluxClient } from '../../../rules/influx.ts';
+import { runHistoryJobs } from '../../../rules/jobs.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import { writeFeedFile } from '../../../simulators/feed.ts';
 import { loadScenario } from '../../../simulators/scenario.ts';
@@ -26,6 +31,8 @@ const GRAFANA = path.join(ROOT, 'deploy/grafana');
 const DB = 'cleanstream';
 const registry = loadPlantRegistry(path.join(ROOT, 'deploy/demo/plants.yaml'));
 const scenario = loadScenario(path.join(ROOT, 'simulators/scenarios/cod-upset.yaml'));
+const baselineBook = loadBaselines();
+const HOUR = 3_600_000;
 
 let influx: RunningInflux;
 let broker: RunningBroker;
@@ -54,6 +61,11 @@ beforeAll(async () => {
   while (ingest.stats().writtenReadings < written.readings && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   expect(ingest.stats().writtenReadings).toBe(written.readings);
   await rules.flush();
+  // rules' history job as its service runs it (hourly by default), at each hour of the scenario's time
+  const history = new InfluxClient({ url: influx.url, database: DB, createDatabase: false });
+  for (let now = scenario.startMs + HOUR; now <= scenario.startMs + scenario.durationMs; now += HOUR) {
+    await runHistoryJobs(history, registry, baselineBook, { reductions: true }, now);
+  }
 }, 90_000);
 
 afterAll(async () => {
@@ -85,10 +97,39 @@ describe('Grafana dashboards', () => {
       // paper-01 had the COD upset; hebei is its region (the region variable's value is a regex of plant ids)
       variables: { plant: 'paper-01', region: 'paper-01' },
     };
-    for (const { panel, refId, query } of queries) {
-      const sql = interpolate(query, values);
+    for (const { panel, refId, query, timeFrom } of queries) {
+      const sql = interpolate(query, overriddenRange(values, timeFrom));
       const rows = await influx.query(sql, DB);
       expect(rows.length, `${file} "${panel}" ${refId}: ${sql}`).toBeGreaterThan(0);
+    }
+  });
+
+  it('shows the plant\'s own baselines next to its actual COD and NH3-N, and its months against the baseline load', async () => {
+    const board = committed('plant.json');
+    const queries = panelQueries(board);
+    const values = { from: scenario.startMs, to: scenario.startMs + scenario.durationMs, interval: '5m', variables: { plant: 'paper-01' } };
+    const paper = registry.plant('paper-01')!;
+    for (const pollutant of ['cod', 'nh3n'] as const) {
+      const own = baselineBook.lookup(paper, pollutant);
+      expect(own, `a demo baseline for paper-01 ${pollutant}`).toBeDefined();
+      const line = queries.find((q) => q.query.includes('FROM "baselines"') && q.query.includes(`"indicator" = '${pollutant}'`));
+      expect(line, `a baseline line on the ${pollutant} panel`).toBeDefined();
+      // the panel that draws it also draws the actual concentration
+      expect(queries.filter((q) => q.panel === line!.panel).some((q) => q.query.includes(`mean("${pollutant}") FROM "water"`))).toBe(true);
+      const rows = await influx.query<{ last: number | null }>(interpolate(line!.query, values), DB);
+      const drawn = rows.map((r) => r.last).filter((v): v is number => v !== null);
+      expect(drawn.length).toBeGreaterThan(0);
+      // the baseline level "plant" is the plant's own value from the baselines data (the query groups by level; the
+      // rows of this one-plant demo carry no other level for concentrations)
+      expect(new Set(drawn)).toEqual(new Set([own!.value]));
+      // the month against its baseline load: what rules counted for June 2024 (CST)
+      const monthly = queries.find((q) => q.query.includes('FROM "reductions"') && q.query.includes(`"pollutant" = '${pollutant}'`));
+      expect(monthly?.timeFrom).toBeDefined();
+      const months = await influx.query<{ month: string; 'discharged / 排放量': number; 'baseline / 基准排放量': number }>(interpolate(monthly!.query, overriddenRange(values, monthly!.timeFrom)), DB);
+      const june = months.find((m) => m.month === '2024-06');
+      expect(june, JSON.stringify(months)).toBeDefined();
+      expect(june!['discharged / 排放量']).toBeGreaterThan(0);
+      expect(june!['baseline / 基准排放量']).toBeGreaterThan(0);
     }
   });
 
