@@ -1,6 +1,6 @@
 /* global EventSource */
 // The operator's view of one plant: open alerts, then tiles with the last value, unit, quality, the limit in force and
-// a chart of the last half hour with its limit lines, for the outfall (flow, COD, NH3-N, pH), energy and the stack.
+// a chart of the last half hour with its limit lines, for the outfall (flow, COD, NH3-N, pH), energy, the stack and production.
 // History comes from /latest and /series, then the SSE stream keeps values, charts and alerts live.
 import { api, liveUrl } from './api.js';
 import { alertItem, OpenAlerts } from './alerts-ui.js';
@@ -14,6 +14,8 @@ const GROUPS = [
   { id: 'water', quantities: ['wastewater_flow', 'cod', 'nh3n', 'ph'] },
   { id: 'energy', quantities: ['active_power', 'active_energy', 'steam_flow', 'natural_gas_flow'] },
   { id: 'emissions', quantities: ['so2', 'nox', 'particulate', 'o2'] },
+  // the denominator operators read every per-tonne figure against
+  { id: 'production', quantities: ['production_rate', 'production_total'] },
 ];
 const HISTORY_MS = 30 * 60_000;
 // 5 s buckets: a new point every five readings of a 1 Hz meter, 360 in the window (GET /series allows 1000)
