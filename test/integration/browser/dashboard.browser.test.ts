@@ -77,7 +77,7 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     await expect.poll(async () => (await flow.textContent()) !== first || (await operator.locator('[data-key="outfall-1-cod/cod"] .num').textContent()) !== '—', { timeout: 10_000 }).toBe(true);
     // the COD tile carries its limit from the standard
     expect(await operator.locator('[data-key="outfall-1-cod/cod"] .limit').textContent()).toContain('GB 3544-2008');
-    expect(await operator.locator('#groups .group h2').allTextContents()).toEqual(['废水排放口', '能源', '废气排放口']);
+    expect(await operator.locator('#groups .group h2').allTextContents()).toEqual(['废水排放口', '能源', '废气排放口', '生产']);
     // times are the plant's (China Standard Time), whatever the browser's zone
     const ts = Number(await operator.locator('[data-key="outfall-1-flow/wastewater_flow"]').getAttribute('data-ts'));
     const cst = new Intl.DateTimeFormat('zh-CN', { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone: 'Asia/Shanghai' }).format(ts);
