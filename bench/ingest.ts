@@ -3,12 +3,13 @@
  * gateway-style batches, each for the same time at the same offered rate, then the same with InfluxDB restarted
  * (SIGKILL, 2 s down) mid-run. Everything on this machine over loopback, every process started and stopped here:
  *
- *   load generators (child processes) ──QoS 1──▶ Mosquitto ──▶ ingest (child) or Node-RED (child) ──▶ influxd
+ *   load generators (child processes) ──QoS 1──▶ aedes (child; or Mosquitto) ──▶ ingest (child) or Node-RED (child) ──▶ influxd
  *
  * Prints figures; it is not a test. Run: node bin/run-ts.js bench/ingest.ts [--help]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,18 +24,26 @@ import { ensureNodeRed, nodeRedFlow, startNodeRed } from './peers/node-red.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/ingest.ts [options]
 
-Load generators (separate processes) publish gateway-style batches (QoS 1) through Mosquitto to cleanstream ingest
+Load generators (separate processes) publish gateway-style batches (QoS 1) through a broker (aedes in its own process,
+as \`cleanstream broker\` runs it, or Debian's Mosquitto) to cleanstream ingest
 and to Node-RED (installed on demand into var/bench-peers), one after the other, each writing to a real InfluxDB 1.x.
 Prints readings/s, latency, peak RSS, CPU and loss side by side with the raw InfluxDB ceiling, for a steady run and
-for a run with InfluxDB restarted (killed, 2 s down) in the middle.
+for a run with InfluxDB restarted (killed, 2 s down) in the middle. After an outage it waits for ingest's spool to
+drain (progress printed), prints the drain rate and RSS during the drain, then counts the points InfluxDB holds
+against what was published (loss).
+
+The 5-minute outage scenario (RSS flat while everything goes to the spool, then zero loss after the drain):
+  node bin/run-ts.js bench/ingest.ts --peers cleanstream --duration 0 --raw-seconds 0 --restart-at 5 \\
+    --restart-down 300 --restart-duration 330 --store-wait 600 --rss-series --rss-window 15
 
 options:
-  --duration S         seconds of publishing in the steady run (default 60)
+  --duration S         seconds of publishing in the steady run; 0 skips it (default 60)
   --rate R             offered readings/s (default 150000)
   --per-message N      readings per MQTT message (default 200)
   --plants N           plants of 1000 meters each: N x 1000 series (default 10)
   --generators N       load generator processes (default 2)
   --peers LIST         which to run: cleanstream,node-red (default both)
+  --broker B           aedes (the embedded broker, \`cleanstream broker\`, as its own process) or mosquitto (default aedes)
   --restart-duration S seconds of publishing in the InfluxDB restart run; 0 skips it (default 20)
   --restart-at S       when InfluxDB is killed in that run (default 5)
   --restart-down S     how long it stays down (default 2)
@@ -49,7 +58,9 @@ options:
                        deployment; --node-flags= runs it on plain node)
   --rss-series         print ingest's RSS over each run (min/max/last per window, heap and external at its end)
   --rss-window S       seconds per row of that series (default 5)
-  --store-wait S       how long to wait for ingest's spool to be replayed before counting what InfluxDB holds (default 120)
+  --store-wait S       after publishing ends, how long to wait (at most) for ingest's spool to drain before counting
+                       what InfluxDB holds; progress is printed every 10 s (default 120; a 5-minute outage at
+                       150,000 readings/s leaves ~45 million readings to replay: give it 600)
   --help               this text`;
 
 const { values: args } = parseArgs({
@@ -60,6 +71,7 @@ const { values: args } = parseArgs({
     plants: { type: 'string' },
     generators: { type: 'string' },
     peers: { type: 'string' },
+    broker: { type: 'string' },
     'restart-duration': { type: 'string' },
     'restart-at': { type: 'string' },
     'restart-down': { type: 'string' },
@@ -81,7 +93,7 @@ if (args.help) {
   console.log(HELP);
   process.exit(0);
 }
-type NumericArg = Exclude<keyof typeof args, 'help' | 'peers' | 'runtime' | 'node-flags' | 'rss-series'>;
+type NumericArg = Exclude<keyof typeof args, 'help' | 'peers' | 'broker' | 'runtime' | 'node-flags' | 'rss-series'>;
 function num(name: NumericArg, fallback: number): number;
 function num(name: NumericArg, fallback: undefined): number | undefined;
 function num(name: NumericArg, fallback: number | undefined): number | undefined {
@@ -115,6 +127,8 @@ const RSS_WINDOW = Math.max(1, num('rss-window', 5));
 const RSS_SERIES = args['rss-series'] ?? false;
 const STORE_WAIT = num('store-wait', 120);
 const RUNTIME = args.runtime ?? 'bundle';
+const BROKER = args.broker ?? 'aedes';
+if (BROKER !== 'aedes' && BROKER !== 'mosquitto') throw new Error(`--broker must be aedes or mosquitto, got ${BROKER}`);
 for (const p of PEERS) if (p !== 'cleanstream' && p !== 'node-red') throw new Error(`--peers: unknown peer ${p}`);
 if (RUNTIME !== 'bundle' && RUNTIME !== 'tsx') throw new Error(`--runtime must be bundle or tsx, got ${RUNTIME}`);
 
@@ -249,6 +263,8 @@ interface Peer {
   pid: number;
   /** Readings the peer has made durable (ingest: written or spooled, i.e. acknowledgeable); undefined: use InfluxDB's count. */
   durable?(): Promise<number | undefined>;
+  /** Ingest's spool as of the last durable(): batches waiting and readings replayed so far. */
+  spool?(): { batches: number; replayed: number } | undefined;
   /** The process's own memory breakdown as of the last durable() (ingest's cleanstream_ingest_memory_bytes). */
   memory?(): { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } | undefined;
   stop(): Promise<void>;
@@ -301,6 +317,9 @@ async function startCleanstream(work: string, brokerUrl: string, influx: Running
       if (m) last = m;
       return m ? (m.written_readings_total ?? 0) + (m.spooled_readings_total ?? 0) : undefined;
     },
+    spool() {
+      return last ? { batches: last.spool_batches ?? 0, replayed: last.replayed_readings_total ?? 0 } : undefined;
+    },
     memory() {
       if (!last || last.memory_heap_used === undefined) return undefined;
       const mb = (v: number | undefined): number => (v ?? 0) / 1024 ** 2;
@@ -323,6 +342,32 @@ async function startNodeRedPeer(work: string, brokerPort: number, influx: Runnin
   return { pid: red.pid, stop: () => red.stop() };
 }
 
+/** The embedded broker as deployed (`cleanstream broker`), in its own process so that its CPU is not the bench's. */
+async function startAedesProcess(): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(REPO, 'bin/cleanstream.js'), 'broker', '--host', '127.0.0.1', '--port', String(port)], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; ; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connectTcp(port, '127.0.0.1', () => (socket.end(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (i > 300 || child.exitCode !== null) throw new Error('the aedes broker did not start');
+    await sleep(50);
+  }
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(5000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // One run
 
@@ -338,8 +383,22 @@ interface RunResult {
   offeredPerSecond: number;
   /** Memory breakdown at the sample with the peak RSS (ingest only). */
   atPeak: ProcSample | undefined;
+  /** After an outage (ingest only): from InfluxDB's return until the spool was empty. */
+  drain: DrainResult | undefined;
   /** RSS over the run, one row per RSS_WINDOW seconds: min / max / last. */
   rssSeries: { from: number; min: number; max: number; last: number; heapUsed?: number; external?: number }[];
+}
+
+interface DrainResult {
+  /** Whether the spool was empty before --store-wait ran out. */
+  drained: boolean;
+  seconds: number;
+  /** Spooled readings written to InfluxDB per second over the drain (live data spooled behind the backlog included). */
+  readingsPerSecond: number;
+  /** Batches still in the spool when the bench stopped waiting. */
+  batchesLeft: number;
+  rssMinMb: number;
+  rssMaxMb: number;
 }
 
 type DoneReport = Extract<GeneratorReport, { kind: 'done' }>;
@@ -379,6 +438,40 @@ async function startGenerators(brokerUrl: string, seconds: number): Promise<{ go
   };
 }
 
+/**
+ * Waits (at most --store-wait after publishing ended) until ingest's spool is empty, printing progress every 10 s.
+ * The drain is timed from InfluxDB's return (or from the start of the run when there was no outage).
+ */
+async function waitForDrain(peerName: string, spoolCurve: { t: number; batches: number; replayed: number }[], proc: ProcSample[], from: number, total: number): Promise<DrainResult> {
+  const deadline = now() + STORE_WAIT * 1000;
+  let lastPrint = now();
+  const startSample = spoolCurve.find((c) => c.t >= from) ?? spoolCurve.at(-1)!;
+  const emptyAfterStart = (): { t: number; batches: number; replayed: number } | undefined => spoolCurve.find((c) => c.t > startSample.t && c.batches === 0);
+  while (!emptyAfterStart() && now() < deadline) {
+    await sleep(250);
+    if (now() - lastPrint >= 10_000) {
+      lastPrint = now();
+      const c = spoolCurve.at(-1)!;
+      const seconds = (c.t - startSample.t) / 1000;
+      const rss = proc.at(-1)?.rssMb ?? Number.NaN;
+      log(`${peerName}: draining the spool: ${k(c.batches)} batches left, ${k(c.replayed - startSample.replayed)} readings replayed in ${seconds.toFixed(0)} s (${k((c.replayed - startSample.replayed) / Math.max(seconds, 0.001))} readings/s), RSS ${mb(rss)} MB, ${k(total)} published`);
+    }
+  }
+  const end = emptyAfterStart() ?? spoolCurve.at(-1)!;
+  const seconds = Math.max(0.001, (end.t - startSample.t) / 1000);
+  const during = proc.filter((p) => p.t >= startSample.t && p.t <= end.t).map((p) => p.rssMb);
+  const result: DrainResult = {
+    drained: end.batches === 0,
+    seconds,
+    readingsPerSecond: (end.replayed - startSample.replayed) / seconds,
+    batchesLeft: end.batches,
+    rssMinMb: during.length ? Math.min(...during) : Number.NaN,
+    rssMaxMb: during.length ? Math.max(...during) : Number.NaN,
+  };
+  log(`${peerName}: ${result.drained ? 'spool drained' : `gave up waiting with ${k(result.batchesLeft)} batches in the spool`} after ${seconds.toFixed(1)} s: ${k(result.readingsPerSecond)} readings/s replayed, RSS ${mb(result.rssMinMb)}-${mb(result.rssMaxMb)} MB`);
+  return result;
+}
+
 async function run(peerName: string, work: string, influx: RunningInflux, broker: { url: string; port: number }, seconds: number, outage?: { at: number; down: number }): Promise<RunResult> {
   const database = `bench_${peerName.replace('-', '_')}_${outage ? 'restart' : 'steady'}`;
   await influx.exec(`CREATE DATABASE ${database}`);
@@ -387,6 +480,7 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
   const accepted = new MonotonicCounter();
   const base = (await influxPointsWritten(influx)) ?? 0;
   const doneCurve: { t: number; n: number }[] = [];
+  const spoolCurve: { t: number; batches: number; replayed: number }[] = [];
   const proc: ProcSample[] = [];
   let sampling = true;
   const sampler = (async () => {
@@ -394,6 +488,8 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
       const t = now();
       const n = peer.durable ? await peer.durable() : await influxPointsWritten(influx).then((v) => (v === undefined ? undefined : accepted.update(v) - base));
       if (n !== undefined) doneCurve.push({ t, n });
+      const spool = peer.spool?.();
+      if (spool) spoolCurve.push({ t, ...spool });
       const p = procSample(peer.pid);
       if (p) proc.push({ ...p, memory: peer.memory?.() });
       await sleep(100);
@@ -404,6 +500,7 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
     const cpuAtStart = procSample(peer.pid)?.cpuSeconds ?? 0;
     generators.go();
     let outageDone: Promise<void> | undefined;
+    let influxBackAt: number | undefined;
     if (outage) {
       outageDone = (async () => {
         await sleep(outage.at * 1000);
@@ -411,6 +508,8 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
         await influx.kill();
         await sleep(outage.down * 1000);
         await influx.restart();
+        influxBackAt = now();
+        log(`${peerName}: InfluxDB is back`);
       })();
     }
     const reports = await generators.done;
@@ -432,15 +531,18 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
     const finalN = Math.min(total, doneCurve[doneCurve.length - 1]?.n ?? 0);
     const doneAt = doneCurve.find((s) => s.n >= finalN)?.t ?? now();
     const cpuAtEnd = proc.filter((p) => p.t <= doneAt + 100).at(-1)?.cpuSeconds ?? cpuAtStart;
-    // What InfluxDB holds (our spool may still be replaying: wait for it, bounded).
+    // Ingest's spool may still be replaying: wait for it to drain (bounded), then count what InfluxDB holds.
+    const drain = peer.spool && spoolCurve.some((c) => c.batches > 0) ? await waitForDrain(peerName, spoolCurve, proc, influxBackAt ?? started, total) : undefined;
     let stored = 0;
-    const storeDeadline = now() + (peerName === 'cleanstream' ? STORE_WAIT * 1000 : 10_000);
-    while (now() < storeDeadline) {
+    // A count over tens of millions of points takes InfluxDB seconds of CPU: poll it only once the spool is empty.
+    const storeDeadline = now() + (drain && !drain.drained ? 0 : 30_000);
+    do {
       const rows = await influx.query<{ count: number }>('SELECT count(cod) FROM water', database).catch(() => []);
       stored = rows[0]?.count ?? 0;
       if (stored >= total) break;
-      await sleep(1000);
-    }
+      await sleep(2000);
+    } while (now() < storeDeadline);
+    log(`${peerName}: InfluxDB holds ${k(stored)} of ${k(total)} published readings`);
     const lat = latencies(generators.curve, doneCurve, finalN);
     const elapsed = (doneAt - started) / 1000;
     const peak = proc.reduce<ProcSample | undefined>((best, p) => (!best || p.rssMb > best.rssMb ? p : best), undefined);
@@ -466,6 +568,7 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
       stored,
       offeredPerSecond: total / ((publishEnd - started) / 1000),
       atPeak: peak,
+      drain,
       rssSeries,
     };
   } finally {
@@ -492,21 +595,25 @@ const breakdown = (r: RunResult): string => {
   const m = r.atPeak?.memory;
   return m ? `${mb(m.heapUsed)} / ${mb(m.heapTotal)}, ${mb(m.external)} MB` : '-';
 };
+const drainCell = (r: RunResult): string => {
+  const d = r.drain;
+  if (!d) return '-';
+  return d.drained ? `${d.seconds.toFixed(1)} s, ${k(d.readingsPerSecond)} readings/s` : `not drained after ${d.seconds.toFixed(0)} s (${k(d.batchesLeft)} batches left; raise --store-wait), ${k(d.readingsPerSecond)} readings/s`;
+};
 const loss = (r: RunResult): string => (r.stored === r.published ? '0' : `${k(r.published - r.stored)} of ${k(r.published)} (${(((r.published - r.stored) / r.published) * 100).toFixed(1)} %)`);
 
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'cleanstream-bench-ingest-'));
   const influx = await startInfluxd();
-  const mosquitto = await startMosquitto();
-  const broker = { url: mosquitto.url, port: mosquitto.port };
+  const broker = BROKER === 'aedes' ? await startAedesProcess() : await startMosquitto();
   try {
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    console.log(`# bench/ingest: ${DURATION} s at ${k(RATE)} readings/s offered, ${SHAPE.perMessage} readings/message, ${k(SHAPE.plants * 1000)} series, ${GENERATORS} generator processes, Mosquitto, ingest as ${RUNTIME}${NODE_FLAGS.length ? ` with ${NODE_FLAGS.join(' ')}` : ''}; load average at start ${load}`);
+    console.log(`# bench/ingest: ${DURATION} s at ${k(RATE)} readings/s offered, ${SHAPE.perMessage} readings/message, ${k(SHAPE.plants * 1000)} series, ${GENERATORS} generator processes, ${BROKER === 'aedes' ? 'aedes' : 'Mosquitto'}, ingest as ${RUNTIME}${NODE_FLAGS.length ? ` with ${NODE_FLAGS.join(' ')}` : ''}; load average at start ${load}`);
     const raw = await rawCeiling(influx);
     if (raw) log(`raw ceiling ${k(raw)} points/s`);
     const steady: RunResult[] = [];
     const restart: RunResult[] = [];
-    for (const peer of PEERS) {
+    for (const peer of DURATION > 0 ? PEERS : []) {
       log(`${peer}: steady run, ${DURATION} s`);
       steady.push(await run(peer, work, influx, broker, DURATION));
       log(`${peer}: ${k(steady.at(-1)!.readingsPerSecond)} readings/s`);
@@ -517,27 +624,36 @@ async function main(): Promise<void> {
         restart.push(await run(peer, work, influx, broker, RESTART_DURATION, { at: RESTART_AT, down: RESTART_DOWN }));
       }
     }
-    const names = (r: RunResult): string => (r.peer === 'cleanstream' ? 'cleanstream ingest' : 'Node-RED 4.1.8');
-    const rows: string[][] = [
-      ['offered (readings/s)', '-', ...steady.map((r) => k(r.offeredPerSecond))],
-      ['readings/s, end to end', raw ? `${k(raw)} points/s` : 'n/a', ...steady.map((r) => k(r.readingsPerSecond))],
-      ['share of the raw ceiling', raw ? '1.00' : 'n/a', ...steady.map((r) => (raw ? (r.readingsPerSecond / raw).toFixed(2) : 'n/a'))],
-      ['latency p50 / p99', '-', ...steady.map((r) => `${ms(r.p50)} / ${ms(r.p99)}`)],
-      ['peak RSS', '-', ...steady.map((r) => `${Math.round(r.peakRssMb)} MB`)],
-      ['  at the peak: heap used / total, external', '-', ...steady.map(breakdown)],
-      ['CPU (of one core)', '-', ...steady.map((r) => `${Math.round(r.cpuPercent)} %`)],
-      ['loss', '0', ...steady.map(loss)],
-    ];
+    const peerName = (peer: string): string => (peer === 'cleanstream' ? 'cleanstream ingest' : 'Node-RED 4.1.8');
+    const names = (r: RunResult): string => peerName(r.peer);
+    // One column per peer, whichever runs were made.
+    const by = (results: RunResult[], cell: (r: RunResult) => string): string[] => PEERS.map((p) => {
+      const r = results.find((x) => x.peer === p);
+      return r ? cell(r) : '-';
+    });
+    const rows: string[][] = [];
+    if (steady.length) rows.push(
+      ['offered (readings/s)', '-', ...by(steady, (r) => k(r.offeredPerSecond))],
+      ['readings/s, end to end', raw ? `${k(raw)} points/s` : 'n/a', ...by(steady, (r) => k(r.readingsPerSecond))],
+      ['share of the raw ceiling', raw ? '1.00' : 'n/a', ...by(steady, (r) => (raw ? (r.readingsPerSecond / raw).toFixed(2) : 'n/a'))],
+      ['latency p50 / p99', '-', ...by(steady, (r) => `${ms(r.p50)} / ${ms(r.p99)}`)],
+      ['peak RSS', '-', ...by(steady, (r) => `${Math.round(r.peakRssMb)} MB`)],
+      ['  at the peak: heap used / total, external', '-', ...by(steady, breakdown)],
+      ['CPU (of one core)', '-', ...by(steady, (r) => `${Math.round(r.cpuPercent)} %`)],
+      ['loss', '0', ...by(steady, loss)],
+    );
     if (restart.length) {
       rows.push(
-        [`InfluxDB restart (${RESTART_DOWN} s down at ${RESTART_AT} s of ${RESTART_DURATION} s): readings/s`, '-', ...restart.map((r) => k(r.readingsPerSecond))],
-        ['  latency p50 / p99', '-', ...restart.map((r) => `${ms(r.p50)} / ${ms(r.p99)}`)],
-        ['  peak RSS', '-', ...restart.map((r) => `${Math.round(r.peakRssMb)} MB`)],
-        ['  at the peak: heap used / total, external', '-', ...restart.map(breakdown)],
-        ['  loss', '-', ...restart.map(loss)],
+        [`InfluxDB restart (${RESTART_DOWN} s down at ${RESTART_AT} s of ${RESTART_DURATION} s): readings/s`, '-', ...by(restart, (r) => k(r.readingsPerSecond))],
+        ['  latency p50 / p99', '-', ...by(restart, (r) => `${ms(r.p50)} / ${ms(r.p99)}`)],
+        ['  peak RSS', '-', ...by(restart, (r) => `${Math.round(r.peakRssMb)} MB`)],
+        ['  at the peak: heap used / total, external', '-', ...by(restart, breakdown)],
+        ['  spool drain after InfluxDB returned', '-', ...by(restart, drainCell)],
+        ['  RSS during the drain (min-max)', '-', ...by(restart, (r) => (r.drain ? `${mb(r.drain.rssMinMb)}-${mb(r.drain.rssMaxMb)} MB` : '-'))],
+        ['  loss (InfluxDB count after the drain)', '-', ...by(restart, loss)],
       );
     }
-    console.log(table(['', 'raw InfluxDB ceiling', ...steady.map(names)], rows));
+    console.log(table(['', 'raw InfluxDB ceiling', ...PEERS.map(peerName)], rows));
     if (RSS_SERIES) {
       for (const [label, results] of [['steady', steady], ['InfluxDB restart', restart]] as const) {
         for (const r of results) {
@@ -548,7 +664,7 @@ async function main(): Promise<void> {
     }
     console.log(`latency: publish → ${PEERS.includes('cleanstream') ? 'acknowledgeable (written or spooled) for cleanstream, ' : ''}accepted by InfluxDB (/debug/vars pointsWrittenOK) for Node-RED; 100 ms sampling`);
   } finally {
-    await mosquitto.stop();
+    await broker.stop();
     await influx.stop();
     rmSync(work, { recursive: true, force: true });
   }

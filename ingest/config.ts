@@ -58,8 +58,9 @@ export const ingestConfigSchema = z
          */
         gzipLevel: z.number().int().min(0).max(9).default(0),
         /**
-         * Batches written to InfluxDB at once. InfluxDB 1.x takes two writers much faster than one; beyond what its
-         * cores can use, more only adds memory (each batch in flight holds its lines and messages unacknowledged).
+         * Batches written to InfluxDB at once, live or replayed from the spool. InfluxDB 1.x takes two writers much
+         * faster than one; beyond what its cores can use, more only adds memory (each batch in flight holds its lines
+         * and messages unacknowledged).
          */
         concurrency: z.number().int().min(1).max(64).default(3),
       })

@@ -10,10 +10,11 @@
  * of one meter at one timestamp are two lines; InfluxDB merges the fields of one series and timestamp into one point.
  * Timestamps are milliseconds: write with `precision=ms`.
  *
- * This is the ingest hot path: one string per reading, built by concatenation and joined per message, and escaping
- * only when a character that needs it is present (ids that passed ID_PATTERN never do).
+ * This is the ingest hot path: one string per reading, built by concatenation from parts precomputed per quantity
+ * and quality, joined per message, and escaping only when a character that needs it is present (ids that passed
+ * ID_PATTERN never do).
  */
-import { QUANTITIES, unitFactor } from '../core/catalog.ts';
+import { QUANTITIES, unitFactor, type QuantityId } from '../core/catalog.ts';
 import type { ReadingBatch } from '../core/reading.ts';
 
 // Escaping per the reference's "Special characters" table. Newline, carriage return and tab cannot appear raw in a
@@ -56,19 +57,64 @@ export function readingLine(measurement: string, plant: string, meter: string, q
 }
 
 /**
- * The lines of a decoded batch joined by `\n` (no trailing newline), values converted to canonical units.
- * The batch must have passed validation (known quantities, accepted units); `lineCount` of the result is
- * `batch.readings.length`.
+ * The constant parts of a quantity's lines, built once per quantity (and quality) instead of once per reading: the
+ * hot path then only joins them with the meter, plant, value and timestamp.
+ */
+interface QuantityParts {
+  /** `<measurement>,meter=` */
+  measurementAndMeterKey: string;
+  /** ` <field>=` */
+  valueKey: string;
+  /** By quality: `,<field>_quality="<quality>" ` after a value, and ` <field>_quality="<quality>" ` without one. */
+  afterValue: Map<string, string>;
+  withoutValue: Map<string, string>;
+}
+
+const partsByQuantity = new Map<string, QuantityParts>();
+
+function quantityParts(quantity: QuantityId): QuantityParts {
+  let parts = partsByQuantity.get(quantity);
+  if (!parts) {
+    parts = {
+      measurementAndMeterKey: `${escapeMeasurement(QUANTITIES[quantity].domain)},meter=`,
+      valueKey: ` ${escapeKey(quantity)}=`,
+      afterValue: new Map(),
+      withoutValue: new Map(),
+    };
+    partsByQuantity.set(quantity, parts);
+  }
+  return parts;
+}
+
+function qualityPart(parts: QuantityParts, quantity: string, quality: string, hasValue: boolean): string {
+  const cache = hasValue ? parts.afterValue : parts.withoutValue;
+  let part = cache.get(quality);
+  if (part === undefined) {
+    part = `${hasValue ? ',' : ' '}${escapeKey(quantity)}_quality=${quoteString(quality)} `;
+    cache.set(quality, part);
+  }
+  return part;
+}
+
+/**
+ * The lines of a decoded batch joined by `\n` (no trailing newline), values converted to canonical units; each line
+ * is what readingLine() makes of the reading. The batch must have passed validation (known quantities, accepted
+ * units); `lineCount` of the result is `batch.readings.length`.
  */
 export function batchToLines(batch: ReadingBatch): string {
-  const plantTag = escapeKey(batch.plant);
+  const plantPart = `,plant=${escapeKey(batch.plant)}`;
   const readings = batch.readings;
   const lines = new Array<string>(readings.length);
   for (let i = 0; i < readings.length; i++) {
     const r = readings[i]!;
-    const def = QUANTITIES[r.quantity];
-    const value = r.value === null ? null : r.value * (unitFactor(r.quantity, r.unit) ?? Number.NaN);
-    lines[i] = `${def.domain},meter=${escapeKey(r.meter)},plant=${plantTag} ${fieldSet(r.quantity, value, r.quality)} ${r.ts}`;
+    const parts = quantityParts(r.quantity);
+    const head = parts.measurementAndMeterKey + escapeKey(r.meter) + plantPart;
+    if (r.value === null) {
+      lines[i] = head + qualityPart(parts, r.quantity, r.quality, false) + r.ts;
+    } else {
+      const value = r.value * (unitFactor(r.quantity, r.unit) ?? Number.NaN);
+      lines[i] = head + parts.valueKey + value + qualityPart(parts, r.quantity, r.quality, true) + r.ts;
+    }
   }
   // join() yields one flat string; `+=` would leave a rope of hundreds of small strings per message, which lives
   // (and is promoted to V8's old generation) for as long as the message waits to be written.

@@ -22,7 +22,7 @@ export interface MetricsSource {
   unackedMessages: number;
   connected: boolean;
   paused: boolean;
-  spool?: { bytes: number; batches: number; maxBytes: number; warning: boolean } | undefined;
+  spool?: { bytes: number; batches: number; maxBytes: number; warning: boolean; replayWritesInFlight: number; replayPeakWritesInFlight: number } | undefined;
 }
 
 export interface IngestMetrics {
@@ -81,6 +81,8 @@ export function createIngestMetrics(read: () => MetricsSource): IngestMetrics {
   gauge('cleanstream_ingest_spool_batches', 'Batches waiting in the spool', (s) => s.spool?.batches ?? 0);
   gauge('cleanstream_ingest_spool_max_bytes', 'The spool bound (0: no spool)', (s) => s.spool?.maxBytes ?? 0);
   gauge('cleanstream_ingest_spool_warning', '1 while the spool is above its warning ratio', (s) => Number(s.spool?.warning ?? false));
+  gauge('cleanstream_ingest_replay_writes_in_flight', 'Spooled batches being written to InfluxDB now', (s) => s.spool?.replayWritesInFlight ?? 0);
+  gauge('cleanstream_ingest_replay_writes_in_flight_peak', 'The most spooled batches written at once since start', (s) => s.spool?.replayPeakWritesInFlight ?? 0);
 
   new Gauge({
     name: 'cleanstream_ingest_memory_bytes',

@@ -46,6 +46,10 @@ export interface SpoolStats {
   warning: boolean;
   /** The last append found the spool full: ingest is holding back (backpressure). */
   full: boolean;
+  /** Spooled batches being written to InfluxDB now (at most `write.concurrency`). */
+  replayWritesInFlight: number;
+  /** The most spooled batches written at once since start. */
+  replayPeakWritesInFlight: number;
 }
 
 export interface IngestStats {
@@ -251,7 +255,15 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     const bytes = queue.bytes;
     // The queue warns once per crossing; the flag follows the current size.
     if (spoolWarning && bytes <= queue.maxBytes * (config.spool?.warnRatio ?? 0.8)) spoolWarning = false;
-    return { bytes, batches: queue.length, maxBytes: queue.maxBytes, warning: spoolWarning, full: spoolFull };
+    return {
+      bytes,
+      batches: queue.length,
+      maxBytes: queue.maxBytes,
+      warning: spoolWarning,
+      full: spoolFull,
+      replayWritesInFlight: replayer?.writesInFlight ?? 0,
+      replayPeakWritesInFlight: replayer?.peakWritesInFlight ?? 0,
+    };
   }
 
   function snapshot(): IngestStats {
@@ -267,7 +279,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   const deadLettersInFlight = new Set<Promise<void>>();
 
   /** One write request, timed for the metrics. */
-  async function timedWrite(body: string, lines: number, signal: AbortSignal): Promise<void> {
+  async function timedWrite(body: string | Buffer, lines: number, signal: AbortSignal): Promise<void> {
     const started = performance.now();
     try {
       await writer.write(body, signal);
@@ -290,7 +302,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
    * (one dead letter per source message topic run, payload = the refused lines, detail = InfluxDB's reason). Resolves
    * with the number of refused lines once their dead letters are confirmed; rejects when InfluxDB cannot be reached.
    */
-  async function writeLines(body: string, lineCount: number, sources: readonly LineSource[], signal: AbortSignal): Promise<number> {
+  async function writeLines(body: string | Buffer, lineCount: number, sources: readonly LineSource[], signal: AbortSignal): Promise<number> {
     try {
       await timedWrite(body, lineCount, signal);
       stats.writtenLines += lineCount;
@@ -300,7 +312,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
       if (!refusal) throw err;
       stats.writeErrors++;
       events.emit('writeError', err as InfluxWriteError);
-      const lines = body.split('\n');
+      const lines = (typeof body === 'string' ? body : body.toString('utf8')).split('\n');
       const outcome = await splitRefusedBatch(lines, refusal, (part) => timedWrite(part, 0, signal), refusalOf);
       stats.writtenLines += outcome.acceptedLines;
       const topicOf = topicAt(sources);
@@ -368,6 +380,8 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     ? new SpoolReplayer({
         queue,
         retryPauseMs: config.retry.pauseMs,
+        // The same write budget as live batches: while the spool holds batches, live ones go to it, not to InfluxDB.
+        concurrency: config.write.concurrency,
         async deliver(batch, signal) {
           let lines = 0;
           for (const s of batch.sources) lines += s.lines;
@@ -378,8 +392,8 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
           stats.rejected.spool_unreadable = (stats.rejected.spool_unreadable ?? 0) + 1;
           stats.rejectedMessages++;
         },
-        onReplayed(batch) {
-          for (const s of batch.sources) stats.replayedReadings += s.lines;
+        onReplayed(sources) {
+          for (const s of sources) stats.replayedReadings += s.lines;
           maybeResume();
         },
         onError(err) {

@@ -50,6 +50,17 @@ function connection(url: string, extra: Partial<InfluxConnection> = {}): InfluxC
 const fast = { retry: { initialDelayMs: 5, maxDelayMs: 2000, maxAttempts: 5 } };
 
 describe('InfluxDB v1 writer', () => {
+  it('sends lines given as UTF-8 bytes (a spooled batch) as they are, plain text, or gzipped when configured', async () => {
+    const fake = await fakeInflux([ok]);
+    const lines = 'water,meter=m,plant=p cod=1 1\nwater,meter=m,plant=p note="é" 2';
+    await createInfluxWriter(connection(fake.url)).write(Buffer.from(lines));
+    expect(fake.seen[0]!.body).toBe(lines);
+    expect(fake.seen[0]!.headers['content-type']).toMatch(/^text\/plain/);
+    expect(fake.seen[0]!.headers['content-encoding']).toBeUndefined();
+    await createInfluxWriter(connection(fake.url), { gzipLevel: 1 }).write(Buffer.from(lines));
+    expect(fake.seen[1]!.headers['content-encoding']).toBe('gzip');
+  });
+
   it('POSTs lines to /write with the database, ms precision and retention policy', async () => {
     const fake = await fakeInflux([ok]);
     const writer = createInfluxWriter(connection(fake.url, { retentionPolicy: 'one year' }));

@@ -67,13 +67,22 @@ export interface InfluxWriter {
   readonly writeUrl: string;
   /** Creates the database when `createDatabase` is set; call once before writing. */
   start(signal?: AbortSignal): Promise<void>;
-  /** Write lines (joined by `\n`). Resolves when the server answered 204; rejects with InfluxWriteError. */
-  write(body: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Write lines (joined by `\n`), as a string or as their UTF-8 bytes (a spooled batch is sent as read, without a
+   * round trip through a string). Resolves when the server answered 204; rejects with InfluxWriteError.
+   */
+  write(body: string | Buffer, signal?: AbortSignal): Promise<void>;
   /** Run one InfluxQL statement that changes things (POST /query); rejects with InfluxWriteError carrying the server's message. */
   run(statement: string, signal?: AbortSignal): Promise<void>;
 }
 
 const gzipAsync = promisify(gzipCallback);
+
+/** A write body as it goes on the wire. */
+interface WireBody {
+  bytes: string | Buffer;
+  gzipped: boolean;
+}
 
 interface HttpAnswer {
   status: number;
@@ -151,12 +160,13 @@ export function createInfluxWriter(connection: InfluxConnection, options: Writer
   const gzipLevel = options.gzipLevel ?? 0;
   const gzipHeaders = { ...headers, 'Content-Encoding': 'gzip' };
 
-  async function request(url: string, body: string | Buffer | URLSearchParams, signal: AbortSignal | undefined): Promise<HttpAnswer> {
+  async function request(url: string, body: WireBody | URLSearchParams, signal: AbortSignal | undefined): Promise<HttpAnswer> {
     const timeout = AbortSignal.timeout(requestTimeoutMs);
+    const form = body instanceof URLSearchParams;
     const res = await fetch(url, {
       method: 'POST',
-      headers: body instanceof URLSearchParams ? { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' } : Buffer.isBuffer(body) ? gzipHeaders : headers,
-      body,
+      headers: form ? { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' } : body.gzipped ? gzipHeaders : headers,
+      body: form ? body : body.bytes,
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
     const text = res.status === 204 ? '' : await res.text();
@@ -184,7 +194,7 @@ export function createInfluxWriter(connection: InfluxConnection, options: Writer
   const createDatabase = (signal?: AbortSignal): Promise<void> => run(`CREATE DATABASE ${quoteIdentifier(connection.database)}`, signal);
 
   /** One POST: resolves undefined on success, a retryable failure to try again, or throws a final one. */
-  async function attemptWrite(body: string | Buffer, attempt: number, signal?: AbortSignal): Promise<{ error: InfluxWriteError; retryAfterMs?: number; databaseMissing?: boolean } | undefined> {
+  async function attemptWrite(body: WireBody, attempt: number, signal?: AbortSignal): Promise<{ error: InfluxWriteError; retryAfterMs?: number; databaseMissing?: boolean } | undefined> {
     let answer: HttpAnswer;
     try {
       answer = await request(writeUrl, body, signal);
@@ -206,9 +216,9 @@ export function createInfluxWriter(connection: InfluxConnection, options: Writer
     return { error: new InfluxWriteError('unavailable', `InfluxDB answered ${answer.status}: ${message}`, context), retryAfterMs: answer.retryAfterMs };
   }
 
-  async function write(text: string, signal?: AbortSignal): Promise<void> {
-    // Compressed once for all attempts; a Buffer body is the compressed form (see request()).
-    const body: string | Buffer = gzipLevel > 0 ? await gzipAsync(text, { level: gzipLevel }) : text;
+  async function write(lines: string | Buffer, signal?: AbortSignal): Promise<void> {
+    // Compressed once for all attempts.
+    const body: WireBody = gzipLevel > 0 ? { bytes: await gzipAsync(lines, { level: gzipLevel }), gzipped: true } : { bytes: lines, gzipped: false };
     let lastError: InfluxWriteError | undefined;
     let triedCreating = false;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
