@@ -15,6 +15,8 @@ describe('the quantity catalog', () => {
     expect(unitFactor('production_total', 'kg')).toBe(0.001);
     expect(unitFactor('production_rate', 'kg/h')).toBe(0.001);
     expect(unitFactor('production_total', 't/h')).toBeUndefined();
+    expect(unitFactor('cod', 'constructor')).toBeUndefined();
+    expect(unitFactor('cod', 'toString')).toBeUndefined();
   });
 
   it('maps HJ 212-2017 pollutant codes to quantities', () => {

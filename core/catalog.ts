@@ -94,8 +94,9 @@ const CONVERSIONS: Record<string, Record<string, number>> = {
 
 /** The factor that turns a value in `unit` into the quantity's canonical unit, or undefined if the unit does not fit. */
 export function unitFactor(id: QuantityId, unit: string): number | undefined {
-  const canonical = QUANTITIES[id].unit;
-  return CONVERSIONS[canonical]?.[unit];
+  const table = CONVERSIONS[QUANTITIES[id].unit];
+  // own keys only: a unit named "constructor" or "toString" is not a unit
+  return table !== undefined && Object.hasOwn(table, unit) ? table[unit] : undefined;
 }
 
 export function acceptedUnits(id: QuantityId): string[] {
