@@ -33,7 +33,8 @@ describe('gateway config', () => {
   it('loads every driver’s sample.yaml, so the samples users copy stay valid', () => {
     for (const type of Object.keys(driverRegistry)) {
       const config = loadGatewayConfig(`gateway/drivers/${type}/sample.yaml`);
-      expect(config.inputs.map((i) => i.type)).toEqual([type]);
+      expect(config.inputs.length).toBeGreaterThan(0);
+      expect(config.inputs.every((i) => i.type === type)).toBe(true);
     }
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBatch, PAYLOAD_VERSION, type Reading, type ReadingBatch } from '../core/reading.ts';
-import { batchJson, chunkReadings, mqttClientOptions, splitByPlant } from './publisher.ts';
+import { batchJson, batchJsonAround, chunkReadings, mqttClientOptions, splitByPlant } from './publisher.ts';
 import { decodeSpoolRecord, encodeSpoolRecord } from './spool-record.ts';
 import { topics } from '../core/topics.ts';
 
@@ -12,6 +12,12 @@ describe('publisher', () => {
     expect([...byPlant.keys()]).toEqual(['a', 'b']);
     expect(byPlant.get('a')!.map((r) => [r.meter, r.value])).toEqual([['m1', 1], ['m2', 3]]);
     expect(byPlant.get('a')![0]).not.toHaveProperty('plant');
+  });
+
+  it('assembles a batch around readings already in JSON byte for byte as core encodes the whole batch', () => {
+    const readings = splitByPlant([reading('paper-01', 'm1', 1.5), { ...reading('paper-01', 'm2', 0), value: null, quality: 'bad' }]).get('paper-01')!;
+    const batch: ReadingBatch = { v: PAYLOAD_VERSION, gateway: 'gw-1', plant: 'paper-01', seq: 41, sentAt: 1_700_000_000_123, readings };
+    expect(batchJsonAround('gw-1', 'paper-01', 41, 1_700_000_000_123, JSON.stringify(readings))).toBe(encodeBatch(batch).toString('utf8'));
   });
 
   it('splits a large scan of one plant into batches of at most maxReadingsPerBatch, in scan order', () => {

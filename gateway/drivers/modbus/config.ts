@@ -1,7 +1,10 @@
 /**
- * Config of a Modbus TCP input: one device (host:port), polled every pollIntervalMs; each register entry becomes one
- * reading per poll. Unit ids address devices behind a Modbus TCP gateway (Modbus Messaging on TCP/IP Implementation
- * Guide V1.0b §4.4.1.3), so one input can read many RTU meters through one TCP connection.
+ * Config of a Modbus input: one link, polled every pollIntervalMs; each register entry becomes one reading per poll.
+ * The link is Modbus TCP (host:port), Modbus RTU on a serial line (Modbus over Serial Line V1.02 §2.5: a serial
+ * port with its baud rate and character format), or RTU frames carried over TCP (serial device servers in
+ * transparent mode). Unit ids address the devices on the link: meters on one RS-485 bus, or devices behind a
+ * Modbus TCP gateway (Modbus Messaging on TCP/IP Implementation Guide V1.0b §4.4.1.3), so one input reads many
+ * meters through one connection.
  */
 import { z } from 'zod';
 import { durationMs } from '../../../core/config.ts';
@@ -56,12 +59,34 @@ export const modbusRegisterSchema = z
     }
   });
 
+export const TRANSPORTS = ['tcp', 'rtu', 'rtu-over-tcp'] as const;
+export type ModbusTransport = (typeof TRANSPORTS)[number];
+
+/**
+ * A serial line's character format (Modbus over Serial Line V1.02 §2.5.1: 8 data bits, even parity and 1 stop bit by
+ * default; no parity requires 2 stop bits by the standard, though many meters are set to 8N1).
+ */
+export const serialLineSchema = z.strictObject({
+  /** The serial device, e.g. /dev/ttyUSB0 or /dev/ttyS1. */
+  path: z.string().min(1),
+  baudRate: z.number().int().min(300).max(921_600).default(9600),
+  parity: z.enum(['none', 'even', 'odd']).default('even'),
+  dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+  stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+});
+export type SerialLineConfig = z.output<typeof serialLineSchema>;
+
 export const modbusInputSchema = z.strictObject({
   type: z.literal('modbus'),
-  /** A name for logs; defaults to modbus:<host>:<port>. */
+  /** A name for logs; defaults to modbus:<host>:<port>, or modbus:<serial path>. */
   name: z.string().min(1).optional(),
-  host: z.string().min(1),
+  /** tcp (default): Modbus TCP; rtu: RTU on the serial line `serial`; rtu-over-tcp: RTU frames to host:port. */
+  transport: z.enum(TRANSPORTS).default('tcp'),
+  /** For tcp and rtu-over-tcp. */
+  host: z.string().min(1).optional(),
   port: z.number().int().min(1).max(65535).default(502),
+  /** For rtu. */
+  serial: serialLineSchema.optional(),
   unitId: unitIdSchema.default(1),
   pollIntervalMs: durationMs.default(1000),
   /** How long one request may take before it is retried or its registers are reported bad. */
@@ -72,6 +97,14 @@ export const modbusInputSchema = z.strictObject({
   retryDelayMs: z.number().int().min(0).default(50),
   maxRegistersPerRequest: z.number().int().min(2).max(MAX_REGISTERS_PER_READ).default(100),
   registers: z.array(modbusRegisterSchema).min(1),
+}).superRefine((input, ctx) => {
+  if (input.transport === 'rtu') {
+    if (!input.serial) ctx.addIssue({ code: 'custom', path: ['serial'], message: 'expected a serial line ({ path, baudRate, parity, dataBits, stopBits }) with transport rtu', input: input.serial });
+    if (input.host !== undefined) ctx.addIssue({ code: 'custom', path: ['host'], message: 'expected no host with transport rtu (the link is the serial line)', input: input.host });
+  } else {
+    if (input.host === undefined) ctx.addIssue({ code: 'custom', path: ['host'], message: `expected a host name or address with transport ${input.transport}`, input: input.host });
+    if (input.serial) ctx.addIssue({ code: 'custom', path: ['serial'], message: `expected no serial line with transport ${input.transport} (use transport rtu)`, input: input.serial });
+  }
 });
 
 export type ModbusInputConfig = z.output<typeof modbusInputSchema>;

@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CleanstreamError } from '../../../core/errors.ts';
 import type { Reading } from '../../../core/reading.ts';
 import { modbusInputSchema } from './config.ts';
+import { linkLabel } from './client.ts';
+import { modbusLink } from './driver.ts';
 import type { ModbusConnection, ModbusConnector } from './client.ts';
 import { ModbusDriver } from './driver.ts';
 
@@ -197,5 +199,54 @@ describe('Modbus driver', () => {
     const count = scans.length;
     await new Promise((r) => setTimeout(r, INTERVAL * 3));
     expect(scans.length).toBe(count);
+  });
+
+  it('reports ticks it could not poll because its timer fired late, so a gap downstream is explained', async () => {
+    const device = new FakeDevice();
+    device.holding.set(1, [7]);
+    const { driver, scans, errors } = driverFor(device, [{ ...target, address: 0, type: 'uint16' }]);
+    running = driver;
+    await driver.start();
+    await until(() => scans.length >= 2);
+    // Block the event loop for several intervals, as a loaded machine or a suspended VM would.
+    const blockedUntil = Date.now() + 5 * INTERVAL;
+    while (Date.now() < blockedUntil) {
+      // busy on purpose
+    }
+    const before = scans.length;
+    await until(() => scans.length >= before + 3);
+    const stamps = scans.map((s) => s[0]!.ts);
+    const skipped = stamps.slice(1).reduce((n, ts, i) => n + (ts - stamps[i]!) / INTERVAL - 1, 0);
+    expect(skipped).toBeGreaterThan(0);
+    const missed = errors.filter((e) => e.code === 'MODBUS_TICKS_MISSED');
+    expect(missed.reduce((n, e) => n + (e.context.missed as number), 0)).toBe(skipped);
+  });
+});
+
+describe('Modbus links', () => {
+  const registers = [{ ...target, address: 0, type: 'uint16' }];
+  const issues = (input: Record<string, unknown>) => {
+    const result = modbusInputSchema.safeParse({ type: 'modbus', registers, ...input });
+    return result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('defaults to Modbus TCP and names a TCP link by host:port', () => {
+    const config = modbusInputSchema.parse({ type: 'modbus', host: '10.0.0.5', registers });
+    expect(linkLabel(modbusLink(config))).toBe('10.0.0.5:502');
+    expect(linkLabel(modbusLink(modbusInputSchema.parse({ type: 'modbus', transport: 'rtu-over-tcp', host: '10.0.0.9', port: 4001, registers })))).toBe('10.0.0.9:4001 (RTU)');
+  });
+
+  it('takes a serial line for RTU with the Modbus serial defaults (9600 baud, 8 data bits, even parity, 1 stop bit)', () => {
+    const config = modbusInputSchema.parse({ type: 'modbus', transport: 'rtu', serial: { path: '/dev/ttyUSB0' }, registers });
+    expect(config.serial).toEqual({ path: '/dev/ttyUSB0', baudRate: 9600, parity: 'even', dataBits: 8, stopBits: 1 });
+    expect(linkLabel(modbusLink(config))).toBe('/dev/ttyUSB0@9600/8E1');
+  });
+
+  it('says which field a link lacks or has in excess', () => {
+    expect(issues({ transport: 'rtu' })).toEqual([expect.stringMatching(/^serial: expected a serial line/)]);
+    expect(issues({ transport: 'rtu', serial: { path: '/dev/ttyS1' }, host: '10.0.0.5' })).toEqual([expect.stringMatching(/^host: expected no host with transport rtu/)]);
+    expect(issues({})).toEqual([expect.stringMatching(/^host: expected a host name or address with transport tcp/)]);
+    expect(issues({ host: '10.0.0.5', serial: { path: '/dev/ttyS1' } })).toEqual([expect.stringMatching(/^serial: expected no serial line with transport tcp/)]);
+    expect(issues({ transport: 'rtu', serial: { path: '/dev/ttyS1', parity: 'mark', stopBits: 3 } }).map((i) => i.split(':')[0])).toEqual(['serial.parity', 'serial.stopBits']);
   });
 });

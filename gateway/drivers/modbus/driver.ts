@@ -1,5 +1,5 @@
 /**
- * Modbus TCP input: polls one device and emits one 'scan' per poll of each poll group (the registers sharing a
+ * Modbus input (TCP, RTU on a serial line, or RTU over TCP): polls one link and emits one 'scan' per poll of each poll group (the registers sharing a
  * poll interval: the input's pollIntervalMs, or a register's own). Groups share the one connection; their requests
  * are sent one at a time (many devices and serial gateways answer only one transaction at a time).
  * A request that times out is retried (`retries`, doubling `retryDelayMs`); an exception response is not (the
@@ -17,7 +17,7 @@ import type { Reading } from '../../../core/reading.ts';
 import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../backoff.ts';
 import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
 import { BIT_AREAS, type ModbusInputConfig, type ModbusRegisterConfig } from './config.ts';
-import { connectModbusTcp, failureCode, type ModbusConnection, type ModbusConnector } from './client.ts';
+import { connectModbus, failureCode, linkLabel, type ModbusConnection, type ModbusConnector, type ModbusLink } from './client.ts';
 import { decodeRegister, planRequests, scaleValue, type ReadRequest } from './registers.ts';
 
 /** Exception codes of the Modbus Application Protocol V1.1b3 §7. */
@@ -64,6 +64,12 @@ export function pollGroups(config: Pick<ModbusInputConfig, 'registers' | 'pollIn
   }));
 }
 
+/** The link of a validated config (the schema guarantees host for TCP links and serial for RTU). */
+export function modbusLink(config: Pick<ModbusInputConfig, 'transport' | 'host' | 'port' | 'serial'>): ModbusLink {
+  if (config.transport === 'rtu') return { transport: 'rtu', serial: config.serial! };
+  return { transport: config.transport, host: config.host!, port: config.port };
+}
+
 export interface ModbusDriverOptions {
   connect?: ModbusConnector;
   now?: () => number;
@@ -74,6 +80,8 @@ export interface ModbusDriverOptions {
 
 export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDriver {
   readonly name: string;
+  private readonly link: ModbusLink;
+  /** The link as named in logs and error context. */
   private readonly device: string;
   private readonly groups: PollGroup[];
   /** Serialises requests of all groups on the one connection. */
@@ -94,10 +102,11 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     options: ModbusDriverOptions = {},
   ) {
     super();
-    this.device = `${config.host}:${config.port}`;
-    this.name = config.name ?? `modbus:${this.device}`;
+    this.link = modbusLink(config);
+    this.device = linkLabel(this.link);
+    this.name = config.name ?? `modbus:${config.transport === 'rtu' ? config.serial!.path : this.device}`;
     this.groups = pollGroups(config);
-    this.connector = options.connect ?? connectModbusTcp;
+    this.connector = options.connect ?? connectModbus;
     this.now = options.now ?? Date.now;
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
     this.timeoutsBeforeReconnect = options.timeoutsBeforeReconnect ?? 3;
@@ -143,7 +152,7 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
       while (!this.stopped) {
         this.setState('connecting');
         try {
-          const connection = await this.connector(this.config.host, this.config.port, this.config.timeoutMs);
+          const connection = await this.connector(this.link, this.config.timeoutMs);
           if (this.stopped) {
             await connection.close();
             return;
@@ -182,6 +191,14 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     const now = this.now();
     // A timer may fire a little early; never give two ticks the same timestamp.
     const next = Math.max(Math.floor(now / interval) * interval + interval, group.lastTickTs + interval);
+    // A timer that fired late (a blocked event loop, a suspended VM) lets ticks pass unpolled: say so, so that a
+    // gap downstream is explained by an error here and never mistaken for data lost on the way.
+    const missed = group.lastTickTs > 0 ? (next - group.lastTickTs) / interval - 1 : 0;
+    if (missed > 0) {
+      this.report(
+        new TransportError('MODBUS_TICKS_MISSED', `modbus ${this.device}: ${missed} tick(s) of the ${interval} ms group after ${new Date(group.lastTickTs).toISOString()} were not polled (the timer fired ${now - group.lastTickTs - interval} ms late)`, true, { device: this.device, ts: group.lastTickTs, missed }),
+      );
+    }
     group.timer = setTimeout(() => this.onTick(group, next), next - now);
   }
 

@@ -1,5 +1,6 @@
 /**
- * Config of an OPC UA input: one server endpoint, one subscription, one monitored item per configured node.
+ * Config of an OPC UA input: one server endpoint, one monitored item per configured node, in subscriptions of at most
+ * maxItemsPerSubscription items.
  *
  * Security (OPC UA Part 2 §4, Part 4 §5.4.1, §7.15): the endpoint is chosen among the server's by securityMode and
  * securityPolicy; with Sign or SignAndEncrypt the client proves itself with an application instance certificate kept
@@ -77,6 +78,12 @@ export const opcuaInputSchema = z.strictObject({
     })
     .default({ trustUnknownServerCertificate: false }),
   publishingIntervalMs: durationMs.default(1000),
+  /**
+   * Monitored items per subscription at most; more nodes get more subscriptions. Servers cap the notifications of one
+   * publish response (node-opcua: 1,000) and the subscriptions of one session (node-opcua: 10), so 10,000 items at
+   * 1 Hz need several subscriptions, each sending a few responses per interval.
+   */
+  maxItemsPerSubscription: z.number().int().min(1).max(100_000).default(2_000),
   /** Default queue size for nodes that do not set one. */
   queueSize: z.number().int().min(1).max(10_000).default(10),
   nodes: z.array(opcuaNodeSchema).min(1),

@@ -1,6 +1,6 @@
 /**
- * OPC UA input: one client, one session, ONE subscription with a monitored item per configured node
- * (OPC UA Part 4 §5.13 Subscription and §5.12 MonitoredItem service sets).
+ * OPC UA input: one client, one session, a monitored item per configured node, spread over as many subscriptions as
+ * `maxItemsPerSubscription` requires (OPC UA Part 4 §5.13 Subscription and §5.12 MonitoredItem service sets).
  *
  * Notifications of one publish response are gathered and emitted as one 'scan' (flushed on setImmediate, after
  * node-opcua has dispatched the whole NotificationMessage), not one event per value.
@@ -62,7 +62,7 @@ export interface OpcuaDriverOptions {
 }
 
 /** Nodes that share sampling interval, queue size and deadband are created in one CreateMonitoredItems call. */
-interface MonitorGroup {
+export interface MonitorGroup {
   samplingInterval: number;
   queueSize: number;
   deadband: OpcuaNodeConfig['deadband'];
@@ -102,11 +102,36 @@ export function monitorGroups(config: Pick<OpcuaInputConfig, 'nodes' | 'queueSiz
   return [...groups.values()];
 }
 
+/**
+ * Monitor groups dealt into subscriptions of at most `maxItems` items each, in config order; a group larger than
+ * the room left is split (its parts keep the group's parameters).
+ */
+export function subscriptionShares(groups: readonly MonitorGroup[], maxItems: number): MonitorGroup[][] {
+  const shares: MonitorGroup[][] = [];
+  let share: MonitorGroup[] = [];
+  let room = maxItems;
+  for (const group of groups) {
+    for (let at = 0; at < group.nodes.length; ) {
+      if (room === 0) {
+        shares.push(share);
+        share = [];
+        room = maxItems;
+      }
+      const nodes = group.nodes.slice(at, at + room);
+      share.push({ ...group, nodes });
+      at += nodes.length;
+      room -= nodes.length;
+    }
+  }
+  if (share.length) shares.push(share);
+  return shares;
+}
+
 /** One connection attempt and what it built; torn down as a whole. */
 interface Attempt {
   client: OPCUAClient;
   session?: ClientSession;
-  subscription?: ClientSubscription;
+  subscriptions: ClientSubscription[];
   groups: ClientMonitoredItemGroup[];
   lastHeard: number;
   watchdog?: NodeJS.Timeout;
@@ -260,12 +285,18 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
     const broken = new Promise<string>((resolve) => {
       abandon = resolve;
     });
-    const attempt: Attempt = { client, groups: [], lastHeard: Date.now(), broken, abandon };
+    const attempt: Attempt = { client, subscriptions: [], groups: [], lastHeard: Date.now(), broken, abandon };
     client.on('connection_lost', () => {
       this.setState('disconnected');
       this.report(new TransportError('OPCUA_CONNECTION_LOST', `opcua ${this.config.endpoint}: connection lost; reconnecting`, true, { endpoint: this.config.endpoint }));
     });
-    client.on('connection_reestablished', () => this.setState('connecting'));
+    // Emitted once the new channel is up and the sessions on it were repaired (restored, or re-created with their
+    // subscriptions); a session that could not be repaired abandons the attempt instead (see establish()).
+    client.on('connection_reestablished', () => {
+      attempt.lastHeard = Date.now();
+      this.setState('connected');
+    });
+    client.on('start_reconnection', () => this.setState('connecting'));
     return attempt;
   }
 
@@ -277,51 +308,19 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
     const session = await client.createSession(user ? { type: UserTokenType.UserName, userName: user.username, password: user.password } : { type: UserTokenType.Anonymous });
     attempt.session = session;
     session.on('session_closed', () => attempt.abandon('the server closed the session'));
-    session.on('session_restored', () => {
-      attempt.lastHeard = Date.now();
-      this.setState('connected');
-    });
-    const subscription = await session.createSubscription2({
-      requestedPublishingInterval: this.config.publishingIntervalMs,
-      requestedMaxKeepAliveCount: MAX_KEEP_ALIVE_COUNT,
-      requestedLifetimeCount: LIFETIME_COUNT,
-      maxNotificationsPerPublish: 0,
-      publishingEnabled: true,
-      priority: 1,
-    });
-    attempt.subscription = subscription;
-    subscription.on('raw_notification', () => {
-      attempt.lastHeard = Date.now();
-    });
-    subscription.on('terminated', () => attempt.abandon('the subscription was terminated'));
+    // After a new secure channel, node-opcua re-activates the session or, when the server no longer knows it (a
+    // restarted server), creates a new one and re-creates the subscriptions on it; if neither works, start over.
+    session.on('session_repaired_failed', (err: Error) => attempt.abandon(`the session could not be repaired after a reconnection (${err.message.split('\n')[0]})`));
     // Browse paths are resolved on every new session: a restarted server may have given the nodes new NodeIds.
     const nodeIds = await this.resolveNodeIds(session);
-    for (const group of this.groups) {
+    const resolvedGroups = this.groups.map((group) => ({ ...group, nodes: group.nodes.filter((node) => nodeIds.has(node)) }));
+    for (const share of subscriptionShares(resolvedGroups, this.config.maxItemsPerSubscription)) {
       if (this.stopped) return;
-      const nodes = group.nodes.filter((node) => nodeIds.has(node));
-      if (nodes.length === 0) continue;
-      const monitored = await subscription.monitorItems(
-        nodes.map((node) => ({ nodeId: nodeIds.get(node)!, attributeId: AttributeIds.Value })),
-        { samplingInterval: group.samplingInterval, queueSize: group.queueSize, discardOldest: true, filter: dataChangeFilter(group.deadband) },
-        TimestampsToReturn.Both,
-      );
-      attempt.groups.push(monitored);
-      monitored.on('changed', (_item, dataValue: DataValue, index: number) => {
-        const node = nodes[index];
-        if (node) this.collect(readingFromDataValue(node, dataValue, Date.now()));
-      });
-      monitored.monitoredItems.forEach((item, index) => {
-        if (item.statusCode.isNotGood()) {
-          const node = nodes[index];
-          this.report(
-            new TransportError('OPCUA_MONITOR', `opcua ${this.config.endpoint}: cannot monitor ${node ? nodeLabel(node) : '?'}: ${item.statusCode.toString()}`, false, {
-              endpoint: this.config.endpoint,
-              nodeId: node ? nodeLabel(node) : undefined,
-              statusCode: item.statusCode.value,
-            }),
-          );
-        }
-      });
+      const subscription = await this.createSubscription(session, attempt);
+      for (const group of share) {
+        if (this.stopped) return;
+        await this.monitorGroup(subscription, group, nodeIds, attempt);
+      }
     }
     attempt.lastHeard = Date.now();
     attempt.watchdog = setInterval(() => {
@@ -330,6 +329,56 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
       }
     }, Math.min(5_000, this.silenceBeforeRebuildMs));
     attempt.watchdog.unref();
+  }
+
+  /**
+   * One subscription (Part 4 §5.13.2). maxNotificationsPerPublish 0 asks for no limit, but servers apply their own
+   * (node-opcua: 1,000 per NotificationMessage); the rest follows in further publish responses, which is why large
+   * inputs are spread over several subscriptions rather than queued behind one.
+   */
+  private async createSubscription(session: ClientSession, attempt: Attempt): Promise<ClientSubscription> {
+    const subscription = await session.createSubscription2({
+      requestedPublishingInterval: this.config.publishingIntervalMs,
+      requestedMaxKeepAliveCount: MAX_KEEP_ALIVE_COUNT,
+      requestedLifetimeCount: LIFETIME_COUNT,
+      maxNotificationsPerPublish: 0,
+      publishingEnabled: true,
+      priority: 1,
+    });
+    attempt.subscriptions.push(subscription);
+    subscription.on('raw_notification', () => {
+      attempt.lastHeard = Date.now();
+    });
+    subscription.on('terminated', () => attempt.abandon('the subscription was terminated'));
+    return subscription;
+  }
+
+  /** CreateMonitoredItems (Part 4 §5.12.2) for nodes sharing their parameters; each failed item is reported. */
+  private async monitorGroup(subscription: ClientSubscription, group: MonitorGroup, nodeIds: Map<OpcuaNodeConfig, string>, attempt: Attempt): Promise<void> {
+    const nodes = group.nodes;
+    if (nodes.length === 0) return;
+    const monitored = await subscription.monitorItems(
+      nodes.map((node) => ({ nodeId: nodeIds.get(node)!, attributeId: AttributeIds.Value })),
+      { samplingInterval: group.samplingInterval, queueSize: group.queueSize, discardOldest: true, filter: dataChangeFilter(group.deadband) },
+      TimestampsToReturn.Both,
+    );
+    attempt.groups.push(monitored);
+    monitored.on('changed', (_item, dataValue: DataValue, index: number) => {
+      const node = nodes[index];
+      if (node) this.collect(readingFromDataValue(node, dataValue, Date.now()));
+    });
+    monitored.monitoredItems.forEach((item, index) => {
+      if (item.statusCode.isNotGood()) {
+        const node = nodes[index];
+        this.report(
+          new TransportError('OPCUA_MONITOR', `opcua ${this.config.endpoint}: cannot monitor ${node ? nodeLabel(node) : '?'}: ${item.statusCode.toString()}`, false, {
+            endpoint: this.config.endpoint,
+            nodeId: node ? nodeLabel(node) : undefined,
+            statusCode: item.statusCode.value,
+          }),
+        );
+      }
+    });
   }
 
   /** NodeIds of the configured nodes; a browse path that does not resolve is reported and its node left out. */

@@ -8,6 +8,6 @@ export const opcuaPlugin = {
   create: (config, context) => new OpcuaDriver(config, context),
 } satisfies DriverPlugin<typeof opcuaInputSchema>;
 
-export { OpcuaDriver, monitorGroups, OPCUA_APPLICATION_NAME, type OpcuaDriverOptions } from './driver.ts';
+export { OpcuaDriver, monitorGroups, subscriptionShares, OPCUA_APPLICATION_NAME, type MonitorGroup, type OpcuaDriverOptions } from './driver.ts';
 export { opcuaInputSchema, opcuaNodeSchema, type OpcuaInputConfig, type OpcuaNodeConfig } from './config.ts';
 export { qualityFromStatusCode, readingFromDataValue, variantNumber } from './readings.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DataType, DataValue, StatusCodes, Variant, VariantArrayType } from 'node-opcua';
 import { qualityFromStatusCode, readingFromDataValue, variantNumber } from './readings.ts';
-import { monitorGroups } from './driver.ts';
+import { monitorGroups, subscriptionShares } from './driver.ts';
 import { opcuaInputSchema } from './config.ts';
 
 const target = { plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', unit: 'mg/L' } as const;
@@ -96,5 +96,32 @@ describe('monitored item groups', () => {
       [250, 10, ['ns=1;s=b']],
       [250, 1, ['ns=1;s=d']],
     ]);
+  });
+});
+
+describe('monitored items spread over subscriptions', () => {
+  const node = { plant: 'paper-01', meter: 'm', quantity: 'cod', unit: 'mg/L' } as const;
+  const config = (count: number, fast: number) =>
+    opcuaInputSchema.parse({
+      type: 'opcua',
+      endpoint: 'opc.tcp://127.0.0.1:4840',
+      nodes: Array.from({ length: count }, (_, i) => ({ ...node, nodeId: `ns=1;s=n${i}`, ...(i < fast ? { samplingIntervalMs: 250 } : {}) })),
+    });
+
+  it('fills each subscription up to the limit, splitting a group across two while keeping its parameters', () => {
+    const shares = subscriptionShares(monitorGroups(config(2_500, 600)), 1_000);
+    expect(shares.map((share) => share.map((g) => [g.samplingInterval, g.nodes.length]))).toEqual([
+      [[250, 600], [-1, 400]],
+      [[-1, 1_000]],
+      [[-1, 500]],
+    ]);
+    const all = shares.flatMap((share) => share.flatMap((g) => g.nodes.map((n) => n.nodeId)));
+    expect(all).toEqual(Array.from({ length: 2_500 }, (_, i) => `ns=1;s=n${i}`));
+  });
+
+  it('uses one subscription when everything fits, and 2,000 items per subscription by default', () => {
+    expect(subscriptionShares(monitorGroups(config(10, 0)), 1_000)).toHaveLength(1);
+    const big = config(10_000, 0);
+    expect(subscriptionShares(monitorGroups(big), big.maxItemsPerSubscription)).toHaveLength(5);
   });
 });

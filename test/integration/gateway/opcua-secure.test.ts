@@ -4,7 +4,8 @@
  * What users rely on: the gateway does not trust an unknown server by default (the server's certificate is put in
  * the client's trusted folder here, as an operator would); until the server trusts the gateway's certificate the
  * gateway says so and keeps retrying, then reads without being restarted; a wrong password is a clear error; nodes
- * given by browse path are found; absolute and percent (of EURange) deadbands filter small changes at the server.
+ * given by browse path are found; absolute and percent (of EURange) deadbands filter small changes at the server;
+ * after the server restarts, the secure session and its monitored items are restored without restarting the gateway.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,8 +33,8 @@ const valueAt = (_name: string, tick: number): number => ((tick / INTERVAL_MS) %
 type LogLine = { code?: string; msg?: string };
 
 describe('OPC UA with Basic256Sha256 SignAndEncrypt and a user name', () => {
-  it('connects once trusted, reads nodes by NodeId and browse path, applies deadbands, and names a wrong password', async () => {
-    const server = await startTestOpcuaServer({
+  it('connects once trusted, reads nodes by NodeId and browse path, applies deadbands, names a wrong password, and resumes after a server restart', async () => {
+    const serverOptions = {
       port: await freePort(),
       pkiDir: path.join(workDir, 'server-pki'),
       names: ['cod', 'ph', 'flow', 'level'],
@@ -41,7 +42,8 @@ describe('OPC UA with Basic256Sha256 SignAndEncrypt and a user name', () => {
       intervalMs: INTERVAL_MS,
       valueAt,
       secure: { username: 'gateway', password: 'correct horse' },
-    });
+    };
+    let server = await startTestOpcuaServer(serverOptions);
     const broker = await startBroker();
     const observer = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
     const received: ReadingBatch[] = [];
@@ -110,6 +112,23 @@ describe('OPC UA with Basic256Sha256 SignAndEncrypt and a user name', () => {
       intruder = await startGateway(config('gw-wrong-password', 'wrong'), { logger });
       await until('the refused session', () => lines.some((l) => l.code === 'OPCUA_CONNECT' && /user|Identity|Access/i.test(l.msg ?? '') && /gateway/.test(l.msg ?? '')), 20_000);
       expect(received.filter((b) => b.gateway === 'gw-wrong-password')).toHaveLength(0);
+      await intruder.stop();
+      intruder = undefined;
+
+      // The server restarts (same port, same PKI: its certificate and its trust in ours survive). The gateway, not
+      // restarted, opens a new secure channel, signs in again and restores its monitored items: data resumes.
+      await server.stop();
+      const restartedAt = Date.now();
+      server = await startTestOpcuaServer(serverOptions);
+      await until(
+        'readings of every node from the restarted server',
+        () => ['by-node-id', 'by-browse-path', 'absolute-deadband', 'percent-deadband'].every((m) => mine(m).some((r) => r.ts > restartedAt)) && mine('by-node-id').filter((r) => r.ts > restartedAt).length >= 10,
+        40_000,
+      );
+      expect(gateway.stats().inputs[0]!.state).toBe('connected');
+      for (const meter of ['by-node-id', 'by-browse-path']) {
+        for (const r of mine(meter).filter((x) => x.ts > restartedAt)) expect(r.value).toBe(valueAt(meter, r.ts));
+      }
     } catch (err) {
       throw new Error(`${(err as Error).message}\nlog:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`, { cause: err });
     } finally {

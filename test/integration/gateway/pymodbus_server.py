@@ -5,6 +5,9 @@ encode with pymodbus's own BinaryPayloadBuilder, each with its byte order (insid
   {"port": 5020, "holding": [{"address": 0, "type": "float32", "value": 12.5, "byteorder": "big", "wordorder": "little"}],
    "input": [...], "coils": [true, false], "discrete": [false, true], "size": 200}
 Reads beyond `size` registers answer exception 2 (Illegal Data Address).
+With "framer": "rtu" the TCP server speaks RTU frames (RTU over TCP). With "serial": {"port": "/tmp/x/b",
+"baudrate": 19200, "parity": "N", "bytesize": 8, "stopbits": 1} it serves Modbus RTU on that serial device instead
+(a pseudo-terminal from socat in the tests), and prints "serving" once the device is open.
 """
 import json
 import logging
@@ -13,7 +16,12 @@ import sys
 from pymodbus.constants import Endian
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
 from pymodbus.payload import BinaryPayloadBuilder
+import asyncio
+
+from pymodbus.framer.rtu_framer import ModbusRtuFramer
+from pymodbus.framer.socket_framer import ModbusSocketFramer
 from pymodbus.server import StartTcpServer
+from pymodbus.server.async_io import ModbusSerialServer
 
 ADDERS = {
     "int16": "add_16bit_int",
@@ -50,12 +58,36 @@ def main():
         ir=ModbusSequentialDataBlock(0, registers(spec.get("input", []), size)),
         zero_mode=True,
     )
+    context = ModbusServerContext(slaves=store, single=True)
+    serial = spec.get("serial")
+    if serial:
+        asyncio.run(serve_serial(context, serial))
+        return
     # A restarted device must be able to listen again while the old connections linger in TIME_WAIT.
     StartTcpServer(
-        context=ModbusServerContext(slaves=store, single=True),
+        context=context,
         address=("127.0.0.1", spec["port"]),
         allow_reuse_address=True,
+        framer=ModbusRtuFramer if spec.get("framer") == "rtu" else ModbusSocketFramer,
     )
+
+
+async def serve_serial(context, serial):
+    server = ModbusSerialServer(
+        context,
+        ModbusRtuFramer,
+        port=serial["port"],
+        baudrate=serial.get("baudrate", 9600),
+        parity=serial.get("parity", "N"),
+        bytesize=serial.get("bytesize", 8),
+        stopbits=serial.get("stopbits", 1),
+    )
+    await server.start()
+    # pymodbus 3.0 logs a failure to open the device at debug level only and carries on without it.
+    if server.transport is None:
+        sys.exit(f"cannot open serial device {serial['port']} (a pseudo-terminal refuses parity other than N)")
+    print("serving", flush=True)
+    await asyncio.Event().wait()
 
 
 if __name__ == "__main__":

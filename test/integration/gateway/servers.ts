@@ -135,8 +135,10 @@ export async function startTestModbusServer(opts: {
   server.on('socketError', () => {
     // a gateway disconnecting mid-request; not a test failure
   });
+  // Stopping twice (a test body, then its finally block) must not wait for a second 'close' that never comes.
+  let stopped: Promise<void> | undefined;
   return {
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stop: () => (stopped ??= new Promise<void>((resolve) => server.close(() => resolve()))),
   };
 }
 

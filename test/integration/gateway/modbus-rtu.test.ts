@@ -1,0 +1,142 @@
+/**
+ * Modbus RTU: the Modbus input on a serial line, against pymodbus 3.0 (a server we did not write) serving RTU on the
+ * other end of a pseudo-terminal pair made by socat, as a meter on an RS-485 adapter would be; and RTU frames over
+ * TCP (a serial device server in transparent mode), against pymodbus's TCP server with its RTU framer.
+ * What users rely on: the same register config (unit ids, types, word orders, scale) reads the same values whatever
+ * the link, and readings name the link they came from in errors.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import { pino } from 'pino';
+import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { decodeBatch, type BatchReading } from '../../../core/reading.ts';
+import { topics } from '../../../core/topics.ts';
+import { parseGatewayConfig } from '../../../gateway/config.ts';
+import { startGateway } from '../../../gateway/main.ts';
+import { freePort } from '../../harness/ports.ts';
+import { until } from '../../harness/wait.ts';
+
+const DEBIAN_PYTHON = '/usr/bin/python3';
+const SCRIPT = path.join(import.meta.dirname, 'pymodbus_server.py');
+const POLL_MS = 200;
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-rtu-'));
+const gatewaySide = path.join(workDir, 'gateway-tty');
+const meterSide = path.join(workDir, 'meter-tty');
+const children: ChildProcess[] = [];
+
+/** A child process that is killed in afterAll; resolves once `ready` holds or rejects with its stderr. */
+async function spawnTracked(command: string, args: string[], ready: (stdout: string) => boolean | Promise<boolean>, what: string): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const deadline = Date.now() + 15_000;
+  while (!(await ready(stdout))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${what} did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
+}
+
+const canConnect = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+
+/** What the meter holds: pymodbus encodes it with its own payload builder. */
+const HOLDING = [
+  { address: 0, type: 'float32', value: 12.5, byteorder: 'big', wordorder: 'big' },
+  { address: 2, type: 'int16', value: -735, byteorder: 'big', wordorder: 'big' },
+  { address: 3, type: 'uint32', value: 123_456, byteorder: 'big', wordorder: 'little' },
+];
+const REGISTERS = [
+  { plant: 'dyeing-01', meter: 'outfall-1-flow', quantity: 'wastewater_flow', unit: 'm3/h', area: 'holding', address: 0, type: 'float32' },
+  { plant: 'dyeing-01', meter: 'outfall-1-ph', quantity: 'ph', unit: 'pH', area: 'holding', address: 2, type: 'int16', scale: 0.01 },
+  { plant: 'dyeing-01', meter: 'outfall-1-flow', quantity: 'wastewater_volume', unit: 'm3', area: 'holding', address: 3, type: 'uint32', wordOrder: 'little' },
+];
+const EXPECTED: Record<string, number> = { wastewater_flow: 12.5, ph: -7.35, wastewater_volume: 123_456 };
+
+let broker: RunningBroker;
+let rtuOverTcpPort: number;
+
+beforeAll(async () => {
+  // A pseudo-terminal pair: what the gateway writes to one end, the meter reads from the other.
+  await spawnTracked('socat', [`pty,raw,echo=0,link=${gatewaySide}`, `pty,raw,echo=0,link=${meterSide}`], () => existsSync(gatewaySide) && existsSync(meterSide), 'socat');
+  // A pseudo-terminal accepts no parity bit, so the line is 8N1 (a common meter setting) on both ends.
+  await spawnTracked(DEBIAN_PYTHON, [SCRIPT, JSON.stringify({ port: 0, serial: { port: meterSide, baudrate: 19200, parity: 'N', bytesize: 8, stopbits: 1 }, holding: HOLDING })], (out) => out.includes('serving'), 'pymodbus (serial)');
+  rtuOverTcpPort = await freePort();
+  await spawnTracked(DEBIAN_PYTHON, [SCRIPT, JSON.stringify({ port: rtuOverTcpPort, framer: 'rtu', holding: HOLDING })], () => canConnect(rtuOverTcpPort), 'pymodbus (RTU over TCP)');
+  broker = await startBroker();
+});
+
+afterAll(async () => {
+  await broker?.stop();
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('Modbus RTU', () => {
+  it('reads the same registers over a serial line and as RTU frames over TCP', async () => {
+    const observer = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    const byMeter = new Map<string, BatchReading[]>();
+    observer.on('message', (_t, payload) => {
+      for (const r of decodeBatch(payload).readings) {
+        const key = `${r.meter.startsWith('serial-') ? 'serial' : 'tcp'}:${r.quantity}`;
+        if (!byMeter.has(key)) byMeter.set(key, []);
+        byMeter.get(key)!.push(r);
+      }
+    });
+    await observer.subscribeAsync(topics.readingsFilter(), { qos: 1 });
+    const renamed = (prefix: string) => REGISTERS.map((r) => ({ ...r, meter: `${prefix}-${r.meter}`.slice(0, 64) }));
+    const gateway = await startGateway(
+      parseGatewayConfig('test gw-rtu', {
+        id: 'gw-rtu',
+        mqtt: { url: broker.url },
+        dataDir: path.join(workDir, 'gw'),
+        health: { intervalMs: 0 },
+        inputs: [
+          { type: 'modbus', transport: 'rtu', serial: { path: gatewaySide, baudRate: 19200, parity: 'none' }, unitId: 1, pollIntervalMs: POLL_MS, timeoutMs: 150, registers: renamed('serial') },
+          { type: 'modbus', transport: 'rtu-over-tcp', host: '127.0.0.1', port: rtuOverTcpPort, unitId: 1, pollIntervalMs: POLL_MS, timeoutMs: 150, registers: renamed('tcp') },
+        ],
+      }),
+      { logger },
+    );
+    try {
+      const good = (key: string) => (byMeter.get(key) ?? []).filter((r) => r.quality === 'good');
+      const keys = Object.keys(EXPECTED).flatMap((q) => [`serial:${q}`, `tcp:${q}`]);
+      await until('good readings of every register over both links', () => keys.every((k) => good(k).length >= 5), 15_000);
+      for (const key of keys) {
+        const quantity = key.split(':')[1]!;
+        for (const r of good(key)) expect(r.value).toBeCloseTo(EXPECTED[quantity]!, 6);
+      }
+      const [serial, tcp] = gateway.stats().inputs;
+      expect(serial).toMatchObject({ name: `modbus:${gatewaySide}`, state: 'connected' });
+      expect(tcp).toMatchObject({ name: `modbus:127.0.0.1:${rtuOverTcpPort} (RTU)`, state: 'connected' });
+    } finally {
+      await gateway.stop();
+      await observer.endAsync();
+    }
+  });
+});
