@@ -1,29 +1,8 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { ConfigError } from '../core/errors.ts';
+import { configErrorOf as configError, tempConfigFile as fileWith } from '../test/harness/config-files.ts';
 import { loadGatewayConfig, parseGatewayConfig } from './config.ts';
 import { driverRegistry } from './drivers/index.ts';
-
-const dir = mkdtempSync(path.join(tmpdir(), 'cs-gateway-config-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function fileWith(name: string, text: string): string {
-  const file = path.join(dir, name);
-  writeFileSync(file, text);
-  return file;
-}
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 const header = `id: gw-1
 mqtt: { url: mqtt://127.0.0.1:1883 }
