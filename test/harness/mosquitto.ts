@@ -6,7 +6,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from './ports.ts';
+import { canConnect, freePort } from './ports.ts';
 import type { BrokerUsers } from '../../deploy/broker-auth.ts';
 
 export interface RunningMosquitto {
@@ -99,16 +99,4 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function canConnect(port: number): Promise<boolean> {
-  const { connect } = await import('node:net');
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

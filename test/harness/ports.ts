@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). Tests and benches listen only on loopback. */
 export function freePort(): Promise<number> {
@@ -15,5 +15,17 @@ export function freePort(): Promise<number> {
       }
       server.close(() => resolve(address.port));
     });
+  });
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now: how tests wait for a server they spawned. */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
   });
 }

@@ -8,7 +8,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -18,7 +17,7 @@ import { decodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../core/topics.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
-import { freePort } from '../../harness/ports.ts';
+import { canConnect, freePort } from '../../harness/ports.ts';
 import { until } from '../../harness/wait.ts';
 
 const DEBIAN_PYTHON = '/usr/bin/python3';
@@ -46,15 +45,6 @@ async function spawnTracked(command: string, args: string[], ready: (stdout: str
   return child;
 }
 
-const canConnect = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 /** What the meter holds: pymodbus encodes it with its own payload builder. */
 const HOLDING = [

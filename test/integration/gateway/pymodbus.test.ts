@@ -7,7 +7,6 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
@@ -16,7 +15,7 @@ import { decodeBatch, type ReadingBatch } from '../../../core/reading.ts';
 import { topics } from '../../../core/topics.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
-import { freePort } from '../../harness/ports.ts';
+import { canConnect, freePort } from '../../harness/ports.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { until } from '../../harness/wait.ts';
@@ -28,15 +27,6 @@ const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-pymodbus-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 
-const canConnect = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 async function startPymodbus(spec: object & { port: number }): Promise<{ stop(): Promise<void> }> {
   const child: ChildProcess = spawn(DEBIAN_PYTHON, [SCRIPT, JSON.stringify(spec)], { stdio: ['ignore', 'ignore', 'pipe'] });
