@@ -3,20 +3,23 @@
  *
  *   1. engine, in-process, one core: evaluations/s (readings × rules bound to each reading's series) with 10 and
  *      with 100 rules per plant, and the RSS it took;
- *   2. alert latency through a broker (Mosquitto when installed, else the embedded aedes): readings published at a
- *      bounded rate (default 50,000 readings/s) into the rules service; now and then one meter steps over its limit
- *      and back; latency = alert received on the alert topic − event time of the reading that caused it (set to
- *      the wall clock at publish), p50/p99.
- *
- * The publisher, the alert watcher and the rules service share this process (Mosquitto runs apart), so the latency
- * includes the publisher's own CPU use on a 2-core machine.
+ *   2. alert latency through a broker (Mosquitto when installed, else the embedded aedes), for each rule count: the
+ *      rules service runs in this process as in production (checkpoint file, readings acknowledged after
+ *      checkpoints); a load generator in a child process publishes readings at a bounded rate (default 50,000
+ *      readings/s) and now and then steps one meter over its limit and back; an alert watcher in another child
+ *      process measures latency = arrival of the alert − event time of the reading that caused it (the wall clock
+ *      when it was published), p50/p99. Also evaluations/s of the service and per CPU-second of this process.
  *
  * Prints figures; it is not a test. Run: node bin/run-ts.js bench/rules.ts [--help]
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { connectAsync } from 'mqtt';
 import { pino } from 'pino';
-import { existsSync } from 'node:fs';
 import { plantRegistryFrom, type PlantRegistry } from '../core/plants.ts';
 import { encodeBatch, type BatchReading, type ReadingBatch } from '../core/reading.ts';
 import { topics } from '../core/topics.ts';
@@ -25,7 +28,7 @@ import type { Alert } from '../rules/alerts.ts';
 import { parseRules, type RuleConfig } from '../rules/config.ts';
 import { RulesEngine } from '../rules/engine.ts';
 import { loadLimitsCatalog } from '../rules/limits/catalog.ts';
-import { startRules } from '../rules/service.ts';
+import { startRules, type RulesService } from '../rules/service.ts';
 import { MOSQUITTO, startMosquitto } from '../test/harness/mosquitto.ts';
 import { freePort } from '../test/harness/ports.ts';
 
@@ -38,6 +41,10 @@ options:
   --engine-seconds S    time bound of each engine run (default 5)
   --latency-seconds S   publishing time of the latency run; 0 skips it (default 10)
   --rate R              readings/s offered in the latency run (default 50000)
+  --latency-rules LIST  rules per plant for the latency runs (default: as --rules)
+  --no-checkpoint       latency runs without a checkpoint file (readings acknowledged at once)
+  --checkpoint-interval MS   checkpoint.intervalMs of the service (default 10000, as shipped)
+  --max-unacked N       checkpoint.maxUnackedMessages of the service (default 10000, as shipped)
   --broker B            mosquitto or aedes (default mosquitto when installed)
   --help                this text`;
 
@@ -50,10 +57,16 @@ const { values: args } = parseArgs({
     'latency-seconds': { type: 'string' },
     rate: { type: 'string' },
     broker: { type: 'string' },
+    'latency-rules': { type: 'string' },
+    'no-checkpoint': { type: 'boolean' },
+    'checkpoint-interval': { type: 'string' },
+    'max-unacked': { type: 'string' },
+    role: { type: 'string' },
+    'broker-url': { type: 'string' },
     help: { type: 'boolean' },
   },
 });
-if (args.help) {
+if (args.help && !args.role) {
   console.log(HELP);
   process.exit(0);
 }
@@ -68,6 +81,11 @@ const RULE_COUNTS = args.rules === 'none' ? [] : (args.rules ?? '10,100').split(
 const ENGINE_SECONDS = num(args['engine-seconds'], 5);
 const LATENCY_SECONDS = num(args['latency-seconds'], 10);
 const RATE = num(args.rate, 50_000);
+const LATENCY_RULE_COUNTS = args['latency-rules'] === undefined ? RULE_COUNTS : args['latency-rules'].split(',').map((x) => num(x, 10));
+const CHECKPOINT = !args['no-checkpoint'];
+const CHECKPOINT_INTERVAL_MS = num(args['checkpoint-interval'], 10_000);
+const MAX_UNACKED = num(args['max-unacked'], 10_000);
+const ROOT = path.resolve(import.meta.dirname, '..');
 /** Event time between two scans of a meter in the engine runs (windows hold a handful of samples, as with minute data). */
 const SCAN_MS = 10_000;
 
@@ -164,54 +182,51 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function latencyRun(reg: PlantRegistry): Promise<void> {
-  const useMosquitto = (args.broker ?? (existsSync(MOSQUITTO) ? 'mosquitto' : 'aedes')) === 'mosquitto';
-  const broker = useMosquitto ? await startMosquitto() : await startBroker();
-  const rulesService = await startRules(
-    {
-      mqtt: { url: broker.url, protocolVersion: 4 },
-      clientId: 'bench-rules',
-      influx: { url: `http://127.0.0.1:${await freePort()}`, database: 'bench', createDatabase: false },
-      eventTime: { allowedLatenessMs: 0 },
-      rules: ruleInputs(10) as never,
-    },
-    { registry: reg, logger: pino({ level: 'silent' }) },
-  ).catch(async (err: unknown) => {
-    await broker.stop();
-    throw err;
-  });
-  const latencies: number[] = [];
-  const watcher = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'bench-alert-watcher' });
-  watcher.on('message', (_t, payload, packet) => {
-    if (packet.retain) return;
-    const a = JSON.parse(payload.toString('utf8')) as Alert;
-    if (a.rule !== 'r000') return;
-    latencies.push(Date.now() - (a.state === 'cleared' ? a.clearedAt! : a.raisedAt));
-  });
-  await watcher.subscribeAsync(topics.alertsFilter(), { qos: 1 });
-  const publisher = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'bench-feed' });
+/** Messages between this process and its children (IPC). */
+type ToChild = { type: 'measure'; seconds: number } | { type: 'stop' };
+type FromChild =
+  | { type: 'ready' }
+  | { type: 'fed'; published: number; publishedMeasured: number; measuredSeconds: number; lagMs: number }
+  | { type: 'latencies'; values: number[] };
 
+/**
+ * The load generator (a child process): every meter of every plant in one batch per plant, plants in turn, at the
+ * offered rate; once told to measure, every 20 ms one meter steps to 150 mg/L and back at its next scan. A reading's
+ * event time is the wall clock when its batch is published.
+ */
+async function feedRole(reg: PlantRegistry, brokerUrl: string): Promise<void> {
+  const publisher = await connectAsync(brokerUrl, { protocolVersion: 4, clientId: `bench-feed-${process.pid}` });
   const messagesPerSecond = RATE / METERS;
   const seqs = new Array<number>(PLANTS).fill(0);
-  /** Plants with a meter over the limit now: their next scan brings it back (clear). */
   const spiking = new Set<number>();
   let plantCursor = 0;
   let sent = 0;
   let published = 0;
+  let measureFrom = Infinity;
+  let measureUntil = Infinity;
+  let publishedAtMeasure = 0;
   let lastSpike = 0;
-  // The first scan of every plant binds its series to the rules: not measured (warm-up).
-  const WARMUP_MS = 4_000;
+  let worstLagMs = 0;
   const start = Date.now();
+  process.on('message', (m: ToChild) => {
+    if (m.type === 'measure') {
+      measureFrom = Date.now();
+      measureUntil = measureFrom + m.seconds * 1000;
+      publishedAtMeasure = published;
+    } else process.exit(0);
+  });
+  process.send!({ type: 'ready' } satisfies FromChild);
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const now = Date.now();
-      if (now - start >= WARMUP_MS + LATENCY_SECONDS * 1000) {
+      if (now >= measureUntil) {
         clearInterval(timer);
         resolve();
         return;
       }
       // paced by the clock, not by timer ticks, so late ticks do not lower the offered rate
       const due = Math.floor(((now - start) / 1000) * messagesPerSecond);
+      if (due - sent > messagesPerSecond / 10) worstLagMs = Math.max(worstLagMs, ((due - sent) / messagesPerSecond) * 1000);
       for (; sent < due; sent++) {
         const p = plantCursor++ % PLANTS;
         const plant = reg.plants[p]!;
@@ -219,8 +234,8 @@ async function latencyRun(reg: PlantRegistry): Promise<void> {
         const readings: BatchReading[] = plant.meters.map((m) => ({ meter: m.id, quantity: 'cod', value: 50, unit: 'mg/L', ts, quality: 'good' }));
         if (spiking.has(p)) {
           spiking.delete(p); // back to 50: clears
-        } else if (now - start > WARMUP_MS && now - lastSpike >= 20) {
-          lastSpike = now; // every 20 ms one meter steps to 150 mg/L: raises
+        } else if (now >= measureFrom && now - lastSpike >= 20) {
+          lastSpike = now; // one meter steps to 150 mg/L: raises
           spiking.add(p);
           readings[0]!.value = 150;
         }
@@ -229,51 +244,164 @@ async function latencyRun(reg: PlantRegistry): Promise<void> {
       }
     }, 5);
   });
-  const elapsed = (Date.now() - start) / 1000;
-  await new Promise((r) => setTimeout(r, 1_000));
-  const stats = rulesService.stats();
-  latencies.sort((a, b) => a - b);
-  console.log(
-    JSON.stringify(
+  const measuredSeconds = (Date.now() - measureFrom) / 1000;
+  process.send!({ type: 'fed', published, publishedMeasured: published - publishedAtMeasure, measuredSeconds, lagMs: Math.round(worstLagMs) } satisfies FromChild);
+  await publisher.endAsync();
+}
+
+/** The alert watcher (a child process): latency = arrival of rule r000's alert − event time of its reading. */
+async function watchRole(brokerUrl: string): Promise<void> {
+  const latencies: number[] = [];
+  let measuring = false;
+  const watcher = await connectAsync(brokerUrl, { protocolVersion: 4, clientId: `bench-alert-watcher-${process.pid}` });
+  watcher.on('message', (_t, payload, packet) => {
+    if (packet.retain || !measuring) return;
+    const a = JSON.parse(payload.toString('utf8')) as Alert;
+    if (a.rule !== 'r000') return;
+    latencies.push(Date.now() - (a.state === 'cleared' ? a.clearedAt! : a.raisedAt));
+  });
+  await watcher.subscribeAsync(topics.alertsFilter(), { qos: 1 });
+  process.on('message', (m: ToChild) => {
+    if (m.type === 'measure') measuring = true;
+    else {
+      process.send!({ type: 'latencies', values: latencies } satisfies FromChild, () => void watcher.endAsync().then(() => process.exit(0)));
+    }
+  });
+  process.send!({ type: 'ready' } satisfies FromChild);
+}
+
+interface Child {
+  proc: ChildProcess;
+  next(type: FromChild['type']): Promise<FromChild>;
+}
+
+function startChild(role: 'feed' | 'watch', brokerUrl: string): Child {
+  const proc = fork(path.join(ROOT, 'bin/run-ts.js'), ['bench/rules.ts', '--role', role, '--broker-url', brokerUrl, '--plants', String(PLANTS), '--meters', String(METERS), '--rate', String(RATE)], { cwd: ROOT, execArgv: [] });
+  const inbox: FromChild[] = [];
+  const waiting: { type: FromChild['type']; resolve: (m: FromChild) => void }[] = [];
+  proc.on('message', (m: FromChild) => {
+    const w = waiting.findIndex((x) => x.type === m.type);
+    if (w >= 0) waiting.splice(w, 1)[0]!.resolve(m);
+    else inbox.push(m);
+  });
+  return {
+    proc,
+    next: (type) => {
+      const i = inbox.findIndex((m) => m.type === type);
+      if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]!);
+      return new Promise((resolve, reject) => {
+        waiting.push({ type, resolve });
+        proc.once('exit', (code) => reject(new Error(`the ${role} process exited (${code}) before sending ${type}`)));
+      });
+    },
+  };
+}
+
+/**
+ * Alert latency through a broker, with the rules service as it runs in production (checkpoint file, readings
+ * acknowledged after checkpoints) in this process, and the load generator and the alert watcher in child processes.
+ */
+async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> {
+  const useMosquitto = (args.broker ?? (existsSync(MOSQUITTO) ? 'mosquitto' : 'aedes')) === 'mosquitto';
+  const broker = useMosquitto ? await startMosquitto() : await startBroker();
+  const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-bench-rules-'));
+  const children: Child[] = [];
+  let rulesService: RulesService | undefined;
+  try {
+    rulesService = await startRules(
       {
+        mqtt: { url: broker.url, protocolVersion: 4 },
+        clientId: 'bench-rules',
+        influx: { url: `http://127.0.0.1:${await freePort()}`, database: 'bench', createDatabase: false },
+        eventTime: { allowedLatenessMs: 0 },
+        ...(CHECKPOINT ? { checkpoint: { file: path.join(dir, 'checkpoint.json'), intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED } } : {}),
+        rules: ruleInputs(ruleCount) as never,
+      },
+      { registry: reg, logger: pino({ level: 'silent' }) },
+    );
+    const service = rulesService;
+    const watcher = startChild('watch', broker.url);
+    children.push(watcher);
+    await watcher.next('ready');
+    const feeder = startChild('feed', broker.url);
+    children.push(feeder);
+    await feeder.next('ready');
+    // Warm-up: until every series has been bound to its rules (first readings), then 2 s more.
+    const warmupStart = Date.now();
+    while (service.engine.stats().series < PLANTS * METERS && Date.now() - warmupStart < 120_000) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 2_000));
+    const before = service.stats();
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
+    const cpuBefore = process.cpuUsage();
+    const wallBefore = Date.now();
+    for (const c of children) c.proc.send({ type: 'measure', seconds: LATENCY_SECONDS } satisfies ToChild);
+    const fed = (await feeder.next('fed')) as Extract<FromChild, { type: 'fed' }>;
+    await new Promise((r) => setTimeout(r, 1_000)); // the last alerts on their way
+    const after = service.stats();
+    loopDelay.disable();
+    const cpu = process.cpuUsage(cpuBefore);
+    const wallSeconds = (Date.now() - wallBefore) / 1000;
+    watcher.proc.send({ type: 'stop' } satisfies ToChild);
+    const latencies = ((await watcher.next('latencies')) as Extract<FromChild, { type: 'latencies' }>).values.sort((a, b) => a - b);
+    const judged = after.engine.readings - before.engine.readings;
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    console.log(
+      JSON.stringify({
         latencyRun: {
           broker: useMosquitto ? 'mosquitto' : 'aedes',
+          rulesPerPlant: ruleCount,
+          checkpoint: CHECKPOINT ? { intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED } : false,
           offeredReadingsPerSecond: RATE,
-          achievedReadingsPerSecond: Math.round(published / elapsed),
-          judgedReadings: stats.engine.readings,
+          achievedReadingsPerSecond: Math.round(fed.publishedMeasured / fed.measuredSeconds),
+          feedFellBehindMs: fed.lagMs,
+          judgedReadingsPerSecond: Math.round(judged / wallSeconds),
+          evaluationsPerSecond: Math.round((judged * ruleCount) / wallSeconds),
+          // CPU of this process (the rules service; and the broker when it is the embedded aedes)
+          rulesCpuCores: Number((cpuSeconds / wallSeconds).toFixed(2)),
+          evaluationsPerCpuSecond: Math.round((judged * ruleCount) / cpuSeconds),
           alertsMeasured: latencies.length,
           latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
+          // how long this process's event loop was held up at worst (what an alert can wait for before it is judged)
+          eventLoopDelayMs: { p99: Math.round(loopDelay.percentile(99) / 1e6), max: Math.round(loopDelay.max / 1e6) },
+          checkpoints: after.checkpoints - before.checkpoints,
+          unackedAtEnd: after.unackedMessages,
           rss: mb(process.memoryUsage().rss),
         },
-      },
-      null,
-      2,
-    ),
-  );
-  await publisher.endAsync();
-  await watcher.endAsync();
-  await rulesService.stop();
-  await broker.stop();
+      }),
+    );
+  } finally {
+    for (const c of children) if (c.proc.exitCode === null) c.proc.kill();
+    await rulesService?.stop();
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const reg = registry();
-for (const n of RULE_COUNTS) {
-  const r = engineRun(reg, n);
-  console.log(
-    JSON.stringify({
-      engineRun: {
-        plants: PLANTS,
-        series: PLANTS * METERS,
-        rulesPerPlant: n,
-        bindSeconds: Number(r.bindSeconds.toFixed(2)),
-        readings: r.readings,
-        seconds: Number(r.seconds.toFixed(2)),
-        readingsPerSecond: Math.round(r.readings / r.seconds),
-        evaluationsPerSecondPerCore: Math.round(r.perSecond),
-        transitions: r.transitions,
-        rss: `${mb(r.rssBefore)} → ${mb(r.rssAfter)}`,
-      },
-    }),
-  );
+// a child goes with its parent, whatever becomes of it
+if (args.role) process.on('disconnect', () => process.exit(0));
+if (args.role === 'feed') await feedRole(reg, args['broker-url']!);
+else if (args.role === 'watch') await watchRole(args['broker-url']!);
+else {
+  for (const n of RULE_COUNTS) {
+    const r = engineRun(reg, n);
+    console.log(
+      JSON.stringify({
+        engineRun: {
+          plants: PLANTS,
+          series: PLANTS * METERS,
+          rulesPerPlant: n,
+          bindSeconds: Number(r.bindSeconds.toFixed(2)),
+          readings: r.readings,
+          seconds: Number(r.seconds.toFixed(2)),
+          readingsPerSecond: Math.round(r.readings / r.seconds),
+          evaluationsPerSecondPerCore: Math.round(r.perSecond),
+          transitions: r.transitions,
+          rss: `${mb(r.rssBefore)} → ${mb(r.rssAfter)}`,
+        },
+      }),
+    );
+  }
+  if (LATENCY_SECONDS > 0) for (const n of LATENCY_RULE_COUNTS) await latencyRun(reg, n);
 }
-if (LATENCY_SECONDS > 0) await latencyRun(reg);

@@ -18,6 +18,8 @@
  */
 import type { MqttClient } from 'mqtt';
 
+const PUBACKS_PER_TURN = 2_000;
+
 export interface AckMark {
   connection: number;
   count: number;
@@ -27,6 +29,9 @@ export class CheckpointAcks {
   /** Packet ids of QoS 1 messages judged on the current connection and not acknowledged yet, in arrival order. */
   private ids: number[] = [];
   private acked = 0;
+  /** Acknowledge up to here (covered by a durable checkpoint). */
+  private target = 0;
+  private pumping = false;
   private connection = 0;
   private readonly send: (messageId: number) => void;
 
@@ -61,23 +66,41 @@ export class CheckpointAcks {
     return { connection: this.connection, count: this.ids.length };
   }
 
-  /** The checkpoint taken at `mark` is durable: acknowledge what it covers. */
+  /**
+   * The checkpoint taken at `mark` is durable: acknowledge what it covers, in order, PUBACKS_PER_TURN at a time
+   * (tens of thousands written at once would hold the event loop, and the alerts behind it, for tens of ms).
+   */
   release(mark: AckMark): void {
     if (mark.connection !== this.connection) return;
-    while (this.acked < mark.count) this.send(this.ids[this.acked++]!);
+    this.target = Math.max(this.target, mark.count);
+    if (!this.pumping) this.pump();
+  }
+
+  private readonly pump = (): void => {
+    this.pumping = false;
+    const stop = Math.min(this.target, this.acked + PUBACKS_PER_TURN);
+    while (this.acked < stop) this.send(this.ids[this.acked++]!);
+    if (this.acked < this.target) {
+      this.pumping = true;
+      setImmediate(this.pump);
+      return;
+    }
     if (this.acked > 4096 && this.acked === this.ids.length) {
       this.ids = [];
+      this.target -= this.acked;
       this.acked = 0;
     } else if (this.acked > 65_536) {
       this.ids = this.ids.slice(this.acked);
+      this.target -= this.acked;
       this.acked = 0;
     }
-  }
+  };
 
   /** The connection was lost: its packet ids can no longer be acknowledged. */
   reset(): void {
     this.connection++;
     this.ids = [];
     this.acked = 0;
+    this.target = 0;
   }
 }

@@ -215,6 +215,11 @@ export class AlertBook {
     return slot;
   }
 
+  /** How many slots exist (a slot is made on a binding's first trigger, or restored). */
+  get size(): number {
+    return this.slots.size;
+  }
+
   find(rule: string, plant: string, meter: string): AlertSlot | undefined {
     return this.slots.get(`${rule}\u0000${plant}\u0000${meter}`);
   }

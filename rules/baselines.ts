@@ -85,6 +85,34 @@ export function loadBaselines(paths: readonly string[] = [BUILTIN_BASELINES_DIR]
   return new BaselineBook(files.flatMap((f) => loadConfigFile(f, baselinesFileSchema).entries));
 }
 
+const coefficientSchema = z.strictObject({ kgcePerUnit: z.number().positive(), verified: z.boolean().default(true), note: z.string().optional() });
+const energyQuantity = z.enum(['active_energy', 'active_power', 'natural_gas_flow', 'steam_flow']);
+export type EnergyQuantity = z.output<typeof energyQuantity>;
+
+export const energyCoefficientsSchema = z.strictObject({
+  source: z.string().min(1),
+  /** General coefficients (GB/T 2589), by the quantity whose amount they convert. */
+  coefficients: z.partialRecord(energyQuantity, coefficientSchema),
+  /** A plant's own coefficients (steam by its enthalpy), over the general ones. */
+  plants: z.record(idSchema, z.partialRecord(energyQuantity, coefficientSchema)).default({}),
+});
+
+export const BUILTIN_ENERGY_COEFFICIENTS = path.join(BUILTIN_BASELINES_DIR, 'energy-coefficients.yaml');
+
+/** kgce per unit of an energy carrier's amount (kWh, m3, t), for comprehensive energy consumption. */
+export class EnergyCoefficients {
+  constructor(private readonly file: z.output<typeof energyCoefficientsSchema>) {}
+
+  /** The plant's own coefficient, else the general one; undefined when neither exists (steam without plant data). */
+  kgcePer(plant: string, quantity: EnergyQuantity): number | undefined {
+    return this.file.plants[plant]?.[quantity]?.kgcePerUnit ?? this.file.coefficients[quantity]?.kgcePerUnit;
+  }
+}
+
+export function loadEnergyCoefficients(file: string = BUILTIN_ENERGY_COEFFICIENTS): EnergyCoefficients {
+  return new EnergyCoefficients(loadConfigFile(file, energyCoefficientsSchema));
+}
+
 export interface LearnOptions {
   quantities: string[];
   days: number;

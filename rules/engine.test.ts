@@ -105,4 +105,61 @@ describe('rules engine', () => {
     const h = harness([{ id: 'cod-100', kind: 'limit', severity: 'major', selector: { quantity: 'cod' }, limit: { max: 100 } }], { registry: null });
     expect(h.feed([{ ts: T0, v: 120, plant: 'elsewhere-01', meter: 'm1' }])).toEqual([`raised cod-100 m1 120@${T0} limit=100`]);
   });
+
+  it('keeps the alerts of meters apart when their rule shares one stateless operator', () => {
+    const rules = [
+      { id: 'cod-100', kind: 'limit', severity: 'major', selector: { quantity: 'cod' }, limit: { max: 100 } },
+      { id: 'cod-catalog', kind: 'limit', severity: 'major', selector: { quantity: 'cod' }, limit: 'catalog' },
+    ];
+    const h = harness(rules, { registry: null });
+    // paper-01 and another plant, two meters each; only one meter goes over
+    const out = h.feed([
+      { ts: T0, v: 120, meter: 'm1' },
+      { ts: T0, v: 50, meter: 'm2' },
+      { ts: T0, v: 50, plant: 'elsewhere-01', meter: 'm1' },
+      { ts: T0 + MIN, v: 50, meter: 'm2' },
+      { ts: T0 + MIN, v: 50, plant: 'elsewhere-01', meter: 'm1' },
+    ]);
+    expect(out).toEqual([`raised cod-100 m1 120@${T0} limit=100`]);
+    expect(h.engine.openAlerts().map((a) => `${a.rule} ${a.plant}/${a.meter}`)).toEqual(['cod-100 paper-01/m1']);
+    expect(h.feed([{ ts: T0 + MIN, v: 60, meter: 'm1' }])).toEqual([`cleared cod-100 m1 60@${T0 + MIN}`]);
+  });
+
+  it('hands a restored deadman alert to the meter watcher made before the restore: renotified, then cleared by data', () => {
+    const stale = [{ id: 'meter-stale', kind: 'stale', severity: 'major', selector: { plants: ['paper-01'], meters: ['outfall-1-cod'] }, afterMs: 5 * MIN }];
+    const first = harness(stale);
+    expect(first.feed([{ tick: T0 + 5 * MIN }])).toEqual([`raised meter-stale outfall-1-cod 5@${T0 + 5 * MIN} limit=5`]);
+    const snap = JSON.parse(JSON.stringify(first.engine.snapshot())) as EngineSnapshot;
+    const second = harness(stale, { startAt: T0 + 5 * MIN }, snap);
+    expect(second.feed([{ tick: T0 + 10 * MIN }])).toEqual([`renotified meter-stale outfall-1-cod 10@${T0 + 10 * MIN} limit=5`]);
+    expect(second.feed([{ ts: T0 + 11 * MIN, v: 50, now: T0 + 11 * MIN }])).toEqual([`cleared meter-stale outfall-1-cod null@${T0 + 11 * MIN}`]);
+  });
+
+  it('takes a snapshot in slices while readings keep coming: the state as it was when the snapshot began', () => {
+    const steps = feed();
+    const h = harness(RULES, opts);
+    h.feed(steps.slice(0, 40));
+    const atBegin = JSON.parse(JSON.stringify(h.engine.snapshot())) as EngineSnapshot;
+    const capture = h.engine.beginSnapshot();
+    const taken: string[] = [];
+    let done = false;
+    // one series per slice, with more readings (changing every series) judged in between, then a tick
+    const readings = steps.slice(40).filter((s) => !('tick' in s));
+    for (let i = 0; i < readings.length && !done; i += 2) {
+      h.feed(readings.slice(i, i + 2));
+      const slice = capture.take(1);
+      taken.push(...slice.pieces);
+      done = slice.done;
+    }
+    h.feed([{ tick: T0 + 200 * MIN }]);
+    while (!done) {
+      const slice = capture.take(1);
+      taken.push(...slice.pieces);
+      done = slice.done;
+    }
+    const byKey = (a: { key: string[] }, b: { key: string[] }): number => a.key.join('/').localeCompare(b.key.join('/'));
+    const assembled = { ...JSON.parse(JSON.stringify(capture.head)), series: taken.map((t) => JSON.parse(t) as EngineSnapshot['series'][number]).sort(byKey) } as EngineSnapshot;
+    expect(assembled).toEqual({ ...atBegin, series: [...atBegin.series].sort(byKey) });
+    expect(JSON.stringify(h.engine.snapshot())).not.toEqual(JSON.stringify(atBegin));
+  });
 });

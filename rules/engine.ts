@@ -9,6 +9,12 @@
  * Hot path (per reading): three map lookups, a unit factor cached per series, an insert into a typed-array buffer and
  * one call per bound operator with scalar arguments. Objects are made only when a series is first seen and when an
  * alert changes.
+ *
+ * Memory (1,000 plants × 20 meters × 100 rules is 2,000,000 bindings): a series is bound to its rules when its first
+ * reading arrives; a binding is one small object that is its own alert port, its alert slot (and message closure)
+ * made on the first trigger; stateless operators (instantaneous limits) are shared by every series of a rule, or of
+ * a plant when the limit is the plant's catalog limit; the context an operator is created with is one per plant ×
+ * quantity, not per binding.
  */
 import { createHash } from 'node:crypto';
 import { QUANTITIES, unitFactor, type QuantityDef, type QuantityId } from '../core/catalog.ts';
@@ -17,9 +23,9 @@ import type { Quality, ReadingBatch } from '../core/reading.ts';
 import { AlertBook, type Alert, type AlertSlot, type AlertTransition, type Describe, type SlotState } from './alerts.ts';
 import type { RuleConfig } from './config.ts';
 import { RULE_KINDS } from './kinds/index.ts';
-import { BAD, GOOD, UNCERTAIN, type BindContext, type Operator, type QualityCode, type RuleKind } from './kinds/types.ts';
+import { BAD, GOOD, isPlantOperator, UNCERTAIN, type AlertPort, type BindContext, type Operator, type QualityCode, type RuleKind, type Threshold } from './kinds/types.ts';
 import type { LimitLookup, LimitsCatalog } from './limits/catalog.ts';
-import type { BaselineBook } from './baselines.ts';
+import type { BaselineBook, EnergyCoefficients, EnergyQuantity } from './baselines.ts';
 import { ReorderBuffer, type ReorderState, type SampleSink } from './windows.ts';
 
 export interface LateReading {
@@ -37,8 +43,10 @@ export interface EngineOptions {
   limits: LimitsCatalog;
   /** Without one, every plant and meter is judged but industry/region selectors and catalog limits match nothing. */
   registry?: PlantRegistry;
-  /** Static baselines for `baseline` rules (they need the registry too). */
+  /** Static baselines for `baseline` and `intensity` rules (they need the registry too). */
   baselines?: BaselineBook;
+  /** Standard-coal coefficients for `intensity` rules on energy. */
+  energy?: EnergyCoefficients;
   allowedLatenessMs?: number;
   idleFlushMs?: number;
   clock?: () => number;
@@ -57,6 +65,18 @@ export interface EngineStats {
   series: number;
   openAlerts: number;
   transitions: Record<string, number>;
+}
+
+/**
+ * A snapshot being taken without stopping the engine (RulesEngine.beginSnapshot): the state at the instant it began,
+ * series by series. `head` is complete at once; the series come as JSON texts from take(), in any order.
+ */
+export interface SnapshotCapture {
+  readonly head: Omit<EngineSnapshot, 'series'>;
+  /** Up to about `max` more series entries, as JSON texts of EngineSnapshot['series'] items; done when none are left. */
+  take(max: number): { pieces: string[]; done: boolean };
+  /** Stop capturing (the checkpoint could not be written). */
+  abandon(): void;
 }
 
 export interface EngineSnapshot {
@@ -80,12 +100,54 @@ interface RuleRuntime {
   kind: RuleKind;
   fingerprint: string;
   late: number;
+  /** How its operators are shared (RuleKind.sharing), and the shared ones by plant ('' when one serves the rule). */
+  sharing: 'rule' | 'plant' | undefined;
+  shared: Map<string, Operator>;
+  /** Plant-level kinds: the quantities they read, and their operator's port by plant. */
+  plantInputs: ReadonlySet<QuantityId> | undefined;
+  ports: Map<string, Binding>;
 }
 
-interface Binding {
-  rt: RuleRuntime;
-  op: Operator;
-  slot: AlertSlot;
+/** Makes the alert slot of a binding when it first needs one. */
+interface SlotMaker {
+  slotFor(b: Binding): AlertSlot;
+}
+
+/**
+ * One rule bound to one series (or, for meter-wide deadman rules, one meter): its operator and the alert port it
+ * reports to. The alert slot behind the port is made on the first trigger: most bindings never raise anything.
+ */
+class Binding implements AlertPort {
+  slot: AlertSlot | undefined;
+
+  constructor(
+    readonly rt: RuleRuntime,
+    readonly op: Operator,
+    readonly plant: string,
+    readonly meter: string,
+    readonly quantity: QuantityId | null,
+    private readonly slots: SlotMaker,
+  ) {}
+
+  get open(): boolean {
+    return this.slot !== undefined && this.slot.open;
+  }
+
+  trigger(ts: number, value: number, threshold: Threshold | undefined): void {
+    (this.slot ??= this.slots.slotFor(this)).trigger(ts, value, threshold);
+  }
+
+  relax(): void {
+    this.slot?.relax();
+  }
+
+  clear(ts: number, value: number): void {
+    this.slot?.clear(ts, value);
+  }
+
+  renotify(now: number, value: number): void {
+    this.slot?.renotify(now, value);
+  }
 }
 
 const NO_LIMIT: LimitLookup = { limit: undefined, validFrom: -Infinity, validUntil: Infinity };
@@ -101,6 +163,8 @@ class Series implements SampleSink {
   /** Operators told of every arrival (deadman rules). */
   readonly watchers: Binding[] = [];
   lastArrival = -Infinity;
+  /** The snapshot capture (RulesEngine.beginSnapshot) this series' state was last taken for. */
+  capturedFor = 0;
   private signalledWatermark = -Infinity;
   lastUnit = '';
   lastFactor: number | undefined;
@@ -116,7 +180,10 @@ class Series implements SampleSink {
 
   deliver(ts: number, value: number, quality: QualityCode): void {
     const s = this.samplers;
-    for (let i = 0; i < s.length; i++) s[i]!.op.sample(ts, value, quality, s[i]!.slot);
+    for (let i = 0; i < s.length; i++) {
+      const b = s[i]!;
+      b.op.sample(ts, value, quality, b);
+    }
   }
 
   /** After a release: tell window operators how far event time is complete. */
@@ -125,11 +192,11 @@ class Series implements SampleSink {
     if (w <= this.signalledWatermark) return;
     this.signalledWatermark = w;
     const s = this.samplers;
-    for (let i = 0; i < s.length; i++) s[i]!.op.watermark?.(w, s[i]!.slot);
+    for (let i = 0; i < s.length; i++) s[i]!.op.watermark?.(w, s[i]!);
   }
 }
 
-export class RulesEngine {
+export class RulesEngine implements SlotMaker {
   private readonly runtimes: RuleRuntime[];
   private readonly byId = new Map<string, RuleRuntime>();
   private readonly tree = new Map<string, Map<string, Map<QuantityId, Series | undefined>>>();
@@ -143,6 +210,11 @@ export class RulesEngine {
   private readonly counts = { readings: 0, unwatched: 0, badUnit: 0, late: 0 };
   private readonly transitions: Record<string, number> = {};
   private readonly hasMeterWide: boolean;
+  /** The snapshot capture in progress, if any. */
+  private capture: { id: number; cursor: number; end: number; copied: EngineSnapshot['series'] } | undefined;
+  private captures = 0;
+  /** Operator contexts, one per plant × quantity (closures made once, not per binding). */
+  private readonly contexts = new Map<string, BindContext>();
 
   constructor(private readonly opts: EngineOptions) {
     this.clock = opts.clock ?? Date.now;
@@ -155,7 +227,11 @@ export class RulesEngine {
     });
     this.runtimes = opts.rules
       .filter((r) => r.enabled)
-      .map((rule) => ({ rule, kind: RULE_KINDS[rule.kind] as RuleKind, fingerprint: fingerprint(rule), late: 0 }));
+      .map((rule) => {
+        const kind = RULE_KINDS[rule.kind] as RuleKind;
+        const inputs = kind.plantInputs?.(rule.params);
+        return { rule, kind, fingerprint: fingerprint(rule), late: 0, sharing: kind.sharing?.(rule.params), shared: new Map<string, Operator>(), plantInputs: inputs ? new Set(inputs) : undefined, ports: new Map<string, Binding>() };
+      });
     for (const rt of this.runtimes) this.byId.set(rt.rule.id, rt);
     this.hasMeterWide = this.runtimes.some((rt) => rt.rule.kind === 'stale' && !rt.rule.selector.quantity);
     this.watchRegistryMeters();
@@ -176,13 +252,14 @@ export class RulesEngine {
     this.counts.readings++;
     const series = this.seriesFor(plant, meter, quantity);
     const watchers = this.hasMeterWide ? this.meterWatchers.get(plant)?.get(meter) : undefined;
-    if (watchers) for (const w of watchers) w.op.arrived?.(now, value !== null, w.slot);
+    if (watchers) for (const w of watchers) w.op.arrived?.(now, value !== null, w);
     if (!series) {
       if (!watchers?.length) this.counts.unwatched++;
       return;
     }
+    if (this.capture && series.capturedFor !== this.capture.id) this.captureBeforeChange(series);
     series.lastArrival = now;
-    for (const w of series.watchers) w.op.arrived?.(now, value !== null, w.slot);
+    for (const w of series.watchers) w.op.arrived?.(now, value !== null, w);
     if (series.samplers.length === 0) return;
     if (unit !== series.lastUnit) {
       series.lastUnit = unit;
@@ -207,14 +284,15 @@ export class RulesEngine {
    */
   tick(now = this.clock()): void {
     for (const s of this.allSeries) {
+      if (this.capture && s.capturedFor !== this.capture.id && (s.watchers.length || s.buffer.pending > 0)) this.captureBeforeChange(s);
       if (s.buffer.pending > 0 && now - s.lastArrival >= this.idleFlushMs) {
         s.buffer.flush(s);
         s.signalWatermark();
       }
-      for (const w of s.watchers) w.op.tick?.(now, w.slot);
+      for (const w of s.watchers) w.op.tick?.(now, w);
     }
     for (const meters of this.meterWatchers.values()) {
-      for (const list of meters.values()) for (const w of list) w.op.tick?.(now, w.slot);
+      for (const list of meters.values()) for (const w of list) w.op.tick?.(now, w);
     }
     this.book.tick(now);
   }
@@ -235,25 +313,77 @@ export class RulesEngine {
     return { ...this.counts, lateByRule, series: this.allSeries.length, openAlerts: this.book.open().length, transitions: { ...this.transitions } };
   }
 
+  /** The whole state at once (tests, and the last checkpoint at stop); the service uses beginSnapshot while running. */
   snapshot(): EngineSnapshot {
-    const opStates = (bindings: Binding[]): OpState[] => bindings.map((b) => ({ rule: b.rt.rule.id, fingerprint: b.rt.fingerprint, state: b.op.snapshot() }));
+    return { ...this.snapshotHead(), series: this.allSeries.map((s) => this.seriesEntry(s)) };
+  }
+
+  /**
+   * Start a snapshot of the state as it is now, to be taken in slices while readings keep coming (copy on write):
+   * alerts and meter-wide watchers are copied at once, series a slice per take() call, and a series about to change
+   * before its turn is copied first. A checkpoint of 20,000 series × 100 rules then never holds alerts up for longer
+   * than one slice. A capture still open when the next begins is completed first.
+   */
+  beginSnapshot(): SnapshotCapture {
+    if (this.capture) this.finishCapture();
+    const capture = { id: ++this.captures, cursor: 0, end: this.allSeries.length, copied: [] as EngineSnapshot['series'] };
+    this.capture = capture;
+    const head = this.snapshotHead();
+    return {
+      head,
+      // JSON is made here, in the writer's slices: a series copied on the hot path costs a copy, not a stringify
+      take: (max) => {
+        const pieces: string[] = [];
+        while (pieces.length < max && capture.copied.length) pieces.push(JSON.stringify(capture.copied.pop()));
+        while (pieces.length < max && capture.cursor < capture.end) {
+          const series = this.allSeries[capture.cursor++]!;
+          if (series.capturedFor === capture.id) continue;
+          series.capturedFor = capture.id;
+          pieces.push(JSON.stringify(this.seriesEntry(series)));
+        }
+        const done = capture.cursor >= capture.end && !capture.copied.length;
+        if (capture.cursor >= capture.end && this.capture === capture) this.capture = undefined;
+        return { pieces, done };
+      },
+      abandon: () => {
+        if (this.capture === capture) this.capture = undefined;
+      },
+    };
+  }
+
+  /** Copy what a capture still lacks now (a new capture begins while it is being written). */
+  private finishCapture(): void {
+    const c = this.capture!;
+    for (; c.cursor < c.end; c.cursor++) {
+      const series = this.allSeries[c.cursor]!;
+      if (series.capturedFor !== c.id) this.captureBeforeChange(series);
+    }
+    this.capture = undefined;
+  }
+
+  /** Copy a series' state into the capture in progress, just before it changes. */
+  private captureBeforeChange(series: Series): void {
+    const c = this.capture!;
+    series.capturedFor = c.id;
+    c.copied.push(this.seriesEntry(series));
+  }
+
+  private snapshotHead(): Omit<EngineSnapshot, 'series'> {
     const meters: EngineSnapshot['meters'] = [];
     for (const [plant, byMeter] of this.meterWatchers) {
       for (const [meter, list] of byMeter) if (list.length) meters.push({ key: [plant, meter], ops: opStates(list) });
     }
     const lateByRule: Record<string, number> = {};
     for (const rt of this.runtimes) if (rt.late) lateByRule[rt.rule.id] = rt.late;
+    return { version: 1, takenAt: this.clock(), meters, alerts: this.book.snapshot(), lateByRule };
+  }
+
+  private seriesEntry(s: Series): EngineSnapshot['series'][number] {
     return {
-      version: 1,
-      takenAt: this.clock(),
-      series: this.allSeries.map((s) => ({
-        key: [s.plant, s.meter, s.quantity],
-        buffer: s.buffer.snapshot(),
-        lastArrival: Number.isFinite(s.lastArrival) ? s.lastArrival : null,
-        ops: opStates([...s.samplers, ...s.watchers]) })),
-      meters,
-      alerts: this.book.snapshot(),
-      lateByRule,
+      key: [s.plant, s.meter, s.quantity],
+      buffer: s.buffer.snapshot(),
+      lastArrival: Number.isFinite(s.lastArrival) ? s.lastArrival : null,
+      ops: opStates(s.samplers.length && s.watchers.length ? [...s.samplers, ...s.watchers] : s.watchers.length ? s.watchers : s.samplers),
     };
   }
 
@@ -285,6 +415,7 @@ export class RulesEngine {
     }
     for (const m of snap.meters) {
       const [plant, meter] = m.key;
+      this.plantPortsFor(plant);
       restoreOps(this.meterWatchersFor(plant, meter), m.ops);
     }
     for (const a of snap.alerts) {
@@ -293,7 +424,11 @@ export class RulesEngine {
         droppedAlerts++;
         continue;
       }
-      this.slotFor(rt, a.key[1], a.key[2], a.alert.quantity as QuantityId | null).restore(a);
+      const slot = this.slot(rt, a.key[1], a.key[2], a.alert.quantity as QuantityId | null);
+      slot.restore(a);
+      // bindings made before the restore (deadman rules watch registry meters from the start) report to it
+      const binding = this.bindingOf(rt, a.key[1], a.key[2]);
+      if (binding) binding.slot = slot;
     }
     for (const [rule, n] of Object.entries(snap.lateByRule)) {
       const rt = this.byId.get(rule);
@@ -323,6 +458,8 @@ export class RulesEngine {
     }
     if (byQuantity.has(quantity)) return byQuantity.get(quantity);
     const series = this.bind(plant, meter, quantity);
+    // a series first seen after a snapshot began is not part of it
+    if (series && this.capture) series.capturedFor = this.capture.id;
     byQuantity.set(quantity, series);
     if (series) this.allSeries.push(series);
     return series;
@@ -333,13 +470,50 @@ export class RulesEngine {
     if (registry && !registry.knows(plant, meter, quantity)) return undefined;
     const plantDef = registry?.plant(plant);
     const series = new Series(plant, meter, quantity, this.allowedLatenessMs);
+    let ctx: BindContext | undefined;
     for (const rt of this.runtimes) {
       const sel = rt.rule.selector;
+      if (rt.plantInputs) {
+        if (!rt.plantInputs.has(quantity) || !this.selectsPlant(rt, plant, plantDef)) continue;
+        const port = this.plantPort(rt, plant, plantDef);
+        const op = isPlantOperator(port.op) ? port.op.inputFor(meter, quantity, port) : undefined;
+        if (op) series.samplers.push(new Binding(rt, op, plant, meter, quantity, this));
+        continue;
+      }
       if (!sel.quantity || sel.quantity !== quantity || !this.selects(rt, plant, plantDef, meter)) continue;
-      const binding = this.binding(rt, plant, plantDef, meter, quantity);
+      const binding = this.binding(rt, plant, (ctx ??= this.context(plant, plantDef, quantity)), meter);
       (binding.op.arrived ? series.watchers : series.samplers).push(binding);
     }
     return series.samplers.length || series.watchers.length ? series : undefined;
+  }
+
+  /**
+   * The port of a plant-level rule's operator at a plant: made with the first input series, kept with the
+   * meter-wide bindings of its alert meter (so it is snapshot, restored and ticked with them).
+   */
+  private plantPort(rt: RuleRuntime, plant: string, plantDef: Plant | undefined): Binding {
+    let port = rt.ports.get(plant);
+    if (port) return port;
+    const meter = rt.kind.plantAlertMeter?.(rt.rule.params, plantDef) ?? 'plant';
+    port = new Binding(rt, rt.kind.create(rt.rule.params, this.context(plant, plantDef, undefined)), plant, meter, null, this);
+    if (this.book.size) port.slot = this.book.find(rt.rule.id, plant, meter);
+    rt.ports.set(plant, port);
+    this.meterWatchersFor(plant, meter).push(port);
+    return port;
+  }
+
+  /** Every plant-level rule's port at a plant (before restoring their state). */
+  private plantPortsFor(plant: string): void {
+    const plantDef = this.opts.registry?.plant(plant);
+    for (const rt of this.runtimes) if (rt.plantInputs && this.selectsPlant(rt, plant, plantDef)) this.plantPort(rt, plant, plantDef);
+  }
+
+  private selectsPlant(rt: RuleRuntime, plant: string, plantDef: Plant | undefined): boolean {
+    const sel = rt.rule.selector;
+    if (sel.plants && !sel.plants.includes(plant)) return false;
+    if (sel.industries && (!plantDef || !sel.industries.includes(plantDef.industry))) return false;
+    if (sel.regions && (!plantDef || !sel.regions.includes(plantDef.region))) return false;
+    return true;
   }
 
   private selects(rt: RuleRuntime, plant: string, plantDef: Plant | undefined, meter: string): boolean {
@@ -351,26 +525,61 @@ export class RulesEngine {
     return true;
   }
 
-  private binding(rt: RuleRuntime, plant: string, plantDef: Plant | undefined, meter: string, quantity: QuantityId | undefined): Binding {
+  private binding(rt: RuleRuntime, plant: string, ctx: BindContext, meter: string): Binding {
+    let op: Operator | undefined;
+    const sharedKey = rt.sharing === 'rule' ? '' : rt.sharing === 'plant' ? plant : undefined;
+    if (sharedKey !== undefined) op = rt.shared.get(sharedKey);
+    if (!op) {
+      op = rt.kind.create(rt.rule.params, ctx);
+      if (sharedKey !== undefined) rt.shared.set(sharedKey, op);
+    }
+    const binding = new Binding(rt, op, plant, meter, ctx.quantity ?? null, this);
+    // an alert restored or raised before this binding existed
+    if (this.book.size) binding.slot = this.book.find(rt.rule.id, plant, meter);
+    return binding;
+  }
+
+  private context(plant: string, plantDef: Plant | undefined, quantity: QuantityId | undefined): BindContext {
+    const key = `${plant}\u0000${quantity ?? ''}`;
+    let ctx = this.contexts.get(key);
+    if (ctx) return ctx;
     const limits = this.opts.limits;
-    const ctx: BindContext = {
+    ctx = {
       plant: plantDef,
       plantId: plant,
-      meter,
       quantity,
       catalogLimit: (atMs, standard) => (plantDef && quantity ? limits.lookup(plantDef, quantity, atMs, standard === undefined ? {} : { standard }) : NO_LIMIT),
       now: this.clock,
       baseline: (level) => (plantDef && quantity ? this.opts.baselines?.lookup(plantDef, quantity, level)?.value : undefined),
+      baselineOf: (indicator, level) => (plantDef ? this.opts.baselines?.lookup(plantDef, indicator, level)?.value : undefined),
+      kgcePer: (q) => (ENERGY_QUANTITIES.has(q) ? this.opts.energy?.kgcePer(plant, q as EnergyQuantity) : undefined),
     };
-    return { rt, op: rt.kind.create(rt.rule.params, ctx), slot: this.slotFor(rt, plant, meter, quantity ?? null) };
+    this.contexts.set(key, ctx);
+    return ctx;
   }
 
-  private slotFor(rt: RuleRuntime, plant: string, meter: string, quantity: QuantityId | null): AlertSlot {
+  /** @internal a binding's first trigger */
+  slotFor(b: Binding): AlertSlot {
+    return this.slot(b.rt, b.plant, b.meter, b.quantity);
+  }
+
+  private slot(rt: RuleRuntime, plant: string, meter: string, quantity: QuantityId | null): AlertSlot {
     const def: QuantityDef | undefined = quantity ? QUANTITIES[quantity] : undefined;
     const what = def ? def.label : { en: '', zh: '' };
     const unit = def?.unit ?? '';
     const describe: Describe = (value, threshold) => rt.kind.describe(rt.rule.params, { plant, meter, what, unit, value, threshold });
     return this.book.slot(rt.rule, plant, meter, quantity, describe);
+  }
+
+  /** The existing binding of a rule to a meter (any of its series), if any. */
+  private bindingOf(rt: RuleRuntime, plant: string, meter: string): Binding | undefined {
+    const meterWide = this.meterWatchers.get(plant)?.get(meter)?.find((b) => b.rt === rt);
+    if (meterWide) return meterWide;
+    for (const series of this.tree.get(plant)?.get(meter)?.values() ?? []) {
+      const b = series?.samplers.find((x) => x.rt === rt) ?? series?.watchers.find((x) => x.rt === rt);
+      if (b) return b;
+    }
+    return undefined;
   }
 
   private meterWatchersFor(plant: string, meter: string): Binding[] {
@@ -384,7 +593,7 @@ export class RulesEngine {
       const known = !registry || registry.meter(plant, meter) !== undefined;
       for (const rt of known ? this.runtimes : []) {
         if (rt.rule.kind !== 'stale' || rt.rule.selector.quantity || !this.selects(rt, plant, plantDef, meter)) continue;
-        list.push(this.binding(rt, plant, plantDef, meter, undefined));
+        list.push(this.binding(rt, plant, this.context(plant, plantDef, undefined), meter));
       }
       byMeter.set(meter, list);
     }
@@ -403,6 +612,19 @@ export class RulesEngine {
       }
     }
   }
+}
+
+const ENERGY_QUANTITIES = new Set<QuantityId>(['active_energy', 'active_power', 'natural_gas_flow', 'steam_flow']);
+
+/** Operator states for a snapshot; shared operators and those without state of their own (null) are left out. */
+function opStates(bindings: readonly Binding[]): OpState[] {
+  const out: OpState[] = [];
+  for (const b of bindings) {
+    if (b.rt.sharing) continue;
+    const state = b.op.snapshot();
+    if (state !== null) out.push({ rule: b.rt.rule.id, fingerprint: b.rt.fingerprint, state });
+  }
+  return out;
 }
 
 function fingerprint(rule: RuleConfig): string {

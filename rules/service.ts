@@ -12,10 +12,15 @@
  * (rules/acks.ts), and a checkpoint is written only after the transitions its snapshot produced are durable. After a
  * SIGKILL the broker redelivers what the restored snapshot has not seen, the engine produces the same transitions
  * again (same alert ids), and what was already notified before the crash is recognised by the journal
- * (rules/journal.ts) and the retained alert state, and not sent twice. What is left: a crash between a webhook
+ * (rules/journal.ts) and, for the transitions in flight at the crash, by the retained state of their topics, read
+ * before anything is published (rules/recovery.ts): exactly once on the topic. What is left: a crash between a webhook
  * outbox append and its journal line (one fsync) queues that notification again, with the same Idempotency-Key;
  * alert rows not yet written to InfluxDB when the process dies are missing from the history (the retained topic and
  * webhooks are not).
+ *
+ * Latency: an alert is published as soon as it is raised (its outbox and journal O lines first, fsync'd), without
+ * waiting for the PUBACKs of earlier ones; checkpoints are written in slices while readings keep being judged
+ * (RulesEngine.beginSnapshot), and PUBACKs for readings released a few thousand per event-loop turn.
  *
  * Acknowledgements arrive on `cleanstream/v1/alert-acks/{plant}/{rule}/{meter}` as `{"by": "...", "comment": "..."}`.
  * Malformed reading messages are counted, not dead-lettered: ingest dead-letters the same messages already.
@@ -29,15 +34,16 @@ import { decodeBatch } from '../core/reading.ts';
 import { TOPIC_ROOT, topics } from '../core/topics.ts';
 import type { AlertTransition } from './alerts.ts';
 import { CheckpointAcks } from './acks.ts';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import { readCheckpoint, writeCheckpointInSlices, type RulesCheckpoint, type SlicedSection } from './checkpoint.ts';
 import { RecentMessages } from './dedup.ts';
 import { Resequencer } from './resequence.ts';
-import { keyParts, TransitionJournal, transitionKey } from './journal.ts';
+import { alertTopicState, TransitionJournal, transitionKey } from './journal.ts';
+import { alreadyOnTopic, readRetainedStates, topicOfKey } from './recovery.ts';
 import { WebhookNotifier, type RouteStats } from './notify/webhook.ts';
 import { parseRulesConfig, type RulesConfig, type RulesConfigInput } from './config.ts';
 import { RulesEngine, type EngineStats, type LateReading } from './engine.ts';
 import { AlertWriter, InfluxClient, type AlertWriterStats } from './influx.ts';
-import { BUILTIN_BASELINES_DIR, loadBaselines } from './baselines.ts';
+import { BUILTIN_BASELINES_DIR, loadBaselines, loadEnergyCoefficients } from './baselines.ts';
 import { runHistoryJobs, scheduleHistoryJobs } from './jobs.ts';
 import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from './limits/catalog.ts';
 
@@ -122,38 +128,6 @@ function lateLogger(log: Logger): (late: LateReading) => void {
   };
 }
 
-/**
- * The retained states of the alert topics of these journal keys, as `id:state:count`: whether the previous run got a
- * transition onto its topic before it died. A short-lived client, so the service's own session is not touched.
- */
-async function readRetained(config: RulesConfig, keys: string[], into: Map<string, string>, log: Logger): Promise<void> {
-  const wanted = new Set(keys.map(keyParts).flatMap((p) => (p ? [topics.alert(p.plant, p.rule, p.meter)] : [])));
-  if (!wanted.size) return;
-  const client = connect(config.mqtt.url, { ...mqttConnectOptions(config.mqtt), clientId: `${config.clientId}-recover-${process.pid}`, clean: true, reconnectPeriod: 0 });
-  try {
-    await waitForConnect(client, config.mqtt.url, 10_000);
-    // Retained messages follow the SUBACK; a topic without one (never published) is waited for at most 2 s.
-    let allSeen: () => void = () => undefined;
-    const seenAll = new Promise<void>((resolve) => (allSeen = resolve));
-    client.on('message', (topic, payload, packet) => {
-      if (!packet.retain) return;
-      try {
-        const a = JSON.parse(payload.toString('utf8')) as { id: string; state: string; count: number };
-        into.set(topic, `${a.id}:${a.state}:${a.count}`);
-      } catch {
-        // not an alert: treat as unknown, i.e. publish again
-      }
-      if (into.size >= wanted.size) allSeen();
-    });
-    await client.subscribeAsync([...wanted], { qos: 1 });
-    await Promise.race([seenAll, new Promise((r) => setTimeout(r, 2_000))]);
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'could not read the retained alert states; transitions the last run may have published are published again');
-  } finally {
-    await client.endAsync(true);
-  }
-}
-
 export async function startRules(input: RulesConfig | RulesConfigInput, opts: RulesOptions = {}): Promise<RulesService> {
   const config = parseRulesConfig(input);
   const log = opts.logger ?? pino({ name: 'cleanstream-rules' });
@@ -180,16 +154,21 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   const checkpointFile = config.checkpoint.file;
   const journal = checkpointFile ? new TransitionJournal(`${checkpointFile}.journal`) : undefined;
   /** How far the transitions of the previous run since its last checkpoint got; the redelivered readings produce them again. */
-  const previous = journal?.load() ?? { done: new Set<string>(), outboxed: new Set<string>() };
+  const previous = journal?.load() ?? { done: new Set<string>(), outboxed: new Map<string, string | undefined>() };
   const journaledAtStart = previous.done.size + previous.outboxed.size;
   /** Journal lines since the last checkpoint, by emission number, so a checkpoint keeps only what it does not cover. */
-  let journaled: { n: number; key: string; done: boolean }[] = [];
+  let journaled: { n: number; key: string; topicState?: string; done: boolean }[] = [];
   let emitted = 0;
-  /** Retained alert states of the topics the previous run may or may not have published to (filled after connect). */
-  const retainedAtStart = new Map<string, string>();
-  const sameAsRetained = (t: AlertTransition): boolean => {
+  /** Retained alert states of the topics the previous run may or may not have published to (read before any publish). */
+  let retainedAtStart = new Map<string, string>();
+  /** Outboxed transitions of the previous run that the retained states show on their topics already. */
+  let onTopicAlready = new Set<string>();
+  const publishedBeforeCrash = (key: string, t: AlertTransition): boolean => {
+    if (onTopicAlready.has(key)) return true;
+    // a journal line without a recorded state (older format): only the retained state itself is recognised
+    if (previous.outboxed.get(key) !== undefined) return false;
     const a = t.alert;
-    return retainedAtStart.get(topics.alert(a.plant, a.rule, a.meter)) === `${a.id}:${a.state}:${a.count}`;
+    return retainedAtStart.get(topics.alert(a.plant, a.rule, a.meter)) === alertTopicState(a);
   };
 
   const client = connect(config.mqtt.url, { ...mqttOptions(config), manualConnect: true });
@@ -205,39 +184,64 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   };
 
   // Transitions are handed on in order, in batches: webhook outboxes, journal O, the retained topic, journal D.
+  // Two chains: `sending` (outboxes, journal O, the PUBLISH written) runs batch after batch without waiting for
+  // PUBACKs, so an alert is on its way as soon as it is raised, whatever is still unconfirmed before it; `confirming`
+  // (PUBACKs, journal D, InfluxDB rows) follows in the same order, and is what a checkpoint waits for. One client
+  // writes the PUBLISHes in order, so a topic's transitions reach the broker in order (MQTT 3.1.1 §4.6).
+  // Nothing is sent until the retained states of the previous run's unconfirmed transitions are known
+  // (`recovered`): the broker redelivers readings as soon as the session resumes, and their transitions must be
+  // compared with what the topics show, not raced against reading it.
+  type Keyed = { n: number; t: AlertTransition; key: string; topicState: string };
   let batch: { n: number; t: AlertTransition }[] = [];
-  let effects: Promise<void> = Promise.resolve();
-  const journalWrite = (what: 'outboxed' | 'done', items: { n: number; key: string }[]): void => {
+  let recovered: () => void = () => undefined;
+  let sending: Promise<void> = new Promise<void>((resolve) => (recovered = resolve));
+  let confirming: Promise<void> = Promise.resolve();
+  const journalWrite = (what: 'outboxed' | 'done', items: Keyed[]): void => {
     if (!journal || !items.length) return;
     try {
-      journal[what](items.map((i) => i.key));
-      for (const i of items) journaled.push({ ...i, done: what === 'done' });
+      if (what === 'outboxed') journal.outboxed(items);
+      else journal.done(items.map((i) => i.key));
+      for (const i of items) journaled.push({ n: i.n, key: i.key, topicState: i.topicState, done: what === 'done' });
     } catch (err) {
       log.error({ err: (err as Error).message, file: journal.file }, 'writing the transition journal failed; a crash now could notify these transitions twice');
     }
   };
-  const dispatch = async (items: { n: number; t: AlertTransition }[]): Promise<void> => {
-    const keyed = items.map((i) => ({ ...i, key: transitionKey(i.t) }));
+  /** Outboxes, journal O, PUBLISH; resolves once the PUBLISHes are written, with their PUBACKs to wait for. */
+  const send = async (items: { n: number; t: AlertTransition }[]): Promise<{ keyed: Keyed[]; acked: Promise<unknown> }> => {
+    const keyed = items.map((i) => ({ ...i, key: transitionKey(i.t), topicState: alertTopicState(i.t.alert) }));
     const fresh = keyed.filter((i) => !previous.outboxed.has(i.key));
     await notifier.enqueue(fresh.map((i) => i.t));
     journalWrite('outboxed', fresh);
-    await Promise.all(
+    const acked = Promise.all(
       keyed.map((i) => {
-        if (previous.outboxed.delete(i.key) && sameAsRetained(i.t)) return undefined;
+        const replayed = previous.outboxed.has(i.key);
+        previous.outboxed.delete(i.key);
+        if (replayed && publishedBeforeCrash(i.key, i.t)) {
+          counters.suppressedTransitions++;
+          return undefined;
+        }
         return publishAlert(i.t);
       }),
     );
-    journalWrite('done', keyed);
-    for (const i of items) writer.push(i.t);
+    return { keyed, acked };
   };
-  /** Hand what is batched to the effects chain now; returns the chain's tail. */
+  const failed = (err: unknown): void => log.error({ err: (err as Error).message }, 'handing on alert transitions failed');
+  /** Hand what is batched on now; returns when everything handed on so far is confirmed. */
   const handOn = (): Promise<void> => {
     if (batch.length) {
       const items = batch;
       batch = [];
-      effects = effects.then(() => dispatch(items)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'handing on alert transitions failed'));
+      const sent = sending.then(() => send(items));
+      sending = sent.then(() => undefined, failed);
+      confirming = Promise.all([confirming, sent])
+        .then(async ([, { keyed, acked }]) => {
+          await acked;
+          journalWrite('done', keyed);
+          for (const i of keyed) writer.push(i.t);
+        })
+        .catch(() => undefined); // reported by `sending`
     }
-    return effects;
+    return confirming;
   };
 
   const baselines = loadBaselines([...(config.history.builtinBaselines ? [BUILTIN_BASELINES_DIR] : []), ...config.history.baselineFiles]);
@@ -245,6 +249,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     rules: config.rules,
     limits,
     baselines,
+    energy: loadEnergyCoefficients(),
     ...(registry ? { registry } : {}),
     allowedLatenessMs: config.eventTime.allowedLatenessMs,
     idleFlushMs: config.eventTime.idleFlushMs,
@@ -280,21 +285,37 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   const checkpoint = (): Promise<void> => {
     if (!checkpointFile) return Promise.resolve();
     checkpointing ??= (async () => {
-      const snap = { ...engine.snapshot(), recentMessages: recent.snapshot(), reorder: inOrder.snapshot() };
+      // The state as of now, taken in slices while readings keep being judged (the engine copies a series about to
+      // change first): alerts raised meanwhile are handed on at once, not held behind the checkpoint.
+      const series = engine.beginSnapshot();
+      const recentKeys = recent.beginSnapshot();
+      const head: Omit<RulesCheckpoint, SlicedSection['key']> = { ...series.head, reorder: inOrder.snapshot() };
+      const headJson = JSON.stringify(head); // now: what it holds keeps changing
       const covered = emitted;
       const mark = acks?.mark();
-      await handOn();
+      // the transitions the captured state produced must be durable before the checkpoint is: else a crash in
+      // between restores a state that raised an alert nobody was told of
+      const durable = handOn();
       try {
-        writeCheckpoint(checkpointFile, snap);
+        const sections: SlicedSection[] = [
+          { key: 'series', kind: 'array', take: series.take },
+          { key: 'recentMessages', kind: 'object', take: recentKeys.take },
+        ];
+        await writeCheckpointInSlices(checkpointFile, headJson, sections, durable);
         counters.checkpoints++;
       } catch (err) {
+        series.abandon();
+        recentKeys.abandon();
         log.error({ err: (err as Error).message, file: checkpointFile }, 'writing the rules checkpoint failed; readings stay unacknowledged');
         return;
       }
       journaled = journaled.filter((j) => j.n > covered);
       try {
-        const keep = { done: new Set(previous.done), outboxed: new Set(previous.outboxed) };
-        for (const j of journaled) (j.done ? keep.done : keep.outboxed).add(j.key);
+        const keep = { done: new Set(previous.done), outboxed: new Map(previous.outboxed) };
+        for (const j of journaled) {
+          if (j.done) keep.done.add(j.key);
+          else keep.outboxed.set(j.key, j.topicState);
+        }
         for (const k of keep.done) keep.outboxed.delete(k);
         journal?.reset(keep);
       } catch (err) {
@@ -350,12 +371,19 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   try {
     await connected;
   } catch (err) {
+    recovered();
     await client.endAsync(true);
     await notifier.stop();
     throw err;
   }
 
-  if (previous.outboxed.size) await readRetained(config, [...previous.outboxed], retainedAtStart, log);
+  if (previous.outboxed.size) {
+    const wanted = new Set([...previous.outboxed.keys()].flatMap((k) => topicOfKey(k) ?? []));
+    retainedAtStart = await readRetainedStates(config, wanted, log);
+    onTopicAlready = alreadyOnTopic(previous.outboxed, retainedAtStart);
+    log.info({ unconfirmed: previous.outboxed.size, onTopicAlready: onTopicAlready.size }, 'compared the last run\'s unconfirmed alert transitions with the retained alert topics');
+  }
+  recovered();
 
   const tickTimer = setInterval(() => {
     try {

@@ -11,7 +11,7 @@ import type { AlertTransition } from './alerts.ts';
 import { parseRules } from './config.ts';
 import { RulesEngine, type EngineSnapshot, type LateReading } from './engine.ts';
 import { loadLimitsCatalog, type LimitsCatalog } from './limits/catalog.ts';
-import { loadBaselines, type BaselineBook } from './baselines.ts';
+import { loadBaselines, loadEnergyCoefficients, type BaselineBook, type EnergyCoefficients } from './baselines.ts';
 
 export const DEMO_PLANTS = fileURLToPath(new URL('../deploy/demo/plants.yaml', import.meta.url));
 export const DEMO_OVERRIDES = fileURLToPath(new URL('./limits/overrides/demo.yaml', import.meta.url));
@@ -24,6 +24,10 @@ export function demoRegistry(): PlantRegistry {
 let baselineBook: BaselineBook | undefined;
 export function builtinBaselines(): BaselineBook {
   return (baselineBook ??= loadBaselines());
+}
+let energy: EnergyCoefficients | undefined;
+export function builtinEnergyCoefficients(): EnergyCoefficients {
+  return (energy ??= loadEnergyCoefficients());
 }
 export function builtinCatalog(): LimitsCatalog {
   return (catalog ??= loadLimitsCatalog());
@@ -55,6 +59,8 @@ export interface HarnessOptions {
   limits?: LimitsCatalog;
   /** Processing time at start (default T0). */
   startAt?: number;
+  /** Static baselines (default: the shipped ones, rules/baselines/). */
+  baselines?: BaselineBook;
   defaults?: { plant?: string; meter?: string; quantity?: QuantityId; unit?: string };
 }
 
@@ -73,7 +79,8 @@ export function harness(rules: unknown[], opts: HarnessOptions = {}, snapshot?: 
   const engine = new RulesEngine({
     rules: parseRules('test rules', rules),
     limits: opts.limits ?? builtinCatalog(),
-    baselines: builtinBaselines(),
+    baselines: opts.baselines ?? builtinBaselines(),
+    energy: builtinEnergyCoefficients(),
     ...(reg ? { registry: reg } : {}),
     allowedLatenessMs: opts.allowedLatenessMs ?? 0,
     ...(opts.idleFlushMs !== undefined ? { idleFlushMs: opts.idleFlushMs } : {}),

@@ -142,6 +142,11 @@ export class ReorderBuffer {
  */
 const ALIGN_OFFSET_MS = 8 * 3_600_000;
 
+/** Start of the tumbling window of `sizeMs` that holds event time `ts` (aligned to China Standard Time). */
+export function alignedWindowStart(ts: number, sizeMs: number): number {
+  return Math.floor((ts + ALIGN_OFFSET_MS) / sizeMs) * sizeMs - ALIGN_OFFSET_MS;
+}
+
 export interface TumblingState {
   start: number | null;
   sum: number;
@@ -161,7 +166,7 @@ export class TumblingMean {
   constructor(readonly sizeMs: number) {}
 
   windowStart(ts: number): number {
-    return Math.floor((ts + ALIGN_OFFSET_MS) / this.sizeMs) * this.sizeMs - ALIGN_OFFSET_MS;
+    return alignedWindowStart(ts, this.sizeMs);
   }
 
   /** Close the open window if event time `t` is at or past its end. */
@@ -200,22 +205,21 @@ export interface SlidingState {
 
 /**
  * A sliding window over the last `sizeMs` of event time (samples with ts >= newest - size), with a running sum,
- * in a ring of typed arrays.
+ * in a ring kept in one plain array of [ts, value] pairs: a plain array of doubles costs a fraction of a typed array
+ * (no ArrayBuffer behind it), which counts with millions of windows. Storage is made on the first sample.
  */
 export class SlidingWindow {
-  private ts: Float64Array;
-  private value: Float64Array;
+  /** ts at 2k, value at 2k + 1. */
+  private ring: number[] = NO_SAMPLES;
+  private capacity = 0;
   private head = 0;
   private size = 0;
   sum = 0;
 
   constructor(
     readonly sizeMs: number,
-    initialCapacity = 16,
-  ) {
-    this.ts = new Float64Array(initialCapacity);
-    this.value = new Float64Array(initialCapacity);
-  }
+    private readonly initialCapacity = 8,
+  ) {}
 
   get count(): number {
     return this.size;
@@ -224,37 +228,37 @@ export class SlidingWindow {
   /** Add an in-order sample and drop those that fell out of the window. */
   push(ts: number, value: number): void {
     this.evict(ts - this.sizeMs);
-    if (this.size === this.ts.length) this.grow();
-    const i = (this.head + this.size) % this.ts.length;
-    this.ts[i] = ts;
-    this.value[i] = value;
+    if (this.size === this.capacity) this.grow();
+    const i = (this.head + this.size) % this.capacity;
+    this.ring[2 * i] = ts;
+    this.ring[2 * i + 1] = value;
     this.size++;
     this.sum += value;
   }
 
   /** Drop samples older than `from`. */
   evict(from: number): void {
-    while (this.size > 0 && this.ts[this.head]! < from) {
-      this.sum -= this.value[this.head]!;
-      this.head = (this.head + 1) % this.ts.length;
+    while (this.size > 0 && this.ring[2 * this.head]! < from) {
+      this.sum -= this.ring[2 * this.head + 1]!;
+      this.head = (this.head + 1) % this.capacity;
       this.size--;
     }
     if (this.size === 0) this.sum = 0; // no drift from repeated float subtraction
   }
 
   oldestTs(): number {
-    return this.size ? this.ts[this.head]! : NaN;
+    return this.size ? this.ring[2 * this.head]! : NaN;
   }
 
   oldestValue(): number {
-    return this.size ? this.value[this.head]! : NaN;
+    return this.size ? this.ring[2 * this.head + 1]! : NaN;
   }
 
   snapshot(): SlidingState {
     const samples: [number, number][] = [];
     for (let k = 0; k < this.size; k++) {
-      const i = (this.head + k) % this.ts.length;
-      samples.push([this.ts[i]!, this.value[i]!]);
+      const i = (this.head + k) % this.capacity;
+      samples.push([this.ring[2 * i]!, this.ring[2 * i + 1]!]);
     }
     return { samples };
   }
@@ -263,25 +267,27 @@ export class SlidingWindow {
     this.head = this.size = 0;
     this.sum = 0;
     for (const [ts, v] of s.samples) {
-      if (this.size === this.ts.length) this.grow();
-      this.ts[this.size] = ts;
-      this.value[this.size] = v;
+      if (this.size === this.capacity) this.grow();
+      this.ring[2 * this.size] = ts;
+      this.ring[2 * this.size + 1] = v;
       this.size++;
       this.sum += v;
     }
   }
 
   private grow(): void {
-    const n = this.ts.length * 2;
-    const ts = new Float64Array(n);
-    const value = new Float64Array(n);
+    const capacity = this.capacity ? this.capacity * 2 : this.initialCapacity;
+    // filled with doubles from the start, so the array's elements stay unboxed doubles
+    const ring = new Array<number>(2 * capacity).fill(0.5);
     for (let k = 0; k < this.size; k++) {
-      const i = (this.head + k) % this.ts.length;
-      ts[k] = this.ts[i]!;
-      value[k] = this.value[i]!;
+      const i = (this.head + k) % this.capacity;
+      ring[2 * k] = this.ring[2 * i]!;
+      ring[2 * k + 1] = this.ring[2 * i + 1]!;
     }
-    this.ts = ts;
-    this.value = value;
+    this.ring = ring;
+    this.capacity = capacity;
     this.head = 0;
   }
 }
+
+const NO_SAMPLES: number[] = [];

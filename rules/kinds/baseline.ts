@@ -4,8 +4,8 @@
  * own value (`level: plant`) or its industry's grade I/II/III from the baseline files (rules/baselines.ts), for the
  * quantity the selector names, in its canonical unit.
  *
- * Per-unit-product intensities (water m3/t, energy kgce/t, COD kg/t) need a production quantity that the catalog
- * does not have yet; until it does this kind judges a quantity's own level.
+ * This kind judges a quantity's own level; per-unit-product intensities (water m3/t, energy kgce/t, COD kg/t) against
+ * the same baselines are the `intensity` kind (rules/kinds/intensity.ts), which judges several series of a plant.
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';

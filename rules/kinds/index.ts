@@ -1,6 +1,7 @@
 /** The rule kinds, by name. A new kind is one file in this folder plus one line here. */
 import { baselineKind } from './baseline.ts';
 import { flatlineKind } from './flatline.ts';
+import { intensityKind } from './intensity.ts';
 import { limitKind } from './limit.ts';
 import { qualityKind } from './quality.ts';
 import { rateKind } from './rate.ts';
@@ -17,6 +18,7 @@ export const RULE_KINDS = {
   flatline: flatlineKind,
   quality: qualityKind,
   baseline: baselineKind,
+  intensity: intensityKind,
 } as const;
 
 export type RuleKindName = keyof typeof RULE_KINDS;

@@ -98,6 +98,8 @@ export const limitKind: RuleKind<typeof limitParams> = {
     if (params.averaging === 'instantaneous') return new InstantLimit(threshold);
     return new MeanLimit(threshold, params.averaging.meanOverMs, params.averaging.minSamples);
   },
+  // an instantaneous limit judges each sample on its own: only where the limit comes from tells operators apart
+  sharing: (params: LimitParams) => (params.averaging !== 'instantaneous' ? undefined : typeof params.limit === 'string' || 'catalog' in params.limit ? 'plant' : 'rule'),
   describe(params: LimitParams, f: MessageFacts) {
     const range = f.threshold?.min !== undefined && f.threshold.max !== undefined;
     const mean = params.averaging === 'instantaneous' ? '' : ` (${fmt(params.averaging.meanOverMs / 60_000)} min mean)`;

@@ -55,10 +55,20 @@ export interface Operator {
   restore(state: unknown): void;
 }
 
+/** A plant-level operator (RuleKind.plantInputs): it hands out the operator each input series is bound to. */
+export interface PlantOperator extends Operator {
+  /** The operator for one series of the plant (undefined when it is no input); it reports to `port`. */
+  inputFor(meter: string, quantity: QuantityId, port: AlertPort): Operator | undefined;
+}
+
+export function isPlantOperator(op: Operator): op is PlantOperator {
+  return typeof (op as Partial<PlantOperator>).inputFor === 'function';
+}
+
+/** What an operator is created with: one per plant × quantity, shared by the operators of every meter there. */
 export interface BindContext {
   plant: Plant | undefined;
   plantId: string;
-  meter: string;
   quantity: QuantityId | undefined;
   /** The catalog's limit in force at an instant, with the interval that answer holds for (no limit for unknown plants). */
   catalogLimit(atMs: number, standard?: string): LimitLookup;
@@ -66,6 +76,10 @@ export interface BindContext {
   now(): number;
   /** The plant's baseline for the bound quantity at a level (rules/baselines.ts), when the engine has baselines. */
   baseline?(level: 'plant' | 'I' | 'II' | 'III'): number | undefined;
+  /** The plant's baseline for a per-unit-product indicator (water_m3_per_t, ...) at a level. */
+  baselineOf?(indicator: string, level: 'plant' | 'I' | 'II' | 'III'): number | undefined;
+  /** kgce per unit amount of an energy quantity at this plant (rules/baselines/energy-coefficients.yaml). */
+  kgcePer?(quantity: QuantityId): number | undefined;
 }
 
 /** What an alert message is written from (only when an alert changes, never per sample). */
@@ -91,6 +105,19 @@ export interface RuleKind<S extends z.ZodType = z.ZodType> {
   /** Whether the selector must name a quantity (all but deadman rules, which watch a whole meter). */
   needsQuantity: boolean;
   create(params: z.output<S>, ctx: BindContext): Operator;
+  /**
+   * Whether the operators of a rule keep no state, so that one serves many series: every series of the rule
+   * ('rule'), or those of one plant ('plant', when the operator reads the plant's catalog limit or baseline).
+   * Undefined: one operator per series.
+   */
+  sharing?(params: z.output<S>): 'rule' | 'plant' | undefined;
+  /**
+   * For plant-level kinds (one operator per plant, judging several quantities together): the quantities it reads,
+   * from any meter of the plant. The operator's input() receives them (rules/kinds/intensity.ts).
+   */
+  plantInputs?(params: z.output<S>): readonly QuantityId[];
+  /** For plant-level kinds: the meter their alert is on (e.g. the plant's production meter). */
+  plantAlertMeter?(params: z.output<S>, plant: Plant | undefined): string;
   describe(params: z.output<S>, facts: MessageFacts): Localized;
 }
 
