@@ -116,7 +116,12 @@ async function browserLatency(opts: { dashboardUrl: string; token: string; publi
         const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
         const page = await context.newPage();
         await page.goto(`${opts.dashboardUrl}/?token=${encodeURIComponent(opts.token)}#/plant/paper-01`);
-        await page.waitForFunction(PAGE_IS_LIVE, undefined, { timeout: PAGE_LIVE_TIMEOUT_MS });
+        // polled from here: waitForFunction evaluates its predicate with eval inside the page, which the CSP forbids
+        const liveBy = Date.now() + PAGE_LIVE_TIMEOUT_MS;
+        while (!(await page.evaluate<boolean>(PAGE_IS_LIVE))) {
+          if (Date.now() > liveBy) throw new Error(`the operator page did not go live within ${PAGE_LIVE_TIMEOUT_MS} ms`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
         await page.evaluate(OBSERVE_COD_TILE);
         return page;
       }),
