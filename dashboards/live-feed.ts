@@ -9,21 +9,14 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
 import type { FastifyBaseLogger } from 'fastify';
-import { QUANTITIES, unitFactor, type QuantityId } from '../core/catalog.ts';
+import { QUANTITIES, unitFactor } from '../core/catalog.ts';
 import { PayloadError, TransportError } from '../core/errors.ts';
-import { decodeBatch, type Quality, type ReadingBatch } from '../core/reading.ts';
+import { decodeBatch, type BatchReading, type ReadingBatch } from '../core/reading.ts';
 import { parseReadingsTopic, topics } from '../core/topics.ts';
 import { AlertBoard, parseAlertPayload, parseAlertTopic, type AlertSlotKey, type DashboardAlert } from './alerts.ts';
 
-export interface LiveReading {
-  meter: string;
-  quantity: QuantityId;
-  /** In the catalog's canonical unit, like InfluxDB, whatever unit the gateway sent. */
-  value: number | null;
-  unit: string;
-  ts: number;
-  quality: Quality;
-}
+/** A batch's reading as the stream sends it: in the catalog's canonical unit, like InfluxDB, whatever unit the gateway sent. */
+export type LiveReading = BatchReading;
 
 export interface LiveBatch {
   id: string;

@@ -9,19 +9,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
 import type { Plant, PlantRegistry } from '../../core/plants.ts';
-import { isQuality, type Quality } from '../quality.ts';
+import type { BatchReading } from '../../core/reading.ts';
+import { isQuality } from '../quality.ts';
 import { callerOf, plantForCaller } from '../auth.ts';
 import { quoteIdentifier, quoteString, seriesRows, tagIn, type InfluxQueryClient } from '../influx.ts';
 import { idString, nullableNumber, plantParams, quality, quantityId, tokenParam } from './schemas.ts';
 
-export interface LatestReading {
-  meter: string;
-  quantity: QuantityId;
-  value: number | null;
-  unit: string;
-  ts: number;
-  quality: Quality;
-}
+/** The last reading of one meter x quantity, as InfluxDB holds it (canonical unit). */
+export type LatestReading = BatchReading;
 
 /** Meters of the plant per quantity they measure. */
 export function metersByQuantity(plant: Plant): Map<QuantityId, string[]> {
