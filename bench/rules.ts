@@ -4,11 +4,13 @@
  *   1. engine, in-process, one core: evaluations/s (readings × rules bound to each reading's series) with 10 and
  *      with 100 rules per plant, and the RSS it took;
  *   2. alert latency through a broker (Mosquitto when installed, else the embedded aedes), for each rule count: the
- *      rules service runs in this process as in production (checkpoint file, readings acknowledged after
- *      checkpoints); a load generator in a child process publishes readings at a bounded rate (default 50,000
- *      readings/s) and now and then steps one meter over its limit and back; an alert watcher in another child
- *      process measures latency = arrival of the alert − event time of the reading that caused it (the wall clock
- *      when it was published), p50/p99. Also evaluations/s of the service and per CPU-second of this process.
+ *      rules service runs as in production (checkpoint file, readings acknowledged after checkpoints) in
+ *      `--partitions N` child processes, each owning a partition of the plants (rules/partition.ts); a load
+ *      generator in a child process publishes readings at a bounded rate (default 50,000 readings/s) and now and then
+ *      steps one meter over its limit and back; an alert watcher in another child process measures latency =
+ *      arrival of the alert − event time of the reading that caused it (the wall clock when it was published),
+ *      p50/p99. Also, combined over the partitions: readings judged/s against offered, evaluations/s, evaluations
+ *      per CPU-second of the rules processes, and each process's RSS.
  *
  * Prints figures; it is not a test. Run: node bin/run-ts.js bench/rules.ts [--help]
  */
@@ -28,7 +30,7 @@ import type { Alert } from '../rules/alerts.ts';
 import { parseRules, type RuleConfig } from '../rules/config.ts';
 import { RulesEngine } from '../rules/engine.ts';
 import { loadLimitsCatalog } from '../rules/limits/catalog.ts';
-import { startRules, type RulesService } from '../rules/service.ts';
+import { startRules } from '../rules/service.ts';
 import { MOSQUITTO, startMosquitto } from '../test/harness/mosquitto.ts';
 import { freePort } from '../test/harness/ports.ts';
 
@@ -45,7 +47,11 @@ options:
   --no-checkpoint       latency runs without a checkpoint file (readings acknowledged at once)
   --checkpoint-interval MS   checkpoint.intervalMs of the service (default 10000, as shipped)
   --max-unacked N       checkpoint.maxUnackedMessages of the service (default 10000, as shipped)
+  --checkpoint-deltas N checkpoint.deltas: incremental checkpoints between full ones (default 8, as shipped; 0: all full)
   --broker B            mosquitto or aedes (default mosquitto when installed)
+  --partitions N        rules processes in the latency runs, each owning a partition of the plants (default 1)
+  --node-flags F        extra Node/V8 flags for the rules processes, comma-separated (e.g. --max-semi-space-size=64)
+  --cpu-prof DIR        write a V8 CPU profile of each rules process into DIR (open in Chrome DevTools)
   --help                this text`;
 
 const { values: args } = parseArgs({
@@ -61,7 +67,14 @@ const { values: args } = parseArgs({
     'no-checkpoint': { type: 'boolean' },
     'checkpoint-interval': { type: 'string' },
     'max-unacked': { type: 'string' },
+    'checkpoint-deltas': { type: 'string' },
+    partitions: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    'node-flags': { type: 'string' },
     role: { type: 'string' },
+    'partition-index': { type: 'string' },
+    'rule-count': { type: 'string' },
+    dir: { type: 'string' },
     'broker-url': { type: 'string' },
     help: { type: 'boolean' },
   },
@@ -85,6 +98,8 @@ const LATENCY_RULE_COUNTS = args['latency-rules'] === undefined ? RULE_COUNTS : 
 const CHECKPOINT = !args['no-checkpoint'];
 const CHECKPOINT_INTERVAL_MS = num(args['checkpoint-interval'], 10_000);
 const MAX_UNACKED = num(args['max-unacked'], 10_000);
+const CHECKPOINT_DELTAS = num(args['checkpoint-deltas'], 8);
+const PARTITIONS = Math.max(1, Math.round(num(args.partitions, 1)));
 const ROOT = path.resolve(import.meta.dirname, '..');
 /** Event time between two scans of a meter in the engine runs (windows hold a handful of samples, as with minute data). */
 const SCAN_MS = 10_000;
@@ -183,11 +198,25 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** Messages between this process and its children (IPC). */
-type ToChild = { type: 'measure'; seconds: number } | { type: 'stop' };
+type ToChild = { type: 'measure'; seconds: number } | { type: 'stats' } | { type: 'stop' };
+/** What a rules process reports when asked: counters since it started, its CPU time and memory. */
+interface RulesProcessStats {
+  readings: number;
+  series: number;
+  checkpoints: number;
+  deltaCheckpoints: number;
+  unacked: number;
+  cpuSeconds: number;
+  rss: number;
+  /** Event-loop delay since the last `measure` (what an alert can wait before it is judged). */
+  loopDelayMs: { p99: number; max: number };
+}
 type FromChild =
   | { type: 'ready' }
   | { type: 'fed'; published: number; publishedMeasured: number; measuredSeconds: number; lagMs: number }
-  | { type: 'latencies'; values: number[] };
+  | { type: 'latencies'; values: number[] }
+  | ({ type: 'stats' } & RulesProcessStats)
+  | { type: 'stopped' };
 
 /**
  * The load generator (a child process): every meter of every plant in one batch per plant, plants in turn, at the
@@ -275,8 +304,8 @@ interface Child {
   next(type: FromChild['type']): Promise<FromChild>;
 }
 
-function startChild(role: 'feed' | 'watch', brokerUrl: string): Child {
-  const proc = fork(path.join(ROOT, 'bin/run-ts.js'), ['bench/rules.ts', '--role', role, '--broker-url', brokerUrl, '--plants', String(PLANTS), '--meters', String(METERS), '--rate', String(RATE)], { cwd: ROOT, execArgv: [] });
+function startChild(role: 'feed' | 'watch' | 'rules', brokerUrl: string, extra: string[] = [], execArgv: string[] = []): Child {
+  const proc = fork(path.join(ROOT, 'bin/run-ts.js'), ['bench/rules.ts', '--role', role, '--broker-url', brokerUrl, '--plants', String(PLANTS), '--meters', String(METERS), '--rate', String(RATE), ...extra], { cwd: ROOT, execArgv });
   const inbox: FromChild[] = [];
   const waiting: { type: FromChild['type']; resolve: (m: FromChild) => void }[] = [];
   proc.on('message', (m: FromChild) => {
@@ -290,36 +319,91 @@ function startChild(role: 'feed' | 'watch', brokerUrl: string): Child {
       const i = inbox.findIndex((m) => m.type === type);
       if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]!);
       return new Promise((resolve, reject) => {
-        waiting.push({ type, resolve });
-        proc.once('exit', (code) => reject(new Error(`the ${role} process exited (${code}) before sending ${type}`)));
+        const onExit = (code: number | null): void => reject(new Error(`the ${role} process exited (${code}) before sending ${type}`));
+        proc.once('exit', onExit);
+        waiting.push({
+          type,
+          resolve: (m) => {
+            proc.off('exit', onExit);
+            resolve(m);
+          },
+        });
       });
     },
   };
 }
 
 /**
+ * A rules process (a child): the rules service as it runs in production, judging partition `index` of `count`
+ * (all plants when count is 1), with its own client id, checkpoint and journal.
+ */
+async function rulesRole(reg: PlantRegistry, brokerUrl: string, ruleCount: number, index: number, count: number, dir: string): Promise<void> {
+  const service = await startRules(
+    {
+      mqtt: { url: brokerUrl, protocolVersion: 4 },
+      clientId: 'bench-rules',
+      ...(count > 1 ? { partition: { index, count } } : {}),
+      influx: { url: `http://127.0.0.1:${await freePort()}`, database: 'bench', createDatabase: false },
+      eventTime: { allowedLatenessMs: 0 },
+      ...(CHECKPOINT ? { checkpoint: { file: path.join(dir, 'checkpoint.json'), intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED, deltas: CHECKPOINT_DELTAS } } : {}),
+      rules: ruleInputs(ruleCount) as never,
+    },
+    { registry: reg, logger: pino({ level: 'silent' }) },
+  );
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  process.on('message', (m: ToChild) => {
+    if (m.type === 'measure') loopDelay.reset();
+    else if (m.type === 'stats') {
+      const st = service.stats();
+      const cpu = process.cpuUsage();
+      process.send!({
+        type: 'stats',
+        readings: st.engine.readings,
+        series: st.engine.series,
+        checkpoints: st.checkpoints,
+        deltaCheckpoints: st.deltaCheckpoints,
+        unacked: st.unackedMessages,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        rss: process.memoryUsage().rss,
+        loopDelayMs: { p99: Math.round(loopDelay.percentile(99) / 1e6), max: Math.round(loopDelay.max / 1e6) },
+      } satisfies FromChild);
+    } else {
+      // no final checkpoint: the bench's state is thrown away, and exiting writes the CPU profile (--cpu-prof)
+      process.send!({ type: 'stopped' } satisfies FromChild, () => process.exit(0));
+    }
+  });
+  process.send!({ type: 'ready' } satisfies FromChild);
+}
+
+async function rulesStats(children: readonly Child[]): Promise<RulesProcessStats[]> {
+  return Promise.all(
+    children.map((c) => {
+      const reply = c.next('stats');
+      c.proc.send({ type: 'stats' } satisfies ToChild);
+      return reply as Promise<RulesProcessStats>;
+    }),
+  );
+}
+
+/**
  * Alert latency through a broker, with the rules service as it runs in production (checkpoint file, readings
- * acknowledged after checkpoints) in this process, and the load generator and the alert watcher in child processes.
+ * acknowledged after checkpoints) in PARTITIONS child processes, and the load generator and the alert watcher in
+ * two more.
  */
 async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> {
   const useMosquitto = (args.broker ?? (existsSync(MOSQUITTO) ? 'mosquitto' : 'aedes')) === 'mosquitto';
   const broker = useMosquitto ? await startMosquitto() : await startBroker();
   const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-bench-rules-'));
   const children: Child[] = [];
-  let rulesService: RulesService | undefined;
+  const rulesProcs: Child[] = [];
   try {
-    rulesService = await startRules(
-      {
-        mqtt: { url: broker.url, protocolVersion: 4 },
-        clientId: 'bench-rules',
-        influx: { url: `http://127.0.0.1:${await freePort()}`, database: 'bench', createDatabase: false },
-        eventTime: { allowedLatenessMs: 0 },
-        ...(CHECKPOINT ? { checkpoint: { file: path.join(dir, 'checkpoint.json'), intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED } } : {}),
-        rules: ruleInputs(ruleCount) as never,
-      },
-      { registry: reg, logger: pino({ level: 'silent' }) },
-    );
-    const service = rulesService;
+    const profile = [...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(args['cpu-prof'])] : []), ...(args['node-flags']?.split(',').filter(Boolean) ?? [])];
+    for (let p = 0; p < PARTITIONS; p++) {
+      const proc = startChild('rules', broker.url, ['--rule-count', String(ruleCount), '--partition-index', String(p), '--partitions', String(PARTITIONS), '--dir', dir, ...(CHECKPOINT ? [] : ['--no-checkpoint']), '--checkpoint-interval', String(CHECKPOINT_INTERVAL_MS), '--max-unacked', String(MAX_UNACKED), '--checkpoint-deltas', String(CHECKPOINT_DELTAS)], profile);
+      rulesProcs.push(proc);
+    }
+    for (const r of rulesProcs) await r.next('ready');
     const watcher = startChild('watch', broker.url);
     children.push(watcher);
     await watcher.next('ready');
@@ -328,51 +412,66 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
     await feeder.next('ready');
     // Warm-up: until every series has been bound to its rules (first readings), then 2 s more.
     const warmupStart = Date.now();
-    while (service.engine.stats().series < PLANTS * METERS && Date.now() - warmupStart < 120_000) await new Promise((r) => setTimeout(r, 100));
+    while (Date.now() - warmupStart < 120_000) {
+      const series = (await rulesStats(rulesProcs)).reduce((n, s) => n + s.series, 0);
+      if (series >= PLANTS * METERS) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     await new Promise((r) => setTimeout(r, 2_000));
-    const before = service.stats();
-    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
-    loopDelay.enable();
-    const cpuBefore = process.cpuUsage();
+    const before = await rulesStats(rulesProcs);
     const wallBefore = Date.now();
-    for (const c of children) c.proc.send({ type: 'measure', seconds: LATENCY_SECONDS } satisfies ToChild);
+    for (const c of [...children, ...rulesProcs]) c.proc.send({ type: 'measure', seconds: LATENCY_SECONDS } satisfies ToChild);
     const fed = (await feeder.next('fed')) as Extract<FromChild, { type: 'fed' }>;
     await new Promise((r) => setTimeout(r, 1_000)); // the last alerts on their way
-    const after = service.stats();
-    loopDelay.disable();
-    const cpu = process.cpuUsage(cpuBefore);
+    const after = await rulesStats(rulesProcs);
     const wallSeconds = (Date.now() - wallBefore) / 1000;
     watcher.proc.send({ type: 'stop' } satisfies ToChild);
     const latencies = ((await watcher.next('latencies')) as Extract<FromChild, { type: 'latencies' }>).values.sort((a, b) => a - b);
-    const judged = after.engine.readings - before.engine.readings;
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const judged = after.reduce((n, s, i) => n + s.readings - before[i]!.readings, 0);
+    const cpuSeconds = after.reduce((n, s, i) => n + s.cpuSeconds - before[i]!.cpuSeconds, 0);
     console.log(
       JSON.stringify({
         latencyRun: {
           broker: useMosquitto ? 'mosquitto' : 'aedes',
           rulesPerPlant: ruleCount,
-          checkpoint: CHECKPOINT ? { intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED } : false,
+          partitions: PARTITIONS,
+          checkpoint: CHECKPOINT ? { intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED, deltas: CHECKPOINT_DELTAS } : false,
           offeredReadingsPerSecond: RATE,
           achievedReadingsPerSecond: Math.round(fed.publishedMeasured / fed.measuredSeconds),
           feedFellBehindMs: fed.lagMs,
           judgedReadingsPerSecond: Math.round(judged / wallSeconds),
+          // readings judged while measuring (and in the second after) over those published while measuring: 1 = kept up
+          judgedOfOffered: Number((judged / fed.publishedMeasured).toFixed(3)),
           evaluationsPerSecond: Math.round((judged * ruleCount) / wallSeconds),
-          // CPU of this process (the rules service; and the broker when it is the embedded aedes)
+          // CPU of the rules processes together (cores busy), and evaluations per CPU-second of them
           rulesCpuCores: Number((cpuSeconds / wallSeconds).toFixed(2)),
           evaluationsPerCpuSecond: Math.round((judged * ruleCount) / cpuSeconds),
           alertsMeasured: latencies.length,
           latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
-          // how long this process's event loop was held up at worst (what an alert can wait for before it is judged)
-          eventLoopDelayMs: { p99: Math.round(loopDelay.percentile(99) / 1e6), max: Math.round(loopDelay.max / 1e6) },
-          checkpoints: after.checkpoints - before.checkpoints,
-          unackedAtEnd: after.unackedMessages,
-          rss: mb(process.memoryUsage().rss),
+          perProcess: after.map((s, i) => ({
+            judgedReadingsPerSecond: Math.round((s.readings - before[i]!.readings) / wallSeconds),
+            cpuCores: Number(((s.cpuSeconds - before[i]!.cpuSeconds) / wallSeconds).toFixed(2)),
+            rss: mb(s.rss),
+            eventLoopDelayMs: s.loopDelayMs,
+            checkpoints: s.checkpoints - before[i]!.checkpoints,
+            deltaCheckpoints: s.deltaCheckpoints - before[i]!.deltaCheckpoints,
+            unackedAtEnd: s.unacked,
+          })),
         },
       }),
     );
   } finally {
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill();
-    await rulesService?.stop();
+    // stopped, not killed: a CPU profile is written when the process exits
+    await Promise.all(
+      rulesProcs.map(async (r) => {
+        if (r.proc.exitCode !== null) return;
+        const exited = new Promise((res) => r.proc.once('exit', res));
+        r.proc.send({ type: 'stop' } satisfies ToChild);
+        await Promise.race([exited, new Promise((res) => setTimeout(res, 30_000))]);
+        if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill();
+      }),
+    );
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -383,6 +482,7 @@ const reg = registry();
 if (args.role) process.on('disconnect', () => process.exit(0));
 if (args.role === 'feed') await feedRole(reg, args['broker-url']!);
 else if (args.role === 'watch') await watchRole(args['broker-url']!);
+else if (args.role === 'rules') await rulesRole(reg, args['broker-url']!, num(args['rule-count'], 10), num(args['partition-index'], 0), PARTITIONS, args.dir!);
 else {
   for (const n of RULE_COUNTS) {
     const r = engineRun(reg, n);

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { loadRulesConfig } from './config.ts';
+import { parsePartitionFlag } from './partition.ts';
 import { startRules } from './service.ts';
 
 function seconds(flag: string) {
@@ -22,14 +23,16 @@ export function registerRulesCommand(program: Command): void {
     .requiredOption('--config <file>', 'rules config file (YAML; see rules/sample.yaml)')
     .option('--plants <file>', 'plant registry file; overrides the config file\'s `plants`')
     .option('--checkpoint <file>', 'where window and alert state is kept across restarts; overrides `checkpoint.file`')
+    .option('--partition <index/count>', 'judge only this partition of the plants (e.g. 0/2: plants by a stable hash of their id); overrides `partition`', parsePartitionFlag)
     .option('--stats-interval <seconds>', 'log counters this often (0: never)', seconds('--stats-interval'), 60)
-    .action(async (opts: { config: string; plants?: string; checkpoint?: string; statsInterval: number }) => {
+    .action(async (opts: { config: string; plants?: string; checkpoint?: string; partition?: { index: number; count: number }; statsInterval: number }) => {
       const log = pino({ name: 'rules' });
       const config = loadRulesConfig(opts.config);
       if (opts.plants) config.plants = opts.plants;
       if (opts.checkpoint) config.checkpoint.file = opts.checkpoint;
+      if (opts.partition) config.partition = opts.partition;
       const rules = await startRules(config, { logger: log });
-      log.info({ broker: config.mqtt.url, rules: config.rules.length, checkpoint: config.checkpoint.file ?? null }, 'rules running');
+      log.info({ broker: config.mqtt.url, rules: config.rules.length, checkpoint: config.checkpoint.file ?? null, partition: config.partition ?? null }, 'rules running');
       const timer = opts.statsInterval > 0 ? setInterval(() => log.info({ stats: rules.stats() }, 'stats'), opts.statsInterval * 1000) : undefined;
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

@@ -93,6 +93,17 @@ export const rulesConfigSchema = z
     /** Fixed, so that the broker keeps this consumer's session while it restarts. */
     clientId: z.string().min(1).max(128).default('cleanstream-rules'),
     subscription: z.string().min(1).optional(),
+    /**
+     * This process judges only a partition of the plants (rules/partition.ts): `{ index, count }` by a stable hash of
+     * the plant id, or `{ plants: [...] }`. It subscribes per plant; its client id and checkpoint file get the
+     * partition's name (`-p0of2`, `.p0of2`) so that partitions never share a session or a checkpoint.
+     */
+    partition: z
+      .union([
+        z.strictObject({ index: z.number().int().nonnegative(), count: z.number().int().positive() }).refine((p) => p.index < p.count, { path: ['index'], message: 'expected an index below count' }),
+        z.strictObject({ plants: z.array(idSchema).min(1) }),
+      ])
+      .optional(),
     influx: influxConnectionSchema,
     /** Plant registry file (relative to this config file): industries, categories and regions for selectors and limits. */
     plants: z.string().min(1).optional(),
@@ -125,6 +136,12 @@ export const rulesConfigSchema = z
          * max_inflight_messages, 20 by default): set it above this, or 0 (unlimited).
          */
         maxUnackedMessages: z.number().int().positive().default(10_000),
+        /**
+         * Incremental checkpoints (rules/checkpoint.ts): after a full one, up to this many deltas holding only the
+         * series changed since the checkpoint before; then a full one again (sooner when the deltas together have
+         * grown as large as it). 0: every checkpoint full.
+         */
+        deltas: z.number().int().nonnegative().default(8),
       })
       .prefault({}),
     /**

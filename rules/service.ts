@@ -34,13 +34,14 @@ import { decodeBatch } from '../core/reading.ts';
 import { TOPIC_ROOT, topics } from '../core/topics.ts';
 import type { AlertTransition } from './alerts.ts';
 import { CheckpointAcks } from './acks.ts';
-import { readCheckpoint, writeCheckpointInSlices, type RulesCheckpoint, type SlicedSection } from './checkpoint.ts';
+import { deltaFile, readCheckpoint, removeDeltas, writeCheckpointInSlices, type RulesCheckpoint, type SlicedSection } from './checkpoint.ts';
 import { RecentMessages } from './dedup.ts';
 import { Resequencer } from './resequence.ts';
 import { alertTopicState, TransitionJournal, transitionKey } from './journal.ts';
 import { alreadyOnTopic, readRetainedStates, topicOfKey } from './recovery.ts';
 import { WebhookNotifier, type RouteStats } from './notify/webhook.ts';
 import { parseRulesConfig, type RulesConfig, type RulesConfigInput } from './config.ts';
+import { ownedPlantIds, partitionFile, partitionFilters, partitionName, partitionRegistry } from './partition.ts';
 import { RulesEngine, type EngineStats, type LateReading } from './engine.ts';
 import { AlertWriter, InfluxClient, type AlertWriterStats } from './influx.ts';
 import { BUILTIN_BASELINES_DIR, loadBaselines, loadEnergyCoefficients } from './baselines.ts';
@@ -65,6 +66,8 @@ export interface RulesStats {
   publishErrors: number;
   influx: AlertWriterStats;
   checkpoints: number;
+  /** Of those, incremental ones (only the series changed since the checkpoint before). */
+  deltaCheckpoints: number;
   connected: boolean;
 }
 
@@ -90,11 +93,37 @@ export interface RulesOptions {
 }
 
 
-function mqttOptions(config: RulesConfig): IClientOptions {
+function mqttOptions(config: RulesConfig, clientId: string): IClientOptions {
   return {
     ...mqttConnectOptions(config.mqtt),
-    clientId: config.clientId,
+    clientId,
     clean: false,
+  };
+}
+
+/** What a partition changes (rules/partition.ts): the plants judged, the subscriptions, the client id and the checkpoint file. */
+interface Scope {
+  registry: PlantRegistry | undefined;
+  /** The plants this process judges; undefined: every plant. */
+  owned: ReadonlySet<string> | undefined;
+  subscriptions: string[];
+  clientId: string;
+  checkpointFile: string | undefined;
+}
+
+function scopeOf(config: RulesConfig, registry: PlantRegistry | undefined): Scope {
+  const spec = config.partition;
+  if (!spec) return { registry, owned: undefined, subscriptions: [config.subscription ?? topics.readingsFilter()], clientId: config.clientId, checkpointFile: config.checkpoint.file };
+  if (config.subscription) throw new ConfigError('rules config', [{ path: 'subscription', expected: 'no subscription with `partition` (a partition subscribes to its own plants)' }]);
+  const ids = ownedPlantIds(spec, registry);
+  const owned = new Set(ids);
+  const name = partitionName(spec);
+  return {
+    registry: registry ? partitionRegistry(registry, owned) : undefined,
+    owned,
+    subscriptions: partitionFilters(ids),
+    clientId: `${config.clientId}-${name}`,
+    checkpointFile: config.checkpoint.file ? partitionFile(config.checkpoint.file, name) : undefined,
   };
 }
 
@@ -132,11 +161,12 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   const config = parseRulesConfig(input);
   const log = opts.logger ?? pino({ name: 'cleanstream-rules' });
   const clock = opts.clock ?? Date.now;
-  const registry = opts.registry ?? (config.plants ? loadPlantRegistry(config.plants) : undefined);
+  const scope = scopeOf(config, opts.registry ?? (config.plants ? loadPlantRegistry(config.plants) : undefined));
+  const registry = scope.registry;
   if (config.history.enabled && !registry) throw new ConfigError('rules config', [{ path: 'history.enabled', expected: 'a plant registry (`plants:`) for baselines and reductions' }]);
   const limits = loadLimitsCatalog([...(config.builtinLimits ? [BUILTIN_STANDARDS_DIR] : []), ...config.limits]);
 
-  const counters = { receivedMessages: 0, duplicateMessages: 0, suppressedTransitions: 0, published: 0, publishErrors: 0, checkpoints: 0 };
+  const counters = { receivedMessages: 0, duplicateMessages: 0, suppressedTransitions: 0, published: 0, publishErrors: 0, checkpoints: 0, deltaCheckpoints: 0 };
   const rejected: Record<string, number> = {};
   const writer = new AlertWriter(config.influx, (err) => log.error({ err: err.message, code: err.code }, 'alerts to InfluxDB'));
   try {
@@ -151,7 +181,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   notifier.on('deadLetter', (i) => log.error(i, `webhook ${i.route}: gave up on ${i.key} after ${i.attempts} attempts (${i.reason}); kept in its dead-letters.ndjson`));
   notifier.on('error', (err) => log.error({ err: err.message }, 'webhooks'));
 
-  const checkpointFile = config.checkpoint.file;
+  const checkpointFile = scope.checkpointFile;
   const journal = checkpointFile ? new TransitionJournal(`${checkpointFile}.journal`) : undefined;
   /** How far the transitions of the previous run since its last checkpoint got; the redelivered readings produce them again. */
   const previous = journal?.load() ?? { done: new Set<string>(), outboxed: new Map<string, string | undefined>() };
@@ -171,7 +201,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     return retainedAtStart.get(topics.alert(a.plant, a.rule, a.meter)) === alertTopicState(a);
   };
 
-  const client = connect(config.mqtt.url, { ...mqttOptions(config), manualConnect: true });
+  const client = connect(config.mqtt.url, { ...mqttOptions(config, scope.clientId), manualConnect: true });
   const publishAlert = (t: AlertTransition): Promise<void> => {
     const a = t.alert;
     return client.publishAsync(topics.alert(a.plant, a.rule, a.meter), JSON.stringify(a), { qos: 1, retain: true }).then(
@@ -272,24 +302,36 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   if (checkpointFile) {
     const snap = readCheckpoint(checkpointFile);
     if (snap) {
+      // a checkpoint of another partitioning: alerts of plants this partition no longer owns are not its to keep open
+      const owned = scope.owned;
+      if (owned) snap.alerts = snap.alerts.filter((a) => owned.has(a.key[1]));
       const dropped = engine.restore(snap);
       recent.restore(snap.recentMessages);
       inOrder.restore(snap.reorder, clock());
-      log.info({ file: checkpointFile, takenAt: snap.takenAt, openAlerts: snap.alerts.length, journaled: journaledAtStart, ...dropped }, 'restored rules state from the checkpoint');
+      log.info({ file: checkpointFile, takenAt: snap.takenAt, openAlerts: snap.alerts.length, deltas: snap.deltasApplied ?? 0, journaled: journaledAtStart, ...dropped }, 'restored rules state from the checkpoint');
     }
   }
 
   let accepting = true;
   const acks = checkpointFile ? new CheckpointAcks(client, () => accepting) : undefined;
   let checkpointing: Promise<void> | undefined;
+  /**
+   * The chain of incremental checkpoints on disk: its base and how many deltas follow it. Undefined until this run
+   * has written a full checkpoint (the first one is always full: the generations of a previous run mean nothing).
+   */
+  let chain: { baseId: string; deltas: number; baseBytes: number; deltaBytes: number; changedSince: number } | undefined;
+  let bases = 0;
   const checkpoint = (): Promise<void> => {
     if (!checkpointFile) return Promise.resolve();
     checkpointing ??= (async () => {
+      const full = !chain || chain.deltas >= config.checkpoint.deltas || chain.deltaBytes >= chain.baseBytes;
+      const baseId = full ? `${Date.now().toString(36)}-${process.pid}-${++bases}` : chain!.baseId;
+      const seq = full ? 0 : chain!.deltas + 1;
       // The state as of now, taken in slices while readings keep being judged (the engine copies a series about to
       // change first): alerts raised meanwhile are handed on at once, not held behind the checkpoint.
-      const series = engine.beginSnapshot();
+      const series = engine.beginSnapshot(full ? {} : { changedSince: chain!.changedSince });
       const recentKeys = recent.beginSnapshot();
-      const head: Omit<RulesCheckpoint, SlicedSection['key']> = { ...series.head, reorder: inOrder.snapshot() };
+      const head: Omit<RulesCheckpoint, SlicedSection['key']> = { ...series.head, reorder: inOrder.snapshot(), ...(full ? { baseId } : { delta: { base: baseId, seq } }) };
       const headJson = JSON.stringify(head); // now: what it holds keeps changing
       const covered = emitted;
       const mark = acks?.mark();
@@ -301,8 +343,16 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
           { key: 'series', kind: 'array', take: series.take },
           { key: 'recentMessages', kind: 'object', take: recentKeys.take },
         ];
-        await writeCheckpointInSlices(checkpointFile, headJson, sections, durable);
+        const bytes = await writeCheckpointInSlices(full ? checkpointFile : deltaFile(checkpointFile, seq), headJson, sections, durable);
+        if (full) {
+          // the new base stands alone: the old chain's deltas go (a crash before they do leaves deltas naming the old base, ignored)
+          removeDeltas(checkpointFile);
+          chain = { baseId, deltas: 0, baseBytes: bytes, deltaBytes: 0, changedSince: series.generation + 1 };
+        } else {
+          chain = { ...chain!, deltas: seq, deltaBytes: chain!.deltaBytes + bytes, changedSince: series.generation + 1 };
+        }
         counters.checkpoints++;
+        if (!full) counters.deltaCheckpoints++;
       } catch (err) {
         series.abandon();
         recentKeys.abandon();
@@ -326,7 +376,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     return checkpointing;
   };
 
-  const subscription = config.subscription ?? topics.readingsFilter();
+  const subscriptions = scope.subscriptions;
   client.on('message', (topic, payload) => {
     if (!accepting) return;
     if (topic.startsWith(`${TOPIC_ROOT}/alert-acks/`)) return onAck(topic, payload);
@@ -344,6 +394,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   });
   function onAck(topic: string, payload: Buffer): void {
     const [plant, rule, meter] = topic.split('/').slice(-3) as [string, string, string];
+    if (scope.owned && !scope.owned.has(plant)) return; // another partition's alert
     let body: { by?: unknown; comment?: unknown };
     try {
       body = JSON.parse(payload.toString('utf8')) as typeof body;
@@ -360,8 +411,8 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   client.on('error', (err) => log.error({ err: err.message }, 'mqtt'));
   client.on('close', () => acks?.reset());
   client.on('connect', () => {
-    client.subscribe([subscription, topics.alertAcksFilter()], { qos: 1 }, (err, granted) => {
-      if (err) log.error({ err: err.message }, `subscribing to ${subscription} failed`);
+    client.subscribe([...subscriptions, topics.alertAcksFilter()], { qos: 1 }, (err, granted) => {
+      if (err) log.error({ err: err.message, subscriptions: subscriptions.length }, `subscribing to ${subscriptions[0]}${subscriptions.length > 1 ? ` and ${subscriptions.length - 1} more` : ''} failed`);
       else if (granted?.some((g) => g.qos === 128)) log.error({ granted }, `the broker refused a subscription`);
     });
   });

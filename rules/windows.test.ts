@@ -48,4 +48,21 @@ describe('event-time windows', () => {
     for (const ts of [0, 4, 8, 12, 15]) w.push(ts, ts);
     expect([w.count, w.sum, w.oldestTs()]).toEqual([3, 35, 8]);
   });
+
+  it('keeps a sliding window across a checkpoint compactly (time differences), and reads the older [ts, value] form', () => {
+    const w = new SlidingWindow(60_000, 2);
+    const t0 = 1_700_000_000_000;
+    for (let k = 0; k < 50; k++) w.push(t0 + k * 400, 40 + (k % 7));
+    const json = JSON.stringify(w.snapshot());
+    expect(json.length).toBeLessThan(50 * 10);
+    const back = new SlidingWindow(60_000, 2);
+    back.restore(JSON.parse(json));
+    expect([back.count, back.sum, back.oldestTs(), back.oldestValue()]).toEqual([w.count, w.sum, w.oldestTs(), w.oldestValue()]);
+    const legacy = new SlidingWindow(60_000, 2);
+    legacy.restore({ samples: [[t0, 1], [t0 + 400, 2]] });
+    expect([legacy.count, legacy.sum, legacy.oldestTs()]).toEqual([2, 3, t0]);
+    // and it goes on sliding from where it was
+    back.push(t0 + 60_000 + 400, 50);
+    expect(back.oldestTs()).toBe(t0 + 400);
+  });
 });

@@ -43,8 +43,9 @@ class Sustained implements Operator {
     else alert.relax();
   }
 
-  snapshot(): SustainedState {
-    return { since: this.since === this.since ? this.since : null };
+  /** Null when not over the limit (the state a new operator starts in): most series are, and a checkpoint leaves them out. */
+  snapshot(): SustainedState | null {
+    return this.since === this.since ? { since: this.since } : null;
   }
 
   restore(state: unknown): void {

@@ -59,6 +59,10 @@ export interface ReplayOptions {
   checkpointFile?: string;
   clientId?: string;
   rules?: unknown[];
+  /** Baseline files besides the shipped ones (for intensity and baseline rules). */
+  baselineFiles?: string[];
+  /** Judge only a partition of the plants (rules/partition.ts). */
+  partition?: { index: number; count: number } | { plants: string[] };
   /** Collected lines go here (shared across a restart). */
   into?: AlertTransition[];
 }
@@ -74,6 +78,8 @@ export function startGoldenRules(o: ReplayOptions): Promise<RulesService> {
     tickMs: 100,
     ...(o.checkpointFile ? { checkpoint: { file: o.checkpointFile, intervalMs: 250 } } : {}),
     rules: (o.rules ?? GOLDEN_RULES) as RulesConfigInput['rules'],
+    ...(o.baselineFiles ? { history: { baselineFiles: o.baselineFiles } } : {}),
+    ...(o.partition ? { partition: o.partition } : {}),
   };
   const into = o.into ?? [];
   return startRules(config, { registry: demoRegistry(), logger: pino({ level: 'silent' }), onTransition: (t) => into.push(t) }).then((s) => s);
