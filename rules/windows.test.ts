@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReorderBuffer, SlidingWindow, TumblingMean, type SampleSink } from './windows.ts';
+import { ReorderBuffer, SlidingOldest, SlidingSum, TumblingMean, type SampleSink } from './windows.ts';
 import { GOOD, type QualityCode } from './kinds/types.ts';
 
 function collector(): SampleSink & { got: number[] } {
@@ -43,26 +43,80 @@ describe('event-time windows', () => {
     expect([w.closedStart, w.closedMean, w.closedCount]).toEqual([dayStartCst, 15, 2]);
   });
 
-  it('keeps a sliding window of the last size of event time with a running sum', () => {
-    const w = new SlidingWindow(10, 2);
+  it('keeps the count and sum of the last size of event time, exactly when samples are a bucket or more apart', () => {
+    const w = new SlidingSum(10, 1);
     for (const ts of [0, 4, 8, 12, 15]) w.push(ts, ts);
-    expect([w.count, w.sum, w.oldestTs()]).toEqual([3, 35, 8]);
+    expect([w.count, w.sum]).toEqual([3, 35]);
+    const rate = new SlidingOldest(10, 1);
+    for (const ts of [0, 4, 8, 12, 15]) rate.push(ts, ts * 2);
+    expect([rate.oldestTs(), rate.oldestValue()]).toEqual([8, 16]);
   });
 
-  it('keeps a sliding window across a checkpoint compactly (time differences), and reads the older [ts, value] form', () => {
-    const w = new SlidingWindow(60_000, 2);
+  it('holds a 5-minute window of a 2.5 Hz feed in at most 31 buckets, its far edge judged to the 10 s bucket', () => {
+    const size = 300_000;
+    const resolution = 10_000;
+    const w = new SlidingSum(size, resolution);
+    const oldest = new SlidingOldest(size, resolution);
+    const t0 = 1_700_000_000_123;
+    const samples: [number, number][] = [];
+    for (let k = 0; k < 2_500; k++) {
+      const ts = t0 + k * 400 + (k % 3) * 7;
+      const bad = k % 7 === 0 ? 1 : 0;
+      samples.push([ts, bad]);
+      w.push(ts, bad);
+      oldest.push(ts, k);
+      // what the window must hold: every sample of a bucket whose newest sample is within size of this one
+      const newestOfBucket = new Map<number, number>();
+      for (const [t] of samples) newestOfBucket.set(Math.floor(t / resolution), t);
+      const kept = samples.filter(([t]) => newestOfBucket.get(Math.floor(t / resolution))! >= ts - size);
+      if (k % 250 === 249) {
+        expect([w.count, w.sum]).toEqual([kept.length, kept.reduce((a, [, b]) => a + b, 0)]);
+        expect(oldest.oldestTs()).toBe(kept[0]![0]);
+        expect(ts - oldest.oldestTs()).toBeLessThan(size + resolution);
+      }
+    }
+    expect(w.buckets).toBeLessThanOrEqual(31);
+    expect(oldest.buckets).toBeLessThanOrEqual(31);
+  });
+
+  it('survives a checkpoint round trip in O(buckets), and reads the per-sample forms of older checkpoints', () => {
     const t0 = 1_700_000_000_000;
-    for (let k = 0; k < 50; k++) w.push(t0 + k * 400, 40 + (k % 7));
-    const json = JSON.stringify(w.snapshot());
-    expect(json.length).toBeLessThan(50 * 10);
-    const back = new SlidingWindow(60_000, 2);
-    back.restore(JSON.parse(json));
-    expect([back.count, back.sum, back.oldestTs(), back.oldestValue()]).toEqual([w.count, w.sum, w.oldestTs(), w.oldestValue()]);
-    const legacy = new SlidingWindow(60_000, 2);
-    legacy.restore({ samples: [[t0, 1], [t0 + 400, 2]] });
-    expect([legacy.count, legacy.sum, legacy.oldestTs()]).toEqual([2, 3, t0]);
-    // and it goes on sliding from where it was
-    back.push(t0 + 60_000 + 400, 50);
-    expect(back.oldestTs()).toBe(t0 + 400);
+    const share = new SlidingSum(60_000, 2_000);
+    const oldest = new SlidingOldest(60_000, 2_000);
+    for (let k = 0; k < 600; k++) {
+      share.push(t0 + k * 400, k % 5 === 0 ? 1 : 0);
+      oldest.push(t0 + k * 400, 40 + (k % 7));
+    }
+    const shareJson = JSON.stringify(share.snapshot());
+    expect(shareJson.length).toBeLessThan(31 * 3 * 6 + 40);
+    const shareBack = new SlidingSum(60_000, 2_000);
+    shareBack.restore(JSON.parse(shareJson));
+    expect([shareBack.count, shareBack.sum, shareBack.buckets]).toEqual([share.count, share.sum, share.buckets]);
+    const oldestBack = new SlidingOldest(60_000, 2_000);
+    oldestBack.restore(JSON.parse(JSON.stringify(oldest.snapshot())));
+    expect([oldestBack.oldestTs(), oldestBack.oldestValue(), oldestBack.buckets]).toEqual([oldest.oldestTs(), oldest.oldestValue(), oldest.buckets]);
+    // and both go on sliding from where they were
+    const next = t0 + 600 * 400 + 2_000;
+    for (const w of [share, shareBack]) w.push(next, 1);
+    expect([shareBack.count, shareBack.sum]).toEqual([share.count, share.sum]);
+    for (const w of [oldest, oldestBack]) w.push(next, 1);
+    expect(oldestBack.oldestTs()).toBe(oldest.oldestTs());
+
+    // a rule whose resolution was made coarser since: the checkpoint's buckets merge, nothing is lost
+    const coarser = new SlidingSum(60_000, 6_000);
+    coarser.restore(JSON.parse(shareJson));
+    const atCheckpoint = new SlidingSum(60_000, 2_000);
+    atCheckpoint.restore(JSON.parse(shareJson));
+    expect([coarser.count, coarser.sum]).toEqual([atCheckpoint.count, atCheckpoint.sum]);
+    expect(coarser.buckets).toBeLessThanOrEqual(11);
+    coarser.push(t0 + 600 * 400 + 120_000, 1); // everything restored leaves the window
+    expect([coarser.count, coarser.sum, coarser.buckets]).toEqual([1, 1, 1]);
+
+    const legacy = new SlidingSum(60_000, 1_000);
+    legacy.restore({ samples: [[t0, 1], [t0 + 400, 0], [t0 + 1_400, 1]] });
+    expect([legacy.count, legacy.sum, legacy.buckets]).toEqual([3, 2, 2]);
+    const legacyDiffs = new SlidingOldest(60_000, 1_000);
+    legacyDiffs.restore({ dt: [t0, 400, 1_000], v: [5, 6, 7] });
+    expect([legacyDiffs.oldestTs(), legacyDiffs.oldestValue(), legacyDiffs.buckets]).toEqual([t0, 5, 2]);
   });
 });

@@ -1,5 +1,6 @@
 /**
- * Event-time machinery: a per-series reorder buffer with a watermark, and tumbling and sliding windows.
+ * Event-time machinery: a per-series reorder buffer with a watermark, tumbling windows, and sliding windows in
+ * bounded memory (buckets of aggregates, not samples).
  *
  * Watermark = the greatest event time seen on the series minus the allowed lateness. Samples at or before the
  * watermark are released to the operators in event-time order; a sample that arrives older than the watermark is
@@ -199,106 +200,106 @@ export class TumblingMean {
   }
 }
 
-/**
- * A sliding window in a checkpoint: event times as differences from the one before (the first from 0), values as
- * they are. Millions of windows go into a checkpoint, and a difference of a few hundred ms is 3 characters where a
- * timestamp is 13. Checkpoints before this format hold `samples: [ts, value][]`, still read.
- */
-export type SlidingState = { dt: number[]; v: number[] } | { samples: [number, number][] };
 
 /**
- * A sliding window over the last `sizeMs` of event time (samples with ts >= newest - size), with a running sum,
- * in a ring kept in one plain array of [ts, value] pairs: a plain array of doubles costs a fraction of a typed array
- * (no ArrayBuffer behind it), which counts with millions of windows. Storage is made on the first sample.
- * (Float64Arrays for large rings were tried, to keep them out of the garbage collector's way: with 200,000 windows
- * of hundreds of samples the ArrayBuffers made its pauses longer, not shorter.)
+ * Sliding windows in bounded memory: fixed buckets of `resolutionMs` event time (aligned to multiples of it) hold
+ * aggregates of the samples that fell in them, never the samples, so a window costs O(size / resolution) numbers
+ * whatever the sample rate (a 5-minute window of a 2.5 Hz feed held 750 samples; at the default resolution it holds
+ * at most 31 buckets).
+ *
+ * The window edge is judged to the bucket: a bucket stays in the window while its newest sample is within `sizeMs`
+ * of the newest sample of the series, so the window reaches back between `sizeMs` and `sizeMs + resolutionMs`.
+ * When samples are at least `resolutionMs` apart each bucket holds one sample, and the result is exactly that of a
+ * window of every sample.
  */
-export class SlidingWindow {
-  /** ts at 2k, value at 2k + 1. */
-  private ring: number[] = NO_SAMPLES;
+export const DEFAULT_BUCKETS_PER_WINDOW = 30;
+
+/** The bucket width used when a rule does not set one: the window over DEFAULT_BUCKETS_PER_WINDOW, at least 1 ms. */
+export function defaultResolutionMs(sizeMs: number): number {
+  return Math.max(1, Math.floor(sizeMs / DEFAULT_BUCKETS_PER_WINDOW));
+}
+
+/**
+ * A window in a checkpoint: its resolution and its buckets, three numbers each, flattened; the first number of each
+ * is a time as a difference from the time before it (the first from 0), which keeps millions of them short.
+ * Checkpoints from before buckets hold every sample (`{ dt, v }` or `samples: [ts, value][]`), still read.
+ */
+export type BucketedState = { r: number; b: number[] } | { dt: number[]; v: number[] } | { samples: [number, number][] };
+
+/**
+ * The ring shared by the bucketed windows: three numbers per bucket in one plain array (a plain array of doubles is
+ * cheaper for the garbage collector than millions of small typed arrays), slot 0 the event time of the bucket's
+ * newest sample. Storage is made on the first sample and grows only up to the buckets a window can span.
+ */
+abstract class BucketRing {
+  protected ring: number[] = NO_BUCKETS;
   private capacity = 0;
-  private head = 0;
-  private size = 0;
-  sum = 0;
+  protected head = 0;
+  protected size = 0;
 
   constructor(
     readonly sizeMs: number,
-    private readonly initialCapacity = 8,
+    readonly resolutionMs: number,
   ) {}
 
-  get count(): number {
+  /** Buckets held (for tests and memory figures). */
+  get buckets(): number {
     return this.size;
   }
 
-  /** Add an in-order sample and drop those that fell out of the window. */
-  push(ts: number, value: number): void {
+  /** Add an in-order sample and drop the buckets that fell out of the window. */
+  protected place(ts: number): number {
     this.evict(ts - this.sizeMs);
+    if (this.size > 0) {
+      const newest = this.slot(this.size - 1);
+      if (Math.floor(this.ring[newest]! / this.resolutionMs) === Math.floor(ts / this.resolutionMs)) {
+        this.ring[newest] = ts;
+        return -1 - newest; // negative: the sample joins the newest bucket at that slot
+      }
+    }
     if (this.size === this.capacity) this.grow();
-    const i = (this.head + this.size) % this.capacity;
-    this.ring[2 * i] = ts;
-    this.ring[2 * i + 1] = value;
-    this.size++;
-    this.sum += value;
+    const at = this.slot(this.size++);
+    this.ring[at] = ts;
+    return at;
   }
 
-  /** Drop samples older than `from`. */
+  /** Drop the buckets whose newest sample is older than `from`. */
   evict(from: number): void {
-    while (this.size > 0 && this.ring[2 * this.head]! < from) {
-      this.sum -= this.ring[2 * this.head + 1]!;
+    while (this.size > 0 && this.ring[3 * this.head]! < from) {
+      this.dropped(3 * this.head);
       this.head = (this.head + 1) % this.capacity;
       this.size--;
     }
-    if (this.size === 0) this.sum = 0; // no drift from repeated float subtraction
   }
 
-  oldestTs(): number {
-    return this.size ? this.ring[2 * this.head]! : NaN;
+  /** A bucket (at its slot) left the window. */
+  protected abstract dropped(at: number): void;
+
+  /** The array index of the k-th oldest bucket. */
+  protected slot(k: number): number {
+    return 3 * ((this.head + k) % this.capacity);
   }
 
-  oldestValue(): number {
-    return this.size ? this.ring[2 * this.head + 1]! : NaN;
-  }
-
-  snapshot(): SlidingState {
-    const dt = new Array<number>(this.size);
-    const v = new Array<number>(this.size);
+  protected snapshotBuckets(encode: (at: number, previousTs: number, out: number[]) => number): { r: number; b: number[] } {
+    const b: number[] = [];
     let previous = 0;
-    for (let k = 0; k < this.size; k++) {
-      const i = (this.head + k) % this.capacity;
-      const ts = this.ring[2 * i]!;
-      dt[k] = ts - previous;
-      previous = ts;
-      v[k] = this.ring[2 * i + 1]!;
-    }
-    return { dt, v };
+    for (let k = 0; k < this.size; k++) previous = encode(this.slot(k), previous, b);
+    return { r: this.resolutionMs, b };
   }
 
-  restore(s: SlidingState): void {
+  protected clear(): void {
     this.head = this.size = 0;
-    this.sum = 0;
-    const add = (ts: number, v: number): void => {
-      if (this.size === this.capacity) this.grow();
-      this.ring[2 * this.size] = ts;
-      this.ring[2 * this.size + 1] = v;
-      this.size++;
-      this.sum += v;
-    };
-    if ('samples' in s) {
-      for (const [ts, v] of s.samples) add(ts, v);
-      return;
-    }
-    let ts = 0;
-    for (let k = 0; k < s.dt.length; k++) add((ts += s.dt[k]!), s.v[k]!);
   }
 
   private grow(): void {
-    const capacity = this.capacity ? this.capacity * 2 : this.initialCapacity;
+    const capacity = this.capacity ? this.capacity * 2 : 4;
     // filled with doubles from the start, so the array's elements stay unboxed doubles
-    const ring = new Array<number>(2 * capacity).fill(0.5);
+    const ring = new Array<number>(3 * capacity).fill(0.5);
     for (let k = 0; k < this.size; k++) {
-      const i = (this.head + k) % this.capacity;
-      ring[2 * k] = this.ring[2 * i]!;
-      ring[2 * k + 1] = this.ring[2 * i + 1]!;
+      const from = this.slot(k);
+      ring[3 * k] = this.ring[from]!;
+      ring[3 * k + 1] = this.ring[from + 1]!;
+      ring[3 * k + 2] = this.ring[from + 2]!;
     }
     this.ring = ring;
     this.capacity = capacity;
@@ -306,4 +307,119 @@ export class SlidingWindow {
   }
 }
 
-const NO_SAMPLES: number[] = [];
+const NO_BUCKETS: number[] = [];
+
+/** Replay a checkpoint of every sample (rounds 1-2) in order. */
+function replaySamples(s: { dt: number[]; v: number[] } | { samples: [number, number][] }, push: (ts: number, v: number) => void): void {
+  if ('samples' in s) {
+    for (const [ts, v] of s.samples) push(ts, v);
+    return;
+  }
+  let ts = 0;
+  for (let k = 0; k < s.dt.length; k++) push((ts += s.dt[k]!), s.v[k]!);
+}
+
+/**
+ * The oldest sample of a sliding window (for rates of change): per bucket, its first sample's time and value.
+ * Exact when buckets hold one sample each; otherwise the oldest is the first sample of the oldest bucket still in
+ * the window, up to `resolutionMs` older than `sizeMs`.
+ */
+export class SlidingOldest extends BucketRing {
+  /** Add an in-order sample. */
+  push(ts: number, value: number): void {
+    const at = this.place(ts);
+    if (at < 0) return;
+    this.ring[at + 1] = ts;
+    this.ring[at + 2] = value;
+  }
+
+  oldestTs(): number {
+    return this.size ? this.ring[3 * this.head + 1]! : NaN;
+  }
+
+  oldestValue(): number {
+    return this.size ? this.ring[3 * this.head + 2]! : NaN;
+  }
+
+  protected dropped(): void {}
+
+  /** Per bucket: first sample's time (from the previous bucket's newest), newest sample's time (from the first), first value. */
+  snapshot(): BucketedState {
+    return this.snapshotBuckets((at, previous, out) => {
+      const last = this.ring[at]!;
+      const first = this.ring[at + 1]!;
+      out.push(first - previous, last - first, this.ring[at + 2]!);
+      return last;
+    });
+  }
+
+  restore(s: BucketedState): void {
+    this.clear();
+    if (!('r' in s)) return replaySamples(s, (ts, v) => this.push(ts, v));
+    let previous = 0;
+    for (let k = 0; k + 2 < s.b.length; k += 3) {
+      const first = previous + s.b[k]!;
+      const last = first + s.b[k + 1]!;
+      this.push(first, s.b[k + 2]!);
+      if (last !== first) this.place(last);
+      previous = last;
+    }
+  }
+}
+
+/**
+ * Count and sum of a sliding window (for shares and means): per bucket, how many samples and their sum. Exact when
+ * buckets hold one sample each; otherwise the edge is judged to the bucket (see above). Sums of 0/1 flags stay
+ * integers, so a share never drifts.
+ */
+export class SlidingSum extends BucketRing {
+  count = 0;
+  sum = 0;
+
+  push(ts: number, value: number): void {
+    const joined = this.place(ts);
+    const at = joined < 0 ? -1 - joined : joined;
+    if (joined < 0) {
+      this.ring[at + 1]! += 1;
+      this.ring[at + 2]! += value;
+    } else {
+      this.ring[at + 1] = 1;
+      this.ring[at + 2] = value;
+    }
+    this.count++;
+    this.sum += value;
+  }
+
+  protected dropped(at: number): void {
+    this.count -= this.ring[at + 1]!;
+    this.sum -= this.ring[at + 2]!;
+    if (this.count === 0) this.sum = 0; // no drift from repeated float subtraction
+  }
+
+  /** Per bucket: newest sample's time (from the previous bucket's), count, sum. */
+  snapshot(): BucketedState {
+    return this.snapshotBuckets((at, previous, out) => {
+      const last = this.ring[at]!;
+      out.push(last - previous, this.ring[at + 1]!, this.ring[at + 2]!);
+      return last;
+    });
+  }
+
+  restore(s: BucketedState): void {
+    this.clear();
+    this.count = this.sum = 0;
+    if (!('r' in s)) return replaySamples(s, (ts, v) => this.push(ts, v));
+    let ts = 0;
+    for (let k = 0; k + 2 < s.b.length; k += 3) {
+      ts += s.b[k]!;
+      const at = this.place(ts);
+      // a checkpoint taken at a finer resolution than the rule's now: its buckets merge
+      const joined = at < 0;
+      const slot = joined ? -1 - at : at;
+      this.ring[slot + 1] = (joined ? this.ring[slot + 1]! : 0) + s.b[k + 1]!;
+      this.ring[slot + 2] = (joined ? this.ring[slot + 2]! : 0) + s.b[k + 2]!;
+      this.count += s.b[k + 1]!;
+      this.sum += s.b[k + 2]!;
+    }
+  }
+}

@@ -1,16 +1,22 @@
 /**
  * `quality`: the share of bad (or bad and uncertain) readings over a sliding event-time window is above X. A meter
  * that mostly reports errors is not stale (data arrives) and never crosses a limit (no values), yet the plant is
- * blind at that point: this is the rule that says so.
+ * blind at that point: this is the rule that says so. The window keeps a count of readings and of bad ones per
+ * `resolutionMs` bucket, not every reading, so its far edge is judged to the bucket (rules/windows.ts SlidingSum).
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
-import { SlidingWindow, type SlidingState } from '../windows.ts';
+import { defaultResolutionMs, SlidingSum, type BucketedState } from '../windows.ts';
 import { BAD, fmt, GOOD, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const qualityParams = z
   .strictObject({
     windowMs: durationMs,
+    /**
+     * Bucket width of the window (rules/windows.ts): the window's far edge is judged to it. Default windowMs / 30;
+     * exact for feeds whose samples are at least this far apart.
+     */
+    resolutionMs: durationMs.optional(),
     /** Share (0–1) of readings that may be bad within the window. */
     maxShare: z.number().min(0).lt(1),
     count: z.enum(['bad', 'not-good']).default('not-good'),
@@ -19,15 +25,16 @@ export const qualityParams = z
     /** Clears only once the share is at or below this (hysteresis); default maxShare. */
     clearBelowShare: z.number().min(0).lt(1).optional(),
   })
-  .refine((p) => p.clearBelowShare === undefined || p.clearBelowShare <= p.maxShare, { path: ['clearBelowShare'], message: 'expected a share at or below maxShare' });
+  .refine((p) => p.clearBelowShare === undefined || p.clearBelowShare <= p.maxShare, { path: ['clearBelowShare'], message: 'expected a share at or below maxShare' })
+  .refine((p) => p.resolutionMs === undefined || p.resolutionMs <= p.windowMs, { path: ['resolutionMs'], message: 'expected at most windowMs' });
 export type QualityParams = z.output<typeof qualityParams>;
 
 class QualityShare implements Operator {
-  private readonly window: SlidingWindow;
+  private readonly window: SlidingSum;
   private readonly clearAt: number;
 
   constructor(private readonly p: QualityParams) {
-    this.window = new SlidingWindow(p.windowMs);
+    this.window = new SlidingSum(p.windowMs, p.resolutionMs ?? defaultResolutionMs(p.windowMs));
     this.clearAt = p.clearBelowShare ?? p.maxShare;
   }
 
@@ -41,12 +48,12 @@ class QualityShare implements Operator {
     else alert.relax();
   }
 
-  snapshot(): SlidingState {
+  snapshot(): BucketedState {
     return this.window.snapshot();
   }
 
   restore(state: unknown): void {
-    this.window.restore(state as SlidingState);
+    this.window.restore(state as BucketedState);
   }
 }
 

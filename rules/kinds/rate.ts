@@ -1,11 +1,12 @@
 /**
  * `rate`: the value changes faster than X per minute, measured across a sliding event-time window (the newest sample
  * against the oldest one still in the window) so that one noisy sample pair does not decide. Catches a dosing pump
- * failure or a sudden load before the limit itself is crossed.
+ * failure or a sudden load before the limit itself is crossed. The window keeps one bucket per `resolutionMs`, not
+ * every sample, so its oldest sample is judged to the bucket (rules/windows.ts SlidingOldest).
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
-import { SlidingWindow, type SlidingState } from '../windows.ts';
+import { defaultResolutionMs, SlidingOldest, type BucketedState } from '../windows.ts';
 import { fmt, usable, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const rateParams = z
@@ -14,21 +15,27 @@ export const rateParams = z
     maxPerMinute: z.number().positive(),
     direction: z.enum(['rise', 'fall', 'both']).default('both'),
     windowMs: durationMs.default(60_000),
+    /**
+     * Bucket width of the window (rules/windows.ts): the window's far edge is judged to it. Default windowMs / 30;
+     * exact for feeds whose samples are at least this far apart.
+     */
+    resolutionMs: durationMs.optional(),
     /** Clears only once the rate is at or below this (hysteresis); default maxPerMinute. */
     clearBelowPerMinute: z.number().nonnegative().optional(),
   })
   .refine((p) => p.clearBelowPerMinute === undefined || p.clearBelowPerMinute <= p.maxPerMinute, {
     path: ['clearBelowPerMinute'],
     message: 'expected a rate at or below maxPerMinute',
-  });
+  })
+  .refine((p) => p.resolutionMs === undefined || p.resolutionMs <= p.windowMs, { path: ['resolutionMs'], message: 'expected at most windowMs' });
 export type RateParams = z.output<typeof rateParams>;
 
 class Rate implements Operator {
-  private readonly window: SlidingWindow;
+  private readonly window: SlidingOldest;
   private readonly clearAt: number;
 
   constructor(private readonly p: RateParams) {
-    this.window = new SlidingWindow(p.windowMs);
+    this.window = new SlidingOldest(p.windowMs, p.resolutionMs ?? defaultResolutionMs(p.windowMs));
     this.clearAt = p.clearBelowPerMinute ?? p.maxPerMinute;
   }
 
@@ -44,12 +51,12 @@ class Rate implements Operator {
     else alert.relax();
   }
 
-  snapshot(): SlidingState {
+  snapshot(): BucketedState {
     return this.window.snapshot();
   }
 
   restore(state: unknown): void {
-    this.window.restore(state as SlidingState);
+    this.window.restore(state as BucketedState);
   }
 }
 
