@@ -1,26 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../core/errors.ts';
+import { configErrorOf as errorOf, tempConfigFile } from '../test/harness/config-files.ts';
 import { loadRulesConfig } from './config.ts';
 
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
-
-function configFile(rules: string): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'cs-rules-')), 'rules.yaml');
-  writeFileSync(file, `mqtt: { url: mqtt://127.0.0.1:1883 }\ninflux: { url: http://127.0.0.1:8086, database: cs }\nrules:\n${rules}`);
-  return file;
-}
+const configFile = (rules: string): string =>
+  tempConfigFile('rules.yaml', `mqtt: { url: mqtt://127.0.0.1:1883 }\ninflux: { url: http://127.0.0.1:8086, database: cs }\nrules:\n${rules}`);
 
 describe('rules config', () => {
   it('loads the sample rules with paths resolved next to the file', () => {

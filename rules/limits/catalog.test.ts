@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { ConfigError } from '../../core/errors.ts';
+import { configErrorOf as errorOf, tempConfigFile } from '../../test/harness/config-files.ts';
 import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from './catalog.ts';
 import { DEMO_OVERRIDES, demoRegistry } from '../test-support.ts';
 
@@ -10,21 +7,7 @@ const at = (iso: string): number => Date.parse(iso);
 const plant = (id: string) => demoRegistry().plant(id)!;
 const withCategory = (id: string, category: string) => ({ ...plant(id), category });
 
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
-
-function limitsFile(text: string): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'cs-limits-')), 'limits.yaml');
-  writeFileSync(file, text);
-  return file;
-}
+const limitsFile = (text: string): string => tempConfigFile('limits.yaml', text);
 
 describe('limits catalog', () => {
   const catalog = loadLimitsCatalog([BUILTIN_STANDARDS_DIR, DEMO_OVERRIDES]);
