@@ -29,6 +29,7 @@ import { TokenStore } from '../dashboards/auth.ts';
 import { startDashboard } from '../dashboards/server.ts';
 import { startInfluxd } from '../test/harness/influxd.ts';
 import { freePort } from '../test/harness/ports.ts';
+import { until } from '../test/harness/wait.ts';
 import { SseReader } from '../test/integration/dashboards/sse-reader.ts';
 
 const { values: args } = parseArgs({
@@ -117,11 +118,7 @@ async function browserLatency(opts: { dashboardUrl: string; token: string; publi
         const page = await context.newPage();
         await page.goto(`${opts.dashboardUrl}/?token=${encodeURIComponent(opts.token)}#/plant/paper-01`);
         // polled from here: waitForFunction evaluates its predicate with eval inside the page, which the CSP forbids
-        const liveBy = Date.now() + PAGE_LIVE_TIMEOUT_MS;
-        while (!(await page.evaluate<boolean>(PAGE_IS_LIVE))) {
-          if (Date.now() > liveBy) throw new Error(`the operator page did not go live within ${PAGE_LIVE_TIMEOUT_MS} ms`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await until('the operator page to go live', () => page.evaluate<boolean>(PAGE_IS_LIVE), PAGE_LIVE_TIMEOUT_MS, 100);
         await page.evaluate(OBSERVE_COD_TILE);
         return page;
       }),

@@ -47,6 +47,14 @@ export function encodeBatch(batch: ReadingBatch): Buffer {
   return Buffer.from(JSON.stringify(batch));
 }
 
+/**
+ * The text encodeBatch gives, for a batch whose readings are already JSON (a gateway serialises a scan's readings at
+ * once and numbers the batch later, when it is queued): the envelope's fields in the order a ReadingBatch declares them.
+ */
+export function encodeBatchAround(envelope: Omit<ReadingBatch, 'v' | 'readings'>, readingsJson: string): string {
+  return `{"v":${PAYLOAD_VERSION},"gateway":${JSON.stringify(envelope.gateway)},"plant":${JSON.stringify(envelope.plant)},"seq":${envelope.seq},"sentAt":${envelope.sentAt},"readings":${readingsJson}}`;
+}
+
 function fail(reason: string, detail: string, index?: number): never {
   throw new PayloadError(reason, detail, index === undefined ? {} : { readingIndex: index });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeBatch, PAYLOAD_VERSION, type Reading, type ReadingBatch } from '../core/reading.ts';
-import { batchJson, batchJsonAround, chunkReadings, mqttClientOptions, splitByPlant } from './publisher.ts';
+import { encodeBatch, encodeBatchAround, PAYLOAD_VERSION, type Reading, type ReadingBatch } from '../core/reading.ts';
+import { chunkReadings, mqttClientOptions, splitByPlant } from './publisher.ts';
 import { decodeSpoolRecord, encodeSpoolRecord } from './spool-record.ts';
 import { topics } from '../core/topics.ts';
 
@@ -17,7 +17,7 @@ describe('publisher', () => {
   it('assembles a batch around readings already in JSON byte for byte as core encodes the whole batch', () => {
     const readings = splitByPlant([reading('paper-01', 'm1', 1.5), { ...reading('paper-01', 'm2', 0), value: null, quality: 'bad' }]).get('paper-01')!;
     const batch: ReadingBatch = { v: PAYLOAD_VERSION, gateway: 'gw-1', plant: 'paper-01', seq: 41, sentAt: 1_700_000_000_123, readings };
-    expect(batchJsonAround('gw-1', 'paper-01', 41, 1_700_000_000_123, JSON.stringify(readings))).toBe(encodeBatch(batch).toString('utf8'));
+    expect(encodeBatchAround({ gateway: 'gw-1', plant: 'paper-01', seq: 41, sentAt: 1_700_000_000_123 }, JSON.stringify(readings))).toBe(encodeBatch(batch).toString('utf8'));
   });
 
   it('splits a large scan of one plant into batches of at most maxReadingsPerBatch, in scan order', () => {
@@ -31,7 +31,7 @@ describe('publisher', () => {
   it('spools exactly the payload core encodes for the batch', () => {
     const readings = splitByPlant([reading('a', 'm1', 1.5), { ...reading('a', 'm2', 0), value: null, quality: 'bad', unit: 'm³/h' }]).get('a')!;
     const batch: ReadingBatch = { v: PAYLOAD_VERSION, gateway: 'gw-1', plant: 'a', seq: 7, sentAt: 1_700_000_000_500, readings };
-    const record = decodeSpoolRecord(encodeSpoolRecord({ topic: topics.readings('a', 'gw-1'), readings: 2, payload: batchJson(batch) }));
+    const record = decodeSpoolRecord(encodeSpoolRecord({ topic: topics.readings('a', 'gw-1'), readings: 2, payload: encodeBatch(batch).toString('utf8') }));
     expect(record.payload.equals(encodeBatch(batch))).toBe(true);
     expect(record).toMatchObject({ topic: topics.readings('a', 'gw-1'), readings: 2 });
   });

@@ -36,7 +36,7 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { mqttConnectOptions, type MqttConnection } from '../core/config.ts';
 import { DiskQueueFullError, type DiskQueue, type QueuedRecord } from '../core/disk-queue.ts';
 import { TransportError, toError } from '../core/errors.ts';
-import { PAYLOAD_VERSION, type BatchReading, type Reading, type ReadingBatch } from '../core/reading.ts';
+import { encodeBatchAround, type BatchReading, type Reading, type ReadingBatch } from '../core/reading.ts';
 import { topics } from '../core/topics.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { decodeSpoolRecord, encodeSpoolRecord } from './spool-record.ts';
@@ -112,22 +112,6 @@ export function splitByPlant(readings: readonly Reading[]): Map<string, BatchRea
     list.push({ meter: r.meter, quantity: r.quantity, unit: r.unit, value: r.value, ts: r.ts, quality: r.quality });
   }
   return byPlant;
-}
-
-/**
- * The payload of a batch as text, written straight into its spool record: byte for byte what core's encodeBatch
- * gives (its JSON), without the intermediate Buffer.
- */
-export function batchJson(batch: ReadingBatch): string {
-  return JSON.stringify(batch);
-}
-
-/**
- * The same text as batchJson for a batch whose readings array is already JSON: the envelope's fields in the order
- * a ReadingBatch declares them, so consumers (and tests) cannot tell the two apart.
- */
-export function batchJsonAround(gateway: string, plant: string, seq: number, sentAt: number, readingsJson: string): string {
-  return `{"v":${PAYLOAD_VERSION},"gateway":${JSON.stringify(gateway)},"plant":${JSON.stringify(plant)},"seq":${seq},"sentAt":${sentAt},"readings":${readingsJson}}`;
 }
 
 export const DEFAULT_MAX_READINGS_PER_BATCH = 1_000;
@@ -280,7 +264,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       const sentAt = this.now();
       const records: Buffer[] = [];
       for (const { plant, readingsJson, count: readings } of staged) {
-        records.push(encodeSpoolRecord({ topic: topics.readings(plant, this.gatewayId), readings, payload: batchJsonAround(this.gatewayId, plant, seq++, sentAt, readingsJson) }));
+        records.push(encodeSpoolRecord({ topic: topics.readings(plant, this.gatewayId), readings, payload: encodeBatchAround({ gateway: this.gatewayId, plant, seq: seq++, sentAt }, readingsJson) }));
       }
       try {
         await this.queue.append(records);

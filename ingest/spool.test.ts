@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiskQueue } from '../core/disk-queue.ts';
+import { until } from '../test/harness/wait.ts';
 import { decodeSpoolRecord, encodeSpoolRecord, mergeSources, readSpoolRecord, SpoolReplayer, type ReplayerOptions, type SpooledBatch } from './spool.ts';
 
 const dirs: string[] = [];
@@ -123,13 +124,7 @@ describe('SpoolReplayer', () => {
         },
       };
     }
-    const waitFor = async (what: string, condition: () => boolean): Promise<void> => {
-      const deadline = Date.now() + 5000;
-      while (!condition()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    };
+    const waitFor = (what: string, condition: () => boolean): Promise<void> => until(what, condition, 5000, 5);
 
     it('starts writes in spool order, at most 2 × concurrency records past the oldest unwritten, and removes only the written prefix', async () => {
       const queue = await DiskQueue.open({ dir: tempDir(), maxBytes: 1 << 20 });

@@ -66,13 +66,15 @@ const production: Input[] = [
   { part: 'production', quantity: 'production_rate', how: 'rate', source: 'production', rank: 1 },
 ];
 
+/** Wastewater from the outfall's volume counter, else its flow meter. */
+const wastewater = (part: Part): Input[] => [
+  { part, quantity: 'wastewater_volume', how: 'counter', source: 'wastewater', rank: 0 },
+  { part, quantity: 'wastewater_flow', how: 'rate', source: 'wastewater', rank: 1 },
+];
+
 /** What each indicator is computed from. */
 export const INDICATOR_INPUTS: Record<Indicator, readonly Input[]> = {
-  water_m3_per_t: [
-    { part: 'amount', quantity: 'wastewater_volume', how: 'counter', source: 'wastewater', rank: 0 },
-    { part: 'amount', quantity: 'wastewater_flow', how: 'rate', source: 'wastewater', rank: 1 },
-    ...production,
-  ],
+  water_m3_per_t: [...wastewater('amount'), ...production],
   energy_kgce_per_t: [
     { part: 'amount', quantity: 'active_energy', how: 'counter', source: 'electricity', rank: 0 },
     { part: 'amount', quantity: 'active_power', how: 'rate', source: 'electricity', rank: 1 },
@@ -80,12 +82,7 @@ export const INDICATOR_INPUTS: Record<Indicator, readonly Input[]> = {
     { part: 'amount', quantity: 'steam_flow', how: 'rate', source: 'steam', rank: 0 },
     ...production,
   ],
-  cod_kg_per_t: [
-    { part: 'volume', quantity: 'wastewater_volume', how: 'counter', source: 'wastewater', rank: 0 },
-    { part: 'volume', quantity: 'wastewater_flow', how: 'rate', source: 'wastewater', rank: 1 },
-    { part: 'concentration', quantity: 'cod', how: 'level', source: 'cod', rank: 0 },
-    ...production,
-  ],
+  cod_kg_per_t: [...wastewater('volume'), { part: 'concentration', quantity: 'cod', how: 'level', source: 'cod', rank: 0 }, ...production],
 };
 
 const UNITS: Record<Indicator, { en: string; zh: string; unit: string }> = {
