@@ -6,7 +6,6 @@
  * the link, and readings name the link they came from in errors.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import { topics } from '../../../core/topics.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
 import { canConnect, freePort } from '../../harness/ports.ts';
+import { spawnServer, type SpawnedServer } from '../../harness/spawn.ts';
 import { until } from '../../harness/wait.ts';
 
 const DEBIAN_PYTHON = '/usr/bin/python3';
@@ -27,23 +27,8 @@ const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-rtu-'));
 const gatewaySide = path.join(workDir, 'gateway-tty');
 const meterSide = path.join(workDir, 'meter-tty');
-const children: ChildProcess[] = [];
+const servers: SpawnedServer[] = [];
 
-/** A child process that is killed in afterAll; resolves once `ready` holds or rejects with its stderr. */
-async function spawnTracked(command: string, args: string[], ready: (stdout: string) => boolean | Promise<boolean>, what: string): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 15_000;
-  while (!(await ready(stdout))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${what} did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return child;
-}
 
 
 /** What the meter holds: pymodbus encodes it with its own payload builder. */
@@ -64,26 +49,17 @@ let rtuOverTcpPort: number;
 
 beforeAll(async () => {
   // A pseudo-terminal pair: what the gateway writes to one end, the meter reads from the other.
-  await spawnTracked('socat', [`pty,raw,echo=0,link=${gatewaySide}`, `pty,raw,echo=0,link=${meterSide}`], () => existsSync(gatewaySide) && existsSync(meterSide), 'socat');
+  servers.push(await spawnServer('socat', 'socat', [`pty,raw,echo=0,link=${gatewaySide}`, `pty,raw,echo=0,link=${meterSide}`], () => existsSync(gatewaySide) && existsSync(meterSide)));
   // A pseudo-terminal accepts no parity bit, so the line is 8N1 (a common meter setting) on both ends.
-  await spawnTracked(DEBIAN_PYTHON, [SCRIPT, JSON.stringify({ port: 0, serial: { port: meterSide, baudrate: 19200, parity: 'N', bytesize: 8, stopbits: 1 }, holding: HOLDING })], (out) => out.includes('serving'), 'pymodbus (serial)');
+  servers.push(await spawnServer('pymodbus (serial)', DEBIAN_PYTHON, [SCRIPT, JSON.stringify({ port: 0, serial: { port: meterSide, baudrate: 19200, parity: 'N', bytesize: 8, stopbits: 1 }, holding: HOLDING })], (out) => out.includes('serving')));
   rtuOverTcpPort = await freePort();
-  await spawnTracked(DEBIAN_PYTHON, [SCRIPT, JSON.stringify({ port: rtuOverTcpPort, framer: 'rtu', holding: HOLDING })], () => canConnect(rtuOverTcpPort), 'pymodbus (RTU over TCP)');
+  servers.push(await spawnServer('pymodbus (RTU over TCP)', DEBIAN_PYTHON, [SCRIPT, JSON.stringify({ port: rtuOverTcpPort, framer: 'rtu', holding: HOLDING })], () => canConnect(rtuOverTcpPort)));
   broker = await startBroker();
 });
 
 afterAll(async () => {
   await broker?.stop();
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all(servers.map((server) => server.stop()));
   rmSync(workDir, { recursive: true, force: true });
 });
 

@@ -6,7 +6,6 @@
  * when the device restarts, its readings are bad meanwhile and good again afterwards, without restarting the gateway.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
@@ -16,6 +15,7 @@ import { topics } from '../../../core/topics.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
 import { canConnect, freePort } from '../../harness/ports.ts';
+import { spawnServer, type SpawnedServer } from '../../harness/spawn.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { until } from '../../harness/wait.ts';
@@ -28,26 +28,8 @@ afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 
 
-async function startPymodbus(spec: object & { port: number }): Promise<{ stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(DEBIAN_PYTHON, [SCRIPT, JSON.stringify(spec)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 15_000;
-  while (!(await canConnect(spec.port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`pymodbus did not start: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
+const startPymodbus = (spec: object & { port: number }): Promise<SpawnedServer> =>
+  spawnServer('pymodbus', DEBIAN_PYTHON, [SCRIPT, JSON.stringify(spec)], () => canConnect(spec.port));
 
 const VALUES = { int16: -1234, uint16: 54321, int32: -123456789, uint32: 3_000_000_000, float32: 12.5, float64: -98765.4321 } as const;
 const WIDTH = { int16: 1, uint16: 1, int32: 2, uint32: 2, float32: 2, float64: 4 } as const;
