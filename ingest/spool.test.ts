@@ -4,7 +4,13 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DiskQueue } from '../core/disk-queue.ts';
 import { until } from '../test/harness/wait.ts';
-import { decodeSpoolRecord, encodeSpoolRecord, mergeSources, readSpoolRecord, SpoolReplayer, type ReplayerOptions, type SpooledBatch } from './spool.ts';
+import { encodeSpoolRecord, mergeSources, readSpoolRecord, SpoolReplayer, type ReplayerOptions, type SpooledBatch } from './spool.ts';
+
+/** A spool record read back as the batch that was spooled (body as text), to compare with what went in. */
+async function decodeSpoolRecord(record: Buffer): Promise<SpooledBatch> {
+  const { sources, body } = await readSpoolRecord(record);
+  return { sources, body: body.toString('utf8') };
+}
 
 const dirs: string[] = [];
 function tempDir(): string {

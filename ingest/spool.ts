@@ -84,11 +84,6 @@ export async function readSpoolRecord(record: Buffer): Promise<ReplayBatch> {
   return { sources, body: format === FORMAT_GZIP ? await gunzipAsync(payload) : payload };
 }
 
-export async function decodeSpoolRecord(record: Buffer): Promise<SpooledBatch> {
-  const { sources, body } = await readSpoolRecord(record);
-  return { sources, body: body.toString('utf8') };
-}
-
 export interface ReplayerOptions {
   queue: DiskQueue;
   /** Write one spooled batch; resolves once it is written (or its refused lines dead-lettered), rejects to retry. */
