@@ -25,8 +25,9 @@ missing=()
 for cmd in "${!needed[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${needed[$cmd]}")
 done
-if [ $want_test = 1 ] && ! /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1; then
-  missing+=(python3-pymodbus)
+# pymodbus's servers import pyserial and serial_asyncio (even the TCP one): Debian only recommends them, and we install without recommends.
+if [ $want_test = 1 ] && ! /usr/bin/python3 -c 'import pymodbus.server' >/dev/null 2>&1; then
+  missing+=(python3-pymodbus python3-serial-asyncio)
 fi
 # Browser tests screenshot Chinese pages: without a CJK font they render as boxes.
 if [ $want_test = 1 ] && ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
