@@ -52,6 +52,9 @@ options:
   --partitions N        rules processes in the latency runs, each owning a partition of the plants (default 1)
   --node-flags F        extra Node/V8 flags for the rules processes, comma-separated (e.g. --max-semi-space-size=64)
   --cpu-prof DIR        write a V8 CPU profile of each rules process into DIR (open in Chrome DevTools)
+  --storm-at S          S seconds into the latency run, one scan of every plant with every meter over its limit (an
+                        alert storm: every series raises rule r000 at once, and clears at its next scan); its alerts
+                        are reported apart from the steady-state ones (default: no storm)
   --help                this text`;
 
 const { values: args } = parseArgs({
@@ -71,6 +74,7 @@ const { values: args } = parseArgs({
     partitions: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'node-flags': { type: 'string' },
+    'storm-at': { type: 'string' },
     role: { type: 'string' },
     'partition-index': { type: 'string' },
     'rule-count': { type: 'string' },
@@ -100,6 +104,7 @@ const CHECKPOINT_INTERVAL_MS = num(args['checkpoint-interval'], 10_000);
 const MAX_UNACKED = num(args['max-unacked'], 10_000);
 const CHECKPOINT_DELTAS = num(args['checkpoint-deltas'], 8);
 const PARTITIONS = Math.max(1, Math.round(num(args.partitions, 1)));
+const STORM_AT_S = args['storm-at'] === undefined ? undefined : num(args['storm-at'], 0);
 const ROOT = path.resolve(import.meta.dirname, '..');
 /** Event time between two scans of a meter in the engine runs (windows hold a handful of samples, as with minute data). */
 const SCAN_MS = 10_000;
@@ -192,6 +197,12 @@ function engineRun(reg: PlantRegistry, ruleCount: number): { readings: number; e
   return { readings, evaluations, seconds, bindSeconds, perSecond: evaluations / seconds, rssBefore, rssAfter, transitions };
 }
 
+/** What `after` counted beyond `before`, largest first. */
+function diffCounts(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out = Object.entries(after).map(([k, n]) => [k, n - (before[k] ?? 0)] as const).filter(([, n]) => n > 0);
+  return Object.fromEntries(out.sort((a, b) => b[1] - a[1]));
+}
+
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -208,20 +219,27 @@ interface RulesProcessStats {
   unacked: number;
   cpuSeconds: number;
   rss: number;
+  /** Alert transitions emitted so far, by rule and kind (`r005.raised`). */
+  transitions: Record<string, number>;
   /** Event-loop delay since the last `measure` (what an alert can wait before it is judged). */
   loopDelayMs: { p99: number; max: number };
+  /** Event-loop stalls of 100 ms or more since `measure`: seconds after it, and how long. */
+  stalls: { atS: number; ms: number }[];
 }
 type FromChild =
   | { type: 'ready' }
-  | { type: 'fed'; published: number; publishedMeasured: number; measuredSeconds: number; lagMs: number }
-  | { type: 'latencies'; values: number[] }
+  | { type: 'fed'; published: number; publishedMeasured: number; measuredSeconds: number; lagMs: number; storm?: { from: number; until: number } }
+  | { type: 'latencies'; values: { eventTime: number; latency: number }[] }
   | ({ type: 'stats' } & RulesProcessStats)
   | { type: 'stopped' };
 
 /**
  * The load generator (a child process): every meter of every plant in one batch per plant, plants in turn, at the
- * offered rate; once told to measure, every 20 ms one meter steps to 150 mg/L and back at its next scan. A reading's
- * event time is the wall clock when its batch is published.
+ * offered rate, values about 50 mg/L with a little seeded noise (a real analyser's reading is never exactly constant:
+ * a constant feed trips every series' flatline rule at the same moment, a storm of 20,000 alerts that once passed
+ * for the steady state); once told to measure, every 20 ms one meter steps to 150 mg/L and back at its next scan.
+ * With --storm-at, one scan of every plant has every meter at 150 mg/L. A reading's event time is the wall clock when
+ * its batch is published.
  */
 async function feedRole(reg: PlantRegistry, brokerUrl: string): Promise<void> {
   const publisher = await connectAsync(brokerUrl, { protocolVersion: 4, clientId: `bench-feed-${process.pid}` });
@@ -236,6 +254,10 @@ async function feedRole(reg: PlantRegistry, brokerUrl: string): Promise<void> {
   let publishedAtMeasure = 0;
   let lastSpike = 0;
   let worstLagMs = 0;
+  let seed = 12345;
+  const noise = (): number => (seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5;
+  /** The storm's event times, and how many plants are still to be published in it. */
+  let storm: { from: number; until: number; plantsLeft: number } | undefined;
   const start = Date.now();
   process.on('message', (m: ToChild) => {
     if (m.type === 'measure') {
@@ -260,8 +282,14 @@ async function feedRole(reg: PlantRegistry, brokerUrl: string): Promise<void> {
         const p = plantCursor++ % PLANTS;
         const plant = reg.plants[p]!;
         const ts = Date.now();
-        const readings: BatchReading[] = plant.meters.map((m) => ({ meter: m.id, quantity: 'cod', value: 50, unit: 'mg/L', ts, quality: 'good' }));
-        if (spiking.has(p)) {
+        const readings: BatchReading[] = plant.meters.map((m) => ({ meter: m.id, quantity: 'cod', value: 50 + noise(), unit: 'mg/L', ts, quality: 'good' }));
+        if (STORM_AT_S !== undefined && !storm && now >= measureFrom + STORM_AT_S * 1000) storm = { from: ts, until: ts, plantsLeft: PLANTS };
+        if (storm && storm.plantsLeft > 0) {
+          storm.plantsLeft--;
+          storm.until = ts;
+          for (const r of readings) r.value = 150;
+          spiking.delete(p);
+        } else if (spiking.has(p)) {
           spiking.delete(p); // back to 50: clears
         } else if (now >= measureFrom && now - lastSpike >= 20) {
           lastSpike = now; // one meter steps to 150 mg/L: raises
@@ -274,20 +302,21 @@ async function feedRole(reg: PlantRegistry, brokerUrl: string): Promise<void> {
     }, 5);
   });
   const measuredSeconds = (Date.now() - measureFrom) / 1000;
-  process.send!({ type: 'fed', published, publishedMeasured: published - publishedAtMeasure, measuredSeconds, lagMs: Math.round(worstLagMs) } satisfies FromChild);
+  process.send!({ type: 'fed', published, publishedMeasured: published - publishedAtMeasure, measuredSeconds, lagMs: Math.round(worstLagMs), ...(storm ? { storm: { from: storm.from, until: storm.until } } : {}) } satisfies FromChild);
   await publisher.endAsync();
 }
 
 /** The alert watcher (a child process): latency = arrival of rule r000's alert − event time of its reading. */
 async function watchRole(brokerUrl: string): Promise<void> {
-  const latencies: number[] = [];
+  const latencies: { eventTime: number; latency: number }[] = [];
   let measuring = false;
   const watcher = await connectAsync(brokerUrl, { protocolVersion: 4, clientId: `bench-alert-watcher-${process.pid}` });
   watcher.on('message', (_t, payload, packet) => {
     if (packet.retain || !measuring) return;
     const a = JSON.parse(payload.toString('utf8')) as Alert;
     if (a.rule !== 'r000') return;
-    latencies.push(Date.now() - (a.state === 'cleared' ? a.clearedAt! : a.raisedAt));
+    const eventTime = a.state === 'cleared' ? a.clearedAt! : a.raisedAt;
+    latencies.push({ eventTime, latency: Date.now() - eventTime });
   });
   await watcher.subscribeAsync(topics.alertsFilter(), { qos: 1 });
   process.on('message', (m: ToChild) => {
@@ -338,6 +367,7 @@ function startChild(role: 'feed' | 'watch' | 'rules', brokerUrl: string, extra: 
  * (all plants when count is 1), with its own client id, checkpoint and journal.
  */
 async function rulesRole(reg: PlantRegistry, brokerUrl: string, ruleCount: number, index: number, count: number, dir: string): Promise<void> {
+  const transitions: Record<string, number> = {};
   const service = await startRules(
     {
       mqtt: { url: brokerUrl, protocolVersion: 4 },
@@ -348,15 +378,29 @@ async function rulesRole(reg: PlantRegistry, brokerUrl: string, ruleCount: numbe
       ...(CHECKPOINT ? { checkpoint: { file: path.join(dir, 'checkpoint.json'), intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED, deltas: CHECKPOINT_DELTAS } } : {}),
       rules: ruleInputs(ruleCount) as never,
     },
-    { registry: reg, logger: pino({ level: 'silent' }) },
+    { registry: reg, logger: pino({ level: 'silent' }), onTransition: (t) => void (transitions[`${t.alert.rule}.${t.transition}`] = (transitions[`${t.alert.rule}.${t.transition}`] ?? 0) + 1) },
   );
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   loopDelay.enable();
+  // when the loop stalls, not only how much: to line stalls up with the feed's timeline
+  let measureAt = Date.now();
+  let stalls: { atS: number; ms: number }[] = [];
+  let lastBeat = Date.now();
+  setInterval(() => {
+    const now = Date.now();
+    if (now - lastBeat >= 110) stalls.push({ atS: Number(((lastBeat - measureAt) / 1000).toFixed(2)), ms: now - lastBeat - 10 });
+    lastBeat = now;
+  }, 10).unref();
   process.on('message', (m: ToChild) => {
-    if (m.type === 'measure') loopDelay.reset();
+    if (m.type === 'measure') {
+      loopDelay.reset();
+      measureAt = Date.now();
+      stalls = [];
+    }
     else if (m.type === 'stats') {
       const st = service.stats();
       const cpu = process.cpuUsage();
+      const byRule = { ...transitions };
       process.send!({
         type: 'stats',
         readings: st.engine.readings,
@@ -366,6 +410,8 @@ async function rulesRole(reg: PlantRegistry, brokerUrl: string, ruleCount: numbe
         unacked: st.unackedMessages,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         rss: process.memoryUsage().rss,
+        transitions: byRule,
+        stalls: stalls.slice(0, 20),
         loopDelayMs: { p99: Math.round(loopDelay.percentile(99) / 1e6), max: Math.round(loopDelay.max / 1e6) },
       } satisfies FromChild);
     } else {
@@ -426,7 +472,13 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
     const after = await rulesStats(rulesProcs);
     const wallSeconds = (Date.now() - wallBefore) / 1000;
     watcher.proc.send({ type: 'stop' } satisfies ToChild);
-    const latencies = ((await watcher.next('latencies')) as Extract<FromChild, { type: 'latencies' }>).values.sort((a, b) => a - b);
+    const measured = ((await watcher.next('latencies')) as Extract<FromChild, { type: 'latencies' }>).values;
+    // the storm's alerts: raised by its scan, and cleared by the scan after it (one plant cycle later)
+    const cycleMs = (PLANTS / (RATE / METERS)) * 1000;
+    const inStorm = (eventTime: number): boolean => fed.storm !== undefined && eventTime >= fed.storm.from && eventTime <= fed.storm.until + cycleMs + 50;
+    const latencies = measured.filter((m) => !inStorm(m.eventTime)).map((m) => m.latency).sort((a, b) => a - b);
+    const stormLatencies = measured.filter((m) => inStorm(m.eventTime)).map((m) => m.latency).sort((a, b) => a - b);
+    const stormEnd = Math.max(...measured.filter((m) => inStorm(m.eventTime)).map((m) => m.eventTime + m.latency));
     const judged = after.reduce((n, s, i) => n + s.readings - before[i]!.readings, 0);
     const cpuSeconds = after.reduce((n, s, i) => n + s.cpuSeconds - before[i]!.cpuSeconds, 0);
     console.log(
@@ -448,14 +500,28 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
           evaluationsPerCpuSecond: Math.round((judged * ruleCount) / cpuSeconds),
           alertsMeasured: latencies.length,
           latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
+          ...(fed.storm
+            ? {
+                storm: {
+                  feedSpanMs: fed.storm.until - fed.storm.from,
+                  // r000 transitions of every series (raised, then cleared) and the spikes that fell in its span
+                  alertsMeasured: stormLatencies.length,
+                  latencyMs: { p50: percentile(stormLatencies, 50), p99: percentile(stormLatencies, 99), max: stormLatencies.at(-1) ?? NaN },
+                  // from the storm's first reading to the arrival of its last alert at the watcher
+                  allDeliveredAfterMs: stormEnd - fed.storm.from,
+                },
+              }
+            : {}),
           perProcess: after.map((s, i) => ({
             judgedReadingsPerSecond: Math.round((s.readings - before[i]!.readings) / wallSeconds),
             cpuCores: Number(((s.cpuSeconds - before[i]!.cpuSeconds) / wallSeconds).toFixed(2)),
             rss: mb(s.rss),
             eventLoopDelayMs: s.loopDelayMs,
+            stalls: s.stalls,
             checkpoints: s.checkpoints - before[i]!.checkpoints,
             deltaCheckpoints: s.deltaCheckpoints - before[i]!.deltaCheckpoints,
             unackedAtEnd: s.unacked,
+            transitions: diffCounts(s.transitions, before[i]!.transitions),
           })),
         },
       }),
