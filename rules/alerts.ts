@@ -199,6 +199,8 @@ function crossed(value: number, t: Threshold | undefined): number | null {
 export class AlertBook {
   private readonly slots = new Map<string, AlertSlot>();
   private readonly openById = new Map<string, AlertSlot>();
+  /** Slots with an open alert, by plant (a checkpoint takes a plant's alerts with its series). */
+  private readonly openByPlant = new Map<string, Set<AlertSlot>>();
 
   constructor(
     readonly now: () => number,
@@ -245,14 +247,30 @@ export class AlertBook {
     return out;
   }
 
+  /** The open alerts of one plant, as snapshot() has them. */
+  snapshotPlant(plant: string): SlotState[] {
+    const out: SlotState[] = [];
+    for (const slot of this.openByPlant.get(plant) ?? []) {
+      const s = slot.snapshot();
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
   /** @internal slots report their open/closed alerts here */
   opened(slot: AlertSlot): void {
     this.openById.set(slot.alert!.id, slot);
+    let slots = this.openByPlant.get(slot.plant);
+    if (!slots) this.openByPlant.set(slot.plant, (slots = new Set()));
+    slots.add(slot);
   }
 
   /** @internal */
-  closed(_slot: AlertSlot, alert: Alert): void {
+  closed(slot: AlertSlot, alert: Alert): void {
     this.openById.delete(alert.id);
+    const slots = this.openByPlant.get(slot.plant);
+    slots?.delete(slot);
+    if (slots?.size === 0) this.openByPlant.delete(slot.plant);
   }
 
   /** @internal */

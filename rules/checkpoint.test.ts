@@ -20,17 +20,30 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 async function write(target: string, capture: SnapshotCapture, extra: Partial<RulesCheckpoint>): Promise<number> {
   const headJson = JSON.stringify({ ...capture.head, ...extra });
-  return writeCheckpointInSlices(target, headJson, [{ key: 'series', kind: 'array', take: capture.take }]);
+  return writeCheckpointInSlices(target, headJson, [
+    { key: 'series', kind: 'array', take: capture.take },
+    { key: 'plants', kind: 'array', take: capture.takePlants },
+  ]);
 }
 
 function keysOf(snap: EngineSnapshot): string[] {
   return snap.series.map((s) => s.key.join('/')).sort();
 }
 
-/** The state as restore() uses it: series sorted by key, time of taking and the count of deltas read left out. */
+/**
+ * The state as restore() uses it: series sorted by key, meters and alerts whether whole or per plant, time of taking
+ * and the count of deltas read left out.
+ */
 function comparable(snap: RulesCheckpoint): unknown {
-  const { deltasApplied: _read, ...state } = snap;
-  return { ...state, takenAt: 0, series: [...state.series].sort((a, b) => a.key.join('/').localeCompare(b.key.join('/'))) };
+  const { deltasApplied: _read, plants = [], ...state } = snap;
+  const byKey = (a: { key: string[] }, b: { key: string[] }): number => a.key.join('/').localeCompare(b.key.join('/'));
+  return {
+    ...state,
+    takenAt: 0,
+    series: [...state.series].sort(byKey),
+    meters: [...state.meters, ...plants.flatMap((p) => p.meters)].sort(byKey),
+    alerts: [...state.alerts, ...plants.flatMap((p) => p.alerts)].map((a) => a.alert.id).sort(),
+  };
 }
 
 function feedPlant(h: ReturnType<typeof harness>, plant: string, from: number, values: number[]): void {
@@ -74,19 +87,26 @@ describe('incremental checkpoints', () => {
     expect(restored.lines()).toHaveLength(1);
   });
 
-  it('take a series that changes while a delta is being written as it was when the delta began', async () => {
+  it('take a plant that changes while a delta is being written as it is when its turn comes, listing what it judged since the delta began', async () => {
     const h = harness(RULES);
     for (const plant of PLANTS) feedPlant(h, plant, T0, [50]);
     const base = h.engine.beginSnapshot();
     await write(file, base, { baseId: 'b1' });
     feedPlant(h, 'paper-01', T0 + 60_000, [60]);
+    const judged = new Map<string, string[]>();
+    const delta = h.engine.beginSnapshot({ changedSince: base.generation + 1, includedOf: (plant) => judged.get(plant) ?? [] });
+    // both change after the delta began, before their turn: paper-01 changed before it too, dyeing-01 only now
+    for (const plant of ['paper-01', 'dyeing-01']) {
+      expect(delta.pending(plant)).toBe(true);
+      feedPlant(h, plant, T0 + 2 * 60_000, [70]);
+      judged.set(plant, [`gw-test|${plant}`]);
+    }
     const expected = comparable({ ...h.engine.snapshot(), baseId: 'b1' } as RulesCheckpoint);
-    const delta = h.engine.beginSnapshot({ changedSince: base.generation + 1 });
-    // both change after the delta began: paper-01 (in the delta) is copied first, dyeing-01 (not in it) is on disk already
-    feedPlant(h, 'paper-01', T0 + 2 * 60_000, [70]);
-    feedPlant(h, 'dyeing-01', T0 + 2 * 60_000, [70]);
     await write(deltaFile(file, 1), delta, { delta: { base: 'b1', seq: 1 } });
-    expect(comparable(readCheckpoint(file)!)).toEqual(expected);
+    expect(delta.pending('paper-01')).toBe(false);
+    const read = readCheckpoint(file)!;
+    expect(comparable(read)).toEqual(expected);
+    expect(Object.fromEntries((read.plants ?? []).map((p) => [p.plant, p.included]))).toEqual({ 'paper-01': ['gw-test|paper-01'], 'dyeing-01': ['gw-test|dyeing-01'], 'steel-01': [] });
     // and the next delta has both
     const next = h.engine.beginSnapshot({ changedSince: delta.generation + 1 });
     await write(deltaFile(file, 2), next, { delta: { base: 'b1', seq: 2 } });

@@ -5,8 +5,8 @@
  * series can take.
  *
  * Incremental: a full checkpoint (the base, `checkpoint.json`, with a `baseId`) is followed by delta files
- * (`checkpoint.json.delta-1`, `-2`, ...) holding only the series changed since the checkpoint before, and the small
- * parts (alerts, reorder state, recent messages) whole. Reading takes the base and applies its deltas in order; a
+ * (`checkpoint.json.delta-1`, `-2`, ...) holding only the plants changed since the checkpoint before (each with all
+ * its series, its meter-wide operators and open alerts), and the small parts (reorder state, recent messages) whole. Reading takes the base and applies its deltas in order; a
  * delta naming another base (left by a crash between a new base's rename and the old deltas' removal) is ignored,
  * and so is everything after a missing delta. The service writes a new base every so many deltas (compaction).
  */
@@ -52,7 +52,7 @@ const SLICE_TARGET_MS = 4;
 
 /** A part of a checkpoint that comes in slices: the JSON texts of an array's items or an object's members. */
 export interface SlicedSection {
-  key: 'series' | 'recentMessages';
+  key: 'series' | 'plants' | 'recentMessages';
   kind: 'array' | 'object';
   take(max: number): { pieces: string[]; done: boolean };
 }
@@ -67,8 +67,11 @@ export async function writeCheckpointInSlices(
   /** JSON of the rest of the checkpoint (Omit<RulesCheckpoint, SlicedSection['key']>), made when the capture began. */
   headJson: string,
   sections: readonly SlicedSection[],
-  /** Settles when what must be durable before this checkpoint is; the file replaces the old one only then. */
-  before: Promise<void> = Promise.resolve(),
+  /**
+   * Called once every section is written: settles when what must be durable before this checkpoint is (what the
+   * state taken produced); the file replaces the old one only then.
+   */
+  before: () => Promise<void> = () => Promise.resolve(),
 ): Promise<number> {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
@@ -105,7 +108,7 @@ export async function writeCheckpointInSlices(
   } finally {
     await fh.close();
   }
-  await before;
+  await before();
   await rename(tmp, file);
   return bytes;
 }
@@ -128,11 +131,15 @@ export function readCheckpoint(file: string): RulesCheckpoint | undefined {
   return deltas.length ? applyDeltas(base, deltas) : base;
 }
 
-/** A base with its deltas: series by key from the newest file that has them, everything else from the last delta. */
+/** A base with its deltas: series by key and plants by id from the newest file that has them, everything else from the last delta. */
 export function applyDeltas(base: RulesCheckpoint, deltas: readonly RulesCheckpoint[]): RulesCheckpoint {
   const series = new Map<string, RulesCheckpoint['series'][number]>();
-  for (const part of [base, ...deltas]) for (const s of part.series) series.set(s.key.join('\u0000'), s);
-  const merged: RulesCheckpoint = { ...deltas.at(-1)!, baseId: base.baseId!, series: [...series.values()], deltasApplied: deltas.length };
+  const plants = new Map<string, NonNullable<RulesCheckpoint['plants']>[number]>();
+  for (const part of [base, ...deltas]) {
+    for (const s of part.series) series.set(s.key.join('\u0000'), s);
+    for (const p of part.plants ?? []) plants.set(p.plant, p);
+  }
+  const merged: RulesCheckpoint = { ...deltas.at(-1)!, baseId: base.baseId!, series: [...series.values()], ...(plants.size ? { plants: [...plants.values()] } : {}), deltasApplied: deltas.length };
   delete merged.delta;
   return merged;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { harness, MIN, series, T0, type Step } from './test-support.ts';
+import { harness, line, MIN, series, T0, type Step } from './test-support.ts';
 import type { EngineSnapshot } from './engine.ts';
 
 const RULES = [
@@ -135,31 +135,55 @@ describe('rules engine', () => {
     expect(second.feed([{ ts: T0 + 11 * MIN, v: 50, now: T0 + 11 * MIN }])).toEqual([`cleared meter-stale outfall-1-cod null@${T0 + 11 * MIN}`]);
   });
 
-  it('takes a snapshot in slices while readings keep coming: the state as it was when the snapshot began', () => {
-    const steps = feed();
-    const h = harness(RULES, opts);
-    h.feed(steps.slice(0, 40));
-    const atBegin = JSON.parse(JSON.stringify(h.engine.snapshot())) as EngineSnapshot;
-    const capture = h.engine.beginSnapshot();
+  it('takes a snapshot plant by plant while readings keep coming; restored, and fed what each plant had not judged when taken, it goes on as if it never stopped', () => {
+    const plants = ['paper-01', 'dyeing-01', 'steel-01'];
+    // the COD steps of feed() at every plant, plants interleaved, and the ticks between
+    const steps: Step[] = feed().flatMap((s): Step[] => (!('ts' in s) || s.meter === nox.meter ? [s] : plants.map((plant) => ({ ...s, plant }))));
+    const begin = 30;
+    const reference = harness(RULES, opts);
+    reference.feed(steps.slice(0, begin));
+    const judged = new Map<string, string[]>();
+    const clockAtBegin = reference.clock.now;
+    const capture = reference.engine.beginSnapshot({ includedOf: (plant) => judged.get(plant) ?? [] });
     const taken: string[] = [];
+    const takenPlants: string[] = [];
     let done = false;
-    // one series per slice, with more readings (changing every series) judged in between, then a tick
-    const readings = steps.slice(40).filter((s) => !('tick' in s));
-    for (let i = 0; i < readings.length && !done; i += 2) {
-      h.feed(readings.slice(i, i + 2));
-      const slice = capture.take(1);
-      taken.push(...slice.pieces);
-      done = slice.done;
+    /** What the reference raised, cleared... after its plant was taken: what the restored engine must do again. */
+    const afterTaken: string[] = [];
+    // one plant per slice, with more readings (and ticks) judged in between; a reading judged for a plant not yet taken is in the snapshot
+    for (let i = begin; i < steps.length; i++) {
+      const step = steps[i]!;
+      const plant = 'ts' in step ? (step.plant ?? 'paper-01') : undefined;
+      if (plant && capture.pending(plant)) judged.set(plant, [...(judged.get(plant) ?? []), String(i)]);
+      const from = reference.transitions.length;
+      reference.feed([step]);
+      for (const t of reference.transitions.slice(from)) if (!capture.pending(t.alert.plant)) afterTaken.push(`${t.alert.plant} ${line(t)}`);
+      if (i % 3 === 0 && !done) {
+        const slice = capture.take(1);
+        taken.push(...slice.pieces);
+        done = slice.done;
+      }
     }
-    h.feed([{ tick: T0 + 200 * MIN }]);
     while (!done) {
       const slice = capture.take(1);
       taken.push(...slice.pieces);
       done = slice.done;
     }
-    const byKey = (a: { key: string[] }, b: { key: string[] }): number => a.key.join('/').localeCompare(b.key.join('/'));
-    const assembled = { ...JSON.parse(JSON.stringify(capture.head)), series: taken.map((t) => JSON.parse(t) as EngineSnapshot['series'][number]).sort(byKey) } as EngineSnapshot;
-    expect(assembled).toEqual({ ...atBegin, series: [...atBegin.series].sort(byKey) });
-    expect(JSON.stringify(h.engine.snapshot())).not.toEqual(JSON.stringify(atBegin));
+    for (let slice = capture.takePlants(1); slice.pieces.length; slice = capture.takePlants(1)) takenPlants.push(...slice.pieces);
+    const snap = JSON.parse(JSON.stringify({ ...capture.head, series: taken.map((t) => JSON.parse(t) as unknown), plants: takenPlants.map((t) => JSON.parse(t) as unknown) })) as EngineSnapshot;
+    expect(snap.plants!.map((p) => p.plant).sort()).toEqual([...plants].sort());
+    expect([...judged.values()].flat().length, 'readings judged during the capture before their plant was taken').toBeGreaterThan(0);
+
+    const restored = harness(RULES, { ...opts, startAt: clockAtBegin }, snap);
+    const included = new Set(snap.plants!.flatMap((p) => p.included));
+    restored.feed(steps.slice(begin).filter((_, k) => !included.has(String(begin + k))));
+    expect(restored.transitions.map((t) => `${t.alert.plant} ${line(t)}`)).toEqual(afterTaken);
+    expect(afterTaken.length).toBeGreaterThan(3);
+    const state = (h: { engine: { snapshot(): EngineSnapshot } }): unknown => ({ ...JSON.parse(JSON.stringify(h.engine.snapshot())), takenAt: 0 });
+    expect(state(restored)).toEqual(state(reference));
+    // and judges what comes next alike
+    const more = series(T0 + 200 * MIN, 5 * MIN, [99, 99, 50]).flatMap((s) => plants.map((plant) => ({ ...s, plant })));
+    expect(restored.feed(more)).toEqual(reference.feed(more));
+    expect(reference.lines().length).toBeGreaterThan(4);
   });
 });

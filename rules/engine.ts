@@ -68,8 +68,14 @@ export interface EngineStats {
 }
 
 /**
- * A snapshot being taken without stopping the engine (RulesEngine.beginSnapshot): the state at the instant it began,
- * series by series. `head` is complete at once; the series come as JSON texts from take(), in any order.
+ * A snapshot being taken without stopping the engine (RulesEngine.beginSnapshot), plant by plant: each plant's state
+ * (its series, its meter-wide and plant-level operators, its open alerts) exactly as it is when its turn comes, so
+ * nothing is copied on the hot path. `head` is complete at once; the series come as JSON texts from take(), in plant
+ * order, and the plants' own entries from takePlants() once take() is done.
+ *
+ * A plant taken after readings arrived for it holds what those readings did: whoever feeds the engine records which
+ * batches reached a plant still `pending` (the service records their message keys) and hands them to `includedOf`
+ * when the plant is taken, so that a restart from this snapshot does not judge them again.
  */
 export interface SnapshotCapture {
   readonly head: Omit<EngineSnapshot, 'series'>;
@@ -78,18 +84,44 @@ export interface SnapshotCapture {
    * durable asks for `{ changedSince: generation + 1 }`.
    */
   readonly generation: number;
-  /** Up to about `max` more series entries, as JSON texts of EngineSnapshot['series'] items; done when none are left. */
+  /** Series entries of the next plants, about `max` of them, as JSON texts of EngineSnapshot['series'] items; done when every plant is taken. */
   take(max: number): { pieces: string[]; done: boolean };
+  /** The entries of the plants taken so far (JSON texts of EngineSnapshot['plants'] items); done once take() was done and all are handed out. */
+  takePlants(max: number): { pieces: string[]; done: boolean };
+  /** Whether the plant is still to be taken (a batch judged for it now is in this snapshot). */
+  pending(plant: string): boolean;
   /** Stop capturing (the checkpoint could not be written). */
   abandon(): void;
+}
+
+export interface SnapshotOptions {
+  /** Take only the plants changed in or after this generation (an incremental checkpoint). */
+  changedSince?: number;
+  /** The batches (message keys) judged for a plant since the capture began, asked when the plant is taken. */
+  includedOf?: (plant: string) => string[];
+  /** Told once a plant is taken. */
+  onTaken?: (plant: string) => void;
+}
+
+/** One plant's state apart from its series: meter-wide and plant-level operators, open alerts, the batches it has judged that a checkpoint's acknowledgements do not cover. */
+export interface PlantEntry {
+  plant: string;
+  meters: EngineSnapshot['meters'];
+  alerts: SlotState[];
+  /** Message keys (`gateway|seq:sentAt`) of batches already in this state although not acknowledged with the checkpoint. */
+  included: string[];
 }
 
 export interface EngineSnapshot {
   version: 1;
   takenAt: number;
   series: { key: [plant: string, meter: string, quantity: string]; buffer: ReorderState; lastArrival: number | null; ops: OpState[] }[];
+  /** Meter-wide and plant-level operators of every plant (a whole snapshot; a sliced one has them in `plants`). */
   meters: { key: [plant: string, meter: string]; ops: OpState[] }[];
+  /** Open alerts (a whole snapshot; a sliced one has them in `plants`). */
   alerts: SlotState[];
+  /** A sliced snapshot: each plant's state apart from its series, taken with them. */
+  plants?: PlantEntry[];
   lateByRule: Record<string, number>;
   /**
    * Each rule's fingerprint (it changes when the rule's definition does: state of a different rule is not restored
@@ -174,21 +206,21 @@ class Series implements SampleSink {
   /** Operators told of every arrival (deadman rules). */
   readonly watchers: Binding[] = [];
   lastArrival = -Infinity;
-  /** The snapshot capture (RulesEngine.beginSnapshot) this series' state was last taken for. */
-  capturedFor = 0;
-  /** The engine generation of its last change (incremental checkpoints take only series changed since the last one). */
-  changedGen = 0;
   private signalledWatermark = -Infinity;
   lastUnit = '';
   lastFactor: number | undefined;
 
   constructor(
-    readonly plant: string,
+    readonly owner: PlantInfo,
     readonly meter: string,
     readonly quantity: QuantityId,
     allowedLatenessMs: number,
   ) {
     this.buffer = new ReorderBuffer(allowedLatenessMs);
+  }
+
+  get plant(): string {
+    return this.owner.id;
   }
 
   deliver(ts: number, value: number, quality: QualityCode): void {
@@ -209,6 +241,28 @@ class Series implements SampleSink {
   }
 }
 
+/** What a snapshot needs of a plant: its series, when it last changed and whether the capture in progress has taken it. */
+interface PlantInfo {
+  readonly id: string;
+  readonly series: Series[];
+  /** The engine generation of its last change (incremental checkpoints take only plants changed since the last one). */
+  changedGen: number;
+  /** The capture that has yet to take it (0: none). */
+  pendingFor: number;
+}
+
+interface Capture {
+  id: number;
+  plants: PlantInfo[];
+  cursor: number;
+  changedSince: number;
+  opts: SnapshotOptions;
+  /** Entries of plants taken, for takePlants(). */
+  plantPieces: string[];
+  /** Series entries taken ahead of take() (a new capture began before this one's writer was done). */
+  ready: string[];
+}
+
 export class RulesEngine implements SlotMaker {
   private readonly runtimes: RuleRuntime[];
   private readonly byId = new Map<string, RuleRuntime>();
@@ -224,10 +278,11 @@ export class RulesEngine implements SlotMaker {
   private readonly transitions: Record<string, number> = {};
   private readonly hasMeterWide: boolean;
   /** The snapshot capture in progress, if any. */
-  private capture: { id: number; cursor: number; end: number; copied: EngineSnapshot['series']; changedSince: number } | undefined;
+  private capture: Capture | undefined;
   private captures = 0;
-  /** Advanced when a capture begins: a series' changedGen says after which capture it last changed. */
+  /** Advanced when a capture begins: a plant's changedGen says after which capture it last changed. */
   private generation = 1;
+  private readonly plantInfos = new Map<string, PlantInfo>();
   /** Operator contexts, one per plant × quantity (closures made once, not per binding). */
   private readonly contexts = new Map<string, BindContext>();
 
@@ -238,6 +293,7 @@ export class RulesEngine implements SlotMaker {
     const onTransition = opts.onTransition;
     this.book = new AlertBook(this.clock, (t) => {
       this.transitions[t.transition] = (this.transitions[t.transition] ?? 0) + 1;
+      this.plantInfo(t.alert.plant).changedGen = this.generation;
       onTransition?.(t);
     });
     this.runtimes = opts.rules
@@ -267,13 +323,15 @@ export class RulesEngine implements SlotMaker {
     this.counts.readings++;
     const series = this.seriesFor(plant, meter, quantity);
     const watchers = this.hasMeterWide ? this.meterWatchers.get(plant)?.get(meter) : undefined;
-    if (watchers) for (const w of watchers) w.op.arrived?.(now, value !== null, w);
+    if (watchers?.length) {
+      this.plantInfo(plant).changedGen = this.generation;
+      for (const w of watchers) w.op.arrived?.(now, value !== null, w);
+    }
     if (!series) {
       if (!watchers?.length) this.counts.unwatched++;
       return;
     }
-    if (this.capture && series.capturedFor !== this.capture.id) this.captureBeforeChange(series);
-    series.changedGen = this.generation;
+    series.owner.changedGen = this.generation;
     series.lastArrival = now;
     for (const w of series.watchers) w.op.arrived?.(now, value !== null, w);
     if (series.samplers.length === 0) return;
@@ -300,18 +358,22 @@ export class RulesEngine implements SlotMaker {
    */
   tick(now = this.clock()): void {
     for (const s of this.allSeries) {
-      if (s.watchers.length || s.buffer.pending > 0) {
-        if (this.capture && s.capturedFor !== this.capture.id) this.captureBeforeChange(s);
-        s.changedGen = this.generation;
-      }
+      if (s.watchers.length || s.buffer.pending > 0) s.owner.changedGen = this.generation;
       if (s.buffer.pending > 0 && now - s.lastArrival >= this.idleFlushMs) {
         s.buffer.flush(s);
         s.signalWatermark();
       }
       for (const w of s.watchers) w.op.tick?.(now, w);
     }
-    for (const meters of this.meterWatchers.values()) {
-      for (const list of meters.values()) for (const w of list) w.op.tick?.(now, w);
+    for (const [plant, meters] of this.meterWatchers) {
+      let ticked = false;
+      for (const list of meters.values()) {
+        for (const w of list) {
+          ticked = true;
+          w.op.tick?.(now, w);
+        }
+      }
+      if (ticked) this.plantInfo(plant).changedGen = this.generation;
     }
     this.book.tick(now);
   }
@@ -334,75 +396,86 @@ export class RulesEngine implements SlotMaker {
 
   /** The whole state at once (tests, and the last checkpoint at stop); the service uses beginSnapshot while running. */
   snapshot(): EngineSnapshot {
-    return { ...this.snapshotHead(), series: this.allSeries.map((s) => this.seriesEntry(s)) };
+    return { ...this.snapshotHead(true), series: this.allSeries.map((s) => this.seriesEntry(s)) };
   }
 
   /**
-   * Start a snapshot of the state as it is now, to be taken in slices while readings keep coming (copy on write):
-   * alerts and meter-wide watchers are copied at once, series a slice per take() call, and a series about to change
-   * before its turn is copied first. A checkpoint of 20,000 series × 100 rules then never holds alerts up for longer
-   * than one slice. A capture still open when the next begins is completed first.
+   * Start a snapshot to be taken in slices while readings keep coming, plant by plant (see SnapshotCapture): a
+   * plant's series, meter-wide operators and alerts are taken together when its turn comes, so a checkpoint of
+   * 20,000 series × 100 rules neither copies state on the hot path nor holds alerts up for longer than one slice.
+   * A capture still open when the next begins is completed first.
    *
-   * With `changedSince` (an incremental checkpoint) only series changed in or after that generation are taken: the
+   * With `changedSince` (an incremental checkpoint) only plants changed in or after that generation are taken: the
    * others are on disk already, in the checkpoint whose capture had generation `changedSince - 1` or an older one.
    */
-  beginSnapshot(opts: { changedSince?: number } = {}): SnapshotCapture {
-    if (this.capture) this.finishCapture();
-    const capture = { id: ++this.captures, cursor: 0, end: this.allSeries.length, copied: [] as EngineSnapshot['series'], changedSince: opts.changedSince ?? 0 };
+  beginSnapshot(opts: SnapshotOptions = {}): SnapshotCapture {
+    if (this.capture) this.finishCapture(this.capture);
+    const capture: Capture = { id: ++this.captures, plants: [...this.plantInfos.values()], cursor: 0, changedSince: opts.changedSince ?? 0, opts, plantPieces: [], ready: [] };
+    for (const info of capture.plants) info.pendingFor = capture.id;
     this.capture = capture;
-    const head = this.snapshotHead();
+    const head = this.snapshotHead(false);
     const generation = this.generation++;
     return {
       head,
       generation,
-      // JSON is made here, in the writer's slices: a series copied on the hot path costs a copy, not a stringify
       take: (max) => {
-        const pieces: string[] = [];
-        while (pieces.length < max && capture.copied.length) pieces.push(JSON.stringify(capture.copied.pop()));
-        while (pieces.length < max && capture.cursor < capture.end) {
-          const series = this.allSeries[capture.cursor++]!;
-          if (series.capturedFor === capture.id) continue;
-          series.capturedFor = capture.id;
-          if (series.changedGen < capture.changedSince) continue; // unchanged since a durable checkpoint took it
-          pieces.push(JSON.stringify(this.seriesEntry(series)));
-        }
-        const done = capture.cursor >= capture.end && !capture.copied.length;
-        if (capture.cursor >= capture.end && this.capture === capture) this.capture = undefined;
+        const pieces = capture.ready.splice(0, capture.ready.length);
+        while (pieces.length < max && capture.cursor < capture.plants.length) this.takePlant(capture, pieces);
+        const done = capture.cursor >= capture.plants.length;
+        if (done && this.capture === capture) this.capture = undefined;
         return { pieces, done };
       },
+      takePlants: (max) => {
+        const pieces = capture.plantPieces.splice(0, max);
+        return { pieces, done: capture.cursor >= capture.plants.length && !capture.plantPieces.length };
+      },
+      pending: (plant) => this.capture === capture && this.plantInfos.get(plant)?.pendingFor === capture.id,
       abandon: () => {
+        for (const info of capture.plants) if (info.pendingFor === capture.id) info.pendingFor = 0;
         if (this.capture === capture) this.capture = undefined;
       },
     };
   }
 
-  /** Copy what a capture still lacks now (a new capture begins while it is being written). */
-  private finishCapture(): void {
-    const c = this.capture!;
-    for (; c.cursor < c.end; c.cursor++) {
-      const series = this.allSeries[c.cursor]!;
-      if (series.capturedFor !== c.id) this.captureBeforeChange(series);
-    }
+  /** Take one plant of a capture: its series entries into `pieces`, its own entry for takePlants(). */
+  private takePlant(capture: Capture, pieces: string[]): void {
+    const info = capture.plants[capture.cursor++]!;
+    if (info.pendingFor !== capture.id) return;
+    info.pendingFor = 0;
+    if (info.changedGen < capture.changedSince) return; // unchanged since a durable checkpoint took it
+    for (const s of info.series) pieces.push(JSON.stringify(this.seriesEntry(s)));
+    const entry: PlantEntry = { plant: info.id, meters: this.meterEntries(info.id), alerts: this.book.snapshotPlant(info.id), included: capture.opts.includedOf?.(info.id) ?? [] };
+    capture.plantPieces.push(JSON.stringify(entry));
+    capture.opts.onTaken?.(info.id);
+  }
+
+  /** Take what a capture still lacks now (a new capture begins while it is being written). */
+  private finishCapture(capture: Capture): void {
+    while (capture.cursor < capture.plants.length) this.takePlant(capture, capture.ready);
     this.capture = undefined;
   }
 
-  /** Copy a series' state into the capture in progress, just before it changes. */
-  private captureBeforeChange(series: Series): void {
-    const c = this.capture!;
-    series.capturedFor = c.id;
-    if (series.changedGen >= c.changedSince) c.copied.push(this.seriesEntry(series));
+  private meterEntries(plant: string): EngineSnapshot['meters'] {
+    const out: EngineSnapshot['meters'] = [];
+    for (const [meter, list] of this.meterWatchers.get(plant) ?? []) if (list.length) out.push({ key: [plant, meter], ops: opStates(list) });
+    return out;
   }
 
-  private snapshotHead(): Omit<EngineSnapshot, 'series'> {
+  private plantInfo(plant: string): PlantInfo {
+    let info = this.plantInfos.get(plant);
+    if (!info) this.plantInfos.set(plant, (info = { id: plant, series: [], changedGen: this.generation, pendingFor: 0 }));
+    return info;
+  }
+
+  /** Everything but the series; with `whole` false (a sliced snapshot) without meters and alerts, which come per plant. */
+  private snapshotHead(whole: boolean): Omit<EngineSnapshot, 'series'> {
     const meters: EngineSnapshot['meters'] = [];
-    for (const [plant, byMeter] of this.meterWatchers) {
-      for (const [meter, list] of byMeter) if (list.length) meters.push({ key: [plant, meter], ops: opStates(list) });
-    }
+    if (whole) for (const plant of this.meterWatchers.keys()) meters.push(...this.meterEntries(plant));
     const lateByRule: Record<string, number> = {};
     for (const rt of this.runtimes) if (rt.late) lateByRule[rt.rule.id] = rt.late;
     const fingerprints: Record<string, string> = {};
     for (const rt of this.runtimes) fingerprints[rt.rule.id] = rt.fingerprint;
-    return { version: 1, takenAt: this.clock(), meters, alerts: this.book.snapshot(), lateByRule, fingerprints };
+    return { version: 1, takenAt: this.clock(), meters, alerts: whole ? this.book.snapshot() : [], lateByRule, fingerprints };
   }
 
   private seriesEntry(s: Series): EngineSnapshot['series'][number] {
@@ -441,12 +514,13 @@ export class RulesEngine implements SlotMaker {
       series.lastArrival = s.lastArrival ?? -Infinity;
       restoreOps([...series.samplers, ...series.watchers], s.ops);
     }
-    for (const m of snap.meters) {
+    const plants = snap.plants ?? [];
+    for (const m of [...snap.meters, ...plants.flatMap((p) => p.meters)]) {
       const [plant, meter] = m.key;
       this.plantPortsFor(plant);
       restoreOps(this.meterWatchersFor(plant, meter), m.ops);
     }
-    for (const a of snap.alerts) {
+    for (const a of [...snap.alerts, ...plants.flatMap((p) => p.alerts)]) {
       const rt = this.byId.get(a.key[0]);
       if (!rt) {
         droppedAlerts++;
@@ -454,6 +528,7 @@ export class RulesEngine implements SlotMaker {
       }
       const slot = this.slot(rt, a.key[1], a.key[2], a.alert.quantity as QuantityId | null);
       slot.restore(a);
+      this.plantInfo(a.key[1]); // so that the next snapshot takes the alert again
       // bindings made before the restore (deadman rules watch registry meters from the start) report to it
       const binding = this.bindingOf(rt, a.key[1], a.key[2]);
       if (binding) binding.slot = slot;
@@ -486,11 +561,12 @@ export class RulesEngine implements SlotMaker {
     }
     if (byQuantity.has(quantity)) return byQuantity.get(quantity);
     const series = this.bind(plant, meter, quantity);
-    if (series) series.changedGen = this.generation;
-    // a series first seen after a snapshot began is not part of it
-    if (series && this.capture) series.capturedFor = this.capture.id;
     byQuantity.set(quantity, series);
-    if (series) this.allSeries.push(series);
+    if (series) {
+      this.allSeries.push(series);
+      series.owner.series.push(series);
+      series.owner.changedGen = this.generation;
+    }
     return series;
   }
 
@@ -498,7 +574,7 @@ export class RulesEngine implements SlotMaker {
     const registry = this.opts.registry;
     if (registry && !registry.knows(plant, meter, quantity)) return undefined;
     const plantDef = registry?.plant(plant);
-    const series = new Series(plant, meter, quantity, this.allowedLatenessMs);
+    const series = new Series(this.plantInfo(plant), meter, quantity, this.allowedLatenessMs);
     let ctx: BindContext | undefined;
     for (const rt of this.runtimes) {
       const sel = rt.rule.selector;
@@ -614,7 +690,10 @@ export class RulesEngine implements SlotMaker {
 
   private meterWatchersFor(plant: string, meter: string): Binding[] {
     let byMeter = this.meterWatchers.get(plant);
-    if (!byMeter) this.meterWatchers.set(plant, (byMeter = new Map()));
+    if (!byMeter) {
+      this.meterWatchers.set(plant, (byMeter = new Map()));
+      this.plantInfo(plant); // its meter-wide state goes into snapshots with the plant
+    }
     let list = byMeter.get(meter);
     if (!list) {
       list = [];

@@ -30,7 +30,7 @@ import { pino, type Logger } from 'pino';
 import { mqttConnectOptions } from '../core/config.ts';
 import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
-import { decodeBatch } from '../core/reading.ts';
+import { decodeBatch, type ReadingBatch } from '../core/reading.ts';
 import { TOPIC_ROOT, topics } from '../core/topics.ts';
 import type { AlertTransition } from './alerts.ts';
 import { CheckpointAcks } from './acks.ts';
@@ -42,7 +42,7 @@ import { alreadyOnTopic, readRetainedStates, topicOfKey } from './recovery.ts';
 import { WebhookNotifier, type RouteStats } from './notify/webhook.ts';
 import { parseRulesConfig, type RulesConfig, type RulesConfigInput } from './config.ts';
 import { ownedPlantIds, partitionFile, partitionFilters, partitionName, partitionRegistry } from './partition.ts';
-import { RulesEngine, type EngineStats, type LateReading } from './engine.ts';
+import { RulesEngine, type EngineStats, type LateReading, type SnapshotCapture } from './engine.ts';
 import { AlertWriter, InfluxClient, type AlertWriterStats } from './influx.ts';
 import { BUILTIN_BASELINES_DIR, loadBaselines, loadEnergyCoefficients } from './baselines.ts';
 import { runHistoryJobs, scheduleHistoryJobs } from './jobs.ts';
@@ -127,6 +127,11 @@ function scopeOf(config: RulesConfig, registry: PlantRegistry | undefined): Scop
   };
 }
 
+/** A batch's identity for alreadyJudged: its gateway, seq and send time (as RecentMessages knows it). */
+function messageKey(b: ReadingBatch): string {
+  return `${b.gateway}|${b.seq}:${b.sentAt}`;
+}
+
 function waitForConnect(client: MqttClient, url: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -187,7 +192,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   const previous = journal?.load() ?? { done: new Set<string>(), outboxed: new Map<string, string | undefined>() };
   const journaledAtStart = previous.done.size + previous.outboxed.size;
   /** Journal lines since the last checkpoint, by emission number, so a checkpoint keeps only what it does not cover. */
-  let journaled: { n: number; key: string; topicState?: string; done: boolean }[] = [];
+  let journaled: { n: number; plant: string; key: string; topicState?: string; done: boolean }[] = [];
   let emitted = 0;
   /** Retained alert states of the topics the previous run may or may not have published to (read before any publish). */
   let retainedAtStart = new Map<string, string>();
@@ -231,7 +236,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     try {
       if (what === 'outboxed') journal.outboxed(items);
       else journal.done(items.map((i) => i.key));
-      for (const i of items) journaled.push({ n: i.n, key: i.key, topicState: i.topicState, done: what === 'done' });
+      for (const i of items) journaled.push({ n: i.n, plant: i.t.alert.plant, key: i.key, topicState: i.topicState, done: what === 'done' });
     } catch (err) {
       log.error({ err: (err as Error).message, file: journal.file }, 'writing the transition journal failed; a crash now could notify these transitions twice');
     }
@@ -298,7 +303,32 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   });
 
   const recent = new RecentMessages();
-  const inOrder = new Resequencer((b) => engine.ingestBatch(b), { waitMs: config.eventTime.reorderWaitMs, maxPending: config.eventTime.reorderMaxPending });
+  /**
+   * Batches a restored checkpoint holds already although its acknowledgements do not cover them (judged for a plant
+   * while the checkpoint was being taken, before the plant's turn), by plant: when the broker delivers them again
+   * they are not judged twice. Each is forgotten once seen; the rest go on into the next checkpoint.
+   */
+  const alreadyJudged = new Map<string, Set<string>>();
+  /** The capture in progress, and the batches judged for its plants still to be taken (message keys by plant). */
+  let capture: SnapshotCapture | undefined;
+  let judgedDuringCapture = new Map<string, string[]>();
+  const judge = (b: ReadingBatch): void => {
+    if (alreadyJudged.size) {
+      const keys = alreadyJudged.get(b.plant);
+      if (keys?.delete(messageKey(b))) {
+        if (!keys.size) alreadyJudged.delete(b.plant);
+        counters.duplicateMessages++;
+        return;
+      }
+    }
+    if (capture?.pending(b.plant)) {
+      let keys = judgedDuringCapture.get(b.plant);
+      if (!keys) judgedDuringCapture.set(b.plant, (keys = []));
+      keys.push(messageKey(b));
+    }
+    engine.ingestBatch(b);
+  };
+  const inOrder = new Resequencer(judge, { waitMs: config.eventTime.reorderWaitMs, maxPending: config.eventTime.reorderMaxPending });
   if (checkpointFile) {
     const snap = readCheckpoint(checkpointFile);
     if (snap) {
@@ -307,6 +337,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
       if (owned) snap.alerts = snap.alerts.filter((a) => owned.has(a.key[1]));
       const dropped = engine.restore(snap);
       recent.restore(snap.recentMessages);
+      for (const p of snap.plants ?? []) if (p.included.length && (!owned || owned.has(p.plant))) alreadyJudged.set(p.plant, new Set(p.included));
       inOrder.restore(snap.reorder, clock());
       log.info({ file: checkpointFile, takenAt: snap.takenAt, openAlerts: snap.alerts.length, deltas: snap.deltasApplied ?? 0, journaled: journaledAtStart, ...dropped }, 'restored rules state from the checkpoint');
     }
@@ -327,20 +358,34 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
       const full = !chain || chain.deltas >= config.checkpoint.deltas || chain.deltaBytes >= chain.baseBytes;
       const baseId = full ? `${Date.now().toString(36)}-${process.pid}-${++bases}` : chain!.baseId;
       const seq = full ? 0 : chain!.deltas + 1;
-      // The state as of now, taken in slices while readings keep being judged (the engine copies a series about to
-      // change first): alerts raised meanwhile are handed on at once, not held behind the checkpoint.
-      const series = engine.beginSnapshot(full ? {} : { changedSince: chain!.changedSince });
+      // Taken in slices while readings keep being judged, plant by plant, each plant as it is when its turn comes
+      // (engine.ts SnapshotCapture): alerts raised meanwhile are handed on at once, not held behind the checkpoint.
+      // The acknowledgements cover what arrived before the capture began (`mark`); batches judged after that for a
+      // plant not yet taken are in the state too, and are listed with the plant (alreadyJudged after a restart).
+      // The emission number each plant is taken at says which journal lines its state covers.
+      const takenAt = new Map<string, number>();
+      judgedDuringCapture = new Map();
+      const series = engine.beginSnapshot({
+        ...(full ? {} : { changedSince: chain!.changedSince }),
+        includedOf: (plant) => {
+          const keys = [...(judgedDuringCapture.get(plant) ?? []), ...(alreadyJudged.get(plant) ?? [])];
+          judgedDuringCapture.delete(plant);
+          return keys;
+        },
+        onTaken: (plant) => void takenAt.set(plant, emitted),
+      });
+      capture = series;
       const recentKeys = recent.beginSnapshot();
       const head: Omit<RulesCheckpoint, SlicedSection['key']> = { ...series.head, reorder: inOrder.snapshot(), ...(full ? { baseId } : { delta: { base: baseId, seq } }) };
       const headJson = JSON.stringify(head); // now: what it holds keeps changing
-      const covered = emitted;
       const mark = acks?.mark();
-      // the transitions the captured state produced must be durable before the checkpoint is: else a crash in
+      // the transitions the taken state produced must be durable before the checkpoint is: else a crash in
       // between restores a state that raised an alert nobody was told of
-      const durable = handOn();
+      const durable = (): Promise<void> => handOn();
       try {
         const sections: SlicedSection[] = [
           { key: 'series', kind: 'array', take: series.take },
+          { key: 'plants', kind: 'array', take: series.takePlants },
           { key: 'recentMessages', kind: 'object', take: recentKeys.take },
         ];
         const bytes = await writeCheckpointInSlices(full ? checkpointFile : deltaFile(checkpointFile, seq), headJson, sections, durable);
@@ -358,8 +403,12 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
         recentKeys.abandon();
         log.error({ err: (err as Error).message, file: checkpointFile }, 'writing the rules checkpoint failed; readings stay unacknowledged');
         return;
+      } finally {
+        if (capture === series) capture = undefined;
+        judgedDuringCapture = new Map();
       }
-      journaled = journaled.filter((j) => j.n > covered);
+      // a line stays while the state on disk may not hold its transition: its plant was not taken, or was taken before it
+      journaled = journaled.filter((j) => !(j.n <= (takenAt.get(j.plant) ?? -1)));
       try {
         const keep = { done: new Set(previous.done), outboxed: new Map(previous.outboxed) };
         for (const j of journaled) {
