@@ -8,12 +8,18 @@
  *
  * A transition with an O line but no D line may or may not have reached the topic; `<state>` is what the retained
  * alert topic shows once it has (alertTopicState), so that the restart can tell from the retained state how far the
- * topic got (rules/recovery.ts). Lines are fsync'd in batches (transitions are rare).
+ * topic got (rules/recovery.ts).
+ *
+ * O lines are on disk (fdatasync) before their transition is published. The fdatasync runs off the event loop and is
+ * shared (group commit): lines written while one runs wait for the next, one for all of them, so an alert storm
+ * costs a few syncs, not one per transition, and a disk busy with a checkpoint delays the alerts waiting for their
+ * O lines, never the judging of readings. D lines are written but not synced: one lost with the machine leaves its
+ * O line, and the restart then reads the retained topic instead (the same path as a crash between the two).
  *
  * Keys are `<alert id>:<transition>:<count>`; alert ids derive from the rule, plant, meter and event time of the
  * raise, so the same readings give the same keys.
  */
-import { closeSync, fdatasyncSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import type { Alert, AlertTransition } from './alerts.ts';
 
 export function transitionKey(t: AlertTransition): string {
@@ -52,6 +58,11 @@ export interface OutboxedEntry {
 
 export class TransitionJournal {
   private fd: number | undefined;
+  /** The fdatasync running, and the one queued behind it (it covers every line written before it starts). */
+  private syncing: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+  /** The new file while reset() syncs it: lines go to both. */
+  private mirror: number | undefined;
 
   constructor(readonly file: string) {}
 
@@ -75,38 +86,77 @@ export class TransitionJournal {
     return state;
   }
 
-  outboxed(entries: readonly OutboxedEntry[]): void {
+  /** Resolves once the lines are on disk. */
+  outboxed(entries: readonly OutboxedEntry[]): Promise<void> {
+    if (!entries.length) return Promise.resolve();
     this.write(entries.map((e) => `O ${e.key} ${e.topicState}`));
+    return this.sync();
   }
 
   done(keys: readonly string[]): void {
     this.write(keys.map((k) => `D ${k}`));
   }
 
-  /** Start afresh after a checkpoint, keeping what it does not cover. Atomic: write, fsync, rename. */
-  reset(keep: JournalState): void {
+  /**
+   * Start afresh after a checkpoint, keeping what it does not cover. Atomic: write, fsync, rename. Lines written
+   * while the new file is being synced go to both files, so whichever survives a crash has them.
+   */
+  async reset(keep: JournalState): Promise<void> {
     const lines = [...[...keep.outboxed].map(([k, st]) => (st ? `O ${k} ${st}` : `O ${k}`)), ...[...keep.done].map((k) => `D ${k}`)];
     const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, lines.length ? `${lines.join('\n')}\n` : '');
-    const fd = openSync(tmp, 'r');
+    const fresh = openSync(tmp, 'w');
     try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      if (lines.length) writeSync(fresh, `${lines.join('\n')}\n`);
+      this.mirror = fresh;
+      await this.sync();
+    } catch (err) {
+      this.mirror = undefined;
+      closeSync(fresh);
+      throw err;
     }
-    this.close();
     renameSync(tmp, this.file);
+    const old = this.fd;
+    this.fd = fresh;
+    this.mirror = undefined;
+    // a sync still running on the old file finishes first
+    if (old !== undefined) void Promise.allSettled([this.syncing, this.queued]).then(() => closeSync(old));
   }
 
-  close(): void {
+  /** Close the file once no sync is running on it. */
+  async close(): Promise<void> {
+    while (this.syncing || this.queued) await (this.queued ?? this.syncing)!.catch(() => undefined);
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
 
   private write(lines: string[]): void {
     if (!lines.length) return;
+    const text = `${lines.join('\n')}\n`;
     this.fd ??= openSync(this.file, 'a');
-    writeSync(this.fd, `${lines.join('\n')}\n`);
-    fdatasyncSync(this.fd);
+    writeSync(this.fd, text);
+    if (this.mirror !== undefined) writeSync(this.mirror, text);
+  }
+
+  /** Group commit: one fdatasync at a time; what is written while it runs is covered by the next, shared by all. */
+  private sync(): Promise<void> {
+    if (this.queued) return this.queued;
+    if (!this.syncing) return this.start();
+    const queued = this.syncing.catch(() => undefined).then(() => {
+      this.queued = undefined;
+      return this.start();
+    });
+    this.queued = queued;
+    return queued;
+  }
+
+  private start(): Promise<void> {
+    const fds = [this.fd, this.mirror].filter((fd): fd is number => fd !== undefined);
+    const running = Promise.all(fds.map((fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())))))
+      .then(() => undefined)
+      .finally(() => {
+        if (this.syncing === running) this.syncing = undefined;
+      });
+    this.syncing = running;
+    return running;
   }
 }

@@ -231,14 +231,18 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   let recovered: () => void = () => undefined;
   let sending: Promise<void> = new Promise<void>((resolve) => (recovered = resolve));
   let confirming: Promise<void> = Promise.resolve();
-  const journalWrite = (what: 'outboxed' | 'done', items: Keyed[]): void => {
+  const journalFailed = (err: unknown): void => {
+    log.error({ err: (err as Error).message, file: journal?.file }, 'writing the transition journal failed; a crash now could notify these transitions twice');
+  };
+  /** Journal lines; for O lines, resolves once they are on disk. */
+  const journalWrite = async (what: 'outboxed' | 'done', items: Keyed[]): Promise<void> => {
     if (!journal || !items.length) return;
     try {
-      if (what === 'outboxed') journal.outboxed(items);
-      else journal.done(items.map((i) => i.key));
+      const synced = what === 'outboxed' ? journal.outboxed(items) : journal.done(items.map((i) => i.key));
       for (const i of items) journaled.push({ n: i.n, plant: i.t.alert.plant, key: i.key, topicState: i.topicState, done: what === 'done' });
+      await synced;
     } catch (err) {
-      log.error({ err: (err as Error).message, file: journal.file }, 'writing the transition journal failed; a crash now could notify these transitions twice');
+      journalFailed(err);
     }
   };
   /** Outboxes, journal O, PUBLISH; resolves once the PUBLISHes are written, with their PUBACKs to wait for. */
@@ -246,7 +250,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     const keyed = items.map((i) => ({ ...i, key: transitionKey(i.t), topicState: alertTopicState(i.t.alert) }));
     const fresh = keyed.filter((i) => !previous.outboxed.has(i.key));
     await notifier.enqueue(fresh.map((i) => i.t));
-    journalWrite('outboxed', fresh);
+    await journalWrite('outboxed', fresh);
     const acked = Promise.all(
       keyed.map((i) => {
         const replayed = previous.outboxed.has(i.key);
@@ -262,16 +266,23 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   };
   const failed = (err: unknown): void => log.error({ err: (err as Error).message }, 'handing on alert transitions failed');
   /** Hand what is batched on now; returns when everything handed on so far is confirmed. */
+  // A send waiting its turn takes every transition batched by then: while one waits for its journal sync, the
+  // transitions raised meanwhile go out together in the next (one sync for all of them), however many they are.
+  let sendWaiting = false;
   const handOn = (): Promise<void> => {
-    if (batch.length) {
-      const items = batch;
-      batch = [];
-      const sent = sending.then(() => send(items));
+    if (batch.length && !sendWaiting) {
+      sendWaiting = true;
+      const sent = sending.then(() => {
+        sendWaiting = false;
+        const items = batch;
+        batch = [];
+        return send(items);
+      });
       sending = sent.then(() => undefined, failed);
       confirming = Promise.all([confirming, sent])
         .then(async ([, { keyed, acked }]) => {
           await acked;
-          journalWrite('done', keyed);
+          void journalWrite('done', keyed);
           for (const i of keyed) writer.push(i.t);
         })
         .catch(() => undefined); // reported by `sending`
@@ -416,7 +427,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
           else keep.outboxed.set(j.key, j.topicState);
         }
         for (const k of keep.done) keep.outboxed.delete(k);
-        journal?.reset(keep);
+        await journal?.reset(keep);
       } catch (err) {
         log.error({ err: (err as Error).message }, 'resetting the transition journal failed');
       }
@@ -534,7 +545,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
       await Promise.race([flush(), new Promise((r) => setTimeout(r, 10_000))]);
       await checkpointing;
       await checkpoint();
-      journal?.close();
+      await journal?.close();
       await notifier.stop();
       await client.endAsync();
     },
