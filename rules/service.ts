@@ -408,6 +408,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
           chain = { ...chain!, deltas: seq, deltaBytes: chain!.deltaBytes + bytes, changedSince: series.generation + 1 };
         }
         counters.checkpoints++;
+        unackedBound = config.checkpoint.maxUnackedMessages;
         if (!full) counters.deltaCheckpoints++;
       } catch (err) {
         series.abandon();
@@ -436,6 +437,10 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     return checkpointing;
   };
 
+  // Partitions of one feed fill up at the same pace: partition i of n takes its first checkpoint at (i + 1) / n of the
+  // bounds, and keeps that phase, so that processes sharing a machine do not all checkpoint at once.
+  const phase = config.partition && 'index' in config.partition ? (config.partition.index + 1) / config.partition.count : 1;
+  let unackedBound = Math.max(1, Math.round(config.checkpoint.maxUnackedMessages * phase));
   const subscriptions = scope.subscriptions;
   client.on('message', (topic, payload) => {
     if (!accepting) return;
@@ -450,7 +455,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
       rejected[reason] = (rejected[reason] ?? 0) + 1;
       if (!(err instanceof PayloadError)) log.error({ err: (err as Error).message, topic }, 'judging a batch failed');
     }
-    if (acks && acks.outstanding >= config.checkpoint.maxUnackedMessages && !checkpointing) void checkpoint();
+    if (acks && acks.outstanding >= unackedBound && !checkpointing) void checkpoint();
   });
   function onAck(topic: string, payload: Buffer): void {
     const [plant, rule, meter] = topic.split('/').slice(-3) as [string, string, string];
@@ -506,7 +511,12 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     }
     void writer.flush();
   }, config.tickMs);
-  const checkpointTimer = checkpointFile ? setInterval(() => void checkpoint(), config.checkpoint.intervalMs) : undefined;
+  let checkpointTimer: NodeJS.Timeout | undefined;
+  const everyInterval = (): void => {
+    void checkpoint();
+    checkpointTimer = setTimeout(everyInterval, config.checkpoint.intervalMs);
+  };
+  if (checkpointFile) checkpointTimer = setTimeout(everyInterval, Math.round(config.checkpoint.intervalMs * phase));
   const history = config.history;
   let stopHistory: (() => void) | undefined;
   if (history.enabled && registry) {
@@ -537,7 +547,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
       if (stopped) return;
       stopped = true;
       clearInterval(tickTimer);
-      if (checkpointTimer) clearInterval(checkpointTimer);
+      clearTimeout(checkpointTimer);
       stopHistory?.();
       // Stop judging but keep the subscription: with clean: false the broker queues for us while we are away, and
       // redelivers what arrived during the stop (never acknowledged).
