@@ -1,8 +1,10 @@
 /**
  * Alert transitions to InfluxDB's v1 `/write` (line protocol, precision ms): measurement `alerts`, tags plant, rule,
- * meter, severity; fields state, transition, value, limit, id. Small volume (transitions, not readings), so one
- * write per flush with retries; a failed write keeps its lines for the next flush, up to a bound past which the
- * oldest are dropped, counted and reported (never silently).
+ * meter, severity; fields state, transition, value, limit, id. Small volume (transitions, not readings): each
+ * flush writes what is pending in requests of at most MAX_LINES_PER_WRITE lines; a failed write keeps its lines for
+ * a later flush, up to a bound past which the oldest are dropped, counted and reported (never silently). After a
+ * failure the periodic flushes back off (1 s doubling to 30 s), so that an InfluxDB that is down is not sent the
+ * whole backlog every second.
  */
 import { TransportError } from '../core/errors.ts';
 import type { InfluxConnection } from '../core/config.ts';
@@ -27,9 +29,16 @@ export interface AlertWriterStats {
   errors: number;
 }
 
+const MAX_LINES_PER_WRITE = 5_000;
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
 export class AlertWriter {
   private pending: string[] = [];
   private writing: Promise<void> | undefined;
+  /** After failures: no periodic write before this (processing time), and the wait after the next failure. */
+  private retryAt = 0;
+  private retryMs = RETRY_FIRST_MS;
   readonly stats: AlertWriterStats = { written: 0, pending: 0, dropped: 0, errors: 0 };
 
   constructor(
@@ -63,15 +72,19 @@ export class AlertWriter {
     this.stats.pending = this.pending.length;
   }
 
-  /** Write what is pending (one request at a time). Failures keep the lines and are reported to onError. */
-  flush(): Promise<void> {
+  /**
+   * Write what is pending (one request at a time). Failures keep the lines and are reported to onError. While
+   * backing off after a failure only a `force`d flush (at stop) writes.
+   */
+  flush(force = false): Promise<void> {
+    if (!force && !this.writing && Date.now() < this.retryAt) return Promise.resolve();
     this.writing ??= this.writeNow().finally(() => (this.writing = undefined));
     return this.writing;
   }
 
   private async writeNow(): Promise<void> {
     while (this.pending.length) {
-      const lines = this.pending.slice();
+      const lines = this.pending.slice(0, MAX_LINES_PER_WRITE);
       const url = new URL('/write', this.conn.url);
       url.searchParams.set('db', this.conn.database);
       url.searchParams.set('precision', 'ms');
@@ -89,8 +102,12 @@ export class AlertWriter {
         }
         this.pending.splice(0, lines.length);
         this.stats.written += lines.length;
+        this.retryAt = 0;
+        this.retryMs = RETRY_FIRST_MS;
       } catch (err) {
         this.stats.errors++;
+        this.retryAt = Date.now() + this.retryMs;
+        this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
         this.onError(err instanceof TransportError ? err : new TransportError('INFLUX_WRITE', `writing alert rows failed: ${(err as Error).message}`, true, { url: url.toString() }, { cause: err }));
         break;
       } finally {

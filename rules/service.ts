@@ -528,7 +528,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   let stopped = false;
   const flush = async (): Promise<void> => {
     await handOn();
-    await writer.flush();
+    await writer.flush(true);
   };
   return {
     engine,
