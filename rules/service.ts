@@ -25,6 +25,7 @@
  * Acknowledgements arrive on `cleanstream/v1/alert-acks/{plant}/{rule}/{meter}` as `{"by": "...", "comment": "..."}`.
  * Malformed reading messages are counted, not dead-lettered: ingest dead-letters the same messages already.
  */
+import path from 'node:path';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import { mqttConnectOptions } from '../core/config.ts';
@@ -109,11 +110,13 @@ interface Scope {
   subscriptions: string[];
   clientId: string;
   checkpointFile: string | undefined;
+  /** Where the webhook outboxes are: a partition's own folder under the configured one (two processes never share a queue). */
+  outboxDir: string | undefined;
 }
 
 function scopeOf(config: RulesConfig, registry: PlantRegistry | undefined): Scope {
   const spec = config.partition;
-  if (!spec) return { registry, owned: undefined, subscriptions: [config.subscription ?? topics.readingsFilter()], clientId: config.clientId, checkpointFile: config.checkpoint.file };
+  if (!spec) return { registry, owned: undefined, subscriptions: [config.subscription ?? topics.readingsFilter()], clientId: config.clientId, checkpointFile: config.checkpoint.file, outboxDir: config.notify.outboxDir };
   if (config.subscription) throw new ConfigError('rules config', [{ path: 'subscription', expected: 'no subscription with `partition` (a partition subscribes to its own plants)' }]);
   const ids = ownedPlantIds(spec, registry);
   const owned = new Set(ids);
@@ -124,6 +127,7 @@ function scopeOf(config: RulesConfig, registry: PlantRegistry | undefined): Scop
     subscriptions: partitionFilters(ids),
     clientId: `${config.clientId}-${name}`,
     checkpointFile: config.checkpoint.file ? partitionFile(config.checkpoint.file, name) : undefined,
+    outboxDir: config.notify.outboxDir ? path.join(config.notify.outboxDir, name) : undefined,
   };
 }
 
@@ -181,7 +185,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     log.error({ err: (err as Error).message }, 'could not create the InfluxDB database; alert rows are kept until it can be written');
   }
 
-  const notifier = await WebhookNotifier.open(config.notify, { registry, ...(opts.env ? { env: opts.env } : {}) });
+  const notifier = await WebhookNotifier.open({ ...config.notify, ...(scope.outboxDir ? { outboxDir: scope.outboxDir } : {}) }, { registry, ...(opts.env ? { env: opts.env } : {}) });
   notifier.on('retry', (i) => log.warn(i, `webhook ${i.route}: attempt ${i.attempt} failed (${i.reason}); retrying in ${i.delayMs} ms`));
   notifier.on('deadLetter', (i) => log.error(i, `webhook ${i.route}: gave up on ${i.key} after ${i.attempts} attempts (${i.reason}); kept in its dead-letters.ndjson`));
   notifier.on('error', (err) => log.error({ err: err.message }, 'webhooks'));
