@@ -229,7 +229,7 @@ interface RulesProcessStats {
 type FromChild =
   | { type: 'ready' }
   | { type: 'fed'; published: number; publishedMeasured: number; measuredSeconds: number; lagMs: number; storm?: { from: number; until: number } }
-  | { type: 'latencies'; values: { eventTime: number; latency: number }[] }
+  | { type: 'latencies'; values: { eventTime: number; latency: number }[]; brokerStalls: { atS: number; ms: number }[] }
   | ({ type: 'stats' } & RulesProcessStats)
   | { type: 'stopped' };
 
@@ -255,7 +255,8 @@ async function feedRole(reg: PlantRegistry, brokerUrl: string): Promise<void> {
   let lastSpike = 0;
   let worstLagMs = 0;
   let seed = 12345;
-  const noise = (): number => (seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5;
+  // ±0.5 mg/L at the 0.01 mg/L resolution an analyser reports
+  const noise = (): number => Math.round(((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 100) / 100;
   /** The storm's event times, and how many plants are still to be published in it. */
   let storm: { from: number; until: number; plantsLeft: number } | undefined;
   const start = Date.now();
@@ -310,19 +311,32 @@ async function feedRole(reg: PlantRegistry, brokerUrl: string): Promise<void> {
 async function watchRole(brokerUrl: string): Promise<void> {
   const latencies: { eventTime: number; latency: number }[] = [];
   let measuring = false;
+  let measureAt = Date.now();
+  /** Round trips of a probe through the broker of 100 ms or more: when the broker (not a rules process) was slow. */
+  const brokerStalls: { atS: number; ms: number }[] = [];
   const watcher = await connectAsync(brokerUrl, { protocolVersion: 4, clientId: `bench-alert-watcher-${process.pid}` });
-  watcher.on('message', (_t, payload, packet) => {
+  const probeTopic = `bench/probe/${process.pid}`;
+  watcher.on('message', (topic, payload, packet) => {
+    if (topic === probeTopic) {
+      const sent = Number(payload.toString('utf8'));
+      if (measuring && Date.now() - sent >= 100 && brokerStalls.length < 50) brokerStalls.push({ atS: Number(((sent - measureAt) / 1000).toFixed(2)), ms: Date.now() - sent });
+      return;
+    }
     if (packet.retain || !measuring) return;
     const a = JSON.parse(payload.toString('utf8')) as Alert;
     if (a.rule !== 'r000') return;
     const eventTime = a.state === 'cleared' ? a.clearedAt! : a.raisedAt;
     latencies.push({ eventTime, latency: Date.now() - eventTime });
   });
-  await watcher.subscribeAsync(topics.alertsFilter(), { qos: 1 });
+  await watcher.subscribeAsync([topics.alertsFilter(), probeTopic], { qos: 1 });
+  const probe = setInterval(() => void watcher.publishAsync(probeTopic, String(Date.now()), { qos: 0 }), 20);
   process.on('message', (m: ToChild) => {
-    if (m.type === 'measure') measuring = true;
-    else {
-      process.send!({ type: 'latencies', values: latencies } satisfies FromChild, () => void watcher.endAsync().then(() => process.exit(0)));
+    if (m.type === 'measure') {
+      measuring = true;
+      measureAt = Date.now();
+    } else {
+      clearInterval(probe);
+      process.send!({ type: 'latencies', values: latencies, brokerStalls } satisfies FromChild, () => void watcher.endAsync().then(() => process.exit(0)));
     }
   });
   process.send!({ type: 'ready' } satisfies FromChild);
@@ -472,7 +486,8 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
     const after = await rulesStats(rulesProcs);
     const wallSeconds = (Date.now() - wallBefore) / 1000;
     watcher.proc.send({ type: 'stop' } satisfies ToChild);
-    const measured = ((await watcher.next('latencies')) as Extract<FromChild, { type: 'latencies' }>).values;
+    const watched = (await watcher.next('latencies')) as Extract<FromChild, { type: 'latencies' }>;
+    const measured = watched.values;
     // the storm's alerts: raised by its scan, and cleared by the scan after it (one plant cycle later)
     const cycleMs = (PLANTS / (RATE / METERS)) * 1000;
     const inStorm = (eventTime: number): boolean => fed.storm !== undefined && eventTime >= fed.storm.from && eventTime <= fed.storm.until + cycleMs + 50;
@@ -516,6 +531,7 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
                 },
               }
             : {}),
+          brokerStalls: watched.brokerStalls,
           perProcess: after.map((s, i) => ({
             judgedReadingsPerSecond: Math.round((s.readings - before[i]!.readings) / wallSeconds),
             cpuCores: Number(((s.cpuSeconds - before[i]!.cpuSeconds) / wallSeconds).toFixed(2)),
