@@ -15,6 +15,8 @@
  * Prints figures; it is not a test. Run: node bin/run-ts.js bench/rules.ts [--help]
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,7 +34,6 @@ import { RulesEngine } from '../rules/engine.ts';
 import { loadLimitsCatalog } from '../rules/limits/catalog.ts';
 import { startRules } from '../rules/service.ts';
 import { MOSQUITTO, startMosquitto } from '../test/harness/mosquitto.ts';
-import { freePort } from '../test/harness/ports.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/rules.ts [options]
 
@@ -80,6 +81,7 @@ const { values: args } = parseArgs({
     'rule-count': { type: 'string' },
     dir: { type: 'string' },
     'broker-url': { type: 'string' },
+    'influx-url': { type: 'string' },
     help: { type: 'boolean' },
   },
 });
@@ -380,14 +382,14 @@ function startChild(role: 'feed' | 'watch' | 'rules', brokerUrl: string, extra: 
  * A rules process (a child): the rules service as it runs in production, judging partition `index` of `count`
  * (all plants when count is 1), with its own client id, checkpoint and journal.
  */
-async function rulesRole(reg: PlantRegistry, brokerUrl: string, ruleCount: number, index: number, count: number, dir: string): Promise<void> {
+async function rulesRole(reg: PlantRegistry, brokerUrl: string, influxUrl: string, ruleCount: number, index: number, count: number, dir: string): Promise<void> {
   const transitions: Record<string, number> = {};
   const service = await startRules(
     {
       mqtt: { url: brokerUrl, protocolVersion: 4 },
       clientId: 'bench-rules',
       ...(count > 1 ? { partition: { index, count } } : {}),
-      influx: { url: `http://127.0.0.1:${await freePort()}`, database: 'bench', createDatabase: false },
+      influx: { url: influxUrl, database: 'bench', createDatabase: false },
       eventTime: { allowedLatenessMs: 0 },
       ...(CHECKPOINT ? { checkpoint: { file: path.join(dir, 'checkpoint.json'), intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED, deltas: CHECKPOINT_DELTAS } } : {}),
       rules: ruleInputs(ruleCount) as never,
@@ -447,6 +449,27 @@ async function rulesStats(children: readonly Child[]): Promise<RulesProcessStats
 }
 
 /**
+ * Where the rules processes write their alert rows: an HTTP server on loopback that takes InfluxDB's v1 `/write` and
+ * counts the lines (a rules service runs with an InfluxDB; one that is down makes it keep and retry rows, not the
+ * steady state measured here).
+ */
+async function startAlertSink(): Promise<{ url: string; lines(): number; close(): Promise<void> }> {
+  let lines = 0;
+  const server = createServer((req, res) => {
+    req.on('data', (chunk: Buffer) => {
+      for (const byte of chunk) if (byte === 10) lines++;
+    });
+    req.on('end', () => {
+      res.statusCode = req.url?.startsWith('/write') ? 204 : 200;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, lines: () => lines, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/**
  * Alert latency through a broker, with the rules service as it runs in production (checkpoint file, readings
  * acknowledged after checkpoints) in PARTITIONS child processes, and the load generator and the alert watcher in
  * two more.
@@ -454,13 +477,14 @@ async function rulesStats(children: readonly Child[]): Promise<RulesProcessStats
 async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> {
   const useMosquitto = (args.broker ?? (existsSync(MOSQUITTO) ? 'mosquitto' : 'aedes')) === 'mosquitto';
   const broker = useMosquitto ? await startMosquitto() : await startBroker();
+  const alertSink = await startAlertSink();
   const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-bench-rules-'));
   const children: Child[] = [];
   const rulesProcs: Child[] = [];
   try {
     const profile = [...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(args['cpu-prof'])] : []), ...(args['node-flags']?.split(',').filter(Boolean) ?? [])];
     for (let p = 0; p < PARTITIONS; p++) {
-      const proc = startChild('rules', broker.url, ['--rule-count', String(ruleCount), '--partition-index', String(p), '--partitions', String(PARTITIONS), '--dir', dir, ...(CHECKPOINT ? [] : ['--no-checkpoint']), '--checkpoint-interval', String(CHECKPOINT_INTERVAL_MS), '--max-unacked', String(MAX_UNACKED), '--checkpoint-deltas', String(CHECKPOINT_DELTAS)], profile);
+      const proc = startChild('rules', broker.url, ['--influx-url', alertSink.url, '--rule-count', String(ruleCount), '--partition-index', String(p), '--partitions', String(PARTITIONS), '--dir', dir, ...(CHECKPOINT ? [] : ['--no-checkpoint']), '--checkpoint-interval', String(CHECKPOINT_INTERVAL_MS), '--max-unacked', String(MAX_UNACKED), '--checkpoint-deltas', String(CHECKPOINT_DELTAS)], profile);
       rulesProcs.push(proc);
     }
     for (const r of rulesProcs) await r.next('ready');
@@ -559,6 +583,7 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
       }),
     );
     await broker.stop();
+    await alertSink.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -568,7 +593,7 @@ const reg = registry();
 if (args.role) process.on('disconnect', () => process.exit(0));
 if (args.role === 'feed') await feedRole(reg, args['broker-url']!);
 else if (args.role === 'watch') await watchRole(args['broker-url']!);
-else if (args.role === 'rules') await rulesRole(reg, args['broker-url']!, num(args['rule-count'], 10), num(args['partition-index'], 0), PARTITIONS, args.dir!);
+else if (args.role === 'rules') await rulesRole(reg, args['broker-url']!, args['influx-url']!, num(args['rule-count'], 10), num(args['partition-index'], 0), PARTITIONS, args.dir!);
 else {
   for (const n of RULE_COUNTS) {
     const r = engineRun(reg, n);

@@ -229,7 +229,8 @@ export type BucketedState = { r: number; b: number[] } | { dt: number[]; v: numb
 /**
  * The ring shared by the bucketed windows: three numbers per bucket in one plain array (a plain array of doubles is
  * cheaper for the garbage collector than millions of small typed arrays), slot 0 the event time of the bucket's
- * newest sample. Storage is made on the first sample and grows only up to the buckets a window can span.
+ * newest sample. Storage is made on the first sample, for all the buckets a window can span (up to 64; more only
+ * as they are needed).
  */
 abstract class BucketRing {
   protected ring: number[] = NO_BUCKETS;
@@ -292,7 +293,10 @@ abstract class BucketRing {
   }
 
   private grow(): void {
-    const capacity = this.capacity ? this.capacity * 2 : 4;
+    // The first allocation holds every bucket the window can span (up to 64: a default window has 32), so that
+    // series started together (a fleet, or a restart without a checkpoint) do not all grow their rings at the same
+    // moments, each growth copying and promoting every window of every series at once.
+    const capacity = this.capacity ? this.capacity * 2 : Math.min(64, Math.ceil(this.sizeMs / this.resolutionMs) + 2);
     // filled with doubles from the start, so the array's elements stay unboxed doubles
     const ring = new Array<number>(3 * capacity).fill(0.5);
     for (let k = 0; k < this.size; k++) {
