@@ -98,7 +98,7 @@ export async function writeCheckpointInSlices(
         const { pieces, done } = section.take(max);
         const elapsed = performance.now() - started;
         if (elapsed >= 1) await new Promise((resolve) => setTimeout(resolve, elapsed * (1 / SLICE_DUTY - 1)));
-        // at most doubled per slice: one that was quick because its series were copied already says little
+        // at most doubled per slice: one that was quick because its pieces were taken already (a capture finished early) says little
         max = Math.max(1, Math.min(100_000, Math.round(max * Math.min(2, SLICE_TARGET_MS / Math.max(elapsed, 0.05)))));
         if (pieces.length) {
           await write(`${first ? '' : ','}${pieces.join(',')}`);

@@ -91,8 +91,13 @@ export interface RulesOptions {
   env?: NodeJS.ProcessEnv;
   /** Every transition the service emits (after restart suppression), in order: for tests and benches. */
   onTransition?: (t: AlertTransition) => void;
+  /** Alert PUBLISHes waiting for their PUBACK at most (default 10,000; below MQTT's 65,535 packet ids). */
+  maxAlertsInFlight?: number;
 }
 
+
+/** Alert PUBLISHes waiting for their PUBACK at most (see publishAlert). */
+const MAX_ALERTS_IN_FLIGHT = 10_000;
 
 function mqttOptions(config: RulesConfig, clientId: string): IClientOptions {
   return {
@@ -211,15 +216,35 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   };
 
   const client = connect(config.mqtt.url, { ...mqttOptions(config, scope.clientId), manualConnect: true });
+  // At most MAX_ALERTS_IN_FLIGHT alert PUBLISHes wait for their PUBACK: MQTT.js numbers packets 1..65535 and wraps
+  // without checking what is still in flight, so an alert storm of more would reuse ids, lose PUBACK callbacks and
+  // stall every later checkpoint. Past the bound alerts queue here, in order (a freed slot goes to the oldest).
+  let alertsInFlight = 0;
+  const maxAlertsInFlight = opts.maxAlertsInFlight ?? MAX_ALERTS_IN_FLIGHT;
+  const waitingForSlot: (() => void)[] = [];
+  const releaseSlot = (): void => {
+    const next = waitingForSlot.shift();
+    if (next) next();
+    else alertsInFlight--;
+  };
   const publishAlert = (t: AlertTransition): Promise<void> => {
     const a = t.alert;
-    return client.publishAsync(topics.alert(a.plant, a.rule, a.meter), JSON.stringify(a), { qos: 1, retain: true }).then(
-      () => void counters.published++,
-      (err: Error) => {
-        counters.publishErrors++;
-        log.error({ err: err.message, alert: a.id }, 'publishing an alert failed');
-      },
-    );
+    const go = (): Promise<void> =>
+      client
+        .publishAsync(topics.alert(a.plant, a.rule, a.meter), JSON.stringify(a), { qos: 1, retain: true })
+        .then(
+          () => void counters.published++,
+          (err: Error) => {
+            counters.publishErrors++;
+            log.error({ err: err.message, alert: a.id }, 'publishing an alert failed');
+          },
+        )
+        .finally(releaseSlot);
+    if (alertsInFlight < maxAlertsInFlight && !waitingForSlot.length) {
+      alertsInFlight++;
+      return go();
+    }
+    return new Promise<void>((resolve) => waitingForSlot.push(resolve)).then(go);
   };
 
   // Transitions are handed on in order, in batches: webhook outboxes, journal O, the retained topic, journal D.
