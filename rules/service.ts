@@ -45,9 +45,9 @@ import { parseRulesConfig, type RulesConfig, type RulesConfigInput } from './con
 import { ownedPlantIds, partitionFile, partitionFilters, partitionName, partitionRegistry } from './partition.ts';
 import { RulesEngine, type EngineStats, type LateReading, type SnapshotCapture } from './engine.ts';
 import { AlertWriter, InfluxClient, type AlertWriterStats } from './influx.ts';
-import { BUILTIN_BASELINES_DIR, loadBaselines, loadEnergyCoefficients } from './baselines.ts';
+import { BUILTIN_BASELINES_DIR, loadBaselines, loadEnergyCoefficients, type BaselineBook } from './baselines.ts';
 import { runHistoryJobs, scheduleHistoryJobs } from './jobs.ts';
-import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from './limits/catalog.ts';
+import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog, type LimitsCatalog } from './limits/catalog.ts';
 
 export interface RulesStats {
   receivedMessages: number;
@@ -72,8 +72,31 @@ export interface RulesStats {
   connected: boolean;
 }
 
+/** What a reload changed (RulesService.reload). */
+export interface RulesReload {
+  added: string[];
+  removed: string[];
+  /** Rules whose definition changed: their window state starts afresh; their open alerts stay open. */
+  changed: string[];
+  /** Operator states not carried over (rules removed or changed), open alerts of removed rules forgotten. */
+  droppedOps: number;
+  droppedAlerts: number;
+  /** Settings that differ but take effect only at the next start (connections, checkpoint, partition...). */
+  restartNeeded: string[];
+}
+
+/** Settings a reload does not apply: the process must be restarted for them. */
+const RESTART_ONLY = ['mqtt', 'clientId', 'subscription', 'influx', 'plants', 'eventTime', 'checkpoint', 'partition', 'tickMs', 'notify', 'history'] as const satisfies readonly (keyof RulesConfig)[];
+
 export interface RulesService {
   readonly engine: RulesEngine;
+  /**
+   * Take new rules (and limits and baseline files) without losing state: window, buffer and alert state of every
+   * rule whose definition is unchanged carries over; a changed rule starts its windows afresh (its open alerts
+   * stay); a removed rule's state and open alerts are dropped. Throws a ConfigError for an invalid config, and
+   * then keeps the rules it had.
+   */
+  reload(input: RulesConfig | RulesConfigInput): Promise<RulesReload>;
   stats(): RulesStats;
   /** Flush alert rows to InfluxDB and wait for pending publishes. */
   flush(): Promise<void>;
@@ -319,12 +342,14 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     return confirming;
   };
 
-  const baselines = loadBaselines([...(config.history.builtinBaselines ? [BUILTIN_BASELINES_DIR] : []), ...config.history.baselineFiles]);
-  const engine = new RulesEngine({
-    rules: config.rules,
+  const baselinesOf = (c: RulesConfig): BaselineBook => loadBaselines([...(c.history.builtinBaselines ? [BUILTIN_BASELINES_DIR] : []), ...c.history.baselineFiles]);
+  const baselines = baselinesOf(config);
+  const energy = loadEnergyCoefficients();
+  const engineFor = (rules: RulesConfig['rules'], limits: LimitsCatalog, baselines: BaselineBook): RulesEngine => new RulesEngine({
+    rules,
     limits,
     baselines,
-    energy: loadEnergyCoefficients(),
+    energy,
     ...(registry ? { registry } : {}),
     allowedLatenessMs: config.eventTime.allowedLatenessMs,
     idleFlushMs: config.eventTime.idleFlushMs,
@@ -341,6 +366,9 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     },
     onLate: lateLogger(log),
   });
+  let engine = engineFor(config.rules, limits, baselines);
+  let rulesNow = config.rules;
+  let baselinesNow = baselines;
 
   const recent = new RecentMessages();
   /**
@@ -549,9 +577,8 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   const history = config.history;
   let stopHistory: (() => void) | undefined;
   if (history.enabled && registry) {
-    const book = baselines;
     const influx = new InfluxClient(config.influx);
-    stopHistory = scheduleHistoryJobs(() => runHistoryJobs(influx, registry, book, { learn: history.learn, reductions: history.reductions }, clock()), history.everyMs, log);
+    stopHistory = scheduleHistoryJobs(() => runHistoryJobs(influx, registry, baselinesNow, { learn: history.learn, reductions: history.reductions }, clock()), history.everyMs, log);
   }
 
   let stopped = false;
@@ -559,8 +586,38 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     await handOn();
     await writer.flush(true);
   };
+  const reload = async (input: RulesConfig | RulesConfigInput): Promise<RulesReload> => {
+    const next = parseRulesConfig(input);
+    // baseline files are reloaded with the rules; the rest of `history` is not
+    const comparable = (c: RulesConfig, key: (typeof RESTART_ONLY)[number]): string => JSON.stringify(key === 'history' ? { ...c.history, baselineFiles: [], builtinBaselines: false } : c[key]);
+    const restartNeeded = RESTART_ONLY.filter((key) => comparable(next, key) !== comparable(config, key));
+    const nextLimits = loadLimitsCatalog([...(next.builtinLimits ? [BUILTIN_STANDARDS_DIR] : []), ...next.limits]);
+    const nextBaselines = baselinesOf(next);
+    // a checkpoint being taken belongs to the engine it began on
+    while (checkpointing) await checkpointing;
+    // from here to the swap nothing else runs: no reading is judged between the snapshot and the restore
+    const fresh = engineFor(next.rules, nextLimits, nextBaselines);
+    const dropped = fresh.restore(engine.snapshot());
+    const before = new Map(rulesNow.map((r) => [r.id, JSON.stringify(r)]));
+    const after = new Map(next.rules.map((r) => [r.id, JSON.stringify(r)]));
+    engine = fresh;
+    rulesNow = next.rules;
+    baselinesNow = nextBaselines;
+    chain = undefined; // the next checkpoint is full: deltas count the generations of the old engine
+    return {
+      added: [...after.keys()].filter((id) => !before.has(id)),
+      removed: [...before.keys()].filter((id) => !after.has(id)),
+      changed: [...after.keys()].filter((id) => before.has(id) && before.get(id) !== after.get(id)),
+      ...dropped,
+      restartNeeded,
+    };
+  };
+
   return {
-    engine,
+    get engine() {
+      return engine;
+    },
+    reload,
     flush,
     stats: () => ({
       ...counters,

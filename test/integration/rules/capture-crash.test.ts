@@ -8,7 +8,6 @@
  * judged; after the run every series' count must equal the readings published for it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,31 +18,16 @@ import { encodeBatch } from '../../../core/reading.ts';
 import { topics } from '../../../core/topics.ts';
 import { readCheckpoint, type RulesCheckpoint } from '../../../rules/checkpoint.ts';
 import { freePort } from '../../harness/ports.ts';
-import { until } from './support.ts';
+import { startRulesProcess, until, type RulesProcess } from './support.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 const PLANTS = 200;
 const METERS = 10;
 const ROUNDS = 40;
 const T0 = Date.UTC(2024, 0, 1);
 
-interface Child {
-  proc: ChildProcess;
-  log: string[];
-  exited: Promise<number | null>;
-}
-
-function startChild(config: string): Child {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/cleanstream.js'), 'rules', '--config', config, '--stats-interval', '0.2'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: string[] = [];
-  const collect = (chunk: Buffer): void => void log.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-  proc.stdout!.on('data', collect);
-  proc.stderr!.on('data', collect);
-  return { proc, log, exited: new Promise((resolve) => proc.once('exit', (code) => resolve(code))) };
-}
 
 /** The engine counters of the newest stats line. */
-function lastStats(child: Child): { readings: number; waiting: number } | undefined {
+function lastStats(child: RulesProcess): { readings: number; waiting: number } | undefined {
   for (let i = child.log.length - 1; i >= 0; i--) {
     const line = child.log[i]!;
     if (!line.includes('"stats"')) continue;
@@ -66,7 +50,7 @@ function includedOnDisk(file: string): number {
 describe('rules process killed after a checkpoint taken while readings kept coming', () => {
   let broker: RunningBroker;
   let dir: string;
-  const children: Child[] = [];
+  const children: RulesProcess[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-capture-crash-'));
@@ -109,11 +93,11 @@ describe('rules process killed after a checkpoint taken while readings kept comi
       }),
     );
 
-    const first = startChild(config);
+    const first = startRulesProcess(config, { statsIntervalS: 0.2 });
     children.push(first);
     await until('the first rules process to run', () => (first.log.some((l) => l.includes('"rules running"')) ? true : undefined), 30_000);
     const publisher = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'feed' });
-    let second: Child | undefined;
+    let second: RulesProcess | undefined;
     let killedWithIncluded = 0;
     try {
       let published = 0;
@@ -129,7 +113,7 @@ describe('rules process killed after a checkpoint taken while readings kept comi
             first.proc.kill('SIGKILL');
             await first.exited;
             killedWithIncluded = n;
-            second = startChild(config);
+            second = startRulesProcess(config, { statsIntervalS: 0.2 });
             children.push(second);
           }
         }

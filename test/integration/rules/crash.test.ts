@@ -6,7 +6,6 @@
  * The process is the real CLI: `node bin/cleanstream.js rules --config <file>`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,9 +18,8 @@ import type { Alert } from '../../../rules/alerts.ts';
 import { DEMO_OVERRIDES, DEMO_PLANTS } from '../../../rules/test-support.ts';
 import { freePort } from '../../harness/ports.ts';
 import { feedOf, GOLDEN_RULES, scenario } from './golden-support.ts';
-import { startReceiver, until, type Receiver } from './support.ts';
+import { startReceiver, startRulesProcess, until, type Receiver, type RulesProcess } from './support.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 const SECRET = 'crash-test-secret';
 
 /** The cod-upset alerts (golden.test.ts), as the alert topic shows them: state, rule, meter, event time (hh:mm). */
@@ -40,32 +38,13 @@ const EXPECTED = [
   'cleared nh3n-limit dyeing-01/outfall-1-nh3n 05:51',
 ];
 
-interface Child {
-  proc: ChildProcess;
-  log: string[];
-  exited: Promise<number | null>;
-}
-
-function startChild(config: string): Child {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/cleanstream.js'), 'rules', '--config', config, '--stats-interval', '0'], {
-    cwd: ROOT,
-    env: { ...process.env, CRASH_TEST_SECRET: SECRET },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const log: string[] = [];
-  const collect = (chunk: Buffer): void => void log.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-  proc.stdout!.on('data', collect);
-  proc.stderr!.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return { proc, log, exited };
-}
 
 describe('rules process killed mid-stream', () => {
   let broker: RunningBroker;
   let watcher: MqttClient;
   let receiver: Receiver;
   let dir: string;
-  const children: Child[] = [];
+  const children: RulesProcess[] = [];
   const seenOnTopic: Alert[] = [];
 
   beforeAll(async () => {
@@ -105,14 +84,14 @@ describe('rules process killed mid-stream', () => {
       }),
     );
 
-    const first = startChild(config);
+    const first = startRulesProcess(config, { env: { CRASH_TEST_SECRET: SECRET } });
     children.push(first);
     await until('the first rules process to run', () => (first.log.some((l) => l.includes('"rules running"')) ? true : undefined), 30_000);
 
     const publisher = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'feed' });
     const rawKey = (a: Alert): string => `${a.id}:${a.state}:${a.count}`;
     let killedAt = -1;
-    let second: Child | undefined;
+    let second: RulesProcess | undefined;
     try {
       for (let i = 0; i < feed.length; i++) {
         const m = feed[i]!;
@@ -125,7 +104,7 @@ describe('rules process killed mid-stream', () => {
           first.proc.kill('SIGKILL');
           await first.exited;
           killedAt = i;
-          second = startChild(config);
+          second = startRulesProcess(config, { env: { CRASH_TEST_SECRET: SECRET } });
           children.push(second);
         }
       }
