@@ -33,7 +33,7 @@ import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { decodeBatch, type ReadingBatch } from '../core/reading.ts';
 import { TOPIC_ROOT, topics } from '../core/topics.ts';
-import type { AlertTransition } from './alerts.ts';
+import type { Alert, AlertTransition } from './alerts.ts';
 import { CheckpointAcks } from './acks.ts';
 import { deltaFile, readCheckpoint, removeDeltas, writeCheckpointInSlices, type RulesCheckpoint, type SlicedSection } from './checkpoint.ts';
 import { RecentMessages } from './dedup.ts';
@@ -78,7 +78,7 @@ export interface RulesReload {
   removed: string[];
   /** Rules whose definition changed: their window state starts afresh; their open alerts stay open. */
   changed: string[];
-  /** Operator states not carried over (rules removed or changed), open alerts of removed rules forgotten. */
+  /** Operator states not carried over (rules removed or changed); open alerts of removed rules (cleared on their topics). */
   droppedOps: number;
   droppedAlerts: number;
   /** Settings that differ but take effect only at the next start (connections, checkpoint, partition...). */
@@ -93,8 +93,8 @@ export interface RulesService {
   /**
    * Take new rules (and limits and baseline files) without losing state: window, buffer and alert state of every
    * rule whose definition is unchanged carries over; a changed rule starts its windows afresh (its open alerts
-   * stay); a removed rule's state and open alerts are dropped. Throws a ConfigError for an invalid config, and
-   * then keeps the rules it had.
+   * stay); a removed rule's state is dropped and its open alerts cleared. Throws a ConfigError for an invalid
+   * config, and then keeps the rules it had.
    */
   reload(input: RulesConfig | RulesConfigInput): Promise<RulesReload>;
   stats(): RulesStats;
@@ -342,6 +342,16 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     return confirming;
   };
 
+  function handTransition(t: AlertTransition): void {
+    if (previous.done.size && previous.done.delete(transitionKey(t))) {
+      counters.suppressedTransitions++;
+      return;
+    }
+    log.info({ transition: t.transition, alert: t.alert.id, severity: t.alert.severity, value: t.alert.value, limit: t.alert.limit }, t.alert.message.en);
+    opts.onTransition?.(t);
+    if (batch.length === 0) queueMicrotask(handOn);
+    batch.push({ n: ++emitted, t });
+  }
   const baselinesOf = (c: RulesConfig): BaselineBook => loadBaselines([...(c.history.builtinBaselines ? [BUILTIN_BASELINES_DIR] : []), ...c.history.baselineFiles]);
   const baselines = baselinesOf(config);
   const energy = loadEnergyCoefficients();
@@ -354,16 +364,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     allowedLatenessMs: config.eventTime.allowedLatenessMs,
     idleFlushMs: config.eventTime.idleFlushMs,
     clock,
-    onTransition: (t) => {
-      if (previous.done.size && previous.done.delete(transitionKey(t))) {
-        counters.suppressedTransitions++;
-        return;
-      }
-      log.info({ transition: t.transition, alert: t.alert.id, severity: t.alert.severity, value: t.alert.value, limit: t.alert.limit }, t.alert.message.en);
-      opts.onTransition?.(t);
-      if (batch.length === 0) queueMicrotask(handOn);
-      batch.push({ n: ++emitted, t });
-    },
+    onTransition: handTransition,
     onLate: lateLogger(log),
   });
   let engine = engineFor(config.rules, limits, baselines);
@@ -600,6 +601,13 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     const dropped = fresh.restore(engine.snapshot());
     const before = new Map(rulesNow.map((r) => [r.id, JSON.stringify(r)]));
     const after = new Map(next.rules.map((r) => [r.id, JSON.stringify(r)]));
+    // the open alerts of a removed rule are cleared, not left raised on their topics for ever
+    const now = clock();
+    for (const a of engine.openAlerts()) {
+      if (after.has(a.rule)) continue;
+      const cleared: Alert = { ...a, state: 'cleared', clearedAt: now, updatedAt: Math.max(a.updatedAt, now), message: { en: `Cleared (rule ${a.rule} removed): ${a.message.en}`, zh: `已恢复（规则 ${a.rule} 已删除）：${a.message.zh}` } };
+      handTransition({ transition: 'cleared', alert: cleared });
+    }
     engine = fresh;
     rulesNow = next.rules;
     baselinesNow = nextBaselines;

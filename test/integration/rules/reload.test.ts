@@ -90,10 +90,15 @@ describe('rules reloaded on change', () => {
       await expect(rules.reload({ ...base, rules: [COD_LIMIT, { ...COD_FAST, severity: 'fatal' }] } as never)).rejects.toThrow(/rules\[1\]\.severity/);
       expect(rules.stats().engine.lateByRule).toHaveProperty('cod-fast');
 
-      // a changed rule starts its window afresh; a setting that needs a restart is named
+      // a changed rule starts its window afresh; a removed rule's open alert is cleared; a setting that needs a restart is named
+      await sendCod(publisher, 'paper-01', [170], T0 + 5_000);
+      await until('cod-fast raised again', () => (seen.filter((a) => a.rule === 'cod-fast' && a.state === 'raised').length === 2 ? true : undefined));
       const changed = await rules.reload({ ...base, eventTime: { allowedLatenessMs: 1000 }, rules: [COD_LIMIT, { ...COD_HOURLY, limit: { max: 400 } }] } as never);
-      expect(changed).toMatchObject({ added: [], removed: ['cod-fast'], changed: ['cod-hourly'], restartNeeded: ['eventTime'] });
+      expect(changed).toMatchObject({ added: [], removed: ['cod-fast'], changed: ['cod-hourly'], droppedAlerts: 1, restartNeeded: ['eventTime'] });
       expect(hourlyCount(rules)).toBe(0);
+      const removed = await until('the removed rule\'s alert cleared', () => seen.filter((a) => a.rule === 'cod-fast' && a.state === 'cleared').at(1));
+      expect(removed.message.en).toContain('rule cod-fast removed');
+      expect(rules.engine.openAlerts().map((a) => a.rule)).toEqual(['cod-limit']);
     } finally {
       await rules.stop();
     }
