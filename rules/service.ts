@@ -244,11 +244,20 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   // stall every later checkpoint. Past the bound alerts queue here, in order (a freed slot goes to the oldest).
   let alertsInFlight = 0;
   const maxAlertsInFlight = opts.maxAlertsInFlight ?? MAX_ALERTS_IN_FLIGHT;
-  const waitingForSlot: (() => void)[] = [];
+  // a queue with a head index: Array.shift() moves every waiting entry, quadratic in a storm of tens of thousands
+  let waitingForSlot: (() => void)[] = [];
+  let waitingHead = 0;
   const releaseSlot = (): void => {
-    const next = waitingForSlot.shift();
-    if (next) next();
-    else alertsInFlight--;
+    if (waitingHead === waitingForSlot.length) {
+      alertsInFlight--;
+      return;
+    }
+    const next = waitingForSlot[waitingHead++]!;
+    if (waitingHead === waitingForSlot.length) {
+      waitingForSlot = [];
+      waitingHead = 0;
+    }
+    next();
   };
   const publishAlert = (t: AlertTransition): Promise<void> => {
     const a = t.alert;
@@ -263,7 +272,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
           },
         )
         .finally(releaseSlot);
-    if (alertsInFlight < maxAlertsInFlight && !waitingForSlot.length) {
+    if (alertsInFlight < maxAlertsInFlight && waitingHead === waitingForSlot.length) {
       alertsInFlight++;
       return go();
     }
