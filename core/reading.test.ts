@@ -28,6 +28,7 @@ function reasonOf(payload: unknown): string {
 describe('the readings payload', () => {
   it('round-trips a gateway batch, including a value-less bad reading', () => {
     expect(decodeBatch(encodeBatch(valid))).toEqual(valid);
+    expect(decodeBatch(encodeBatch({ ...valid, plantSeq: 3 }))).toEqual({ ...valid, plantSeq: 3 });
   });
 
   it('names the first problem with a stable reason', () => {
@@ -37,6 +38,8 @@ describe('the readings payload', () => {
     expect(reasonOf({ ...valid, v: 2 })).toBe('unsupported_version');
     expect(reasonOf({ ...valid, plant: 'Paper Mill' })).toBe('bad_id');
     expect(reasonOf({ ...valid, readings: {} })).toBe('bad_envelope');
+    expect(reasonOf({ ...valid, plantSeq: -1 })).toBe('bad_envelope');
+    expect(reasonOf({ ...valid, plantSeq: '3' })).toBe('bad_envelope');
     expect(reasonOf(withReading({ quantity: 'colour' }))).toBe('unknown_quantity');
     expect(reasonOf(withReading({ unit: 'L/s' }))).toBe('bad_unit');
     expect(reasonOf(withReading({ value: null }))).toBe('bad_value');

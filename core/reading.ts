@@ -38,6 +38,12 @@ export interface ReadingBatch {
   plant: string;
   /** Per-gateway counter, increasing by one per published batch; lets consumers see gaps and order. */
   seq: number;
+  /**
+   * Per-gateway-and-plant counter, increasing by one per batch of this plant (optional; from 0 at a gateway start):
+   * lets a consumer that sees only some plants of a gateway (a partition of the rules) tell a gap from another
+   * plant's batch.
+   */
+  plantSeq?: number;
   /** When the gateway assembled the batch (ms). */
   sentAt: number;
   readings: BatchReading[];
@@ -52,7 +58,8 @@ export function encodeBatch(batch: ReadingBatch): Buffer {
  * once and numbers the batch later, when it is queued): the envelope's fields in the order a ReadingBatch declares them.
  */
 export function encodeBatchAround(envelope: Omit<ReadingBatch, 'v' | 'readings'>, readingsJson: string): string {
-  return `{"v":${PAYLOAD_VERSION},"gateway":${JSON.stringify(envelope.gateway)},"plant":${JSON.stringify(envelope.plant)},"seq":${envelope.seq},"sentAt":${envelope.sentAt},"readings":${readingsJson}}`;
+  const plantSeq = envelope.plantSeq === undefined ? '' : `,"plantSeq":${envelope.plantSeq}`;
+  return `{"v":${PAYLOAD_VERSION},"gateway":${JSON.stringify(envelope.gateway)},"plant":${JSON.stringify(envelope.plant)},"seq":${envelope.seq}${plantSeq},"sentAt":${envelope.sentAt},"readings":${readingsJson}}`;
 }
 
 function fail(reason: string, detail: string, index?: number): never {
@@ -88,6 +95,7 @@ export function decodeBatch(payload: Buffer | string): ReadingBatch {
   const gateway = checkId(parsed.gateway, 'gateway');
   const plant = checkId(parsed.plant, 'plant');
   if (!Number.isSafeInteger(parsed.seq) || (parsed.seq as number) < 0) fail('bad_envelope', 'seq must be a non-negative integer');
+  if (parsed.plantSeq !== undefined && (!Number.isSafeInteger(parsed.plantSeq) || (parsed.plantSeq as number) < 0)) fail('bad_envelope', 'plantSeq must be a non-negative integer when present');
   if (!Number.isFinite(parsed.sentAt)) fail('bad_envelope', 'sentAt must be a number (ms since epoch)');
   if (!Array.isArray(parsed.readings)) fail('bad_envelope', 'readings must be an array');
   const readings = parsed.readings as unknown[];
@@ -97,6 +105,7 @@ export function decodeBatch(payload: Buffer | string): ReadingBatch {
     gateway,
     plant,
     seq: parsed.seq as number,
+    ...(parsed.plantSeq !== undefined ? { plantSeq: parsed.plantSeq as number } : {}),
     sentAt: parsed.sentAt as number,
     readings: readings as BatchReading[],
   };

@@ -18,6 +18,8 @@ describe('publisher', () => {
     const readings = splitByPlant([reading('paper-01', 'm1', 1.5), { ...reading('paper-01', 'm2', 0), value: null, quality: 'bad' }]).get('paper-01')!;
     const batch: ReadingBatch = { v: PAYLOAD_VERSION, gateway: 'gw-1', plant: 'paper-01', seq: 41, sentAt: 1_700_000_000_123, readings };
     expect(encodeBatchAround({ gateway: 'gw-1', plant: 'paper-01', seq: 41, sentAt: 1_700_000_000_123 }, JSON.stringify(readings))).toBe(encodeBatch(batch).toString('utf8'));
+    const withPlantSeq: ReadingBatch = { v: PAYLOAD_VERSION, gateway: 'gw-1', plant: 'paper-01', seq: 41, plantSeq: 12, sentAt: 1_700_000_000_123, readings };
+    expect(encodeBatchAround({ gateway: 'gw-1', plant: 'paper-01', seq: 41, plantSeq: 12, sentAt: 1_700_000_000_123 }, JSON.stringify(readings))).toBe(encodeBatch(withPlantSeq).toString('utf8'));
   });
 
   it('splits a large scan of one plant into batches of at most maxReadingsPerBatch, in scan order', () => {

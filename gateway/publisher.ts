@@ -157,6 +157,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private readonly url: string;
   private readonly username: string | undefined;
   private readonly queue: DiskQueue;
+  /** The next plantSeq of each plant (ReadingBatch.plantSeq), from 0 at start. */
+  private plantSeqs = new Map<string, number>();
   private readonly rejectedFile: string;
   private readonly qos: 0 | 1;
   private readonly window: number;
@@ -263,11 +265,16 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       let seq = this.queue.lastId;
       const sentAt = this.now();
       const records: Buffer[] = [];
+      // per plant, taken for good only once the batches are queued (a batch dropped with a full queue leaves no gap)
+      const plantSeqs = new Map(this.plantSeqs);
       for (const { plant, readingsJson, count: readings } of staged) {
-        records.push(encodeSpoolRecord({ topic: topics.readings(plant, this.gatewayId), readings, payload: encodeBatchAround({ gateway: this.gatewayId, plant, seq: seq++, sentAt }, readingsJson) }));
+        const plantSeq = plantSeqs.get(plant) ?? 0;
+        plantSeqs.set(plant, plantSeq + 1);
+        records.push(encodeSpoolRecord({ topic: topics.readings(plant, this.gatewayId), readings, payload: encodeBatchAround({ gateway: this.gatewayId, plant, seq: seq++, plantSeq, sentAt }, readingsJson) }));
       }
       try {
         await this.queue.append(records);
+        this.plantSeqs = plantSeqs;
       } catch (err) {
         this.counters.droppedBatches += count;
         const full = err instanceof DiskQueueFullError;

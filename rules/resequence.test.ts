@@ -40,6 +40,21 @@ describe('resequencer', () => {
     expect(out).toEqual([100, 101, 0, 1]);
   });
 
+  it('orders batches that carry plantSeq within their gateway × plant: a partition seeing one plant of a gateway does not wait for the others', () => {
+    const out: string[] = [];
+    const r = new Resequencer((b) => out.push(`${b.plant}#${b.plantSeq}`), { waitMs: 60_000, maxPending: 100 });
+    // gw serves plants a and b; this partition owns a: gateway seq 0, 2, 5, 6 (1, 3, 4 were b's), plantSeq 0..3
+    const a = (seq: number, plantSeq: number): ReadingBatch => ({ v: 1, gateway: 'gw', plant: 'a', seq, plantSeq, sentAt: 1000 + seq, readings: [] });
+    for (const b of [a(0, 0), a(2, 1), a(5, 2)]) r.push(b, 0);
+    expect(out).toEqual(['a#0', 'a#1', 'a#2']);
+    expect(r.pending).toBe(0);
+    // and still puts a reordered redelivery back in order
+    r.push(a(8, 4), 0);
+    r.push(a(6, 3), 0);
+    expect(out).toEqual(['a#0', 'a#1', 'a#2', 'a#3', 'a#4']);
+    expect(r.gapsSkipped).toBe(0);
+  });
+
   it('keeps what waits across a snapshot and restore', () => {
     const { r } = make();
     for (const s of [1, 3]) r.push(batch(s), 0);

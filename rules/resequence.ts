@@ -10,6 +10,10 @@
  * order. A batch behind the expected seq is passed on as it is (the engine judges it or counts it late), and one
  * sent after everything seen from its gateway yet with a lower seq means the gateway restarted its counter.
  * What waits is kept in checkpoints, since its messages are acknowledged with the checkpoint.
+ *
+ * A batch that carries `plantSeq` is put in order within its gateway × plant stream by that counter instead: a rules
+ * partition that owns only some of a gateway's plants sees gaps in `seq` where the other plants' batches were, and
+ * would otherwise hold every batch for `waitMs` waiting for them.
  */
 import type { ReadingBatch } from '../core/reading.ts';
 
@@ -51,16 +55,18 @@ export class Resequencer {
   }
 
   push(batch: ReadingBatch, now: number): void {
-    let g = this.gateways.get(batch.gateway);
-    if (!g) this.gateways.set(batch.gateway, (g = { next: batch.seq, lastSentAt: -Infinity, pending: new Map(), gapSince: NaN }));
-    if (batch.seq === g.next) {
+    const stream = streamOf(batch);
+    const seq = orderOf(batch);
+    let g = this.gateways.get(stream);
+    if (!g) this.gateways.set(stream, (g = { next: seq, lastSentAt: -Infinity, pending: new Map(), gapSince: NaN }));
+    if (seq === g.next) {
       g.lastSentAt = Math.max(g.lastSentAt, batch.sentAt);
       this.deliver(batch);
       g.next++;
       this.drain(g, now);
-    } else if (batch.seq > g.next) {
+    } else if (seq > g.next) {
       g.lastSentAt = Math.max(g.lastSentAt, batch.sentAt);
-      g.pending.set(batch.seq, batch);
+      g.pending.set(seq, batch);
       this.reordered++;
       if (g.gapSince !== g.gapSince) g.gapSince = now;
       if (g.pending.size > this.opts.maxPending) this.skipGap(g, now);
@@ -68,7 +74,7 @@ export class Resequencer {
       // newer than anything from this gateway, yet an old seq: it restarted its counter
       g.lastSentAt = batch.sentAt;
       this.deliver(batch);
-      g.next = batch.seq + 1;
+      g.next = seq + 1;
     } else {
       this.deliver(batch);
     }
@@ -84,7 +90,7 @@ export class Resequencer {
   snapshot(): Record<string, GatewayOrderState> {
     const out: Record<string, GatewayOrderState> = {};
     for (const [gw, g] of this.gateways) {
-      out[gw] = { next: g.next, lastSentAt: Number.isFinite(g.lastSentAt) ? g.lastSentAt : 0, pending: [...g.pending.values()].sort((a, b) => a.seq - b.seq) };
+      out[gw] = { next: g.next, lastSentAt: Number.isFinite(g.lastSentAt) ? g.lastSentAt : 0, pending: [...g.pending.values()].sort((a, b) => orderOf(a) - orderOf(b)) };
     }
     return out;
   }
@@ -92,7 +98,7 @@ export class Resequencer {
   restore(state: Record<string, GatewayOrderState> | undefined, now: number): void {
     this.gateways.clear();
     for (const [gw, s] of Object.entries(state ?? {})) {
-      this.gateways.set(gw, { next: s.next, lastSentAt: s.lastSentAt, pending: new Map(s.pending.map((b) => [b.seq, b])), gapSince: s.pending.length ? now : NaN });
+      this.gateways.set(gw, { next: s.next, lastSentAt: s.lastSentAt, pending: new Map(s.pending.map((b) => [orderOf(b), b])), gapSince: s.pending.length ? now : NaN });
     }
   }
 
@@ -113,4 +119,14 @@ export class Resequencer {
     }
     g.gapSince = g.pending.size ? now : NaN;
   }
+}
+
+/** The stream a batch is ordered in: its gateway × plant when it carries plantSeq, else its gateway. */
+function streamOf(b: ReadingBatch): string {
+  return b.plantSeq === undefined ? b.gateway : `${b.gateway}|${b.plant}`;
+}
+
+/** Its place in that stream. */
+function orderOf(b: ReadingBatch): number {
+  return b.plantSeq ?? b.seq;
 }

@@ -97,6 +97,11 @@ describe('OPC UA server -> gateway -> MQTT', () => {
       const seqs = batches.map((b) => b.batch.seq);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       expect(new Set(seqs).size).toBe(seqs.length);
+      // and per plant by plantSeq, 0, 1, 2... without gaps (a consumer owning one plant sees no holes)
+      for (const plant of ['paper-01', 'steel-01']) {
+        const plantSeqs = batches.filter((b) => b.batch.plant === plant).map((b) => b.batch.plantSeq);
+        expect(plantSeqs, plant).toEqual(plantSeqs.map((_, i) => i));
+      }
       // All three variables were seen.
       const seen = new Set(batches.flatMap((b) => b.batch.readings.map((r) => `${b.batch.plant}/${r.meter}`)));
       expect(seen.size).toBe(3);
