@@ -17,7 +17,7 @@ import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import type { Alert } from '../../../rules/alerts.ts';
 import { freePort } from '../../harness/ports.ts';
-import { until } from './support.ts';
+import { until, watchAlerts, type AlertWatcher } from './support.ts';
 
 const registry = loadPlantRegistry(path.resolve(import.meta.dirname, '../../../deploy/demo/plants.yaml'));
 const T0 = Date.UTC(2024, 0, 1);
@@ -26,24 +26,21 @@ describe('alert storm past the in-flight bound', () => {
   let broker: RunningBroker;
   let rules: RulesService | undefined;
   let publisher: MqttClient;
-  let watcher: MqttClient;
+  let watcher: AlertWatcher;
   let dir: string;
-  const seen: Alert[] = [];
+  let seen: Alert[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-storm-'));
     broker = await startBroker();
     publisher = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'gw-storm' });
-    watcher = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'storm-watcher' });
-    watcher.on('message', (_t, payload, packet) => {
-      if (!packet.retain) seen.push(JSON.parse(payload.toString('utf8')) as Alert);
-    });
-    await watcher.subscribeAsync(topics.alertsFilter(), { qos: 1 });
+    watcher = await watchAlerts(broker.url, 'storm-watcher');
+    seen = watcher.seen;
   });
   afterAll(async () => {
     await rules?.stop();
     await publisher?.endAsync();
-    await watcher?.endAsync();
+    await watcher?.end();
     await broker?.stop();
     rmSync(dir, { recursive: true, force: true });
   });

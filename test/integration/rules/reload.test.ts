@@ -12,13 +12,12 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { ConfigError } from '../../../core/errors.ts';
-import { topics } from '../../../core/topics.ts';
 import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
 import type { Alert } from '../../../rules/alerts.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import { DEMO_PLANTS } from '../../../rules/test-support.ts';
 import { freePort } from '../../harness/ports.ts';
-import { sendCod, startRulesProcess, until, type RulesProcess } from './support.ts';
+import { sendCod, startRulesProcess, until, type RulesProcess, watchAlerts, type AlertWatcher } from './support.ts';
 
 const T0 = Date.UTC(2024, 0, 1);
 const COD_LIMIT = { id: 'cod-limit', kind: 'limit', severity: 'major', selector: { quantity: 'cod' }, limit: { max: 100 }, clear: { below: 90 } };
@@ -35,23 +34,20 @@ function hourlyCount(rules: RulesService): number | undefined {
 describe('rules reloaded on change', () => {
   let broker: RunningBroker;
   let publisher: MqttClient;
-  let watcher: MqttClient;
+  let watcher: AlertWatcher;
   let dir: string;
-  const seen: Alert[] = [];
+  let seen: Alert[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-reload-'));
     broker = await startBroker();
     publisher = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'gw-test' });
-    watcher = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'reload-watcher' });
-    watcher.on('message', (_t, payload, packet) => {
-      if (!packet.retain) seen.push(JSON.parse(payload.toString('utf8')) as Alert);
-    });
-    await watcher.subscribeAsync(topics.alertsFilter(), { qos: 1 });
+    watcher = await watchAlerts(broker.url, 'reload-watcher');
+    seen = watcher.seen;
   });
   afterAll(async () => {
     await publisher?.endAsync();
-    await watcher?.endAsync();
+    await watcher?.end();
     await broker?.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import path from 'node:path';
-import type { MqttClient } from 'mqtt';
+import { connectAsync, type MqttClient } from 'mqtt';
+import type { Alert } from '../../../rules/alerts.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../core/topics.ts';
 import { freePort } from '../../harness/ports.ts';
@@ -101,6 +102,22 @@ export async function startReceiver(secret: string): Promise<Receiver> {
   server.keepAliveTimeout = 100;
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
   return receiver;
+}
+
+/** Every alert transition published on the alert topics from now on (not the retained states a subscriber is sent first), in arrival order. */
+export interface AlertWatcher {
+  seen: Alert[];
+  end(): Promise<void>;
+}
+
+export async function watchAlerts(url: string, clientId: string): Promise<AlertWatcher> {
+  const client = await connectAsync(url, { protocolVersion: 4, clientId });
+  const seen: Alert[] = [];
+  client.on('message', (_t, payload, packet) => {
+    if (!packet.retain) seen.push(JSON.parse(payload.toString('utf8')) as Alert);
+  });
+  await client.subscribeAsync(topics.alertsFilter(), { qos: 1 });
+  return { seen, end: () => client.endAsync() };
 }
 
 let seq = 0;
