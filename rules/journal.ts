@@ -10,11 +10,11 @@
  * alert topic shows once it has (alertTopicState), so that the restart can tell from the retained state how far the
  * topic got (rules/recovery.ts).
  *
- * O lines are on disk (fdatasync) before their transition is published. The fdatasync runs off the event loop and is
- * shared (group commit): lines written while one runs wait for the next, one for all of them, so an alert storm
- * costs a few syncs, not one per transition, and a disk busy with a checkpoint delays the alerts waiting for their
- * O lines, never the judging of readings. D lines are written but not synced: one lost with the machine leaves its
- * O line, and the restart then reads the retained topic instead (the same path as a crash between the two).
+ * O lines are written before their transition is published (a crash of the process cannot lose them) and synced
+ * (fdatasync) off the event loop, shared by every line waiting (group commit), before the transition counts as
+ * confirmed and so before the next checkpoint; the PUBLISH does not wait for the sync (rules/service.ts). D lines are
+ * written but not synced: one lost with the machine leaves its O line, and the restart then reads the retained topic
+ * instead (the same path as a crash between the two).
  *
  * Keys are `<alert id>:<transition>:<count>`; alert ids derive from the rule, plant, meter and event time of the
  * raise, so the same readings give the same keys.

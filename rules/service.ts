@@ -311,9 +311,14 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     const keyed = items.map((i) => ({ ...i, key: transitionKey(i.t), topicState: alertTopicState(i.t.alert) }));
     const fresh = keyed.filter((i) => !previous.outboxed.has(i.key));
     await notifier.enqueue(fresh.map((i) => i.t));
-    await journalWrite('outboxed', fresh);
-    const acked = Promise.all(
-      keyed.map((i) => {
+    // The O lines are written now, before the PUBLISHes (a crash of the process cannot lose them), and synced in the
+    // background: a PUBLISH does not wait for the disk, which a checkpoint being flushed can hold for a second; the
+    // confirmation (and so the next checkpoint) does. A power cut between the two may notify a transition again
+    // after the reboot (same Idempotency-Key, same retained state), never lose it.
+    const synced = journalWrite('outboxed', fresh);
+    const acked = Promise.all([
+      synced,
+      ...keyed.map((i) => {
         const replayed = previous.outboxed.has(i.key);
         previous.outboxed.delete(i.key);
         if (replayed && publishedBeforeCrash(i.key, i.t)) {
@@ -322,7 +327,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
         }
         return publishAlert(i.t);
       }),
-    );
+    ]);
     return { keyed, acked };
   };
   const failed = (err: unknown): void => log.error({ err: (err as Error).message }, 'handing on alert transitions failed');
