@@ -415,14 +415,19 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   if (checkpointFile) {
     const snap = readCheckpoint(checkpointFile);
     if (snap) {
-      // a checkpoint of another partitioning: alerts of plants this partition no longer owns are not its to keep open
+      // a checkpoint of another partitioning: alerts (whole-snapshot head or per plant) of plants this partition no
+      // longer owns are not its to keep open
       const owned = scope.owned;
-      if (owned) snap.alerts = snap.alerts.filter((a) => owned.has(a.key[1]));
+      if (owned) {
+        snap.alerts = snap.alerts.filter((a) => owned.has(a.key[1]));
+        if (snap.plants) snap.plants = snap.plants.filter((p) => owned.has(p.plant));
+      }
       const dropped = engine.restore(snap);
       recent.restore(snap.recentMessages);
-      for (const p of snap.plants ?? []) if (p.included.length && (!owned || owned.has(p.plant))) alreadyJudged.set(p.plant, new Set(p.included));
+      for (const p of snap.plants ?? []) if (p.included.length) alreadyJudged.set(p.plant, new Set(p.included));
       inOrder.restore(snap.reorder, clock());
-      log.info({ file: checkpointFile, takenAt: snap.takenAt, openAlerts: snap.alerts.length, deltas: snap.deltasApplied ?? 0, journaled: journaledAtStart, ...dropped }, 'restored rules state from the checkpoint');
+      const openAlerts = snap.alerts.length + (snap.plants ?? []).reduce((n, p) => n + p.alerts.length, 0);
+      log.info({ file: checkpointFile, takenAt: snap.takenAt, openAlerts, deltas: snap.deltasApplied ?? 0, journaled: journaledAtStart, ...dropped }, 'restored rules state from the checkpoint');
     }
   }
 
