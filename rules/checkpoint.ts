@@ -55,8 +55,6 @@ const SLICE_TARGET_MS = 4;
  * readings arriving meanwhile are judged without queueing behind it, on a machine whose cores are busy already.
  */
 const SLICE_DUTY = 0.25;
-/** A checkpoint being written is flushed to disk every so many bytes (see write() below). */
-const SYNC_EVERY_BYTES = 8 * 1024 * 1024;
 
 /** A part of a checkpoint that comes in slices: the JSON texts of an array's items or an object's members. */
 export interface SlicedSection {
@@ -85,17 +83,9 @@ export async function writeCheckpointInSlices(
   const tmp = `${file}.${process.pid}.tmp`;
   const fh = await open(tmp, 'w');
   let bytes = 0;
-  let unsynced = 0;
   const write = async (text: string): Promise<void> => {
     bytes += text.length;
-    unsynced += text.length;
     await fh.write(text);
-    // Flushed as it goes: a checkpoint of a few hundred MB synced only at the end holds the file system's journal
-    // for seconds, and with it the small fdatasyncs of the alert journal (ext4 orders them behind the big flush).
-    if (unsynced >= SYNC_EVERY_BYTES) {
-      unsynced = 0;
-      await fh.datasync();
-    }
   };
   try {
     await write(headJson.slice(0, -1));
