@@ -186,4 +186,41 @@ describe('rules engine', () => {
     expect(restored.feed(more)).toEqual(reference.feed(more));
     expect(reference.lines().length).toBeGreaterThan(4);
   });
+
+  describe('windows shared by rules that need the same one', () => {
+    const rate = (id: string, maxPerMinute: number, windowMs = 10 * MIN) => ({ id, kind: 'rate', severity: 'warning', selector: { quantity: 'cod' }, maxPerMinute, direction: 'rise', windowMs, resolutionMs: MIN });
+    const quality = (id: string, maxShare: number, count: 'bad' | 'not-good') => ({ id, kind: 'quality', severity: 'minor', selector: { quantity: 'cod' }, windowMs: 10 * MIN, resolutionMs: MIN, maxShare, count, minSamples: 3 });
+    const SHARING = [rate('rise-fast', 4), rate('rise-faster', 6), rate('rise-slow', 2, 30 * MIN), quality('bad-40', 0.4, 'bad'), quality('bad-25', 0.25, 'bad'), quality('unsure-45', 0.45, 'not-good')];
+    /** COD climbing and falling, with uncertain and bad stretches. */
+    const steps = (): Step[] =>
+      [50, 52, 60, 75, 90, 95, 96, 96, null, null, 80, 70, 60, 55, 50, 50, 50, 49, null, null, null, null, null, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50].map((v, i) => ({ ts: T0 + i * MIN, v, q: v === null ? 'bad' : i % 4 === 1 ? 'uncertain' : 'good', now: T0 + i * MIN + 1000 }));
+
+    it('judges each rule as it would alone, and holds each window once per series in a checkpoint', () => {
+      const together = harness(SHARING);
+      together.feed(steps());
+      for (const rule of SHARING) {
+        const alone = harness([rule]).feed(steps());
+        expect(together.lines().filter((l) => l.split(' ')[1] === rule.id), rule.id).toEqual(alone);
+      }
+      expect(new Set(together.lines().map((l) => l.split(' ')[1])).size, 'rules that raised something').toBe(SHARING.length);
+      const [entry] = together.engine.snapshot().series;
+      expect(Object.keys(entry!.windows!).sort()).toEqual(['oldest:value:1800000:60000', 'oldest:value:600000:60000', 'sum:bad:600000:60000', 'sum:not-good:600000:60000']);
+      expect(entry!.ops, 'no rule keeps a window of its own').toEqual([]);
+    });
+
+    it('restores the windows of a checkpoint from before they were shared (one copy with each rule)', () => {
+      const all = steps();
+      const reference = harness(SHARING).feed(all);
+      const first = harness(SHARING);
+      const before = first.feed(all.slice(0, 12));
+      const snap = JSON.parse(JSON.stringify(first.engine.snapshot())) as EngineSnapshot;
+      const entry = snap.series[0]!;
+      const keyOf = (r: (typeof SHARING)[number]): string => ('maxShare' in r ? `sum:${r.count}:${r.windowMs}:${r.resolutionMs}` : `oldest:value:${r.windowMs}:${r.resolutionMs}`);
+      entry.ops = SHARING.map((r) => [r.id, entry.windows![keyOf(r)]]);
+      delete entry.windows;
+      const second = harness(SHARING, { startAt: first.clock.now }, snap);
+      expect([...before, ...second.feed(all.slice(12))]).toEqual(reference);
+    });
+  });
 });
+

@@ -17,6 +17,7 @@
  * quantity, not per binding.
  */
 import { createHash } from 'node:crypto';
+import { CleanstreamError } from '../core/errors.ts';
 import { QUANTITIES, unitFactor, type QuantityDef, type QuantityId } from '../core/catalog.ts';
 import type { Plant, PlantRegistry } from '../core/plants.ts';
 import type { Quality, ReadingBatch } from '../core/reading.ts';
@@ -26,7 +27,7 @@ import { RULE_KINDS } from './kinds/index.ts';
 import { BAD, GOOD, isPlantOperator, UNCERTAIN, type AlertPort, type BindContext, type Operator, type QualityCode, type RuleKind, type Threshold } from './kinds/types.ts';
 import type { LimitLookup, LimitsCatalog } from './limits/catalog.ts';
 import type { BaselineBook, EnergyCoefficients, EnergyQuantity } from './baselines.ts';
-import { ReorderBuffer, type ReorderState, type SampleSink } from './windows.ts';
+import { ReorderBuffer, SharedWindows, type BucketedState, type ReorderState, type SampleSink } from './windows.ts';
 
 export interface LateReading {
   plant: string;
@@ -115,7 +116,14 @@ export interface PlantEntry {
 export interface EngineSnapshot {
   version: 1;
   takenAt: number;
-  series: { key: [plant: string, meter: string, quantity: string]; buffer: ReorderState; lastArrival: number | null; ops: OpState[] }[];
+  series: {
+    key: [plant: string, meter: string, quantity: string];
+    buffer: ReorderState;
+    lastArrival: number | null;
+    ops: OpState[];
+    /** The sliding windows the series' rules share (SharedWindows), by what they hold. */
+    windows?: Record<string, BucketedState>;
+  }[];
   /** Meter-wide and plant-level operators of every plant (a whole snapshot; a sliced one has them in `plants`). */
   meters: { key: [plant: string, meter: string]; ops: OpState[] }[];
   /** Open alerts (a whole snapshot; a sliced one has them in `plants`). */
@@ -205,6 +213,8 @@ class Series implements SampleSink {
   watermarkers: Binding[] = [];
   /** Operators told of every arrival (deadman rules). */
   readonly watchers: Binding[] = [];
+  /** Sliding windows read by several rules, fed here once per sample before the rules judge it. */
+  readonly windows = new SharedWindows();
   lastArrival = -Infinity;
   private signalledWatermark = -Infinity;
   lastUnit = '';
@@ -224,6 +234,7 @@ class Series implements SampleSink {
   }
 
   deliver(ts: number, value: number, quality: QualityCode): void {
+    this.windows.feed(ts, value, quality);
     const s = this.samplers;
     for (let i = 0; i < s.length; i++) {
       const b = s[i]!;
@@ -484,6 +495,7 @@ export class RulesEngine implements SlotMaker {
       buffer: s.buffer.snapshot(),
       lastArrival: Number.isFinite(s.lastArrival) ? s.lastArrival : null,
       ops: opStates(s.samplers.length && s.watchers.length ? [...s.samplers, ...s.watchers] : s.watchers.length ? s.watchers : s.samplers),
+      ...(s.windows.size ? { windows: s.windows.snapshot() } : {}),
     };
   }
 
@@ -513,6 +525,7 @@ export class RulesEngine implements SlotMaker {
       series.buffer.restore(s.buffer);
       series.lastArrival = s.lastArrival ?? -Infinity;
       restoreOps([...series.samplers, ...series.watchers], s.ops);
+      if (s.windows) series.windows.restore(s.windows);
     }
     const plants = snap.plants ?? [];
     for (const m of [...snap.meters, ...plants.flatMap((p) => p.meters)]) {
@@ -586,7 +599,7 @@ export class RulesEngine implements SlotMaker {
         continue;
       }
       if (!sel.quantity || sel.quantity !== quantity || !this.selects(rt, plant, plantDef, meter)) continue;
-      const binding = this.binding(rt, plant, (ctx ??= this.context(plant, plantDef, quantity)), meter);
+      const binding = this.binding(rt, plant, (ctx ??= this.context(plant, plantDef, quantity)), meter, series.windows);
       (binding.op.arrived ? series.watchers : series.samplers).push(binding);
     }
     series.watermarkers = series.samplers.filter((b) => typeof b.op.watermark === 'function');
@@ -601,7 +614,7 @@ export class RulesEngine implements SlotMaker {
     let port = rt.ports.get(plant);
     if (port) return port;
     const meter = rt.kind.plantAlertMeter?.(rt.rule.params, plantDef) ?? 'plant';
-    port = new Binding(rt, rt.kind.create(rt.rule.params, this.context(plant, plantDef, undefined)), plant, meter, null, this);
+    port = new Binding(rt, rt.kind.create(rt.rule.params, this.context(plant, plantDef, undefined), NO_SERIES_WINDOWS), plant, meter, null, this);
     if (this.book.size) port.slot = this.book.find(rt.rule.id, plant, meter);
     rt.ports.set(plant, port);
     this.meterWatchersFor(plant, meter).push(port);
@@ -631,12 +644,12 @@ export class RulesEngine implements SlotMaker {
     return true;
   }
 
-  private binding(rt: RuleRuntime, plant: string, ctx: BindContext, meter: string): Binding {
+  private binding(rt: RuleRuntime, plant: string, ctx: BindContext, meter: string, windows: SharedWindows): Binding {
     let op: Operator | undefined;
     const sharedKey = rt.sharing === 'rule' ? '' : rt.sharing === 'plant' ? plant : undefined;
     if (sharedKey !== undefined) op = rt.shared.get(sharedKey);
     if (!op) {
-      op = rt.kind.create(rt.rule.params, ctx);
+      op = rt.kind.create(rt.rule.params, ctx, windows);
       if (sharedKey !== undefined) rt.shared.set(sharedKey, op);
     }
     const binding = new Binding(rt, op, plant, meter, ctx.quantity ?? null, this);
@@ -702,7 +715,7 @@ export class RulesEngine implements SlotMaker {
       const known = !registry || registry.meter(plant, meter) !== undefined;
       for (const rt of known ? this.runtimes : []) {
         if (rt.rule.kind !== 'stale' || rt.rule.selector.quantity || !this.selects(rt, plant, plantDef, meter)) continue;
-        list.push(this.binding(rt, plant, this.context(plant, plantDef, undefined), meter));
+        list.push(this.binding(rt, plant, this.context(plant, plantDef, undefined), meter, NO_SERIES_WINDOWS));
       }
       byMeter.set(meter, list);
     }
@@ -722,6 +735,18 @@ export class RulesEngine implements SlotMaker {
     }
   }
 }
+
+/** What plant-level and meter-wide operators are made with: they are bound to no one series, so they have no series windows. */
+class NoSeriesWindows extends SharedWindows {
+  override oldest(): never {
+    throw new CleanstreamError('RULE_KIND', 'a plant-level or meter-wide rule kind asked for a series window');
+  }
+
+  override flagged(): never {
+    return this.oldest();
+  }
+}
+const NO_SERIES_WINDOWS = new NoSeriesWindows();
 
 const ENERGY_QUANTITIES = new Set<QuantityId>(['active_energy', 'active_power', 'natural_gas_flow', 'steam_flow']);
 

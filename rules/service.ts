@@ -92,8 +92,8 @@ export interface RulesService {
   readonly engine: RulesEngine;
   /**
    * Take new rules (and limits and baseline files) without losing state: window, buffer and alert state of every
-   * rule whose definition is unchanged carries over; a changed rule starts its windows afresh (its open alerts
-   * stay); a removed rule's state is dropped and its open alerts cleared. Throws a ConfigError for an invalid
+   * rule whose definition is unchanged carries over; a changed rule starts its own state afresh (its open alerts
+   * stay; sliding windows shared by rules, the series' history, are kept while a rule reads them); a removed rule's state is dropped and its open alerts cleared. Throws a ConfigError for an invalid
    * config, and then keeps the rules it had.
    */
   reload(input: RulesConfig | RulesConfigInput): Promise<RulesReload>;

@@ -6,8 +6,8 @@
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
-import { defaultResolutionMs, SlidingSum, type BucketedState } from '../windows.ts';
-import { BAD, fmt, GOOD, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+import { defaultResolutionMs, type BucketedState, type SharedWindows, type SlidingSum } from '../windows.ts';
+import { fmt, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const qualityParams = z
   .strictObject({
@@ -33,14 +33,16 @@ class QualityShare implements Operator {
   private readonly window: SlidingSum;
   private readonly clearAt: number;
 
-  constructor(private readonly p: QualityParams) {
-    this.window = new SlidingSum(p.windowMs, p.resolutionMs ?? defaultResolutionMs(p.windowMs));
+  constructor(
+    private readonly p: QualityParams,
+    windows: SharedWindows,
+  ) {
+    // fed by the engine with every sample's flag before sample() is called
+    this.window = windows.flagged(p.count, p.windowMs, p.resolutionMs ?? defaultResolutionMs(p.windowMs));
     this.clearAt = p.clearBelowShare ?? p.maxShare;
   }
 
-  sample(ts: number, _value: number, quality: QualityCode, alert: AlertPort): void {
-    const bad = this.p.count === 'bad' ? quality === BAD : quality !== GOOD;
-    this.window.push(ts, bad ? 1 : 0);
+  sample(ts: number, _value: number, _quality: QualityCode, alert: AlertPort): void {
     if (this.window.count < this.p.minSamples) return;
     const share = this.window.sum / this.window.count;
     if (share > this.p.maxShare) alert.trigger(ts, share * 100, { max: this.p.maxShare * 100 });
@@ -48,12 +50,14 @@ class QualityShare implements Operator {
     else alert.relax();
   }
 
-  snapshot(): BucketedState {
-    return this.window.snapshot();
+  /** The window is the series' (SharedWindows.snapshot), not the rule's. */
+  snapshot(): null {
+    return null;
   }
 
+  /** A checkpoint from before windows were shared holds the window with each rule. */
   restore(state: unknown): void {
-    this.window.restore(state as BucketedState);
+    if (state) this.window.restore(state as BucketedState);
   }
 }
 
@@ -61,7 +65,7 @@ export const qualityKind: RuleKind<typeof qualityParams> = {
   kind: 'quality',
   params: qualityParams,
   needsQuantity: true,
-  create: (params: QualityParams) => new QualityShare(params),
+  create: (params: QualityParams, _ctx, windows) => new QualityShare(params, windows),
   describe(params: QualityParams, f: MessageFacts) {
     const what = params.count === 'bad' ? 'bad' : 'bad or uncertain';
     const whatZh = params.count === 'bad' ? '坏值' : '坏值或可疑值';

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
-import { defaultResolutionMs, SlidingOldest, type BucketedState } from '../windows.ts';
+import { defaultResolutionMs, type BucketedState, type SharedWindows, type SlidingOldest } from '../windows.ts';
 import { fmt, usable, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const rateParams = z
@@ -34,14 +34,17 @@ class Rate implements Operator {
   private readonly window: SlidingOldest;
   private readonly clearAt: number;
 
-  constructor(private readonly p: RateParams) {
-    this.window = new SlidingOldest(p.windowMs, p.resolutionMs ?? defaultResolutionMs(p.windowMs));
+  constructor(
+    private readonly p: RateParams,
+    windows: SharedWindows,
+  ) {
+    // fed by the engine with every usable sample before sample() is called
+    this.window = windows.oldest(p.windowMs, p.resolutionMs ?? defaultResolutionMs(p.windowMs));
     this.clearAt = p.clearBelowPerMinute ?? p.maxPerMinute;
   }
 
   sample(ts: number, value: number, quality: QualityCode, alert: AlertPort): void {
     if (!usable(value, quality)) return;
-    this.window.push(ts, value);
     const dt = ts - this.window.oldestTs();
     if (dt <= 0) return;
     const perMinute = ((value - this.window.oldestValue()) * 60_000) / dt;
@@ -51,12 +54,14 @@ class Rate implements Operator {
     else alert.relax();
   }
 
-  snapshot(): BucketedState {
-    return this.window.snapshot();
+  /** The window is the series' (SharedWindows.snapshot), not the rule's. */
+  snapshot(): null {
+    return null;
   }
 
+  /** A checkpoint from before windows were shared holds the window with each rule. */
   restore(state: unknown): void {
-    this.window.restore(state as BucketedState);
+    if (state) this.window.restore(state as BucketedState);
   }
 }
 
@@ -64,7 +69,7 @@ export const rateKind: RuleKind<typeof rateParams> = {
   kind: 'rate',
   params: rateParams,
   needsQuantity: true,
-  create: (params: RateParams) => new Rate(params),
+  create: (params: RateParams, _ctx, windows) => new Rate(params, windows),
   describe(params: RateParams, f: MessageFacts) {
     return {
       en: `${f.what.en} at ${f.plant}/${f.meter} changing at ${fmt(f.value)} ${f.unit}/min, faster than ${params.maxPerMinute} ${f.unit}/min`,

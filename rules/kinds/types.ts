@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { QuantityId } from '../../core/catalog.ts';
 import type { Plant } from '../../core/plants.ts';
 import type { LimitLookup } from '../limits/catalog.ts';
+import type { SharedWindows } from '../windows.ts';
 
 /** Quality as a small integer on the hot path. */
 export const GOOD = 0;
@@ -104,7 +105,11 @@ export interface RuleKind<S extends z.ZodType = z.ZodType> {
   params: S;
   /** Whether the selector must name a quantity (all but deadman rules, which watch a whole meter). */
   needsQuantity: boolean;
-  create(params: z.output<S>, ctx: BindContext): Operator;
+  /**
+   * `windows`: the sliding windows of the series the operator is bound to, shared with the other rules there (the
+   * engine feeds them; the operator reads them). Plant-level operators have none: asking throws.
+   */
+  create(params: z.output<S>, ctx: BindContext, windows: SharedWindows): Operator;
   /**
    * Whether the operators of a rule keep no state, so that one serves many series: every series of the rule
    * ('rule'), or those of one plant ('plant', when the operator reads the plant's catalog limit or baseline).
