@@ -32,7 +32,7 @@ import type { Alert } from '../rules/alerts.ts';
 import { parseRules, type RuleConfig } from '../rules/config.ts';
 import { RulesEngine } from '../rules/engine.ts';
 import { loadLimitsCatalog } from '../rules/limits/catalog.ts';
-import { startRules } from '../rules/service.ts';
+import { startRules, type RulesStats } from '../rules/service.ts';
 import { MOSQUITTO, startMosquitto } from '../test/harness/mosquitto.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/rules.ts [options]
@@ -222,6 +222,8 @@ interface RulesProcessStats {
   series: number;
   checkpoints: number;
   deltaCheckpoints: number;
+  /** The last full and incremental checkpoints: size and time taken. */
+  lastCheckpoint: RulesStats['lastCheckpoint'];
   unacked: number;
   cpuSeconds: number;
   rss: number;
@@ -434,6 +436,7 @@ async function rulesRole(reg: PlantRegistry, brokerUrl: string, influxUrl: strin
         series: st.engine.series,
         checkpoints: st.checkpoints,
         deltaCheckpoints: st.deltaCheckpoints,
+        lastCheckpoint: st.lastCheckpoint,
         unacked: st.unackedMessages,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         rss: process.memoryUsage().rss,
@@ -576,6 +579,7 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
             stalls: s.stalls,
             checkpoints: s.checkpoints - before[i]!.checkpoints,
             deltaCheckpoints: s.deltaCheckpoints - before[i]!.deltaCheckpoints,
+            lastCheckpoint: Object.fromEntries(Object.entries(s.lastCheckpoint).map(([k, c]) => [k, { size: mb(c.bytes), ms: c.ms }])),
             unackedAtEnd: s.unacked,
             transitions: diffCounts(s.transitions, before[i]!.transitions),
           })),

@@ -69,7 +69,14 @@ export interface RulesStats {
   checkpoints: number;
   /** Of those, incremental ones (only the series changed since the checkpoint before). */
   deltaCheckpoints: number;
+  /** The last full and the last incremental checkpoint written: size, and time from the capture's start to the rename. */
+  lastCheckpoint: { full?: CheckpointFigures; delta?: CheckpointFigures };
   connected: boolean;
+}
+
+export interface CheckpointFigures {
+  bytes: number;
+  ms: number;
 }
 
 /** What a reload changed (RulesService.reload). */
@@ -440,9 +447,11 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
    */
   let chain: { baseId: string; deltas: number; baseBytes: number; deltaBytes: number; changedSince: number } | undefined;
   let bases = 0;
+  const lastCheckpoint: RulesStats['lastCheckpoint'] = {};
   const checkpoint = (): Promise<void> => {
     if (!checkpointFile) return Promise.resolve();
     checkpointing ??= (async () => {
+      const began = performance.now();
       const full = !chain || chain.deltas >= config.checkpoint.deltas || chain.deltaBytes >= chain.baseBytes;
       const baseId = full ? `${Date.now().toString(36)}-${process.pid}-${++bases}` : chain!.baseId;
       const seq = full ? 0 : chain!.deltas + 1;
@@ -485,6 +494,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
           chain = { ...chain!, deltas: seq, deltaBytes: chain!.deltaBytes + bytes, changedSince: series.generation + 1 };
         }
         counters.checkpoints++;
+        lastCheckpoint[full ? 'full' : 'delta'] = { bytes, ms: Math.round(performance.now() - began) };
         unackedBound = config.checkpoint.maxUnackedMessages;
         if (!full) counters.deltaCheckpoints++;
       } catch (err) {
@@ -654,6 +664,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
       webhooks: notifier.stats(),
       engine: engine.stats(),
       influx: { ...writer.stats },
+      lastCheckpoint: { ...lastCheckpoint },
       connected: client.connected,
     }),
     async stop() {
