@@ -224,6 +224,8 @@ interface RulesProcessStats {
   deltaCheckpoints: number;
   /** The last full and incremental checkpoints: size and time taken. */
   lastCheckpoint: RulesStats['lastCheckpoint'];
+  /** Batches held back for their gateway's order (a hold delays every later batch of that gateway). */
+  reorder: RulesStats['reorder'];
   unacked: number;
   cpuSeconds: number;
   rss: number;
@@ -437,6 +439,7 @@ async function rulesRole(reg: PlantRegistry, brokerUrl: string, influxUrl: strin
         checkpoints: st.checkpoints,
         deltaCheckpoints: st.deltaCheckpoints,
         lastCheckpoint: st.lastCheckpoint,
+        reorder: st.reorder,
         unacked: st.unackedMessages,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         rss: process.memoryUsage().rss,
@@ -581,6 +584,7 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
             deltaCheckpoints: s.deltaCheckpoints - before[i]!.deltaCheckpoints,
             lastCheckpoint: Object.fromEntries(Object.entries(s.lastCheckpoint).map(([k, c]) => [k, { size: mb(c.bytes), ms: c.ms }])),
             unackedAtEnd: s.unacked,
+            reorder: { reordered: s.reorder.reordered - before[i]!.reorder.reordered, gapsSkipped: s.reorder.gapsSkipped - before[i]!.reorder.gapsSkipped },
             transitions: diffCounts(s.transitions, before[i]!.transitions),
           })),
         },
