@@ -22,7 +22,7 @@ import { unitFactor } from '../core/catalog.ts';
 import { CleanstreamError, ConfigError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { deadLetterFor, topics, type DeadLetter } from '../core/topics.ts';
-import { OrderedAcks, takeOverAcks, type AckTicket } from './acks.ts';
+import { OrderedAcks, takeOverAcks, type AckTicket } from '../core/mqtt-acks.ts';
 import { WriteBatcher, type BatchTurn } from './batcher.ts';
 import { ingestConfigSchema, type IngestConfig, type IngestConfigInput } from './config.ts';
 import { batchToLines } from './line-protocol.ts';

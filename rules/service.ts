@@ -9,7 +9,7 @@
  *                                        └──── checkpoint file ◀─────────┘ (periodically, early when many unacked, on stop)
  *
  * Crash safety (with a checkpoint file): readings are acknowledged to the broker only once a checkpoint covers them
- * (rules/acks.ts), and a checkpoint is written only after the transitions its snapshot produced are durable. After a
+ * (core/mqtt-acks.ts), and a checkpoint is written only after the transitions its snapshot produced are durable. After a
  * SIGKILL the broker redelivers what the restored snapshot has not seen, the engine produces the same transitions
  * again (same alert ids), and what was already notified before the crash is recognised by the journal
  * (rules/journal.ts) and, for the transitions in flight at the crash, by the retained state of their topics, read
@@ -34,7 +34,7 @@ import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { decodeBatch, type ReadingBatch } from '../core/reading.ts';
 import { TOPIC_ROOT, topics } from '../core/topics.ts';
 import type { Alert, AlertTransition } from './alerts.ts';
-import { CheckpointAcks } from './acks.ts';
+import { CheckpointAcks } from '../core/mqtt-acks.ts';
 import { deltaFile, readCheckpoint, removeDeltas, writeCheckpointInSlices, type RulesCheckpoint, type SlicedSection } from './checkpoint.ts';
 import { RecentMessages } from './dedup.ts';
 import { Resequencer } from './resequence.ts';
@@ -519,7 +519,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
       } catch (err) {
         log.error({ err: (err as Error).message }, 'resetting the transition journal failed');
       }
-      if (mark) acks?.release(mark);
+      if (mark) void acks?.release(mark);
     })().finally(() => (checkpointing = undefined));
     return checkpointing;
   };
@@ -561,7 +561,6 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     if (!ok) log.info({ topic }, 'acknowledgement for no unacknowledged alert ignored');
   }
   client.on('error', (err) => log.error({ err: err.message }, 'mqtt'));
-  client.on('close', () => acks?.reset());
   client.on('connect', () => {
     client.subscribe([...subscriptions, topics.alertAcksFilter()], { qos: 1 }, (err, granted) => {
       if (err) log.error({ err: err.message, subscriptions: subscriptions.length }, `subscribing to ${subscriptions[0]}${subscriptions.length > 1 ? ` and ${subscriptions.length - 1} more` : ''} failed`);
