@@ -33,9 +33,11 @@ const stateSchema = z.strictObject({
   ),
   samples: z.array(z.strictObject({ start: finite, codes: z.array(z.strictObject({ code: z.string().min(1), good: z.array(sample), uncertain: z.array(sample) })) })),
   latest: z.array(z.strictObject({ code: z.string().min(1), value: finite.nullable(), quality: z.enum(['good', 'uncertain', 'bad']), ts: finite })),
+  /** The batches these statistics hold (recent.ts); checkpoints from before it have none. */
+  recent: z.array(z.string()).optional(),
 });
 
-export type CheckpointRead = { kind: 'state'; state: AggregatorState } | { kind: 'closed'; closedUpTo: Partial<Record<IntervalKind, number>> } | { kind: 'none' };
+export type CheckpointRead = { kind: 'state'; state: AggregatorState; recent: string[] } | { kind: 'closed'; closedUpTo: Partial<Record<IntervalKind, number>> } | { kind: 'none' };
 
 /**
  * The station's checkpoint in `dir`. Throws an Error naming the file when it exists but is not a valid checkpoint
@@ -53,7 +55,8 @@ export function readCheckpoint(dir: string): CheckpointRead {
     }
     const parsed = stateSchema.safeParse(raw);
     if (!parsed.success) throw new Error(`${file}: not a checkpoint: ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? ''}`);
-    return { kind: 'state', state: parsed.data as AggregatorState };
+    const { recent, ...state } = parsed.data;
+    return { kind: 'state', state: state as AggregatorState, recent: recent ?? [] };
   }
   const legacy = readIfExists(path.join(dir, LEGACY_FILE));
   if (legacy === undefined) return { kind: 'none' };
@@ -68,13 +71,13 @@ export function readCheckpoint(dir: string): CheckpointRead {
   return { kind: 'closed', closedUpTo: parsed.data };
 }
 
-/** Replaces the checkpoint in `dir` atomically. */
-export async function writeCheckpoint(dir: string, state: AggregatorState): Promise<void> {
+/** Replaces the checkpoint in `dir` atomically: the station's statistics and the batches they hold. */
+export async function writeCheckpoint(dir: string, state: AggregatorState, recent: readonly string[]): Promise<void> {
   const file = path.join(dir, CHECKPOINT_FILE);
   const tmp = `${file}.tmp`;
   const handle = await open(tmp, 'w');
   try {
-    await handle.writeFile(JSON.stringify(state));
+    await handle.writeFile(JSON.stringify({ ...state, recent }));
     await handle.sync();
   } finally {
     await handle.close();

@@ -61,6 +61,11 @@ export const uplinkConfigSchema = z
     sendEmptyIntervals: z.boolean().default(true),
     /** Save each station's open intervals this often (and at stop), so that a restart loses none of their readings. */
     checkpointIntervalMs: durationMs.default(5000),
+    /**
+     * Messages are acknowledged to the broker only once a checkpoint holds what they added (a crash then loses
+     * none: the broker delivers them again). A checkpoint is taken early when this many wait.
+     */
+    maxUnackedMessages: z.number().int().positive().max(20_000).default(1000),
     reconnect: z.strictObject({ initialMs: durationMs.default(1000), maxMs: durationMs.default(30_000) }).prefault({}),
     outbox: z
       .strictObject({

@@ -7,9 +7,11 @@
  *
  * An interval's QN is derived from its DataTime and CN (`YYYYMMDDhhmmss` + the CN's last three digits, e.g.
  * 20240501080000051 for the 08:00 minute), so a packet resent after an outage carries the QN it had the first time
- * and the platform can recognise it. Each station's open intervals and the end of the last closed one per kind are
- * checkpointed next to the outbox (checkpoint.ts) after each outbox append, every `checkpointIntervalMs` and at stop,
- * so a restart neither loses the readings already counted nor produces an interval twice.
+ * and the platform can recognise it. Each station's open intervals, the end of the last closed one per kind and the
+ * batches they hold are checkpointed next to the outbox (checkpoint.ts) after each outbox append, every
+ * `checkpointIntervalMs` (or `maxUnackedMessages`) and at stop. A message is acknowledged to the broker only once
+ * every station it fed has it on disk (core/mqtt-acks.ts), so a crash loses no reading: the broker delivers again
+ * what the checkpoints do not hold, and a batch delivered again that a station holds already is not counted twice.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -18,6 +20,7 @@ import { pino, type Logger } from 'pino';
 import { unitFactor, type QuantityId } from '../../core/catalog.ts';
 import { mqttConnectOptions } from '../../core/config.ts';
 import { DiskQueue, DiskQueueFullError } from '../../core/disk-queue.ts';
+import { CheckpointAcks } from '../../core/mqtt-acks.ts';
 import { CleanstreamError, ConfigError, PayloadError, TransportError } from '../../core/errors.ts';
 import { decodeBatch, type Quality } from '../../core/reading.ts';
 import { parseReadingsTopic, topics } from '../../core/topics.ts';
@@ -27,6 +30,7 @@ import { formatHj212Time } from '../drivers/hj212/time.ts';
 import { IntervalAggregator, type AggregatorOptions, type ClosedInterval, type IntervalKind } from './aggregate.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import type { UplinkConfig, UplinkStationConfig } from './config.ts';
+import { batchKey, RecentBatches } from './recent.ts';
 import { StationLink, type OutboxRecord, type StationLinkStats } from './station-link.ts';
 
 export interface UplinkStationStats extends StationLinkStats {
@@ -40,12 +44,16 @@ export interface UplinkStationStats extends StationLinkStats {
   outboxFull: number;
   /** Empty intervals not sent because a gap was longer than a week of them. */
   emptySkipped: number;
+  /** Batches delivered again (after a reconnect or a crash) that this station had counted already: not counted twice. */
+  duplicates: number;
 }
 
 export interface UplinkStats {
   uplink: string;
   mqttConnected: boolean;
   messages: number;
+  /** Messages not yet acknowledged to the broker (waiting for a checkpoint to hold them). */
+  unackedMessages: number;
   /** Readings that fed at least one station. */
   readings: number;
   /** Messages that were not valid ReadingBatches. */
@@ -106,20 +114,31 @@ interface Station {
   outboxFull: number;
   lastRealtimeTs: number;
   lastRealtimeQnMs: number;
-  /** The aggregator's version at the last checkpoint taken. */
+  /** The batches the aggregator has counted lately (saved with it). */
+  recent: RecentBatches;
+  duplicates: number;
+  /** The aggregator's version at the last checkpoint taken (-1: the last one failed, take the next whatever the version). */
   checkpointed: number;
+  /** The aggregator's version the newest checkpoint on disk holds. */
+  durable: number;
 }
 
-/** Restores a station's aggregator from its checkpoint; an unreadable one is reported and the station starts afresh. */
-function restoredAggregator(dir: string, mn: string, options: AggregatorOptions, report: (err: CleanstreamError) => void): IntervalAggregator {
+/**
+ * Batches remembered per station: more than can be waiting for a checkpoint (maxUnackedMessages, at most 20,000),
+ * with room for those arriving while it is written.
+ */
+const RECENT_BATCHES_PER_STATION = 25_000;
+
+/** Restores a station's aggregator and recent batches from its checkpoint; an unreadable one is reported and the station starts afresh. */
+function restoredState(dir: string, mn: string, options: AggregatorOptions, report: (err: CleanstreamError) => void): { aggregator: IntervalAggregator; recent: RecentBatches } {
   try {
     const saved = readCheckpoint(dir);
-    if (saved.kind === 'state') return new IntervalAggregator({ ...options, state: saved.state });
-    if (saved.kind === 'closed') return new IntervalAggregator({ ...options, closedUpTo: saved.closedUpTo });
+    if (saved.kind === 'state') return { aggregator: new IntervalAggregator({ ...options, state: saved.state }), recent: new RecentBatches(RECENT_BATCHES_PER_STATION, saved.recent) };
+    if (saved.kind === 'closed') return { aggregator: new IntervalAggregator({ ...options, closedUpTo: saved.closedUpTo }), recent: new RecentBatches(RECENT_BATCHES_PER_STATION) };
   } catch (err) {
     report(new CleanstreamError('UPLINK_STATE', `station ${mn}: the checkpoint cannot be read, starting without it (intervals may be sent again): ${(err as Error).message}`, { mn, dir }, { cause: err }));
   }
-  return new IntervalAggregator(options);
+  return { aggregator: new IntervalAggregator(options), recent: new RecentBatches(RECENT_BATCHES_PER_STATION) };
 }
 
 function routesFor(config: UplinkConfig, stations: Station[]): Map<string, Map<string, Route[]>> {
@@ -184,13 +203,13 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
       );
       link.on('error', report);
       link.on('connected', () => logger.info({ mn: stationConfig.mn }, 'connected to the platform'));
-      const aggregator = restoredAggregator(
+      const { aggregator, recent } = restoredState(
         dir,
         stationConfig.mn,
         { kinds, latenessMs: config.latenessMs, utcOffsetMinutes: config.utcOffsetMinutes, ...(config.sendEmptyIntervals ? { codes: stationConfig.pollutants.map((p) => p.code) } : {}) },
         report,
       );
-      stations.push({ config: stationConfig, dir, aggregator, queue, link, chain: Promise.resolve(), intervals: 0, outboxFull: 0, lastRealtimeTs: Number.NEGATIVE_INFINITY, lastRealtimeQnMs: 0, checkpointed: aggregator.version });
+      stations.push({ config: stationConfig, dir, aggregator, recent, duplicates: 0, queue, link, chain: Promise.resolve(), intervals: 0, outboxFull: 0, lastRealtimeTs: Number.NEGATIVE_INFINITY, lastRealtimeQnMs: 0, checkpointed: aggregator.version, durable: aggregator.version });
     }
   } catch (err) {
     await closeAll();
@@ -203,11 +222,19 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
    * claims an interval closed that is not in the outbox yet.
    */
   const checkpoint = (station: Station): void => {
-    station.checkpointed = station.aggregator.version;
+    const version = station.aggregator.version;
+    station.checkpointed = version;
     const state = station.aggregator.snapshot();
+    const recent = station.recent.snapshot();
     station.chain = station.chain
-      .then(() => writeCheckpoint(station.dir, state))
-      .catch((err: unknown) => report(new CleanstreamError('UPLINK_STATE', `station ${station.config.mn}: saving the checkpoint failed: ${(err as Error).message}`, { mn: station.config.mn }, { cause: err })));
+      .then(() => writeCheckpoint(station.dir, state, recent))
+      .then(
+        () => void (station.durable = Math.max(station.durable, version)),
+        (err: unknown) => {
+          station.checkpointed = -1;
+          report(new CleanstreamError('UPLINK_STATE', `station ${station.config.mn}: saving the checkpoint failed: ${(err as Error).message}`, { mn: station.config.mn }, { cause: err }));
+        },
+      );
   };
 
   const enqueue = (station: Station, closed: ClosedInterval[]): void => {
@@ -225,15 +252,16 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
           report(new CleanstreamError('UPLINK_OUTBOX', `station ${station.config.mn}: ${records.length} intervals (${records[0]?.qn} ...) not queued: ${(err as Error).message}`, { mn: station.config.mn }, { cause: err }));
         },
       );
-    checkpoint(station);
-  };
-  const checkpointChanged = (): void => {
-    for (const station of stations) if (station.aggregator.version !== station.checkpointed) checkpoint(station);
+    scheduleCheckpoint();
   };
 
   const counters = { messages: 0, readings: 0, rejectedMessages: 0 };
+  /** Whether arriving messages are counted (and later acknowledged); not while stopping, so the next start gets them. */
+  let accepting = true;
   const onMessage = (topic: string, payload: Buffer): void => {
+    if (!accepting) return;
     counters.messages++;
+    if (acks.outstanding >= config.maxUnackedMessages && checkpointsRunning === 0) scheduleCheckpoint();
     const where = parseReadingsTopic(topic);
     const byPoint = where ? routes.get(where.plant) : undefined;
     if (!byPoint) return;
@@ -245,17 +273,31 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
       if (err instanceof PayloadError) report(new CleanstreamError('UPLINK_PAYLOAD', `ignored a message on ${topic}: ${err.message}`, { topic, reason: err.reason }, { cause: err }));
       return;
     }
+    const key = batchKey(batch.gateway, batch.seq, batch.sentAt);
+    /** Per station, whether this batch is new to it (a redelivered one is skipped by the stations that counted it). */
+    const fresh = new Map<Station, boolean>();
+    const isFresh = (station: Station): boolean => {
+      let f = fresh.get(station);
+      if (f === undefined) {
+        fresh.set(station, (f = station.recent.add(key)));
+        if (!f) station.duplicates++;
+      }
+      return f;
+    };
     const touched = new Set<Station>();
     for (const r of batch.readings) {
       const targets = byPoint.get(`${r.meter}|${r.quantity}`);
       if (!targets) continue;
-      counters.readings++;
       const toCanonical = unitFactor(r.quantity, r.unit) as number;
+      let fed = false;
       for (const route of targets) {
+        if (!isFresh(route.station)) continue;
         const value = r.value === null ? null : r.value * toCanonical * route.fromCanonical;
         route.station.aggregator.add(route.code, value, r.quality, r.ts);
         touched.add(route.station);
+        fed = true;
       }
+      if (fed) counters.readings++;
     }
     for (const station of touched) enqueue(station, station.aggregator.advance());
   };
@@ -277,6 +319,35 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
   for (const station of stations) station.link.start();
 
   const client: MqttClient = mqtt.connect(config.mqtt.url, { ...mqttConnectOptions(config.mqtt), clientId: config.mqtt.clientId ?? `cleanstream-uplink-${config.id}`, clean: false });
+  const acks = new CheckpointAcks(client, () => accepting);
+
+  /**
+   * Checkpoint every station changed since its last one, then acknowledge the messages that arrived before: each
+   * station's statistics are on disk with the batches they hold (a redelivered one is recognised), and a message is
+   * acknowledged only once every station it fed has it on disk. Never called from within a message's handler, where
+   * the message is counted but not yet tracked for its PUBACK.
+   */
+  let checkpointsRunning = 0;
+  const checkpointAll = async (): Promise<void> => {
+    checkpointsRunning++;
+    try {
+      const mark = acks.mark();
+      const versions = stations.map((s) => s.aggregator.version);
+      for (const station of stations) if (station.aggregator.version !== station.checkpointed) checkpoint(station);
+      await Promise.all(stations.map((s) => s.chain));
+      if (stations.every((s, i) => s.durable >= versions[i]!)) await acks.release(mark);
+    } finally {
+      checkpointsRunning--;
+    }
+  };
+  let checkpointDue: NodeJS.Immediate | undefined;
+  /** A checkpoint soon, once the message being handled is tracked (closed intervals just went into the outbox, or many messages wait). */
+  function scheduleCheckpoint(): void {
+    checkpointDue ??= setImmediate(() => {
+      checkpointDue = undefined;
+      void checkpointAll();
+    });
+  }
   const filters = [...new Set(config.stations.map((s) => topics.readingsFilter(s.plant)))];
   let subscribed: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (subscribed = resolve));
@@ -304,7 +375,7 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
     throw err;
   }
   const realtimeTimer = config.realtimeIntervalMs ? setInterval(sendRealtime, config.realtimeIntervalMs) : undefined;
-  const checkpointTimer = setInterval(checkpointChanged, config.checkpointIntervalMs);
+  const checkpointTimer = setInterval(() => void checkpointAll(), config.checkpointIntervalMs);
   logger.info({ stations: stations.map((s) => s.config.mn), platform: `${config.platform.host}:${config.platform.port}` }, 'uplink started');
 
   let stopping: Promise<void> | undefined;
@@ -313,17 +384,20 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
       (stopping ??= (async () => {
         clearInterval(realtimeTimer);
         clearInterval(checkpointTimer);
-        // The handler stays until the client is closed: a message acknowledged to the broker must be counted.
+        // What arrives from now on is neither counted nor acknowledged: the broker keeps it for the next start.
+        accepting = false;
+        if (checkpointDue) clearImmediate(checkpointDue);
+        await checkpointAll();
         await client.endAsync();
         client.off('message', onMessage);
-        checkpointChanged();
         await closeAll();
       })()),
     stats: () => ({
       uplink: config.id,
       mqttConnected: client.connected,
       ...counters,
-      stations: stations.map((s) => ({ mn: s.config.mn, plant: s.config.plant, ...s.link.stats(), intervals: s.intervals, lateReadings: s.aggregator.late, outboxFull: s.outboxFull, emptySkipped: s.aggregator.skippedEmpty })),
+      unackedMessages: acks.outstanding,
+      stations: stations.map((s) => ({ mn: s.config.mn, plant: s.config.plant, ...s.link.stats(), intervals: s.intervals, lateReadings: s.aggregator.late, outboxFull: s.outboxFull, emptySkipped: s.aggregator.skippedEmpty, duplicates: s.duplicates })),
     }),
   };
 }

@@ -5,9 +5,11 @@
  * Event time comes from the readings' timestamps, so twenty minutes of data pass in about a second.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Client as AedesClient } from 'aedes';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
@@ -15,7 +17,8 @@ import { encodeBatch, type BatchReading, type ReadingBatch } from '../../../core
 import { topics } from '../../../core/topics.ts';
 import { parseHj212Time } from '../../../gateway/drivers/hj212/time.ts';
 import { parseUplinkConfig } from '../../../gateway/uplink/config.ts';
-import { intervalQn, startHj212Uplink } from '../../../gateway/uplink/hj212-uplink.ts';
+import { intervalQn, startHj212Uplink, type UplinkStats } from '../../../gateway/uplink/hj212-uplink.ts';
+import { tempConfigFile } from '../../harness/config-files.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startTestPlatform, type TestPlatform } from './platform.ts';
 import { until } from '../../harness/wait.ts';
@@ -26,6 +29,7 @@ const CST = 480;
 const T0 = Date.UTC(2024, 4, 1, 0, 0, 0);
 const MINUTES = 20;
 const MN = 'UPLINKTEST00000000000001';
+const ROOT = path.resolve(import.meta.dirname, '../../..');
 
 
 /** COD (mg/L) and flow (m3/h) of the k-th 10-second reading of minute m: distinct per minute, so a mix-up shows. */
@@ -230,4 +234,148 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
       await platform.stop();
     }
   });
+
+  describe('acknowledges a message to the broker only once a checkpoint holds it', () => {
+    const station = (plant: string, mn: string) => ({ plant, mn, pw: '123456', st: '32', pollutants: [{ code: 'w01018', meter: 'outfall-1-cod' }, { code: 'w00000', meter: 'outfall-1-flow' }] });
+    /** One message per 10-second reading of COD and flow. */
+    const reading = (plant: string, seq: number, m: number, k: number): Buffer => {
+      const ts = T0 + m * 60_000 + k * 10_000;
+      return encodeBatch({
+        v: 1,
+        gateway: 'gw-feed',
+        plant,
+        seq,
+        sentAt: 1_700_000_000_000 + seq,
+        readings: [
+          { meter: 'outfall-1-cod', quantity: 'cod', value: cod(m, k), unit: 'mg/L', ts, quality: 'good' },
+          { meter: 'outfall-1-flow', quantity: 'wastewater_flow', value: flowM3h(m, k), unit: 'm3/h', ts, quality: 'good' },
+        ],
+      });
+    };
+    const expectWholeMinute = (packet: { data: { pollutants: Map<string, { values: Record<string, number | null | undefined> }> } }, m: number): void => {
+      const codValues = [0, 1, 2, 3, 4, 5].map((k) => cod(m, k));
+      const c = packet.data.pollutants.get('w01018')!.values;
+      expect(c.Avg).toBeCloseTo(codValues.reduce((a, b) => a + b) / 6, 4);
+      expect([c.Min, c.Max]).toEqual([Math.min(...codValues), Math.max(...codValues)]);
+      const loadKg = [0, 1, 2, 3, 4, 5].reduce((sum, k) => sum + ((flowM3h(m, k) / 3600) * 10 * cod(m, k)) / 1000, 0);
+      expect(c.Cou).toBeCloseTo(loadKg, 3);
+    };
+
+    it('a crash (SIGKILL) loses no reading: the broker delivers again what the checkpoint did not hold', async () => {
+      const platform = await startTestPlatform(await freePort());
+      const mn = 'UPLINKTEST00000000000003';
+      const configFile = tempConfigFile(
+        'uplink.yaml',
+        JSON.stringify({
+          id: 'uplink-crash',
+          mqtt: { url: broker.url },
+          platform: { host: '127.0.0.1', port: platform.port },
+          overTimeMs: 1000,
+          latenessMs: 0,
+          send: { minute: true, hourly: false, daily: false },
+          // no timed checkpoint during the test: only the one after minute 0 goes into the outbox
+          checkpointIntervalMs: 600_000,
+          reconnect: { initialMs: 50, maxMs: 200 },
+          outbox: { dir: path.join(workDir, 'crash') },
+          stations: [station('paper-03', mn)],
+        }),
+      );
+      const feeder = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+      const send = (seq: number, m: number, k: number): Promise<unknown> => feeder.publishAsync(topics.readings('paper-03', 'gw-feed'), reading('paper-03', seq, m, k), { qos: 1 });
+      let uplink = startUplinkProcess(configFile);
+      try {
+        await until('the uplink started', () => uplink.stats.length > 0, 15_000);
+        // minute 0, closed by the first reading of minute 1: in the outbox, checkpointed, sent
+        for (let k = 0; k < 6; k++) await send(k, 0, k);
+        await send(6, 1, 0);
+        await until('minute 0 at the platform', () => platform.received.length === 1, 10_000);
+        await until('minute 0 acknowledged by the platform and to the broker', () => {
+          const last = uplink.stats.at(-1)!;
+          return last.stations[0]!.acknowledged === 1 && last.unackedMessages === 0;
+        });
+        // the rest of minute 1: counted, not yet in a checkpoint, so not acknowledged to the broker
+        for (let k = 1; k < 6; k++) await send(6 + k, 1, k);
+        await until('the rest of minute 1 counted', () => uplink.stats.at(-1)!.readings === 24);
+        expect(uplink.stats.at(-1)!.unackedMessages).toBe(5);
+        uplink.proc.kill('SIGKILL');
+        await uplink.exited;
+
+        uplink = startUplinkProcess(configFile);
+        await until('the restarted uplink counted what it was given again', () => uplink.stats.at(-1)?.readings === 10, 15_000);
+        await send(12, 2, 0);
+        await until('minute 1 at the platform', () => platform.received.length === 2, 10_000);
+        expect(platform.received.map((p) => p.qn)).toEqual([0, 1].map((m) => intervalQn(T0 + m * 60_000, '2051', CST)));
+        expectWholeMinute(platform.received[1]!, 1);
+      } finally {
+        uplink.proc.kill('SIGTERM');
+        await uplink.exited;
+        await feeder.endAsync();
+        await platform.stop();
+      }
+    });
+
+    it('a dropped connection: what the broker delivers again is recognised and not counted twice', async () => {
+      const platform = await startTestPlatform(await freePort());
+      const clientId = 'uplink-reconnect-test';
+      const config = parseUplinkConfig('test uplink', {
+        id: 'uplink-reconnect',
+        mqtt: { url: broker.url, clientId },
+        platform: { host: '127.0.0.1', port: platform.port },
+        overTimeMs: 1000,
+        latenessMs: 0,
+        send: { minute: true, hourly: false, daily: false },
+        checkpointIntervalMs: 600_000,
+        reconnect: { initialMs: 50, maxMs: 200 },
+        outbox: { dir: path.join(workDir, 'reconnect') },
+        stations: [station('paper-04', 'UPLINKTEST00000000000004')],
+      });
+      const feeder = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+      const send = (seq: number, m: number, k: number): Promise<unknown> => feeder.publishAsync(topics.readings('paper-04', 'gw-feed'), reading('paper-04', seq, m, k), { qos: 1 });
+      let connection: AedesClient | undefined;
+      const onReady = (client: AedesClient): void => void (client.id === clientId && (connection = client));
+      broker.aedes.on('clientReady', onReady);
+      const uplink = await startHj212Uplink(config, { logger });
+      try {
+        for (let k = 0; k < 6; k++) await send(k, 0, k);
+        await until('minute 0 counted', () => uplink.stats().readings === 12, 5000);
+        expect(uplink.stats().unackedMessages).toBe(6);
+        connection!.close();
+        await until('the six messages delivered again after the reconnect', () => uplink.stats().stations[0]!.duplicates === 6, 10_000);
+        expect(uplink.stats().readings).toBe(12);
+        await send(6, 1, 0);
+        await until('minute 0 at the platform', () => platform.received.length === 1, 10_000);
+        expectWholeMinute(platform.received[0]!, 0);
+      } finally {
+        broker.aedes.off('clientReady', onReady);
+        await feeder.endAsync();
+        await uplink.stop();
+        await platform.stop();
+      }
+    });
+  });
 });
+
+interface UplinkProcess {
+  proc: ChildProcess;
+  /** Every stats line it logged, oldest first. */
+  stats: UplinkStats[];
+  exited: Promise<unknown>;
+}
+
+/** `cleanstream uplink` as a user runs it, logging its stats every 50 ms. */
+function startUplinkProcess(configFile: string): UplinkProcess {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/cleanstream.js'), 'uplink', '--config', configFile, '--stats-interval', '0.05'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stats: UplinkStats[] = [];
+  let partial = '';
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const entry = JSON.parse(line) as { msg?: string; stats?: UplinkStats };
+      if (entry.msg === 'uplink stats' && entry.stats) stats.push(entry.stats);
+    }
+  });
+  proc.stderr!.resume();
+  return { proc, stats, exited: new Promise((resolve) => proc.once('exit', resolve)) };
+}
+
