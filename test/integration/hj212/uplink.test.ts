@@ -50,6 +50,28 @@ function minuteBatch(m: number, seq: number): ReadingBatch {
   return { v: 1, gateway: 'gw-feed', plant: 'paper-01', seq, sentAt: Date.now(), readings };
 }
 
+/** A station reporting COD and flow of a plant's outfall. */
+const station = (plant: string, mn: string) => ({ plant, mn, pw: '123456', st: '32', pollutants: [{ code: 'w01018', meter: 'outfall-1-cod' }, { code: 'w00000', meter: 'outfall-1-flow' }] });
+
+/**
+ * An uplink of one station sending minute data only. No timed checkpoint within a test: what survives a stop or a
+ * crash is what the checkpoints at stop and after each closed minute hold.
+ */
+function minuteUplink(id: string, mqttOptions: { url: string; clientId?: string }, platformPort: number, outboxDir: string, plant: string, mn: string) {
+  return {
+    id,
+    mqtt: mqttOptions,
+    platform: { host: '127.0.0.1', port: platformPort },
+    overTimeMs: 1000,
+    latenessMs: 0,
+    send: { minute: true, hourly: false, daily: false },
+    checkpointIntervalMs: 600_000,
+    reconnect: { initialMs: 50, maxMs: 200 },
+    outbox: { dir: outboxDir },
+    stations: [station(plant, mn)],
+  };
+}
+
 describe('HJ 212 uplink: minute data to a platform that fails', () => {
   let broker: RunningBroker;
   let workDir: string;
@@ -169,19 +191,7 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
     const platform = await startTestPlatform(await freePort());
     const mn = 'UPLINKTEST00000000000002';
     const outbox = path.join(workDir, 'restart');
-    const config = parseUplinkConfig('test uplink', {
-      id: 'uplink-restart',
-      mqtt: { url: broker.url },
-      platform: { host: '127.0.0.1', port: platform.port },
-      overTimeMs: 1000,
-      latenessMs: 0,
-      send: { minute: true, hourly: false, daily: false },
-      // Longer than the test: what survives the restart is the checkpoint written at stop.
-      checkpointIntervalMs: 600_000,
-      reconnect: { initialMs: 50, maxMs: 200 },
-      outbox: { dir: outbox },
-      stations: [{ plant: 'paper-02', mn, pw: '123456', st: '32', pollutants: [{ code: 'w01018', meter: 'outfall-1-cod' }, { code: 'w00000', meter: 'outfall-1-flow' }] }],
-    });
+    const config = parseUplinkConfig('test uplink', minuteUplink('uplink-restart', { url: broker.url }, platform.port, outbox, 'paper-02', mn));
     const feeder = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
     const publish = (seq: number, m: number, ks: number[]): Promise<unknown> => {
       const readings: BatchReading[] = ks.flatMap((k) => [
@@ -236,7 +246,6 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
   });
 
   describe('acknowledges a message to the broker only once a checkpoint holds it', () => {
-    const station = (plant: string, mn: string) => ({ plant, mn, pw: '123456', st: '32', pollutants: [{ code: 'w01018', meter: 'outfall-1-cod' }, { code: 'w00000', meter: 'outfall-1-flow' }] });
     /** One message per 10-second reading of COD and flow. */
     const reading = (plant: string, seq: number, m: number, k: number): Buffer => {
       const ts = T0 + m * 60_000 + k * 10_000;
@@ -264,22 +273,8 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
     it('a crash (SIGKILL) loses no reading: the broker delivers again what the checkpoint did not hold', async () => {
       const platform = await startTestPlatform(await freePort());
       const mn = 'UPLINKTEST00000000000003';
-      const configFile = tempConfigFile(
-        'uplink.yaml',
-        JSON.stringify({
-          id: 'uplink-crash',
-          mqtt: { url: broker.url },
-          platform: { host: '127.0.0.1', port: platform.port },
-          overTimeMs: 1000,
-          latenessMs: 0,
-          send: { minute: true, hourly: false, daily: false },
-          // no timed checkpoint during the test: only the one after minute 0 goes into the outbox
-          checkpointIntervalMs: 600_000,
-          reconnect: { initialMs: 50, maxMs: 200 },
-          outbox: { dir: path.join(workDir, 'crash') },
-          stations: [station('paper-03', mn)],
-        }),
-      );
+      // the only checkpoint before the crash is the one after minute 0 goes into the outbox
+      const configFile = tempConfigFile('uplink.yaml', JSON.stringify(minuteUplink('uplink-crash', { url: broker.url }, platform.port, path.join(workDir, 'crash'), 'paper-03', mn)));
       const feeder = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
       const send = (seq: number, m: number, k: number): Promise<unknown> => feeder.publishAsync(topics.readings('paper-03', 'gw-feed'), reading('paper-03', seq, m, k), { qos: 1 });
       let uplink = startUplinkProcess(configFile);
@@ -317,18 +312,7 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
     it('a dropped connection: what the broker delivers again is recognised and not counted twice', async () => {
       const platform = await startTestPlatform(await freePort());
       const clientId = 'uplink-reconnect-test';
-      const config = parseUplinkConfig('test uplink', {
-        id: 'uplink-reconnect',
-        mqtt: { url: broker.url, clientId },
-        platform: { host: '127.0.0.1', port: platform.port },
-        overTimeMs: 1000,
-        latenessMs: 0,
-        send: { minute: true, hourly: false, daily: false },
-        checkpointIntervalMs: 600_000,
-        reconnect: { initialMs: 50, maxMs: 200 },
-        outbox: { dir: path.join(workDir, 'reconnect') },
-        stations: [station('paper-04', 'UPLINKTEST00000000000004')],
-      });
+      const config = parseUplinkConfig('test uplink', minuteUplink('uplink-reconnect', { url: broker.url, clientId }, platform.port, path.join(workDir, 'reconnect'), 'paper-04', 'UPLINKTEST00000000000004'));
       const feeder = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
       const send = (seq: number, m: number, k: number): Promise<unknown> => feeder.publishAsync(topics.readings('paper-04', 'gw-feed'), reading('paper-04', seq, m, k), { qos: 1 });
       let connection: AedesClient | undefined;
