@@ -30,6 +30,7 @@ import {
 import { startBroker } from '../deploy/broker.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { topics } from '../core/topics.ts';
+import { processUsage } from './peers/process-usage.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/gateway.ts [options]
 
@@ -152,12 +153,10 @@ async function startModbusDevices(count: number, registers: number): Promise<{ p
 }
 
 /** CPU seconds (user + system) and RSS bytes of a process, from /proc (Linux). */
-function processUsage(pid: number): { cpuS: number; rssBytes: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of proc(5))
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return { cpuS: ticks / 100, rssBytes: rssKb * 1024 };
+/** CPU seconds and RSS of a process (bench/peers/process-usage.ts); zeros once it is gone. */
+function usageOf(pid: number): { cpuS: number; rssBytes: number } {
+  const u = processUsage(pid);
+  return { cpuS: u?.cpuSeconds ?? 0, rssBytes: u?.rssBytes ?? 0 };
 }
 
 function spawnChild(argv: string[]): ChildProcess {
@@ -232,8 +231,8 @@ async function main(): Promise<void> {
   console.log(`gateway pid ${gateway.pid}: ${ITEMS} OPC UA items + ${devices} Modbus devices x ${registersPerDevice} registers = ${expected} readings/s expected; warm-up ${warmupS} s, window ${seconds} s`);
   try {
     await new Promise((r) => setTimeout(r, warmupS * 1000));
-    const g0 = processUsage(gateway.pid!);
-    const b0 = processUsage(baseline.pid!);
+    const g0 = usageOf(gateway.pid!);
+    const b0 = usageOf(baseline.pid!);
     const r0 = readingsReceived;
     const o0 = opcuaReceived;
     const v0 = baselineValues;
@@ -243,12 +242,12 @@ async function main(): Promise<void> {
     // Sampled often: RSS peaks between full GCs last well under a second.
     while (Date.now() - t0 < seconds * 1000) {
       await new Promise((r) => setTimeout(r, 200));
-      peakGatewayRss = Math.max(peakGatewayRss, processUsage(gateway.pid!).rssBytes);
-      peakBaselineRss = Math.max(peakBaselineRss, processUsage(baseline.pid!).rssBytes);
+      peakGatewayRss = Math.max(peakGatewayRss, usageOf(gateway.pid!).rssBytes);
+      peakBaselineRss = Math.max(peakBaselineRss, usageOf(baseline.pid!).rssBytes);
     }
     const elapsed = (Date.now() - t0) / 1000;
-    const g1 = processUsage(gateway.pid!);
-    const b1 = processUsage(baseline.pid!);
+    const g1 = usageOf(gateway.pid!);
+    const b1 = usageOf(baseline.pid!);
     const gatewayCpu = ((g1.cpuS - g0.cpuS) / elapsed) * 100;
     const baselineCpu = ((b1.cpuS - b0.cpuS) / elapsed) * 100;
     const mb = (b: number): string => (b / 1024 / 1024).toFixed(0);

@@ -21,6 +21,7 @@ import type { IngestConfigInput } from '../ingest/config.ts';
 import { linesOf, type FeedShape } from './peers/feed.ts';
 import type { GeneratorReport, GeneratorTask } from './peers/load-generator.ts';
 import { ensureNodeRed, nodeRedFlow, startNodeRed } from './peers/node-red.ts';
+import { processUsage } from './peers/process-usage.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/ingest.ts [options]
 
@@ -149,18 +150,10 @@ interface ProcSample {
   memory?: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } | undefined;
 }
 
-/** RSS from /proc/<pid>/status, CPU (user + system) from /proc/<pid>/stat. */
+/** RSS and CPU (user + system) of a process now (bench/peers/process-usage.ts). */
 function procSample(pid: number): ProcSample | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return { t: now(), rssMb: rss, cpuSeconds: ticks / 100 };
-  } catch {
-    return undefined;
-  }
+  const u = processUsage(pid);
+  return u && { t: now(), rssMb: u.rssBytes / 1048576, cpuSeconds: u.cpuSeconds };
 }
 
 async function ingestMetrics(url: string): Promise<Record<string, number>> {

@@ -10,7 +10,10 @@
  *      steps one meter over its limit and back; an alert watcher in another child process measures latency =
  *      arrival of the alert − event time of the reading that caused it (the wall clock when it was published),
  *      p50/p99. Also, combined over the partitions: readings judged/s against offered, evaluations/s, evaluations
- *      per CPU-second of the rules processes, and each process's RSS.
+ *      per CPU-second of the rules processes, and each process's RSS;
+ *   3. before those, in the same run and through the same broker, feed and watcher, baselines applying rule r000
+ *      alone (--baselines): a bare MQTT.js relay (the floor of the broker path) and optionally Node-RED; a table at
+ *      the end puts them side by side with the rules runs.
  *
  * Prints figures; it is not a test. Run: node bin/run-ts.js bench/rules.ts [--help]
  */
@@ -25,8 +28,8 @@ import { parseArgs } from 'node:util';
 import { connectAsync } from 'mqtt';
 import { pino } from 'pino';
 import { plantRegistryFrom, type PlantRegistry } from '../core/plants.ts';
-import { encodeBatch, type BatchReading, type ReadingBatch } from '../core/reading.ts';
-import { topics } from '../core/topics.ts';
+import { decodeBatch, encodeBatch, type BatchReading, type ReadingBatch } from '../core/reading.ts';
+import { TOPIC_ROOT, topics } from '../core/topics.ts';
 import { startBroker } from '../deploy/broker.ts';
 import type { Alert } from '../rules/alerts.ts';
 import { parseRules, type RuleConfig } from '../rules/config.ts';
@@ -34,6 +37,9 @@ import { RulesEngine } from '../rules/engine.ts';
 import { loadLimitsCatalog } from '../rules/limits/catalog.ts';
 import { startRules, type RulesStats } from '../rules/service.ts';
 import { MOSQUITTO, startMosquitto } from '../test/harness/mosquitto.ts';
+import { freePort } from '../test/harness/ports.ts';
+import { ensureNodeRed, startNodeRed, type RunningNodeRed } from './peers/node-red.ts';
+import { processUsage, type ProcessUsage } from './peers/process-usage.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/rules.ts [options]
 
@@ -58,6 +64,10 @@ options:
   --storm-at S          S seconds into the latency run, one scan of every plant with every meter over its limit (an
                         alert storm: every series raises rule r000 at once, and clears at its next scan); its alerts
                         are reported apart from the steady-state ones (default: no storm)
+  --baselines LIST      before the rules latency runs, in the same run and through the same broker, feed and watcher:
+                        relay (a bare MQTT.js process applying rule r000 alone: decode, compare, publish, no
+                        durability; the floor of the broker path), node-red (Node-RED 4 doing the same in a function
+                        node; installed on demand into var/bench-peers), or none (default relay)
   --help                this text`;
 
 const { values: args } = parseArgs({
@@ -79,6 +89,7 @@ const { values: args } = parseArgs({
     'node-flags': { type: 'string' },
     'storm-at': { type: 'string' },
     'warmup-checkpoint': { type: 'string' },
+    baselines: { type: 'string' },
     role: { type: 'string' },
     'partition-index': { type: 'string' },
     'rule-count': { type: 'string' },
@@ -103,6 +114,10 @@ const RULE_COUNTS = args.rules === 'none' ? [] : (args.rules ?? '10,100').split(
 const ENGINE_SECONDS = num(args['engine-seconds'], 5);
 const LATENCY_SECONDS = num(args['latency-seconds'], 10);
 const RATE = num(args.rate, 50_000);
+const BASELINES = (args.baselines ?? 'relay').split(',').filter((b) => b && b !== 'none').map((b) => {
+  if (b !== 'relay' && b !== 'node-red') throw new Error(`--baselines: expected relay, node-red or none, got ${b}`);
+  return b;
+});
 const LATENCY_RULE_COUNTS = args['latency-rules'] === undefined ? RULE_COUNTS : args['latency-rules'].split(',').map((x) => num(x, 10));
 const CHECKPOINT = !args['no-checkpoint'];
 const CHECKPOINT_INTERVAL_MS = num(args['checkpoint-interval'], 10_000);
@@ -357,7 +372,7 @@ interface Child {
   next(type: FromChild['type']): Promise<FromChild>;
 }
 
-function startChild(role: 'feed' | 'watch' | 'rules', brokerUrl: string, extra: string[] = [], execArgv: string[] = []): Child {
+function startChild(role: 'feed' | 'watch' | 'rules' | 'relay', brokerUrl: string, extra: string[] = [], execArgv: string[] = []): Child {
   const proc = fork(path.join(ROOT, 'bin/run-ts.js'), ['bench/rules.ts', '--role', role, '--broker-url', brokerUrl, '--plants', String(PLANTS), '--meters', String(METERS), '--rate', String(RATE), ...extra], { cwd: ROOT, execArgv });
   const inbox: FromChild[] = [];
   const waiting: { type: FromChild['type']; resolve: (m: FromChild) => void }[] = [];
@@ -488,6 +503,155 @@ async function startAlertSink(): Promise<{ url: string; close(): Promise<void> }
  * acknowledged after checkpoints) in PARTITIONS child processes, and the load generator and the alert watcher in
  * two more.
  */
+interface FeedAndWatch {
+  /** Extra flags for the feed (--storm-at). */
+  feedArgs: string[];
+  /** The processes under test, told to measure with the feed and the watcher. */
+  measuring: Child[];
+  /** Settles once what is under test is warm (2 s more are waited after it). */
+  warmup(): Promise<void>;
+  /** Right before and right after the measured span. */
+  before(): Promise<void>;
+  after(): Promise<void>;
+}
+
+/**
+ * The part of a latency run that does not depend on what is measured: the alert watcher and the feed (children, so
+ * that neither competes with what is measured for its event loop), the warm-up, LATENCY_SECONDS of feed, and the
+ * latencies the watcher saw. The processes started are added to `children` for the caller to stop.
+ */
+async function feedAndWatch(
+  brokerUrl: string,
+  children: Child[],
+  run: FeedAndWatch,
+): Promise<{ fed: Extract<FromChild, { type: 'fed' }>; watched: Extract<FromChild, { type: 'latencies' }>; wallSeconds: number }> {
+  const watcher = startChild('watch', brokerUrl);
+  children.push(watcher);
+  await watcher.next('ready');
+  const feeder = startChild('feed', brokerUrl, run.feedArgs);
+  children.push(feeder);
+  await feeder.next('ready');
+  await run.warmup();
+  await new Promise((r) => setTimeout(r, 2_000));
+  await run.before();
+  const wallBefore = Date.now();
+  for (const c of [watcher, feeder, ...run.measuring]) c.proc.send({ type: 'measure', seconds: LATENCY_SECONDS } satisfies ToChild);
+  const fed = (await feeder.next('fed')) as Extract<FromChild, { type: 'fed' }>;
+  await new Promise((r) => setTimeout(r, 1_000)); // the last alerts on their way
+  await run.after();
+  const wallSeconds = (Date.now() - wallBefore) / 1000;
+  watcher.proc.send({ type: 'stop' } satisfies ToChild);
+  const watched = (await watcher.next('latencies')) as Extract<FromChild, { type: 'latencies' }>;
+  return { fed, watched, wallSeconds };
+}
+
+/** What the summary prints for each run of the latency phase, baselines first. */
+const summary: { what: string; readingsPerSecond: number; cpuCores: number; rss: string; latencyMs: { p50: number; p99: number; max: number }; alerts: number }[] = [];
+
+/**
+ * A baseline in the same run, through the same broker, feed and watcher: rule r000 alone (the limit every spike of the
+ * feed crosses), applied by a bare MQTT.js process (`relay`: decode, compare, publish; no checkpoints, no journal,
+ * no acknowledgement held back: the floor of the broker path) or by Node-RED (`node-red`: mqtt in → json →
+ * function → mqtt out, what a Node-RED user would build).
+ */
+async function baselineRun(kind: 'relay' | 'node-red'): Promise<void> {
+  const useMosquitto = (args.broker ?? (existsSync(MOSQUITTO) ? 'mosquitto' : 'aedes')) === 'mosquitto';
+  const broker = useMosquitto ? await startMosquitto() : await startBroker();
+  const children: Child[] = [];
+  let nodeRed: RunningNodeRed | undefined;
+  try {
+    let pid: number;
+    const measuring: Child[] = [];
+    if (kind === 'relay') {
+      const relay = startChild('relay', broker.url);
+      children.push(relay);
+      await relay.next('ready');
+      measuring.push(relay);
+      pid = relay.proc.pid!;
+    } else {
+      const redJs = ensureNodeRed(ROOT, (line) => console.error(line));
+      const port = await freePort();
+      nodeRed = await startNodeRed(redJs, mkdtempSync(path.join(tmpdir(), 'cleanstream-bench-node-red-')), port, nodeRedRuleFlow(new URL(broker.url).port));
+      pid = nodeRed.pid;
+    }
+    let before: ProcessUsage | undefined;
+    let after: ProcessUsage | undefined;
+    const { fed, watched, wallSeconds } = await feedAndWatch(broker.url, children, {
+      feedArgs: [],
+      measuring,
+      warmup: () => new Promise((r) => setTimeout(r, 3_000)),
+      before: async () => void (before = processUsage(pid)),
+      after: async () => void (after = processUsage(pid)),
+    });
+    const latencies = watched.values.map((m) => m.latency).sort((a, b) => a - b);
+    const latencyMs = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN };
+    const cpuCores = before && after ? Number(((after.cpuSeconds - before.cpuSeconds) / wallSeconds).toFixed(2)) : NaN;
+    const readingsPerSecond = Math.round(fed.publishedMeasured / fed.measuredSeconds);
+    console.log(JSON.stringify({ baselineRun: { kind, broker: useMosquitto ? 'mosquitto' : 'aedes', offeredReadingsPerSecond: RATE, achievedReadingsPerSecond: readingsPerSecond, alertsMeasured: latencies.length, latencyMs, cpuCores, rss: after ? mb(after.rssBytes) : 'n/a', brokerStalls: watched.brokerStalls } }));
+    summary.push({ what: `baseline: ${kind}, rule r000 only`, readingsPerSecond, cpuCores, rss: after ? mb(after.rssBytes) : 'n/a', latencyMs, alerts: latencies.length });
+  } finally {
+    for (const c of children) if (c.proc.exitCode === null) c.proc.kill();
+    await nodeRed?.stop();
+    await broker.stop();
+  }
+}
+
+/** Node-RED doing what the relay does: r000 (above 100 mg/L raises, below 90 clears) per meter, state in the flow's context. */
+function nodeRedRuleFlow(brokerPort: string): object[] {
+  const judge = [
+    'const b = msg.payload;',
+    "const raised = context.get('raised') || {};",
+    'const out = [];',
+    'for (const r of b.readings) {',
+    '  const key = b.plant + "/" + r.meter;',
+    '  if (r.value === null) continue;',
+    '  if (r.value > 100 && !raised[key]) raised[key] = true;',
+    '  else if (r.value < 90 && raised[key]) delete raised[key];',
+    '  else continue;',
+    '  const up = !!raised[key];',
+    `  out.push({ topic: "${TOPIC_ROOT}/alerts/" + b.plant + "/r000/" + r.meter, payload: JSON.stringify({ rule: "r000", plant: b.plant, meter: r.meter, state: up ? "raised" : "cleared", raisedAt: r.ts, clearedAt: up ? null : r.ts, value: r.value }) });`,
+    '}',
+    "context.set('raised', raised);",
+    'return [out];',
+  ].join('\n');
+  return [
+    { id: 'tab', type: 'tab', label: 'bench rules', disabled: false },
+    { id: 'broker', type: 'mqtt-broker', name: 'bench broker', broker: '127.0.0.1', port: brokerPort, clientid: 'bench-node-red-rules', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true, autoUnsubscribe: true },
+    { id: 'in', type: 'mqtt in', z: 'tab', name: 'readings', topic: topics.readingsFilter(), qos: '1', datatype: 'utf8', broker: 'broker', nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 100, wires: [['json']] },
+    { id: 'json', type: 'json', z: 'tab', name: '', property: 'payload', action: 'obj', pretty: false, x: 250, y: 100, wires: [['judge']] },
+    { id: 'judge', type: 'function', z: 'tab', name: 'r000', func: judge, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 400, y: 100, wires: [['out']] },
+    { id: 'out', type: 'mqtt out', z: 'tab', name: 'alerts', topic: '', qos: '1', retain: 'false', broker: 'broker', x: 550, y: 100, wires: [] },
+  ];
+}
+
+/**
+ * The relay baseline (a child): r000 alone on every reading, with the least a process can do: decode and validate
+ * the batch (core's decodeBatch, as the rules service does), compare, publish the change. Messages are acknowledged
+ * on arrival (MQTT.js's default) and nothing is written to disk.
+ */
+async function relayRole(brokerUrl: string): Promise<void> {
+  const client = await connectAsync(brokerUrl, { protocolVersion: 4, clientId: `bench-relay-${process.pid}` });
+  const raised = new Set<string>();
+  client.on('message', (_topic, payload) => {
+    const b = decodeBatch(payload);
+    for (const r of b.readings) {
+      if (r.value === null) continue;
+      const key = `${b.plant}/${r.meter}`;
+      const up = raised.has(key);
+      if (r.value > 100 && !up) raised.add(key);
+      else if (r.value < 90 && up) raised.delete(key);
+      else continue;
+      const alert = { rule: 'r000', plant: b.plant, meter: r.meter, state: up ? 'cleared' : 'raised', raisedAt: r.ts, clearedAt: up ? r.ts : null, value: r.value };
+      void client.publishAsync(topics.alert(b.plant, 'r000', r.meter), JSON.stringify(alert), { qos: 1 });
+    }
+  });
+  await client.subscribeAsync(topics.readingsFilter(), { qos: 1 });
+  process.on('message', (m: ToChild) => {
+    if (m.type === 'stop') void client.endAsync().then(() => process.exit(0));
+  });
+  process.send!({ type: 'ready' } satisfies FromChild);
+}
+
 async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> {
   const useMosquitto = (args.broker ?? (existsSync(MOSQUITTO) ? 'mosquitto' : 'aedes')) === 'mosquitto';
   const broker = useMosquitto ? await startMosquitto() : await startBroker();
@@ -502,32 +666,26 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
       rulesProcs.push(proc);
     }
     for (const r of rulesProcs) await r.next('ready');
-    const watcher = startChild('watch', broker.url);
-    children.push(watcher);
-    await watcher.next('ready');
-    const feeder = startChild('feed', broker.url, STORM_AT_S === undefined ? [] : ['--storm-at', String(STORM_AT_S)]);
-    children.push(feeder);
-    await feeder.next('ready');
-    // Warm-up: until every series has been bound to its rules (first readings) and, with checkpoints, every rules
-    // process has written its first one (the first full checkpoint of a run grows the heap: a start-up cost, measured
-    // apart by --warmup-checkpoint false), then 2 s more.
-    const warmupStart = Date.now();
-    while (Date.now() - warmupStart < 120_000) {
-      const stats = await rulesStats(rulesProcs);
-      const series = stats.reduce((n, s) => n + s.series, 0);
-      if (series >= PLANTS * METERS && (!CHECKPOINT || !WARMUP_CHECKPOINT || stats.every((s) => s.checkpoints > 0))) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    await new Promise((r) => setTimeout(r, 2_000));
-    const before = await rulesStats(rulesProcs);
-    const wallBefore = Date.now();
-    for (const c of [...children, ...rulesProcs]) c.proc.send({ type: 'measure', seconds: LATENCY_SECONDS } satisfies ToChild);
-    const fed = (await feeder.next('fed')) as Extract<FromChild, { type: 'fed' }>;
-    await new Promise((r) => setTimeout(r, 1_000)); // the last alerts on their way
-    const after = await rulesStats(rulesProcs);
-    const wallSeconds = (Date.now() - wallBefore) / 1000;
-    watcher.proc.send({ type: 'stop' } satisfies ToChild);
-    const watched = (await watcher.next('latencies')) as Extract<FromChild, { type: 'latencies' }>;
+    let before: RulesProcessStats[] = [];
+    let after: RulesProcessStats[] = [];
+    const { fed, watched, wallSeconds } = await feedAndWatch(broker.url, children, {
+      feedArgs: STORM_AT_S === undefined ? [] : ['--storm-at', String(STORM_AT_S)],
+      measuring: rulesProcs,
+      // until every series has been bound to its rules (first readings) and, with checkpoints, every rules process
+      // has written its first one (the first full checkpoint of a run grows the heap: a start-up cost, measured apart
+      // by --warmup-checkpoint false)
+      warmup: async () => {
+        const warmupStart = Date.now();
+        while (Date.now() - warmupStart < 120_000) {
+          const stats = await rulesStats(rulesProcs);
+          const series = stats.reduce((n, st) => n + st.series, 0);
+          if (series >= PLANTS * METERS && (!CHECKPOINT || !WARMUP_CHECKPOINT || stats.every((st) => st.checkpoints > 0))) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      },
+      before: async () => void (before = await rulesStats(rulesProcs)),
+      after: async () => void (after = await rulesStats(rulesProcs)),
+    });
     const measured = watched.values;
     // the storm's alerts: raised by its scan, and cleared by the scan after it (one plant cycle later)
     const cycleMs = (PLANTS / (RATE / METERS)) * 1000;
@@ -590,6 +748,14 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
         },
       }),
     );
+    summary.push({
+      what: `cleanstream rules: ${ruleCount} rules/plant, ${PARTITIONS} process${PARTITIONS > 1 ? 'es' : ''}`,
+      readingsPerSecond: Math.round(judged / wallSeconds),
+      cpuCores: Number((cpuSeconds / wallSeconds).toFixed(2)),
+      rss: after.map((st) => mb(st.rss)).join(' + '),
+      latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
+      alerts: latencies.length,
+    });
   } finally {
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill();
     // stopped, not killed: a CPU profile is written when the process exits
@@ -613,6 +779,7 @@ const reg = registry();
 if (args.role) process.on('disconnect', () => process.exit(0));
 if (args.role === 'feed') await feedRole(reg, args['broker-url']!);
 else if (args.role === 'watch') await watchRole(args['broker-url']!);
+else if (args.role === 'relay') await relayRole(args['broker-url']!);
 else if (args.role === 'rules') await rulesRole(reg, args['broker-url']!, args['influx-url']!, num(args['rule-count'], 10), num(args['partition-index'], 0), PARTITIONS, args.dir!);
 else {
   for (const n of RULE_COUNTS) {
@@ -634,5 +801,15 @@ else {
       }),
     );
   }
-  if (LATENCY_SECONDS > 0) for (const n of LATENCY_RULE_COUNTS) await latencyRun(reg, n);
+  if (LATENCY_SECONDS > 0) {
+    for (const kind of BASELINES) await baselineRun(kind);
+    for (const n of LATENCY_RULE_COUNTS) await latencyRun(reg, n);
+    if (summary.length) {
+      // side by side: what the rules engine, its checkpoints and its acknowledgement discipline cost over the bare broker path
+      console.log(`\nalert latency, ${RATE} readings/s offered for ${LATENCY_SECONDS} s each:`);
+      console.log(`${'run'.padEnd(48)} ${'readings/s'.padStart(9)} ${'CPU'.padStart(6)} ${'RSS'.padStart(16)} ${'alerts'.padStart(7)}  p50 / p99 / max ms`);
+      console.log('(readings/s: judged by the rules processes; for a baseline, published by the feed: it reports none)');
+      for (const r of summary) console.log(`${r.what.padEnd(48)} ${String(r.readingsPerSecond).padStart(9)} ${r.cpuCores.toFixed(2).padStart(6)} ${r.rss.padStart(16)} ${String(r.alerts).padStart(7)}  ${r.latencyMs.p50} / ${r.latencyMs.p99} / ${r.latencyMs.max}`);
+    }
+  }
 }
