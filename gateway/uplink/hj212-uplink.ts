@@ -123,22 +123,16 @@ interface Station {
   durable: number;
 }
 
-/**
- * Batches remembered per station: more than can be waiting for a checkpoint (maxUnackedMessages, at most 20,000),
- * with room for those arriving while it is written.
- */
-const RECENT_BATCHES_PER_STATION = 25_000;
-
 /** Restores a station's aggregator and recent batches from its checkpoint; an unreadable one is reported and the station starts afresh. */
 function restoredState(dir: string, mn: string, options: AggregatorOptions, report: (err: CleanstreamError) => void): { aggregator: IntervalAggregator; recent: RecentBatches } {
   try {
     const saved = readCheckpoint(dir);
-    if (saved.kind === 'state') return { aggregator: new IntervalAggregator({ ...options, state: saved.state }), recent: new RecentBatches(RECENT_BATCHES_PER_STATION, saved.recent) };
-    if (saved.kind === 'closed') return { aggregator: new IntervalAggregator({ ...options, closedUpTo: saved.closedUpTo }), recent: new RecentBatches(RECENT_BATCHES_PER_STATION) };
+    if (saved.kind === 'state') return { aggregator: new IntervalAggregator({ ...options, state: saved.state }), recent: new RecentBatches(saved.recent) };
+    if (saved.kind === 'closed') return { aggregator: new IntervalAggregator({ ...options, closedUpTo: saved.closedUpTo }), recent: new RecentBatches() };
   } catch (err) {
     report(new CleanstreamError('UPLINK_STATE', `station ${mn}: the checkpoint cannot be read, starting without it (intervals may be sent again): ${(err as Error).message}`, { mn, dir }, { cause: err }));
   }
-  return { aggregator: new IntervalAggregator(options), recent: new RecentBatches(RECENT_BATCHES_PER_STATION) };
+  return { aggregator: new IntervalAggregator(options), recent: new RecentBatches() };
 }
 
 function routesFor(config: UplinkConfig, stations: Station[]): Map<string, Map<string, Route[]>> {
@@ -261,7 +255,7 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
   const onMessage = (topic: string, payload: Buffer): void => {
     if (!accepting) return;
     counters.messages++;
-    if (acks.outstanding >= config.maxUnackedMessages && checkpointsRunning === 0) scheduleCheckpoint();
+    if (acks.outstanding >= config.maxUnackedMessages && !checkpointing) scheduleCheckpoint();
     const where = parseReadingsTopic(topic);
     const byPoint = where ? routes.get(where.plant) : undefined;
     if (!byPoint) return;
@@ -325,20 +319,26 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
    * Checkpoint every station changed since its last one, then acknowledge the messages that arrived before: each
    * station's statistics are on disk with the batches they hold (a redelivered one is recognised), and a message is
    * acknowledged only once every station it fed has it on disk. Never called from within a message's handler, where
-   * the message is counted but not yet tracked for its PUBACK.
+   * the message is counted but not yet tracked for its PUBACK. One at a time (a call meanwhile runs once it is done),
+   * so that each release covers more than the one before and the stations' recent batches rotate in step with them.
    */
-  let checkpointsRunning = 0;
-  const checkpointAll = async (): Promise<void> => {
-    checkpointsRunning++;
-    try {
-      const mark = acks.mark();
-      const versions = stations.map((s) => s.aggregator.version);
-      for (const station of stations) if (station.aggregator.version !== station.checkpointed) checkpoint(station);
-      await Promise.all(stations.map((s) => s.chain));
-      if (stations.every((s, i) => s.durable >= versions[i]!)) await acks.release(mark);
-    } finally {
-      checkpointsRunning--;
-    }
+  const checkpointOnce = async (): Promise<void> => {
+    const mark = acks.mark();
+    const versions = stations.map((s) => s.aggregator.version);
+    for (const station of stations) if (station.aggregator.version !== station.checkpointed) checkpoint(station);
+    await Promise.all(stations.map((s) => s.chain));
+    if (!stations.every((s, i) => s.durable >= versions[i]!)) return; // a write failed (reported): acknowledge nothing
+    await acks.release(mark);
+    for (const s of stations) s.recent.rotate();
+  };
+  let checkpointing: Promise<void> | undefined;
+  let checkpointQueued: Promise<void> | undefined;
+  const checkpointAll = (): Promise<void> => {
+    if (!checkpointing) return (checkpointing = checkpointOnce().finally(() => (checkpointing = undefined)));
+    return (checkpointQueued ??= checkpointing.then(() => {
+      checkpointQueued = undefined;
+      return checkpointAll();
+    }));
   };
   let checkpointDue: NodeJS.Immediate | undefined;
   /** A checkpoint soon, once the message being handled is tracked (closed intervals just went into the outbox, or many messages wait). */

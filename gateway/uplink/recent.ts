@@ -1,35 +1,44 @@
 /**
  * The batches a station has counted lately, by `gateway|seq:sentAt`: a batch the broker delivers again (after a
  * reconnect, or after a crash for what the checkpoint already holds) is not counted twice. Saved with the station's
- * checkpoint, so that what the saved statistics hold and what they are known to hold always go together. Bounded:
- * the uplink acknowledges messages to the broker within `maxUnackedMessages` of them, so redelivery reaches back
- * no further than that.
+ * checkpoint, so that what the saved statistics hold and what they are known to hold always go together.
+ *
+ * Only batches the broker may still deliver again are kept: those not yet acknowledged, and those acknowledged by
+ * the last releases (a PUBACK written just before a connection drops may never reach the broker). The uplink calls
+ * `rotate()` after each release of acknowledgements; keys older than GENERATIONS releases are dropped, so a checkpoint
+ * holds a few intervals' worth of keys, not the station's history.
  */
-export class RecentBatches {
-  private readonly keys = new Set<string>();
-  private order: string[] = [];
+const GENERATIONS = 3;
 
-  constructor(
-    private readonly capacity: number,
-    saved: readonly string[] = [],
-  ) {
-    for (const key of saved.slice(-capacity)) this.add(key);
+export class RecentBatches {
+  /** Newest first: keys added since the last release, then since the one before... */
+  private generations: Set<string>[] = [new Set()];
+
+  constructor(saved: readonly string[] = []) {
+    // what a checkpoint held may be delivered again until the next releases
+    if (saved.length) this.generations.push(new Set(saved));
   }
 
   /** True the first time `key` is seen; false for a repeat. */
   add(key: string): boolean {
-    if (this.keys.has(key)) return false;
-    this.keys.add(key);
-    this.order.push(key);
-    if (this.order.length > 2 * this.capacity) {
-      for (const old of this.order.slice(0, this.order.length - this.capacity)) this.keys.delete(old);
-      this.order = this.order.slice(-this.capacity);
-    }
+    for (const g of this.generations) if (g.has(key)) return false;
+    this.generations[0]!.add(key);
     return true;
   }
 
+  /** Acknowledgements were released: what they covered can no longer come again, once a few more releases went by. */
+  rotate(): void {
+    this.generations.unshift(new Set());
+    if (this.generations.length > GENERATIONS) this.generations.length = GENERATIONS;
+  }
+
+  get size(): number {
+    return this.generations.reduce((n, g) => n + g.size, 0);
+  }
+
+  /** Oldest first. */
   snapshot(): string[] {
-    return this.order.slice(-this.capacity);
+    return this.generations.toReversed().flatMap((g) => [...g]);
   }
 }
 
