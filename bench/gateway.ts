@@ -30,7 +30,7 @@ import {
 import { startBroker } from '../deploy/broker.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { topics } from '../core/topics.ts';
-import { processUsage } from './peers/process-usage.ts';
+import { processUsage, type ProcessUsage } from './peers/process-usage.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/gateway.ts [options]
 
@@ -154,10 +154,7 @@ async function startModbusDevices(count: number, registers: number): Promise<{ p
 
 /** CPU seconds (user + system) and RSS bytes of a process, from /proc (Linux). */
 /** CPU seconds and RSS of a process (bench/peers/process-usage.ts); zeros once it is gone. */
-function usageOf(pid: number): { cpuS: number; rssBytes: number } {
-  const u = processUsage(pid);
-  return { cpuS: u?.cpuSeconds ?? 0, rssBytes: u?.rssBytes ?? 0 };
-}
+const usageOf = (pid: number): ProcessUsage => processUsage(pid) ?? { cpuSeconds: 0, rssBytes: 0 };
 
 function spawnChild(argv: string[]): ChildProcess {
   const child = spawn(process.execPath, argv, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -248,8 +245,8 @@ async function main(): Promise<void> {
     const elapsed = (Date.now() - t0) / 1000;
     const g1 = usageOf(gateway.pid!);
     const b1 = usageOf(baseline.pid!);
-    const gatewayCpu = ((g1.cpuS - g0.cpuS) / elapsed) * 100;
-    const baselineCpu = ((b1.cpuS - b0.cpuS) / elapsed) * 100;
+    const gatewayCpu = ((g1.cpuSeconds - g0.cpuSeconds) / elapsed) * 100;
+    const baselineCpu = ((b1.cpuSeconds - b0.cpuSeconds) / elapsed) * 100;
     const mb = (b: number): string => (b / 1024 / 1024).toFixed(0);
     console.log(`readings received at the broker: ${((readingsReceived - r0) / elapsed).toFixed(0)}/s (expected ${expected}/s), of which OPC UA notifications ${((opcuaReceived - o0) / elapsed).toFixed(0)}/s (expected ${ITEMS}/s)`);
     console.log(`gateway : CPU ${gatewayCpu.toFixed(1)} % of one core, RSS peak ${mb(peakGatewayRss)} MB, end ${mb(g1.rssBytes)} MB   targets: <= 10 %, peak <= 250 MB -> ${gatewayCpu <= 10 && peakGatewayRss <= 250 * 1024 * 1024 ? 'MET' : 'NOT MET'}`);

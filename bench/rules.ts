@@ -224,6 +224,11 @@ function diffCounts(after: Record<string, number>, before: Record<string, number
   return Object.fromEntries(out.sort((a, b) => b[1] - a[1]));
 }
 
+/** p50, p99 and max of latencies sorted ascending. */
+function latencySummary(sorted: number[]): { p50: number; p99: number; max: number } {
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
+}
+
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -498,11 +503,12 @@ async function startAlertSink(): Promise<{ url: string; close(): Promise<void> }
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-/**
- * Alert latency through a broker, with the rules service as it runs in production (checkpoint file, readings
- * acknowledged after checkpoints) in PARTITIONS child processes, and the load generator and the alert watcher in
- * two more.
- */
+/** The broker of a latency run: Mosquitto when installed (a broker we did not write), else the embedded aedes; --broker chooses. */
+async function startBenchBroker(): Promise<{ broker: { url: string; stop(): Promise<void> }; kind: 'mosquitto' | 'aedes' }> {
+  const kind = (args.broker ?? (existsSync(MOSQUITTO) ? 'mosquitto' : 'aedes')) === 'mosquitto' ? 'mosquitto' : 'aedes';
+  return { broker: kind === 'mosquitto' ? await startMosquitto() : await startBroker(), kind };
+}
+
 interface FeedAndWatch {
   /** Extra flags for the feed (--storm-at). */
   feedArgs: string[];
@@ -555,8 +561,7 @@ const summary: { what: string; readingsPerSecond: number; cpuCores: number; rss:
  * function → mqtt out, what a Node-RED user would build).
  */
 async function baselineRun(kind: 'relay' | 'node-red'): Promise<void> {
-  const useMosquitto = (args.broker ?? (existsSync(MOSQUITTO) ? 'mosquitto' : 'aedes')) === 'mosquitto';
-  const broker = useMosquitto ? await startMosquitto() : await startBroker();
+  const { broker, kind: brokerKind } = await startBenchBroker();
   const children: Child[] = [];
   let nodeRed: RunningNodeRed | undefined;
   try {
@@ -584,10 +589,10 @@ async function baselineRun(kind: 'relay' | 'node-red'): Promise<void> {
       after: async () => void (after = processUsage(pid)),
     });
     const latencies = watched.values.map((m) => m.latency).sort((a, b) => a - b);
-    const latencyMs = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN };
+    const latencyMs = latencySummary(latencies);
     const cpuCores = before && after ? Number(((after.cpuSeconds - before.cpuSeconds) / wallSeconds).toFixed(2)) : NaN;
     const readingsPerSecond = Math.round(fed.publishedMeasured / fed.measuredSeconds);
-    console.log(JSON.stringify({ baselineRun: { kind, broker: useMosquitto ? 'mosquitto' : 'aedes', offeredReadingsPerSecond: RATE, achievedReadingsPerSecond: readingsPerSecond, alertsMeasured: latencies.length, latencyMs, cpuCores, rss: after ? mb(after.rssBytes) : 'n/a', brokerStalls: watched.brokerStalls } }));
+    console.log(JSON.stringify({ baselineRun: { kind, broker: brokerKind, offeredReadingsPerSecond: RATE, achievedReadingsPerSecond: readingsPerSecond, alertsMeasured: latencies.length, latencyMs, cpuCores, rss: after ? mb(after.rssBytes) : 'n/a', brokerStalls: watched.brokerStalls } }));
     summary.push({ what: `baseline: ${kind}, rule r000 only`, readingsPerSecond, cpuCores, rss: after ? mb(after.rssBytes) : 'n/a', latencyMs, alerts: latencies.length });
   } finally {
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill();
@@ -652,9 +657,13 @@ async function relayRole(brokerUrl: string): Promise<void> {
   process.send!({ type: 'ready' } satisfies FromChild);
 }
 
+/**
+ * Alert latency through a broker, with the rules service as it runs in production (checkpoint file, readings
+ * acknowledged after checkpoints) in PARTITIONS child processes, and the load generator and the alert watcher in
+ * two more.
+ */
 async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> {
-  const useMosquitto = (args.broker ?? (existsSync(MOSQUITTO) ? 'mosquitto' : 'aedes')) === 'mosquitto';
-  const broker = useMosquitto ? await startMosquitto() : await startBroker();
+  const { broker, kind: brokerKind } = await startBenchBroker();
   const alertSink = await startAlertSink();
   const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-bench-rules-'));
   const children: Child[] = [];
@@ -697,12 +706,13 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
     const behindStorm = (eventTime: number): boolean => fed.storm !== undefined && !inStorm(eventTime) && eventTime >= fed.storm.from && eventTime <= stormEnd;
     const latencies = measured.filter((m) => !inStorm(m.eventTime) && !behindStorm(m.eventTime)).map((m) => m.latency).sort((a, b) => a - b);
     const behindLatencies = measured.filter((m) => behindStorm(m.eventTime)).map((m) => m.latency).sort((a, b) => a - b);
+    const latencyMs = latencySummary(latencies);
     const judged = after.reduce((n, s, i) => n + s.readings - before[i]!.readings, 0);
     const cpuSeconds = after.reduce((n, s, i) => n + s.cpuSeconds - before[i]!.cpuSeconds, 0);
     console.log(
       JSON.stringify({
         latencyRun: {
-          broker: useMosquitto ? 'mosquitto' : 'aedes',
+          broker: brokerKind,
           rulesPerPlant: ruleCount,
           partitions: PARTITIONS,
           checkpoint: CHECKPOINT ? { intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED, deltas: CHECKPOINT_DELTAS } : false,
@@ -717,17 +727,17 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
           rulesCpuCores: Number((cpuSeconds / wallSeconds).toFixed(2)),
           evaluationsPerCpuSecond: Math.round((judged * ruleCount) / cpuSeconds),
           alertsMeasured: latencies.length,
-          latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
+          latencyMs,
           ...(fed.storm
             ? {
                 storm: {
                   feedSpanMs: fed.storm.until - fed.storm.from,
                   // r000 transitions of every series (raised, then cleared) and the spikes that fell in its span
                   alertsMeasured: stormLatencies.length,
-                  latencyMs: { p50: percentile(stormLatencies, 50), p99: percentile(stormLatencies, 99), max: stormLatencies.at(-1) ?? NaN },
+                  latencyMs: latencySummary(stormLatencies),
                   // from the storm's first reading to the arrival of its last alert at the watcher
                   allDeliveredAfterMs: stormEnd - fed.storm.from,
-                  behindIt: { alertsMeasured: behindLatencies.length, latencyMs: { p50: percentile(behindLatencies, 50), p99: percentile(behindLatencies, 99), max: behindLatencies.at(-1) ?? NaN } },
+                  behindIt: { alertsMeasured: behindLatencies.length, latencyMs: latencySummary(behindLatencies) },
                 },
               }
             : {}),
@@ -753,7 +763,7 @@ async function latencyRun(reg: PlantRegistry, ruleCount: number): Promise<void> 
       readingsPerSecond: Math.round(judged / wallSeconds),
       cpuCores: Number((cpuSeconds / wallSeconds).toFixed(2)),
       rss: after.map((st) => mb(st.rss)).join(' + '),
-      latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
+      latencyMs,
       alerts: latencies.length,
     });
   } finally {

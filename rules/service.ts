@@ -129,6 +129,16 @@ export interface RulesOptions {
 /** Alert PUBLISHes waiting for their PUBACK at most (see publishAlert). */
 const MAX_ALERTS_IN_FLIGHT = 10_000;
 
+/** The limits catalog a config names (built-in standards unless turned off, then its own files): read at start and at each reload. */
+function limitsOf(config: RulesConfig): LimitsCatalog {
+  return loadLimitsCatalog([...(config.builtinLimits ? [BUILTIN_STANDARDS_DIR] : []), ...config.limits]);
+}
+
+/** The static baselines a config names: read at start and at each reload. */
+function baselinesOf(config: RulesConfig): BaselineBook {
+  return loadBaselines([...(config.history.builtinBaselines ? [BUILTIN_BASELINES_DIR] : []), ...config.history.baselineFiles]);
+}
+
 function mqttOptions(config: RulesConfig, clientId: string): IClientOptions {
   return {
     ...mqttConnectOptions(config.mqtt),
@@ -208,7 +218,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   const scope = scopeOf(config, opts.registry ?? (config.plants ? loadPlantRegistry(config.plants) : undefined));
   const registry = scope.registry;
   if (config.history.enabled && !registry) throw new ConfigError('rules config', [{ path: 'history.enabled', expected: 'a plant registry (`plants:`) for baselines and reductions' }]);
-  const limits = loadLimitsCatalog([...(config.builtinLimits ? [BUILTIN_STANDARDS_DIR] : []), ...config.limits]);
+  const limits = limitsOf(config);
 
   const counters = { receivedMessages: 0, duplicateMessages: 0, suppressedTransitions: 0, published: 0, publishErrors: 0, checkpoints: 0, deltaCheckpoints: 0 };
   const rejected: Record<string, number> = {};
@@ -373,7 +383,6 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     if (batch.length === 0) queueMicrotask(handOn);
     batch.push({ n: ++emitted, t });
   }
-  const baselinesOf = (c: RulesConfig): BaselineBook => loadBaselines([...(c.history.builtinBaselines ? [BUILTIN_BASELINES_DIR] : []), ...c.history.baselineFiles]);
   const baselines = baselinesOf(config);
   const energy = loadEnergyCoefficients();
   const engineFor = (rules: RulesConfig['rules'], limits: LimitsCatalog, baselines: BaselineBook): RulesEngine => new RulesEngine({
@@ -620,7 +629,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     // baseline files are reloaded with the rules; the rest of `history` is not
     const comparable = (c: RulesConfig, key: (typeof RESTART_ONLY)[number]): string => JSON.stringify(key === 'history' ? { ...c.history, baselineFiles: [], builtinBaselines: false } : c[key]);
     const restartNeeded = RESTART_ONLY.filter((key) => comparable(next, key) !== comparable(config, key));
-    const nextLimits = loadLimitsCatalog([...(next.builtinLimits ? [BUILTIN_STANDARDS_DIR] : []), ...next.limits]);
+    const nextLimits = limitsOf(next);
     const nextBaselines = baselinesOf(next);
     // a checkpoint being taken belongs to the engine it began on
     while (checkpointing) await checkpointing;

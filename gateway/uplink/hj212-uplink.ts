@@ -210,6 +210,8 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
     throw err;
   }
   const routes = routesFor(config, stations);
+  const stationsOfPlant = new Map<string, Station[]>();
+  for (const station of stations) stationsOfPlant.set(station.config.plant, [...(stationsOfPlant.get(station.config.plant) ?? []), station]);
 
   /**
    * Saves the station's open state as it is now, after the outbox writes already chained: the checkpoint then never
@@ -257,8 +259,8 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
     counters.messages++;
     if (acks.outstanding >= config.maxUnackedMessages && !checkpointing) scheduleCheckpoint();
     const where = parseReadingsTopic(topic);
-    const byPoint = where ? routes.get(where.plant) : undefined;
-    if (!byPoint) return;
+    const byPoint = where && routes.get(where.plant);
+    if (!where || !byPoint) return;
     let batch;
     try {
       batch = decodeBatch(payload);
@@ -267,17 +269,14 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
       if (err instanceof PayloadError) report(new CleanstreamError('UPLINK_PAYLOAD', `ignored a message on ${topic}: ${err.message}`, { topic, reason: err.reason }, { cause: err }));
       return;
     }
+    // a batch delivered again is skipped by the stations of its plant that counted it already
     const key = batchKey(batch.gateway, batch.seq, batch.sentAt);
-    /** Per station, whether this batch is new to it (a redelivered one is skipped by the stations that counted it). */
-    const fresh = new Map<Station, boolean>();
-    const isFresh = (station: Station): boolean => {
-      let f = fresh.get(station);
-      if (f === undefined) {
-        fresh.set(station, (f = station.recent.add(key)));
-        if (!f) station.duplicates++;
-      }
-      return f;
-    };
+    let repeated: Set<Station> | undefined;
+    for (const station of stationsOfPlant.get(where.plant)!) {
+      if (station.recent.add(key)) continue;
+      station.duplicates++;
+      (repeated ??= new Set()).add(station);
+    }
     const touched = new Set<Station>();
     for (const r of batch.readings) {
       const targets = byPoint.get(`${r.meter}|${r.quantity}`);
@@ -285,7 +284,7 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
       const toCanonical = unitFactor(r.quantity, r.unit) as number;
       let fed = false;
       for (const route of targets) {
-        if (!isFresh(route.station)) continue;
+        if (repeated?.has(route.station)) continue;
         const value = r.value === null ? null : r.value * toCanonical * route.fromCanonical;
         route.station.aggregator.add(route.code, value, r.quality, r.ts);
         touched.add(route.station);

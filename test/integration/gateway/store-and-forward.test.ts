@@ -7,7 +7,6 @@
  * (seq is the queue position, so a gap would show), and each meter's readings arrive in time order.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,23 +19,15 @@ import { decodeSpoolRecord } from '../../../gateway/spool-record.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startTestModbusServer } from './servers.ts';
 import { until } from '../../harness/wait.ts';
+import { startCli, type CliProcess } from '../../harness/cli.ts';
 
 const POLL_MS = 100;
-const REPO = path.resolve(import.meta.dirname, '../../..');
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-saf-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 
-function startGatewayProcess(configFile: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(REPO, 'bin/cleanstream.js'), 'gateway', '--config', configFile, '--log-level', 'warn', '--stats-interval', '0'], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+function startGatewayProcess(configFile: string): CliProcess {
+  return startCli(['gateway', '--config', configFile, '--log-level', 'warn', '--stats-interval', '0']);
 }
 
 async function queuedSeqs(dir: string): Promise<number[]> {
@@ -92,7 +83,7 @@ inputs:
       await new Promise((r) => setTimeout(r, 3_000));
 
       // The gateway dies with batches queued, and starts again while the broker is still away.
-      gateway.child.kill('SIGKILL');
+      gateway.proc.kill('SIGKILL');
       await gateway.exited;
       const queuedAtKill = await queuedSeqs(path.join(dataDir, 'queue'));
       expect(queuedAtKill.length).toBeGreaterThanOrEqual(20); // ~3 s at 2 batches per 100 ms scan
@@ -103,7 +94,7 @@ inputs:
       observer = await observe(broker.url);
       const lastQueued = queuedAtKill.at(-1)!;
       await until('the queued batches and newer ones after the outage', () => received.some((b) => b.seq > lastQueued + 40), 30_000);
-      gateway.child.kill('SIGTERM');
+      gateway.proc.kill('SIGTERM');
       expect(await gateway.exited).toBe(0);
       await new Promise((r) => setTimeout(r, 200));
 
@@ -128,9 +119,9 @@ inputs:
       expect(all.filter((r) => r.quality !== 'good').every((r) => r.quality === 'bad' && r.value === null)).toBe(true);
       expect(all.filter((r) => r.quality === 'good').length / all.length).toBeGreaterThan(0.9);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\ngateway output:\n${gateway.output()}`, { cause: err });
+      throw new Error(`${(err as Error).message}\ngateway output:\n${gateway.log.join('\n')}`, { cause: err });
     } finally {
-      if (gateway.child.exitCode === null) gateway.child.kill('SIGKILL');
+      if (gateway.proc.exitCode === null) gateway.proc.kill('SIGKILL');
       await observer.endAsync().catch(() => undefined);
       await broker.stop();
       await device.stop();

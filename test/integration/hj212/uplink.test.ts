@@ -5,7 +5,6 @@
  * Event time comes from the readings' timestamps, so twenty minutes of data pass in about a second.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import { topics } from '../../../core/topics.ts';
 import { parseHj212Time } from '../../../gateway/drivers/hj212/time.ts';
 import { parseUplinkConfig } from '../../../gateway/uplink/config.ts';
 import { intervalQn, startHj212Uplink, type UplinkStats } from '../../../gateway/uplink/hj212-uplink.ts';
+import { startCli, type CliProcess } from '../../harness/cli.ts';
 import { tempConfigFile } from '../../harness/config-files.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startTestPlatform, type TestPlatform } from './platform.ts';
@@ -29,7 +29,6 @@ const CST = 480;
 const T0 = Date.UTC(2024, 4, 1, 0, 0, 0);
 const MINUTES = 20;
 const MN = 'UPLINKTEST00000000000001';
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 
 
 /** COD (mg/L) and flow (m3/h) of the k-th 10-second reading of minute m: distinct per minute, so a mix-up shows. */
@@ -339,27 +338,21 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
   });
 });
 
-interface UplinkProcess {
-  proc: ChildProcess;
-  /** Every stats line it logged, oldest first. */
-  stats: UplinkStats[];
-  exited: Promise<unknown>;
+interface UplinkProcess extends CliProcess {
+  /** Every stats line it logged so far, oldest first. */
+  readonly stats: UplinkStats[];
 }
 
 /** `cleanstream uplink` as a user runs it, logging its stats every 50 ms. */
 function startUplinkProcess(configFile: string): UplinkProcess {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/cleanstream.js'), 'uplink', '--config', configFile, '--stats-interval', '0.05'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stats: UplinkStats[] = [];
-  let partial = '';
-  proc.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) {
-      const entry = JSON.parse(line) as { msg?: string; stats?: UplinkStats };
-      if (entry.msg === 'uplink stats' && entry.stats) stats.push(entry.stats);
-    }
-  });
-  proc.stderr!.resume();
-  return { proc, stats, exited: new Promise((resolve) => proc.once('exit', resolve)) };
+  const cli = startCli(['uplink', '--config', configFile, '--stats-interval', '0.05']);
+  return {
+    ...cli,
+    get stats() {
+      return cli.log.flatMap((line) => {
+        const entry = line.startsWith('{') ? (JSON.parse(line) as { msg?: string; stats?: UplinkStats }) : {};
+        return entry.msg === 'uplink stats' && entry.stats ? [entry.stats] : [];
+      });
+    },
+  };
 }
-

@@ -2,33 +2,20 @@
  * What the rules integration tests share: a webhook receiver that checks signatures and can be told to fail, a
  * waiting helper, publishing readings, and the rules CLI as a child process.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { Alert } from '../../../rules/alerts.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../core/topics.ts';
+import { startCli, type CliProcess } from '../../harness/cli.ts';
 import { freePort } from '../../harness/ports.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-
 /** `cleanstream rules` running as a user starts it, with its log lines (stdout and stderr) collected. */
-export interface RulesProcess {
-  proc: ChildProcess;
-  log: string[];
-  exited: Promise<number | null>;
-}
+export type RulesProcess = CliProcess;
 
 export function startRulesProcess(config: string, opts: { statsIntervalS?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {}): RulesProcess {
-  const args = [path.join(ROOT, 'bin/cleanstream.js'), 'rules', '--config', config, '--stats-interval', String(opts.statsIntervalS ?? 0), ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: string[] = [];
-  const collect = (chunk: Buffer): void => void log.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-  proc.stdout!.on('data', collect);
-  proc.stderr!.on('data', collect);
-  return { proc, log, exited: new Promise((resolve) => proc.once('exit', (code) => resolve(code))) };
+  return startCli(['rules', '--config', config, '--stats-interval', String(opts.statsIntervalS ?? 0), ...(opts.args ?? [])], opts.env);
 }
 
 export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
