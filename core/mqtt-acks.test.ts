@@ -95,6 +95,19 @@ describe('CheckpointAcks', () => {
     expect(client.sent).toEqual(Array.from({ length: 5_000 }, (_, i) => i + 1));
   });
 
+  it('a mark taken before the acknowledged ids are dropped still covers exactly its messages', async () => {
+    const { client, acks } = make();
+    for (let id = 1; id <= 5_000; id++) client.receive(id);
+    const first = acks.mark();
+    const second = acks.mark(); // a checkpoint beginning while nothing new came in
+    await acks.release(first); // every id acknowledged: the tracked ids are dropped
+    for (let id = 5_001; id <= 5_003; id++) client.receive(id);
+    await acks.release(second);
+    expect(client.sent.length, 'nothing the second checkpoint did not hold').toBe(5_000);
+    await acks.release(acks.mark());
+    expect(client.sent.slice(-3)).toEqual([5_001, 5_002, 5_003]);
+  });
+
   it('never acknowledges a message of a lost connection, nor one that arrived while not accepting', async () => {
     let accepting = true;
     const { client, acks } = make(() => accepting);

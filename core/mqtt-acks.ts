@@ -106,6 +106,8 @@ export interface AckMark {
 export class CheckpointAcks {
   /** Packet ids of QoS 1 messages handled on the current connection and not acknowledged yet, in arrival order. */
   private ids: number[] = [];
+  /** Ids acknowledged and dropped from `ids` on this connection: marks count from the connection's first message. */
+  private dropped = 0;
   private acked = 0;
   /** Acknowledge up to here (covered by a durable checkpoint). */
   private target = 0;
@@ -132,12 +134,12 @@ export class CheckpointAcks {
 
   /** What a checkpoint whose state is taken now covers. */
   mark(): AckMark {
-    return { connection: this.connection, count: this.ids.length };
+    return { connection: this.connection, count: this.dropped + this.ids.length };
   }
 
   /** The checkpoint taken at `mark` is durable: acknowledge what it covers, in order. Settles once they are all written. */
   release(mark: AckMark): Promise<void> {
-    if (mark.connection === this.connection) this.target = Math.max(this.target, mark.count);
+    if (mark.connection === this.connection) this.target = Math.max(this.target, mark.count - this.dropped);
     if (this.pumping) return this.pumping;
     if (!this.pumpTurn()) return Promise.resolve();
     return (this.pumping = new Promise<void>((resolve) => {
@@ -157,12 +159,9 @@ export class CheckpointAcks {
     const stop = Math.min(this.target, this.acked + PUBACKS_PER_TURN);
     while (this.acked < stop) this.send(this.ids[this.acked++]!);
     if (this.acked < this.target) return true;
-    if (this.acked > 4096 && this.acked === this.ids.length) {
-      this.ids = [];
-      this.target -= this.acked;
-      this.acked = 0;
-    } else if (this.acked > 65_536) {
-      this.ids = this.ids.slice(this.acked);
+    if ((this.acked > 4096 && this.acked === this.ids.length) || this.acked > 65_536) {
+      this.ids = this.acked === this.ids.length ? [] : this.ids.slice(this.acked);
+      this.dropped += this.acked;
       this.target -= this.acked;
       this.acked = 0;
     }
@@ -173,6 +172,7 @@ export class CheckpointAcks {
   private reset(): void {
     this.connection++;
     this.ids = [];
+    this.dropped = 0;
     this.acked = 0;
     this.target = 0;
   }
