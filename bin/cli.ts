@@ -31,7 +31,8 @@ const program = new Command('cleanstream')
   .showHelpAfterError();
 
 const requested = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
-const loaders = requested && commands[requested] ? [commands[requested]] : Object.values(commands);
+const known = requested !== undefined && (Object.hasOwn(commands, requested) || requested === 'help');
+const loaders = known && requested !== 'help' ? [commands[requested]!] : Object.values(commands);
 const registered = new Set<Register>();
 for (const load of loaders) {
   const register = await load();
@@ -40,8 +41,39 @@ for (const load of loaders) {
   register(program);
 }
 
+/**
+ * Scripts and systemd units must see a mistyped command or flag: commander answers `report --help` (an unknown
+ * command) with the main help and exit 0, and `gateway --bogus` with "required option --config" rather than naming
+ * --bogus. So an unknown command is handed to commander without its flags (it then names it and exits 1), and a known
+ * command's flags are checked before commander looks at required options or --help.
+ */
+function unknownFlag(command: Command, args: readonly string[]): string | undefined {
+  const flags = new Set(['-h', '--help']);
+  for (const option of command.options) {
+    if (option.long) flags.add(option.long);
+    if (option.short) flags.add(option.short);
+  }
+  for (const arg of args) {
+    if (arg === '--') return undefined;
+    if (!arg.startsWith('-') || arg === '-' || /^-\d/.test(arg)) continue;
+    const flag = arg.startsWith('--') ? arg.split('=')[0]! : arg.slice(0, 2);
+    if (!flags.has(flag)) return flag;
+  }
+  return undefined;
+}
+
+const args = process.argv.slice(2);
+let argv = process.argv;
+if (requested !== undefined && !known) {
+  argv = [...process.argv.slice(0, 2), requested];
+} else if (requested !== undefined && requested !== 'help') {
+  const command = program.commands.find((c) => c.name() === requested);
+  const flag = command && unknownFlag(command, args.slice(args.indexOf(requested) + 1));
+  if (command && flag) command.error(`error: unknown option '${flag}'`, { code: 'commander.unknownOption', exitCode: 1 });
+}
+
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(argv);
 } catch (err) {
   // Config and transport errors carry a message written for the user; print it without a stack trace.
   if (err instanceof CleanstreamError) {
