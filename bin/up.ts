@@ -25,7 +25,9 @@ import { loadRulesConfig } from '../rules/config.ts';
 import { startRules } from '../rules/service.ts';
 import { startDashboard } from '../dashboards/server.ts';
 import { pino, type Level } from 'pino';
+import { CleanstreamError } from '../core/errors.ts';
 import { TokenStore } from '../dashboards/auth.ts';
+import { routeNodeOpcuaLogs } from '../gateway/drivers/opcua/library-logs.ts';
 
 export interface UpOptions {
   plants: string;
@@ -112,9 +114,31 @@ function splitPlants(registry: PlantRegistry): { opcua: Set<string>; modbus: Set
   return { opcua, modbus };
 }
 
+/** The port named in an "address in use" failure, anywhere in an error's cause chain. */
+function addressInUse(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * Starts a server on a port the user chose (or its default): when the port is taken, `up` stops at once and says
+ * which flag picks another, instead of a bare EADDRINUSE.
+ */
+async function onPort<T>(what: string, flag: string, host: string, port: number, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    if (!addressInUse(err)) throw err;
+    throw new CleanstreamError('PORT_IN_USE', `${what}: port ${port} on ${host} is already in use; stop what uses it or choose another with ${flag} <port>`, { host, port, flag }, { cause: err });
+  }
+}
+
 export async function runUp(opts: UpOptions): Promise<void> {
   const registry = loadPlantRegistry(opts.plants);
   const logger = pino({ level: opts.logLevel });
+  routeNodeOpcuaLogs(logger);
   const dataDir = path.resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const running: Stop[] = [];
@@ -140,13 +164,15 @@ export async function runUp(opts: UpOptions): Promise<void> {
       lines.push(`InfluxDB        ${influxUrl}  (external, database ${opts.influxDb})`);
     }
 
-    const broker = await startBroker({ host: opts.host, port: opts.mqttPort });
+    const broker = await onPort('MQTT broker', '--mqtt-port', opts.host, opts.mqttPort, () => startBroker({ host: opts.host, port: opts.mqttPort }));
     running.push({ name: 'broker', stop: () => broker.stop() });
     lines.push(`MQTT broker     ${broker.url}  (aedes, embedded)`);
 
-    const opcuaSim = await startOpcuaSimulator({ registry, seed: opts.seed, host: opts.host, port: opts.opcuaPort, pkiDir: path.join(dataDir, 'pki', 'simulator'), updateIntervalMs: opts.intervalMs });
+    const opcuaSim = await onPort('OPC UA simulator', '--opcua-port', opts.host, opts.opcuaPort, () =>
+      startOpcuaSimulator({ registry, seed: opts.seed, host: opts.host, port: opts.opcuaPort, pkiDir: path.join(dataDir, 'pki', 'simulator'), updateIntervalMs: opts.intervalMs }));
     running.push({ name: 'OPC UA simulator', stop: () => opcuaSim.stop() });
-    const modbusSim = await startModbusSimulator({ registry, seed: opts.seed, host: opts.host, port: opts.modbusPort, updateIntervalMs: opts.intervalMs });
+    const modbusSim = await onPort('Modbus simulator', '--modbus-port', opts.host, opts.modbusPort, () =>
+      startModbusSimulator({ registry, seed: opts.seed, host: opts.host, port: opts.modbusPort, updateIntervalMs: opts.intervalMs }));
     running.push({ name: 'Modbus simulator', stop: () => modbusSim.stop() });
     lines.push(`OPC UA sim      ${opcuaSim.endpoint}`);
     lines.push(`Modbus sim      ${modbusSim.host}:${modbusSim.port}  (unit id per plant)`);
@@ -193,7 +219,7 @@ export async function runUp(opts: UpOptions): Promise<void> {
 
     const tokens = new TokenStore();
     const admin = tokens.generate({ name: 'up-admin', role: 'admin' });
-    const dashboard = await startDashboard({
+    const dashboard = await onPort('dashboard', '--http-port', opts.host, opts.httpPort, () => startDashboard({
       registry,
       influx: { url: influxUrl, database: opts.influxDb },
       mqtt: { url: broker.url },
@@ -202,7 +228,7 @@ export async function runUp(opts: UpOptions): Promise<void> {
       limits: rulesConfig.limits,
       host: opts.host,
       port: opts.httpPort,
-    });
+    }));
     running.push({ name: 'dashboard', stop: () => dashboard.stop() });
     lines.push(`dashboard       ${dashboard.url}/?token=${admin.token}`);
     lines.push(`API docs        ${dashboard.url}/docs  (send the token as "Authorization: Bearer <token>")`);

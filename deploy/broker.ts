@@ -52,7 +52,14 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     const address = server.address();
     return typeof address === 'object' && address ? address.port : port;
   };
-  const port = await listen(createServer(track), options.port ?? 0, 'mqtt');
+  // aedes runs interval timers from its creation: a broker that could not listen must close them, or a process
+  // whose start failed (a port in use) never exits.
+  const abandon = async (err: unknown): Promise<never> => {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw err;
+  };
+  const port = await listen(createServer(track), options.port ?? 0, 'mqtt').catch(abandon);
   let tlsUrl: string | undefined;
   if (options.tls) {
     const tlsServer = createTlsServer(
@@ -63,7 +70,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       },
       track,
     );
-    const tlsPort = await listen(tlsServer, options.tls.port ?? 0, 'mqtts');
+    const tlsPort = await listen(tlsServer, options.tls.port ?? 0, 'mqtts').catch(abandon);
     tlsUrl = `mqtts://${host}:${tlsPort}`;
   }
   let stopped = false;

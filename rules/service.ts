@@ -684,7 +684,10 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
       // Stop judging but keep the subscription: with clean: false the broker queues for us while we are away, and
       // redelivers what arrived during the stop (never acknowledged).
       accepting = false;
-      await Promise.race([flush(), new Promise((r) => setTimeout(r, 10_000))]);
+      let flushTimer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([flush(), new Promise((r) => (flushTimer = setTimeout(r, 10_000)))]);
+      // a pending timer would keep the process alive for the rest of the 10 s (Ctrl-C on `up` took 10 s)
+      clearTimeout(flushTimer);
       await checkpointing;
       await checkpoint();
       await journal?.close();
