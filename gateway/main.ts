@@ -8,6 +8,7 @@ import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
+import { routeNodeOpcuaLogs } from './drivers/opcua/library-logs.ts';
 import { DiskQueue } from '../core/disk-queue.ts';
 import type { CleanstreamError } from '../core/errors.ts';
 import type { ReadingBatch } from '../core/reading.ts';
@@ -207,6 +208,7 @@ export function registerGatewayCommand(program: Command): void {
       limitHeapGrowth();
       const config = loadGatewayConfig(opts.config);
       const logger = pino({ name: 'gateway', level: opts.logLevel });
+      routeNodeOpcuaLogs(logger);
       const gateway = await startGateway(config, { logger });
       const statsTimer = opts.statsInterval > 0 ? setInterval(() => logger.info(gateway.stats(), 'stats'), opts.statsInterval * 1000) : undefined;
       await new Promise<void>((resolve) => {

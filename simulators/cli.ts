@@ -14,6 +14,8 @@ import { formatReplaySummary, replayFile } from './replay.ts';
 import { loadScenario, parseDuration } from './scenario.ts';
 import { startModbusSimulator } from './servers/modbus.ts';
 import { startOpcuaSimulator } from './servers/opcua.ts';
+import { pino } from 'pino';
+import { routeNodeOpcuaLogs } from '../gateway/drivers/opcua/library-logs.ts';
 
 export interface SimulateOptions {
   plants: string;
@@ -68,6 +70,8 @@ export function registerSimulateCommand(program: Command): void {
       '\nExamples:\n  cleanstream simulate --plants deploy/demo/plants.yaml --seed 1\n  cleanstream simulate --scenario simulators/scenarios/cod-upset.yaml --out var/cod-upset.ndjson\n  cleanstream simulate --scenario simulators/scenarios/meter-offline.yaml --speed 60',
     )
     .action(async (opts: SimulateOptions) => {
+      // node-opcua's own console warnings are not the simulator's to show (the server reports its errors itself)
+      routeNodeOpcuaLogs(pino({ level: 'info' }));
       await runSimulate(opts);
     });
 }
