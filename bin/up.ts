@@ -231,7 +231,7 @@ export async function runUp(opts: UpOptions): Promise<void> {
     }));
     running.push({ name: 'dashboard', stop: () => dashboard.stop() });
     lines.push(`dashboard       ${dashboard.url}/?token=${admin.token}`);
-    lines.push(`API docs        ${dashboard.url}/docs  (send the token as "Authorization: Bearer <token>")`);
+    lines.push(`API docs        ${dashboard.url}/docs?token=${admin.token}`);
 
     console.log(`cleanstream is up (${registry.plants.length} simulated plants, seed ${opts.seed})`);
     for (const line of lines) console.log(`  ${line}`);

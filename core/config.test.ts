@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadPlantRegistry } from './plants.ts';
-import { loadConfigFile, mqttConnectionSchema } from './config.ts';
+import { DEFAULT_SESSION_EXPIRY_SECONDS, durableSessionOptions, loadConfigFile, mqttConnectionSchema, sessionExpirySecondsSchema } from './config.ts';
 import { configErrorOf as errorOf, tempConfigFile } from '../test/harness/config-files.ts';
 
 const fileWith = (text: string): string => tempConfigFile('plants.yaml', text);
@@ -59,5 +59,20 @@ describe('config files', () => {
 
   it('names a missing file', () => {
     expect(errorOf(() => loadPlantRegistry('/nonexistent/plants.yaml')).message).toMatch(/\/nonexistent\/plants\.yaml[\s\S]*ENOENT/);
+  });
+});
+
+describe('durable subscriber sessions', () => {
+  const mqtt = (protocolVersion: 4 | 5) => mqttConnectionSchema.parse({ url: 'mqtt://127.0.0.1:1883', protocolVersion });
+
+  it('keep the session on MQTT 3.1.1 with clean session off, and on MQTT 5 ask the broker to keep it past the disconnect', () => {
+    expect(durableSessionOptions(mqtt(4), 3600)).toEqual({ clean: false });
+    expect(durableSessionOptions(mqtt(5), 3600)).toEqual({ clean: false, properties: { sessionExpiryInterval: 3600 } });
+  });
+
+  it('default to a week and refuse an expiry MQTT 5 cannot carry (four bytes)', () => {
+    expect(sessionExpirySecondsSchema.parse(undefined)).toBe(DEFAULT_SESSION_EXPIRY_SECONDS);
+    expect(DEFAULT_SESSION_EXPIRY_SECONDS).toBe(604_800);
+    expect(sessionExpirySecondsSchema.safeParse(2 ** 32).success).toBe(false);
   });
 });

@@ -109,6 +109,15 @@ export const mqttConnectionSchema = z.strictObject({
 });
 export type MqttConnection = z.output<typeof mqttConnectionSchema>;
 
+/** How long a broker keeps a durable subscriber's session, and queues for it, after it disconnects: a week by default. */
+export const DEFAULT_SESSION_EXPIRY_SECONDS = 7 * 24 * 3600;
+
+/**
+ * MQTT 5 only: how long the broker keeps the session after a disconnect (0 to 2^32-1 s; 2^32-1 never expires). MQTT 5
+ * ends a session at disconnect unless the client sets it (§3.1.2.11.2); MQTT 3.1.1 keeps it until the broker forgets it.
+ */
+export const sessionExpirySecondsSchema = z.number().int().nonnegative().max(0xffffffff).default(DEFAULT_SESSION_EXPIRY_SECONDS);
+
 export const influxConnectionSchema = z.strictObject({
   /** Base URL of a server that serves the v1 API (/write, /query): InfluxDB 1.x, 2.x (v1 compat) or 3.x. */
   url: z.url(),
@@ -122,6 +131,15 @@ export const influxConnectionSchema = z.strictObject({
   createDatabase: z.boolean().default(true),
 });
 export type InfluxConnection = z.output<typeof influxConnectionSchema>;
+
+/**
+ * The session options of a durable subscriber (ingest, rules, the HJ 212 uplink: whatever must not miss a message
+ * while it restarts): a persistent session, and on MQTT 5 the expiry that keeps it past the disconnect. Without the
+ * expiry an MQTT 5 broker drops the session, its subscriptions and its queue the moment the client goes away.
+ */
+export function durableSessionOptions(mqtt: MqttConnection, sessionExpirySeconds: number): { clean: false; properties?: { sessionExpiryInterval: number } } {
+  return { clean: false, ...(mqtt.protocolVersion === 5 ? { properties: { sessionExpiryInterval: sessionExpirySeconds } } : {}) };
+}
 
 /**
  * The MQTT.js connection options every stage derives from its `mqtt:` config section: credentials, TLS files,

@@ -268,3 +268,48 @@ export const authPlugin: FastifyPluginAsync<{ tokens: TokenStore }> = async (app
   });
 };
 (authPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+
+/** The cookie that carries a token from `/docs?token=` to the requests Swagger UI makes itself (the spec, its script). */
+export const DOCS_COOKIE = 'cleanstream_docs';
+
+function cookieValue(request: FastifyRequest, name: string): string | undefined {
+  const header = request.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        const value = decodeURIComponent(part.slice(eq + 1).trim());
+        return value.length > 0 ? value : undefined;
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Guards /docs and /docs/json (Swagger UI's `uiHooks.onRequest`). A browser cannot add a header to a page navigation,
+ * so, as on the web page, the token arrives once as `/docs?token=`: it is then kept in an HttpOnly cookie sent only to
+ * /docs (SameSite=Lax, not readable by scripts, never sent to /api) and the browser is sent on to /docs/ without it
+ * in the address bar. Tools can send `Authorization: Bearer` as for the API.
+ */
+export function docsAuth(tokens: TokenStore): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  return async (request, reply) => {
+    const fromRequest = presentedToken(request);
+    const token = fromRequest ?? cookieValue(request, DOCS_COOKIE);
+    if (!token) return unauthorized(reply, 'the API documentation needs a token: open /docs?token=<token>, or send Authorization: Bearer <token>', false);
+    if (!tokens.authenticate(token)) return unauthorized(reply, 'unknown token', true);
+    const path = request.url.split('?')[0];
+    const query = request.query as Record<string, unknown> | undefined;
+    if (typeof query?.token === 'string' && !request.headers.authorization && (path === '/docs' || path === '/docs/')) {
+      const secure = request.protocol === 'https' ? '; Secure' : '';
+      return reply
+        .header('set-cookie', `${DOCS_COOKIE}=${encodeURIComponent(token)}; Path=/docs; HttpOnly; SameSite=Lax${secure}`)
+        .header('cache-control', 'no-store')
+        .redirect('/docs/', 303);
+    }
+    return undefined;
+  };
+}

@@ -23,6 +23,7 @@ interface DashboardFlags {
   log: boolean;
   limits?: string[];
   rateLimit: number;
+  docsPublic: boolean;
 }
 
 function port(value: string): number {
@@ -58,6 +59,7 @@ export function registerDashboardCommand(program: Command): void {
     .option('--port <n>', 'port to listen on', port, 8080)
     .option('--limits <paths>', 'comma-separated limits files or folders besides the shipped standards (give the ones rules uses)', list)
     .option('--rate-limit <n>', 'API requests per minute per token', positive, 1200)
+    .option('--docs-public', 'serve the API documentation (/docs, /docs/json) without a token; by default it needs one like the API: open /docs?token=<token>', false)
     .option('--no-log', 'do not log requests')
     .action(async (flags: DashboardFlags) => {
       const registry = loadPlantRegistry(flags.plants);
@@ -72,8 +74,10 @@ export function registerDashboardCommand(program: Command): void {
         logger: flags.log,
         ...(flags.limits ? { limits: flags.limits } : {}),
         rateLimit: { max: flags.rateLimit, timeWindowMs: 60_000 },
+        docsPublic: flags.docsPublic,
       });
-      console.log(`dashboard: ${dashboard.url}/?token=<your token>  (${registry.plants.length} plants, ${tokens.list().length} tokens); API docs: ${dashboard.url}/docs`);
+      const docs = flags.docsPublic ? `${dashboard.url}/docs` : `${dashboard.url}/docs?token=<your token>`;
+      console.log(`dashboard: ${dashboard.url}/?token=<your token>  (${registry.plants.length} plants, ${tokens.list().length} tokens); API docs: ${docs}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -32,7 +32,7 @@ export const MONTH_PATTERN = /^(\d{4})-(0[1-9]|1[0-2])$/;
 /** Start of a month (YYYY-MM) in China Standard Time, as ms since the epoch. */
 export function monthStart(month: string): number {
   const match = MONTH_PATTERN.exec(month);
-  if (!match) throw new HttpError(400, 'BAD_MONTH', `expected a month as YYYY-MM, got ${month}`);
+  if (!match) throw new HttpError(400, 'BAD_MONTH', `expected a month as YYYY-MM, got ${month}`, { month });
   return Date.UTC(Number(match[1]), Number(match[2]) - 1, 1) - CST_OFFSET_MS;
 }
 
@@ -50,11 +50,11 @@ export function nextMonth(month: string): string {
 
 /** The months from `from` to `to` inclusive; 400 when inverted or longer than MAX_MONTHS. */
 export function monthsBetween(from: string, to: string): string[] {
-  if (monthStart(from) > monthStart(to)) throw new HttpError(400, 'BAD_WINDOW', `from (${from}) must not be after to (${to})`);
+  if (monthStart(from) > monthStart(to)) throw new HttpError(400, 'BAD_WINDOW', `from (${from}) must not be after to (${to})`, { field: 'from' });
   const out: string[] = [];
   for (let m = from; monthStart(m) <= monthStart(to); m = nextMonth(m)) {
     out.push(m);
-    if (out.length > MAX_MONTHS) throw new HttpError(400, 'TOO_MANY_MONTHS', `at most ${MAX_MONTHS} months per request`);
+    if (out.length > MAX_MONTHS) throw new HttpError(400, 'TOO_MANY_MONTHS', `at most ${MAX_MONTHS} months per request`, { field: 'from' });
   }
   return out;
 }

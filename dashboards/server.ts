@@ -10,9 +10,9 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { ConfigError, TransportError } from '../core/errors.ts';
+import { CleanstreamError, ConfigError, TransportError } from '../core/errors.ts';
 import type { PlantRegistry } from '../core/plants.ts';
-import { authPlugin, presentedToken, type TokenStore } from './auth.ts';
+import { authPlugin, docsAuth, presentedToken, type TokenStore } from './auth.ts';
 import { InfluxQueryClient, type InfluxQueryConnection } from './influx.ts';
 import { loadLimits, type LimitSource } from './limits.ts';
 import { LiveFeed } from './live-feed.ts';
@@ -48,6 +48,8 @@ export interface DashboardOptions {
   ackWaitMs?: number;
   /** A meter silent for longer counts as stale in the overview (default 5 min). */
   staleAfterMs?: number;
+  /** Serve /docs (Swagger UI) and /docs/json to anyone; by default they need a token like the API (default false). */
+  docsPublic?: boolean;
 }
 
 export const DEFAULT_RATE_LIMIT = { max: 1200, timeWindowMs: 60_000 } as const;
@@ -73,12 +75,53 @@ export interface RunningDashboard {
 
 const WEB_ROOT = fileURLToPath(new URL('./web/', import.meta.url));
 
-/** The page gets tokens in its URL: keep them out of Referer headers, and let it load nothing from elsewhere. */
-const PAGE_HEADERS: Record<string, string> = {
-  'content-security-policy': "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-  'referrer-policy': 'no-referrer',
+/**
+ * On every response, JSON and event streams included: no MIME sniffing (a JSON answer echoing a parameter must not
+ * run as a page), never framed (clickjacking), no Referer (pages carry tokens in their URL until they move them).
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
   'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
 };
+
+/** The web page loads nothing from elsewhere, runs no inline script and sets styles only through the CSSOM. */
+export const PAGE_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/**
+ * Swagger UI: its scripts are files under /docs/static, but it writes inline style elements and draws icons from
+ * data: URLs; "Try it out" calls this origin only.
+ */
+export const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/**
+ * What the static route serves from web/: the page, its modules and styles (and images or fonts should it get any).
+ * Everything else there (the tests beside the modules, type declarations) is 404.
+ */
+export function isWebAsset(pathName: string): boolean {
+  if (pathName === '/') return true;
+  return /^\/[a-z0-9][a-z0-9-]*\.(html|js|css|svg|png|ico|woff2)$/.test(pathName) && !/\.test\.[a-z]+$/.test(pathName);
+}
+
+/** Upstream failures answer with a code and a message that name no address, host, port or database (those are logged). */
+const UPSTREAM_MESSAGES: Record<string, string> = {
+  INFLUX_UNREACHABLE: 'the history database did not answer; try again later',
+  INFLUX_QUERY: 'the history database could not answer this query',
+  MQTT_UNAVAILABLE: 'the dashboard is not connected to the message broker; try again later',
+  MQTT_PUBLISH: 'forwarding to the message broker failed; try again',
+};
+
+/** The parameter a Fastify (Ajv) validation error is about: `to` for `/to`, the missing or unexpected property's name. */
+function validationField(error: FastifyError): string | undefined {
+  const first = error.validation?.[0];
+  if (!first) return undefined;
+  const params = first.params as Record<string, unknown>;
+  const named = params.missingProperty ?? params.additionalProperty;
+  if (typeof named === 'string') return named;
+  const path = first.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  return path || error.validationContext;
+}
 
 /** `?token=` would otherwise be written to every request log line. */
 export function redactToken(url: string): string {
@@ -104,14 +147,36 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
   const limits = opts.limits === undefined || Array.isArray(opts.limits) ? loadLimits(opts.limits ?? []) : (opts.limits as LimitSource);
   const rateLimit = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
 
+  // Before any route is registered, so that every route, the 404 answer and hijacked event streams get them.
+  app.addHook('onRequest', async (_request, reply) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.raw.setHeader(name, value);
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    const type = reply.getHeader('content-type');
+    if (typeof type === 'string' && type.startsWith('text/html')) reply.header('content-security-policy', request.url.startsWith('/docs') ? DOCS_CSP : PAGE_CSP);
+    return payload;
+  });
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof TransportError) {
-      request.log.warn({ code: error.code, context: error.context }, error.message);
-      return reply.code(502).send({ statusCode: 502, code: error.code, error: 'Bad Gateway', message: error.message });
+      const status = error.retryable && error.code !== 'INFLUX_QUERY' ? 503 : 502;
+      request.log.error({ code: error.code, context: error.context, err: error }, error.message);
+      return reply.code(status).send({ statusCode: status, code: error.code, error: STATUS_CODES[status], message: UPSTREAM_MESSAGES[error.code] ?? 'a service the dashboard depends on failed' });
+    }
+    if (error.validation) {
+      const field = validationField(error);
+      return reply.code(400).send({ statusCode: 400, code: 'BAD_PARAMETER', error: 'Bad Request', message: error.message, ...(field ? { field } : {}) });
     }
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) request.log.error({ err: error }, 'dashboard: request failed');
-    return reply.code(status).send({ statusCode: status, code: error.code ?? 'ERROR', error: STATUS_CODES[status] ?? 'Error', message: status >= 500 ? 'internal error' : error.message });
+    const field = error instanceof CleanstreamError && typeof error.context.field === 'string' ? error.context.field : undefined;
+    return reply.code(status).send({
+      statusCode: status,
+      code: error.code ?? 'ERROR',
+      error: STATUS_CODES[status] ?? 'Error',
+      message: status >= 500 ? 'internal error' : error.message,
+      ...(field && status < 500 ? { field } : {}),
+    });
   });
 
   await app.register(fastifySwagger, {
@@ -132,7 +197,7 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
       ],
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', ...(opts.docsPublic ? {} : { uiHooks: { onRequest: docsAuth(opts.tokens) } }) });
 
   await app.register(healthRoutes, { feed, influx });
   await app.register(
@@ -154,14 +219,8 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
     },
     { prefix: '/api' },
   );
-  await app.register(vendorRoutes, { headers: PAGE_HEADERS });
-  await app.register(fastifyStatic, {
-    root: WEB_ROOT,
-    prefix: '/',
-    setHeaders: (res) => {
-      for (const [name, value] of Object.entries(PAGE_HEADERS)) res.setHeader(name, value);
-    },
-  });
+  await app.register(vendorRoutes);
+  await app.register(fastifyStatic, { root: WEB_ROOT, prefix: '/', allowedPath: isWebAsset });
 
   app.addHook('onClose', async () => feed.stop());
   feed.start();

@@ -3,7 +3,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { durationMs, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig } from '../core/config.ts';
+import { durationMs, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../core/config.ts';
 import { topics } from '../core/topics.ts';
 
 /** An InfluxQL duration literal (`30d`, `52w`, `12h`) or INF (keep forever). */
@@ -44,11 +44,8 @@ export const ingestConfigSchema = z
       .prefault({}),
     /** Plant registry file (relative to this config file). When given, unknown plants and meters are dead-lettered. */
     plants: z.string().min(1).optional(),
-    /**
-     * MQTT 5 only: how long the broker keeps this client's session (and queues for it) after a disconnect. MQTT 5
-     * ends a session at disconnect unless this is set (§3.1.2.11.2); MQTT 3.1.1 keeps it until the broker forgets it.
-     */
-    sessionExpirySeconds: z.number().int().nonnegative().max(0xffffffff).default(7 * 24 * 3600),
+    /** MQTT 5 only: how long the broker keeps this client's session (and queues for it) after a disconnect. */
+    sessionExpirySeconds: sessionExpirySecondsSchema,
     write: z
       .strictObject({
         /**

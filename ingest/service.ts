@@ -16,7 +16,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { mqttConnectOptions, zodIssues } from '../core/config.ts';
+import { durableSessionOptions, mqttConnectOptions, zodIssues } from '../core/config.ts';
 import { DiskQueue, DiskQueueFullError } from '../core/disk-queue.ts';
 import { unitFactor } from '../core/catalog.ts';
 import { CleanstreamError, ConfigError, TransportError } from '../core/errors.ts';
@@ -138,9 +138,7 @@ function mqttOptions(config: IngestConfig): IClientOptions {
   return {
     ...mqttConnectOptions(config.mqtt),
     clientId: config.clientId,
-    clean: false,
-    // MQTT 5 ends the session at disconnect unless an expiry is given (§3.1.2.11.2).
-    ...(config.mqtt.protocolVersion === 5 ? { properties: { sessionExpiryInterval: config.sessionExpirySeconds } } : {}),
+    ...durableSessionOptions(config.mqtt, config.sessionExpirySeconds),
   };
 }
 

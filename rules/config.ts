@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { durationMs, idSchema, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, quantityIdSchema, zodIssues } from '../core/config.ts';
+import { durationMs, idSchema, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, quantityIdSchema, sessionExpirySecondsSchema, zodIssues } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { QuantityId } from '../core/catalog.ts';
 import { INDUSTRIES } from '../core/plants.ts';
@@ -92,6 +92,8 @@ export const rulesConfigSchema = z
     mqtt: mqttConnectionSchema,
     /** Fixed, so that the broker keeps this consumer's session while it restarts. */
     clientId: z.string().min(1).max(128).default('cleanstream-rules'),
+    /** MQTT 5 only: how long the broker keeps this client's session (and queues its readings) after a disconnect. */
+    sessionExpirySeconds: sessionExpirySecondsSchema,
     subscription: z.string().min(1).optional(),
     /**
      * This process judges only a partition of the plants (rules/partition.ts): `{ index, count }` by a stable hash of

@@ -28,7 +28,7 @@
 import path from 'node:path';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
-import { mqttConnectOptions } from '../core/config.ts';
+import { durableSessionOptions, mqttConnectOptions } from '../core/config.ts';
 import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { decodeBatch, type ReadingBatch } from '../core/reading.ts';
@@ -143,7 +143,7 @@ function mqttOptions(config: RulesConfig, clientId: string): IClientOptions {
   return {
     ...mqttConnectOptions(config.mqtt),
     clientId,
-    clean: false,
+    ...durableSessionOptions(config.mqtt, config.sessionExpirySeconds),
   };
 }
 

@@ -15,6 +15,7 @@ import type { PlantRegistry } from '../../core/plants.ts';
 import { ALERT_STATES, filterAlerts, SEVERITIES, slotOfAlertId, type DashboardAlert, type Severity, type StateFilter } from '../alerts.ts';
 import { callerOf, HttpError, plantForCaller, plantsForCaller } from '../auth.ts';
 import { quoteString, seriesRows, tagIn, type InfluxQueryClient } from '../influx.ts';
+import { badParameter, checkedWindow, checkInstant, instantSchema } from '../params.ts';
 import type { LiveFeed } from '../live-feed.ts';
 import { idString, localizedName, nullableNumber, tokenParam } from './schemas.ts';
 
@@ -123,8 +124,8 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
             region: idString,
             state: { type: 'string', enum: STATE_FILTERS, default: 'open', description: 'open = raised or acknowledged' },
             severity: { type: 'string', pattern: SEVERITY_LIST, description: 'comma-separated severities' },
-            from: { type: 'integer', minimum: 0, description: 'changed at or after (ms)' },
-            to: { type: 'integer', minimum: 0, description: 'raised before (ms)' },
+            from: instantSchema('changed at or after (ms)'),
+            to: instantSchema('raised before (ms)'),
             token: tokenParam,
           },
           additionalProperties: false,
@@ -134,6 +135,8 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
     },
     async (request) => {
       const { plant, region, state = 'open', severity, from, to } = request.query;
+      checkInstant('from', from, now());
+      checkInstant('to', to, now());
       const plants = plantsForCaller(callerOf(request), registry, { plant, region });
       const severities = severitiesOf(severity);
       return {
@@ -162,8 +165,8 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
             rule: idString,
             severity: { type: 'string', pattern: SEVERITY_LIST },
             id: { type: 'string', minLength: 1, maxLength: 300, description: 'one alert\'s transitions' },
-            from: { type: 'integer', minimum: 0, description: 'ms; default a week before to' },
-            to: { type: 'integer', minimum: 1, description: 'ms, exclusive; default now' },
+            from: instantSchema('ms; default a week before to'),
+            to: instantSchema('ms, exclusive; default now'),
             limit: { type: 'integer', minimum: 1, maximum: MAX_HISTORY_ROWS, default: 200 },
             token: tokenParam,
           },
@@ -207,15 +210,13 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
       let plantFilter = q.plant;
       if (q.id !== undefined) {
         const slot = slotOfAlertId(q.id);
-        if (!slot) throw new HttpError(400, 'BAD_ALERT_ID', `${q.id} is not an alert id (rule.plant.meter.raisedAt)`);
+        if (!slot) throw badParameter('id', `${q.id} is not an alert id (rule.plant.meter.raisedAt)`, 'BAD_ALERT_ID');
         plantForCaller(caller, registry, slot.plant);
         if (plantFilter !== undefined && plantFilter !== slot.plant) return { from: 0, to: 0, transitions: [] };
         plantFilter = slot.plant;
       }
       const plants = plantsForCaller(caller, registry, { plant: plantFilter, region: q.region });
-      const to = q.to ?? now();
-      const from = q.from ?? to - DEFAULT_HISTORY_MS;
-      if (from >= to) throw new HttpError(400, 'BAD_WINDOW', `from (${from}) must be before to (${to})`);
+      const { from, to } = checkedWindow(q, now(), DEFAULT_HISTORY_MS);
       if (plants.length === 0) return { from, to, transitions: [] };
       const severities = severitiesOf(q.severity);
       const statement = historyStatement({

@@ -28,7 +28,7 @@ export const baselinesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; infl
           properties: {
             plant: idString,
             region: idString,
-            indicator: { type: 'string', pattern: '^[a-z0-9_]+$', description: 'a quantity id (cod, nh3n, …) or a per-unit-product indicator' },
+            indicator: { type: 'string', pattern: '^[a-z0-9_]+$', maxLength: 64, description: 'a quantity id (cod, nh3n, …) or a per-unit-product indicator' },
             level: { type: 'string', enum: BASELINE_LEVELS, description: 'plant: the plant\'s own reference (what reductions count against); I/II/III: its industry\'s clean-production grades; learned: a percentile of its history' },
             token: tokenParam,
           },

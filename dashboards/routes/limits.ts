@@ -6,6 +6,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { callerOf, plantForCaller } from '../auth.ts';
 import type { LimitSource } from '../limits.ts';
+import { checkInstant, instantSchema } from '../params.ts';
 import { idString, plantParams, quantityId, tokenParam } from './schemas.ts';
 
 export const limitSchema = {
@@ -32,7 +33,7 @@ export const limitsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; limits:
         params: plantParams,
         querystring: {
           type: 'object',
-          properties: { at: { type: 'integer', minimum: 0, description: 'instant, ms since the epoch (default: now)' }, token: tokenParam },
+          properties: { at: instantSchema('instant, ms since the epoch (default: now)'), token: tokenParam },
           additionalProperties: false,
         },
         response: {
@@ -46,6 +47,7 @@ export const limitsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; limits:
     },
     async (request) => {
       const plant = plantForCaller(callerOf(request), registry, request.params.plant);
+      checkInstant('at', request.query.at, now());
       const at = request.query.at ?? now();
       return { plant: plant.id, at, limits: limits.limitsFor(plant, at) };
     },

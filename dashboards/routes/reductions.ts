@@ -21,7 +21,11 @@ import {
   regionTotals,
   type Pollutant,
 } from '../reductions.ts';
+import { badParameter, EARLIEST_MS, latestAccepted } from '../params.ts';
 import { idString, nullableNumber, tokenParam } from './schemas.ts';
+
+/** YYYY-MM strings compare in time order. */
+const EARLIEST_MONTH = monthOf(EARLIEST_MS);
 
 const METHOD =
   'discharged (t) = Σ over hours of mean concentration (mg/L) × mean wastewater flow (m3/h) × 1 h / 1e6 per outfall; baseline (t) = the same with the plant\'s own baseline concentration (baselines, level plant); reduction = baseline − discharged; ' +
@@ -115,6 +119,11 @@ export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; inf
       const caller = callerOf(request);
       const plants = plantsForCaller(caller, registry, { plant: q.plant, region: q.region });
       const at = now();
+      const latest = monthOf(latestAccepted(at));
+      for (const field of ['from', 'to'] as const) {
+        const month = q[field];
+        if (month !== undefined && (month < EARLIEST_MONTH || month > latest)) throw badParameter(field, `${field} must be a month from ${EARLIEST_MONTH} to ${latest}, got ${month}`, 'BAD_MONTH');
+      }
       const to = q.to ?? monthOf(at);
       const from = q.from ?? monthsBack(to, 2);
       const months = monthsBetween(from, to);

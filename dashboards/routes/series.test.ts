@@ -31,6 +31,24 @@ describe('series window', () => {
     expect(statusOf(() => resolveWindow({ from: NOW, to: NOW }, NOW))).toBe(400);
     expect(statusOf(() => resolveWindow({ from: NOW + 1, to: NOW }, NOW))).toBe(400);
   });
+
+  it('refuses times before 2000 or more than a day ahead, and buckets under 1 s or wider than the window, naming the field', () => {
+    const fieldOf = (fn: () => unknown): unknown => {
+      try {
+        fn();
+        return undefined;
+      } catch (err) {
+        return (err as HttpError).context.field;
+      }
+    };
+    expect(fieldOf(() => resolveWindow({ to: Number('9223372036854775807') }, NOW))).toBe('to');
+    expect(fieldOf(() => resolveWindow({ to: NOW + 86_400_001 }, NOW))).toBe('to');
+    expect(fieldOf(() => resolveWindow({ from: Date.UTC(1999, 11, 31) }, NOW))).toBe('from');
+    expect(fieldOf(() => resolveWindow({ every: '999999999d' }, NOW))).toBe('every');
+    expect(fieldOf(() => resolveWindow({ every: '500ms' }, NOW))).toBe('every');
+    expect(fieldOf(() => resolveWindow({ from: NOW - 60_000, to: NOW, every: '2m' }, NOW))).toBe('every');
+    expect(resolveWindow({ from: NOW - 60_000, to: NOW + 86_400_000, every: '1h' }, NOW).everyMs).toBe(3_600_000);
+  });
 });
 
 describe('InfluxQL built on the server', () => {

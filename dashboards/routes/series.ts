@@ -8,7 +8,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
-import { callerOf, HttpError, plantForCaller } from '../auth.ts';
+import { callerOf, plantForCaller } from '../auth.ts';
+import { badParameter, checkedWindow, instantSchema, MIN_EVERY_MS } from '../params.ts';
 import { quoteIdentifier, quoteString, tagIn, type InfluxQueryClient } from '../influx.ts';
 import { metersByQuantity } from './latest.ts';
 import { idString, plantParams, quantityId, tokenParam } from './schemas.ts';
@@ -46,16 +47,21 @@ export interface SeriesQuery {
   every?: string;
 }
 
-/** Resolve defaults and check the window; throws HttpError 400 naming the parameter. */
+/**
+ * Resolve defaults and check the window: both ends between 2000 and a day from now, `every` from 1 s to the window's
+ * span, at most MAX_POINTS buckets. Throws HttpError 400 naming the parameter.
+ */
 export function resolveWindow(query: Pick<SeriesQuery, 'from' | 'to' | 'every'>, now: number): { from: number; to: number; everyMs: number } {
-  const to = query.to ?? now;
-  const from = query.from ?? to - DEFAULT_RANGE_MS;
-  if (from >= to) throw new HttpError(400, 'BAD_WINDOW', `from (${from}) must be before to (${to})`);
-  const everyMs = query.every === undefined ? Math.max(1000, Math.ceil((to - from) / DEFAULT_POINTS / 1000) * 1000) : parseEvery(query.every);
-  if (everyMs === undefined) throw new HttpError(400, 'BAD_EVERY', `every must be a duration like 10s, 5m or 1h, got ${query.every}`);
-  const points = Math.ceil((to - from) / everyMs);
+  const { from, to } = checkedWindow(query, now, DEFAULT_RANGE_MS);
+  const span = to - from;
+  const everyMs = query.every === undefined ? Math.max(MIN_EVERY_MS, Math.ceil(span / DEFAULT_POINTS / 1000) * 1000) : parseEvery(query.every);
+  if (everyMs === undefined) throw badParameter('every', `every must be a duration like 10s, 5m or 1h, got ${query.every}`, 'BAD_EVERY');
+  if (everyMs < MIN_EVERY_MS || (query.every !== undefined && everyMs > span)) {
+    throw badParameter('every', `every must be from ${MIN_EVERY_MS / 1000} s to the window's span (${span} ms), got ${query.every}`, 'BAD_EVERY');
+  }
+  const points = Math.ceil(span / everyMs);
   if (points > MAX_POINTS) {
-    throw new HttpError(400, 'TOO_MANY_POINTS', `${points} buckets of ${everyMs} ms between from and to; at most ${MAX_POINTS}: ask for a larger every or a shorter window`);
+    throw badParameter('every', `${points} buckets of ${everyMs} ms between from and to; at most ${MAX_POINTS}: ask for a larger every or a shorter window`, 'TOO_MANY_POINTS');
   }
   return { from, to, everyMs };
 }
@@ -83,9 +89,9 @@ export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx:
           properties: {
             quantity: quantityId,
             meter: idString,
-            from: { type: 'integer', minimum: 0, description: 'start, ms since the epoch (default: an hour before to)' },
-            to: { type: 'integer', minimum: 1, description: 'end, exclusive, ms since the epoch (default: now)' },
-            every: { type: 'string', pattern: EVERY_PATTERN.source, description: `bucket width such as 10s, 5m, 1h (default: about ${DEFAULT_POINTS} buckets)` },
+            from: instantSchema('start, ms since the epoch (default: an hour before to)'),
+            to: instantSchema('end, exclusive, ms since the epoch (default: now)'),
+            every: { type: 'string', pattern: EVERY_PATTERN.source, description: `bucket width such as 10s, 5m, 1h, from 1 s to the window's span (default: about ${DEFAULT_POINTS} buckets); at most ${MAX_POINTS} buckets` },
             token: tokenParam,
           },
           additionalProperties: false,
@@ -121,8 +127,8 @@ export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx:
       const plant = plantForCaller(callerOf(request), registry, request.params.plant);
       const { quantity, meter } = request.query;
       const measuring = metersByQuantity(plant).get(quantity) ?? [];
-      if (measuring.length === 0) throw new HttpError(400, 'NOT_MEASURED', `plant ${plant.id} has no meter measuring ${quantity}`);
-      if (meter !== undefined && !measuring.includes(meter)) throw new HttpError(400, 'NOT_MEASURED', `meter ${meter} of plant ${plant.id} does not measure ${quantity}`);
+      if (measuring.length === 0) throw badParameter('quantity', `plant ${plant.id} has no meter measuring ${quantity}`, 'NOT_MEASURED');
+      if (meter !== undefined && !measuring.includes(meter)) throw badParameter('meter', `meter ${meter} of plant ${plant.id} does not measure ${quantity}`, 'NOT_MEASURED');
       const window = resolveWindow(request.query, now());
       const meters = meter === undefined ? measuring : [meter];
       const [result = []] = await influx.query([seriesStatement({ plant: plant.id, quantity, meters, ...window })]);

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { durationMs, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig } from '../../core/config.ts';
+import { durationMs, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../../core/config.ts';
 import { codeDef, quantityForCode } from '../drivers/hj212/codes.ts';
 
 const pollutantSchema = z
@@ -35,6 +35,8 @@ export const uplinkConfigSchema = z
     /** Names the MQTT client (cleanstream-uplink-<id>) and the default outbox folder. */
     id: idSchema,
     mqtt: mqttConnectionSchema,
+    /** MQTT 5 only: how long the broker keeps this client's session (and queues its readings) after a disconnect. */
+    sessionExpirySeconds: sessionExpirySecondsSchema,
     platform: z.strictObject({
       host: z.string().min(1),
       port: z.number().int().min(1).max(65535),

@@ -18,7 +18,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import { unitFactor, type QuantityId } from '../../core/catalog.ts';
-import { mqttConnectOptions } from '../../core/config.ts';
+import { durableSessionOptions, mqttConnectOptions } from '../../core/config.ts';
 import { DiskQueue, DiskQueueFullError } from '../../core/disk-queue.ts';
 import { CheckpointAcks } from '../../core/mqtt-acks.ts';
 import { CleanstreamError, ConfigError, PayloadError, TransportError } from '../../core/errors.ts';
@@ -311,7 +311,7 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
 
   for (const station of stations) station.link.start();
 
-  const client: MqttClient = mqtt.connect(config.mqtt.url, { ...mqttConnectOptions(config.mqtt), clientId: config.mqtt.clientId ?? `cleanstream-uplink-${config.id}`, clean: false });
+  const client: MqttClient = mqtt.connect(config.mqtt.url, { ...mqttConnectOptions(config.mqtt), clientId: config.mqtt.clientId ?? `cleanstream-uplink-${config.id}`, ...durableSessionOptions(config.mqtt, config.sessionExpirySeconds) });
   const acks = new CheckpointAcks(client, () => accepting);
 
   /**

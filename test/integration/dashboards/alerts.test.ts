@@ -396,14 +396,14 @@ describe('reductions against baseline', () => {
 
 describe('OpenAPI', () => {
   it('documents every API route with its schemas at /docs', async () => {
-    const spec = await api<{ openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> }>('/docs/json');
+    const spec = await api<{ openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> }>('/docs/json', paperOps);
     expect(spec.status).toBe(200);
     expect(spec.body.openapi).toMatch(/^3\./);
     for (const p of ['/api/plants', '/api/me', '/api/plants/{plant}/latest', '/api/plants/{plant}/series', '/api/plants/{plant}/limits', '/api/alerts', '/api/alerts/history', '/api/alerts/{id}', '/api/alerts/{id}/ack', '/api/overview', '/api/baselines', '/api/reductions', '/api/live']) {
       expect(Object.keys(spec.body.paths), p).toContain(p);
     }
     expect(spec.body.paths['/api/plants/{plant}/series']?.get?.parameters?.map((x) => x.name)).toEqual(expect.arrayContaining(['quantity', 'from', 'to', 'every']));
-    const page = await fetch(`${dashboard.url}/docs`, { redirect: 'follow' });
+    const page = await fetch(`${dashboard.url}/docs/`, { headers: { authorization: `Bearer ${paperOps}` } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('swagger');
   });
