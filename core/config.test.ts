@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { loadPlantRegistry } from './plants.ts';
-import { DEFAULT_SESSION_EXPIRY_SECONDS, durableSessionOptions, loadConfigFile, mqttConnectionSchema, sessionExpirySecondsSchema } from './config.ts';
+import path from 'node:path';
+import { z } from 'zod';
+import { configPathSchema, DEFAULT_SESSION_EXPIRY_SECONDS, durableSessionOptions, httpUrlSchema, loadConfigFile, mqttConnectionSchema, sessionExpirySecondsSchema } from './config.ts';
+import { loadGatewayConfig } from '../gateway/config.ts';
+import { loadIngestConfig } from '../ingest/config.ts';
 import { configErrorOf as errorOf, tempConfigFile } from '../test/harness/config-files.ts';
 
 const fileWith = (text: string): string => tempConfigFile('plants.yaml', text);
@@ -59,6 +63,45 @@ describe('config files', () => {
 
   it('names a missing file', () => {
     expect(errorOf(() => loadPlantRegistry('/nonexistent/plants.yaml')).message).toMatch(/\/nonexistent\/plants\.yaml[\s\S]*ENOENT/);
+  });
+});
+
+describe('paths and URLs in config files', () => {
+  it('resolves a relative path against the config file\'s folder, not the working directory, so a copied sample works anywhere', () => {
+    const gatewayFile = tempConfigFile('gateway.yaml', `id: gw-1
+mqtt: { url: mqtt://127.0.0.1:1883, caFile: certs/ca.pem }
+dataDir: state
+inputs:
+  - { type: modbus, host: 127.0.0.1, port: 502, registers: [{ plant: p1, meter: m1, quantity: cod, unit: mg/L, area: holding, address: 0, type: uint16 }] }
+`);
+    const dir = path.dirname(gatewayFile);
+    expect(dir).not.toBe(process.cwd());
+    const gateway = loadGatewayConfig(gatewayFile);
+    expect(gateway.dataDir).toBe(path.join(dir, 'state'));
+    expect(gateway.queue.dir).toBe(path.join(dir, 'state', 'queue'));
+    expect(gateway.mqtt.caFile).toBe(path.join(dir, 'certs', 'ca.pem'));
+
+    const ingestFile = tempConfigFile('ingest.yaml', `mqtt: { url: mqtt://127.0.0.1:1883 }
+influx: { url: http://127.0.0.1:8086, database: cs }
+plants: ../plants.yaml
+spool: { dir: spool }
+`);
+    const ingest = loadIngestConfig(ingestFile);
+    expect(ingest.plants).toBe(path.resolve(path.dirname(ingestFile), '../plants.yaml'));
+    expect(ingest.spool?.dir).toBe(path.join(path.dirname(ingestFile), 'spool'));
+    // absolute paths stay as they are
+    expect(loadConfigFile(fileWith('file: /etc/x.pem'), z.strictObject({ file: configPathSchema })).file).toBe('/etc/x.pem');
+  });
+
+  it('refuses a URL a typo made unusable, naming the field', () => {
+    const file = tempConfigFile('ingest.yaml', `mqtt: { url: "mqtt://" }
+influx: { url: "htp:/localhost:8086", database: cs }
+`);
+    const err = errorOf(() => loadIngestConfig(file));
+    expect(err.issues).toContainEqual({ path: 'influx.url', expected: expect.stringContaining('http:// or https:// URL with a host') });
+    expect(err.issues).toContainEqual({ path: 'mqtt.url', expected: expect.stringContaining('URL with a host') });
+    expect(httpUrlSchema.safeParse('https://influx.example:8086/prefix').success).toBe(true);
+    expect(httpUrlSchema.safeParse('http:/localhost:8086').success).toBe(false);
   });
 });
 

@@ -6,6 +6,7 @@
  * passwords stay out of files kept in git. A reference to an unset variable without a default is a config error.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.ts';
@@ -57,17 +58,35 @@ function interpolate(value: unknown, path: (string | number)[], env: NodeJS.Proc
   return value;
 }
 
+/**
+ * The folder relative paths in the config being parsed are resolved against: the config file's own folder, so that a
+ * copied sample config finds its plant registry wherever it is run from (a config built in code: the working
+ * directory). Set only for the duration of one synchronous parse.
+ */
+let pathBase: string | undefined;
+
+/** A file or folder named in a config: relative to the config file's folder, made absolute when parsed. */
+export const configPathSchema = z
+  .string()
+  .min(1)
+  .transform((p) => path.resolve(pathBase ?? process.cwd(), p));
+
 /** Validate an already-parsed object (e.g. a config generated in code) with the same errors as a file. */
-export function parseConfig<S extends z.ZodType>(source: string, raw: unknown, schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+export function parseConfig<S extends z.ZodType>(source: string, raw: unknown, schema: S, env: NodeJS.ProcessEnv = process.env, baseDir?: string): z.output<S> {
   const issues: ConfigIssue[] = [];
   const expanded = interpolate(raw, [], env, issues);
   if (issues.length) throw new ConfigError(source, issues);
-  const result = schema.safeParse(expanded);
-  if (!result.success) throw new ConfigError(source, zodIssues(result.error));
-  return result.data;
+  pathBase = baseDir;
+  try {
+    const result = schema.safeParse(expanded);
+    if (!result.success) throw new ConfigError(source, zodIssues(result.error));
+    return result.data;
+  } finally {
+    pathBase = undefined;
+  }
 }
 
-export function parseConfigText<S extends z.ZodType>(source: string, text: string, schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+export function parseConfigText<S extends z.ZodType>(source: string, text: string, schema: S, env: NodeJS.ProcessEnv = process.env, baseDir?: string): z.output<S> {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
     throw new ConfigError(
@@ -75,7 +94,7 @@ export function parseConfigText<S extends z.ZodType>(source: string, text: strin
       doc.errors.map((e) => ({ path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', expected: `valid YAML (${e.code}: ${e.message.split('\n')[0]})` })),
     );
   }
-  return parseConfig(source, doc.toJS(), schema, env);
+  return parseConfig(source, doc.toJS(), schema, env, baseDir);
 }
 
 export function loadConfigFile<S extends z.ZodType>(file: string, schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
@@ -85,7 +104,7 @@ export function loadConfigFile<S extends z.ZodType>(file: string, schema: S, env
   } catch (err) {
     throw new ConfigError(file, [{ path: '', expected: `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }], { cause: err });
   }
-  return parseConfigText(file, text, schema, env);
+  return parseConfigText(file, text, schema, env, path.dirname(path.resolve(file)));
 }
 
 // Schema pieces every stage's config uses, so that the same field means the same thing everywhere.
@@ -96,15 +115,21 @@ export const quantityIdSchema = z.string().refine(isQuantityId, { message: `expe
 
 export const durationMs = z.number().int().positive();
 
+/**
+ * An http(s) URL with a host: a typo such as `htp:/localhost:8086` fails at start, naming the field, instead of at the
+ * first write (WHATWG URL parsing alone accepts it).
+ */
+export const httpUrlSchema = z.string().regex(/^https?:\/\/[^/\s?#]+(?:[/?#]\S*)?$/i, { message: 'expected an http:// or https:// URL with a host, such as http://127.0.0.1:8086' }).pipe(z.url());
+
 export const mqttConnectionSchema = z.strictObject({
-  url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\//, { message: 'expected an mqtt://, mqtts://, ws:// or wss:// URL' }),
+  url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\/[^/\s?#]+(?:[/?#]\S*)?$/i, { message: 'expected an mqtt://, mqtts://, ws:// or wss:// URL with a host, such as mqtt://127.0.0.1:1883' }),
   username: z.string().optional(),
   password: z.string().optional(),
   clientId: z.string().optional(),
   /** PEM files for TLS: CA to trust, and a client certificate/key for mutual TLS. */
-  caFile: z.string().optional(),
-  certFile: z.string().optional(),
-  keyFile: z.string().optional(),
+  caFile: configPathSchema.optional(),
+  certFile: configPathSchema.optional(),
+  keyFile: configPathSchema.optional(),
   protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
 });
 export type MqttConnection = z.output<typeof mqttConnectionSchema>;
@@ -120,7 +145,7 @@ export const sessionExpirySecondsSchema = z.number().int().nonnegative().max(0xf
 
 export const influxConnectionSchema = z.strictObject({
   /** Base URL of a server that serves the v1 API (/write, /query): InfluxDB 1.x, 2.x (v1 compat) or 3.x. */
-  url: z.url(),
+  url: httpUrlSchema,
   database: idSchema.or(z.string().min(1)),
   retentionPolicy: z.string().optional(),
   username: z.string().optional(),

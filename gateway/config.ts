@@ -14,7 +14,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { idSchema, loadConfigFile, mqttConnectionSchema, parseConfig } from '../core/config.ts';
+import { configPathSchema, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig } from '../core/config.ts';
 import { DRIVER_TYPES, inputSchemas } from './drivers/index.ts';
 
 export const inputSchema = z.discriminatedUnion('type', inputSchemas, {
@@ -27,7 +27,7 @@ export const gatewayConfigSchema = z
     id: idSchema,
     mqtt: mqttConnectionSchema,
     /** Folder for the gateway's state (OPC UA PKI, the store-and-forward queue). Default var/gateway/<id>. */
-    dataDir: z.string().min(1).optional(),
+    dataDir: configPathSchema.optional(),
     inputs: z.array(inputSchema).min(1),
     publish: z
       .strictObject({
@@ -48,7 +48,7 @@ export const gatewayConfigSchema = z
     queue: z
       .strictObject({
         /** Default <dataDir>/queue. */
-        dir: z.string().min(1).optional(),
+        dir: configPathSchema.optional(),
         /** When the queue holds this much, new batches are refused (and counted): the oldest data is kept. */
         maxBytes: z.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
       })

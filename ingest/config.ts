@@ -1,9 +1,8 @@
 /**
  * The ingest service's config file (YAML; see ingest/sample.yaml). `${ENV}` references are expanded (core/config.ts).
  */
-import path from 'node:path';
 import { z } from 'zod';
-import { durationMs, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../core/config.ts';
+import { configPathSchema, durationMs, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../core/config.ts';
 import { topics } from '../core/topics.ts';
 
 /** An InfluxQL duration literal (`30d`, `52w`, `12h`) or INF (keep forever). */
@@ -43,7 +42,7 @@ export const ingestConfigSchema = z
       })
       .prefault({}),
     /** Plant registry file (relative to this config file). When given, unknown plants and meters are dead-lettered. */
-    plants: z.string().min(1).optional(),
+    plants: configPathSchema.optional(),
     /** MQTT 5 only: how long the broker keeps this client's session (and queues for it) after a disconnect. */
     sessionExpirySeconds: sessionExpirySecondsSchema,
     write: z
@@ -69,7 +68,7 @@ export const ingestConfigSchema = z
     spool: z
       .strictObject({
         /** Folder (relative to the config file); one ingest process per folder. */
-        dir: z.string().min(1),
+        dir: configPathSchema,
         /** Bound on disk use; near it ingest stops acknowledging and reading (backpressure), it never drops. */
         maxBytes: z.number().int().positive().default(1024 ** 3),
         /** Size of one segment file of the log. */
@@ -132,8 +131,5 @@ export function parseIngestConfig(source: string, raw: unknown, env: NodeJS.Proc
 
 /** Load and validate a config file; `plants` is resolved relative to the file. Throws ConfigError. */
 export function loadIngestConfig(file: string, env: NodeJS.ProcessEnv = process.env): IngestConfig {
-  const config = loadConfigFile(file, ingestConfigSchema, env);
-  if (config.plants) config.plants = path.resolve(path.dirname(file), config.plants);
-  if (config.spool) config.spool.dir = path.resolve(path.dirname(file), config.spool.dir);
-  return config;
+  return loadConfigFile(file, ingestConfigSchema, env);
 }

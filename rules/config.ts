@@ -3,9 +3,8 @@
  * (rules/kinds/), a severity, a selector saying which series it watches, the kind's own parameters next to those,
  * and optionally an escalation. Errors name the file, the field path (`rules[2].limit.max`) and what was expected.
  */
-import path from 'node:path';
 import { z } from 'zod';
-import { durationMs, idSchema, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, quantityIdSchema, sessionExpirySecondsSchema, zodIssues } from '../core/config.ts';
+import { configPathSchema, durationMs, idSchema, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, quantityIdSchema, sessionExpirySecondsSchema, zodIssues } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { QuantityId } from '../core/catalog.ts';
 import { INDUSTRIES } from '../core/plants.ts';
@@ -108,9 +107,9 @@ export const rulesConfigSchema = z
       .optional(),
     influx: influxConnectionSchema,
     /** Plant registry file (relative to this config file): industries, categories and regions for selectors and limits. */
-    plants: z.string().min(1).optional(),
+    plants: configPathSchema.optional(),
     /** Extra limits files or folders (relative to this config file): permits, provincial standards, overrides. */
-    limits: z.array(z.string().min(1)).default([]),
+    limits: z.array(configPathSchema).default([]),
     /** Load the standards shipped in rules/limits/standards/. */
     builtinLimits: z.boolean().default(true),
     eventTime: z
@@ -130,7 +129,7 @@ export const rulesConfigSchema = z
     checkpoint: z
       .strictObject({
         /** Where window and alert state is kept across restarts (relative to this config file); none: not kept. */
-        file: z.string().min(1).optional(),
+        file: configPathSchema.optional(),
         intervalMs: durationMs.default(10_000),
         /**
          * Readings are acknowledged to the broker only once a checkpoint covers them; past this many unacknowledged
@@ -154,7 +153,7 @@ export const rulesConfigSchema = z
       .strictObject({
         enabled: z.boolean().default(false),
         everyMs: durationMs.default(3_600_000),
-        baselineFiles: z.array(z.string().min(1)).default([]),
+        baselineFiles: z.array(configPathSchema).default([]),
         builtinBaselines: z.boolean().default(true),
         /** Learned baselines: the percentile of each quantity over the last `days` days, per plant. */
         learn: z.strictObject({ quantities: z.array(quantityIdSchema).min(1), days: z.number().positive().default(30), percentile: z.number().int().min(1).max(99).default(50) }).optional(),
@@ -194,11 +193,5 @@ export function parseRulesConfig(input: RulesConfig | RulesConfigInput): RulesCo
 export function loadRulesConfig(file: string, env: NodeJS.ProcessEnv = process.env): RulesConfig {
   const config = loadConfigFile(file, rulesConfigSchema, env);
   parsedConfigs.add(config);
-  const dir = path.dirname(file);
-  if (config.plants) config.plants = path.resolve(dir, config.plants);
-  config.limits = config.limits.map((p) => path.resolve(dir, p));
-  if (config.checkpoint.file) config.checkpoint.file = path.resolve(dir, config.checkpoint.file);
-  config.history.baselineFiles = config.history.baselineFiles.map((p) => path.resolve(dir, p));
-  if (config.notify.outboxDir) config.notify.outboxDir = path.resolve(dir, config.notify.outboxDir);
   return config;
 }

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { durationMs, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../../core/config.ts';
+import { configPathSchema, durationMs, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../../core/config.ts';
 import { codeDef, quantityForCode } from '../drivers/hj212/codes.ts';
 
 const pollutantSchema = z
@@ -72,7 +72,7 @@ export const uplinkConfigSchema = z
     outbox: z
       .strictObject({
         /** Default var/uplink/<id>. One durable queue per station in a sub-folder named after its MN. */
-        dir: z.string().min(1).optional(),
+        dir: configPathSchema.optional(),
         maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
       })
       .prefault({}),

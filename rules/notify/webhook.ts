@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { durationMs, idSchema } from '../../core/config.ts';
+import { configPathSchema, durationMs, httpUrlSchema, idSchema } from '../../core/config.ts';
 import { DiskQueue } from '../../core/disk-queue.ts';
 import { ConfigError, TransportError } from '../../core/errors.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
@@ -27,7 +27,7 @@ const TRANSITIONS = ['raised', 'updated', 'renotified', 'escalated', 'acknowledg
 
 export const webhookRouteSchema = z.strictObject({
   id: idSchema,
-  url: z.url(),
+  url: httpUrlSchema,
   /** Name of the environment variable holding the HMAC secret (the secret itself never sits in a config file). */
   secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected an environment variable name' }),
   /** Plants in these regions (plant registry); omitted: every region. */
@@ -50,7 +50,7 @@ export type WebhookRoute = z.output<typeof webhookRouteSchema>;
 export const notifyConfigSchema = z
   .strictObject({
     /** Folder of the outboxes (relative to the config file); one sub-folder per route. Required with webhooks. */
-    outboxDir: z.string().min(1).optional(),
+    outboxDir: configPathSchema.optional(),
     /** Bound on each route's outbox on disk; past it new notifications are refused and reported. */
     outboxMaxBytes: z.number().int().positive().default(64 * 1024 * 1024),
     webhooks: z.array(webhookRouteSchema).default([]),

@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { coerceNodeId } from 'node-opcua-client';
-import { durationMs } from '../../../core/config.ts';
+import { configPathSchema, durationMs } from '../../../core/config.ts';
 import { checkTargetUnit, readingTargetFields } from '../../reading-target.ts';
 
 function isNodeId(value: string): boolean {
@@ -67,14 +67,14 @@ export const opcuaInputSchema = z.strictObject({
   pki: z
     .strictObject({
       /** Default <dataDir>/pki/opcua-client. */
-      dir: z.string().min(1).optional(),
+      dir: configPathSchema.optional(),
       /** Accept (and remember) a server certificate not in trusted/certs. For tests and first set-up only. */
       trustUnknownServerCertificate: z.boolean().default(false),
       /**
        * The server's certificate (PEM or DER file). Without it the client asks the server for its endpoints over an
        * unsecured channel first (GetEndpoints, Part 4 §5.4.4); servers that refuse any unsecured channel need it.
        */
-      serverCertificateFile: z.string().min(1).optional(),
+      serverCertificateFile: configPathSchema.optional(),
     })
     .default({ trustUnknownServerCertificate: false }),
   publishingIntervalMs: durationMs.default(1000),
