@@ -28,7 +28,9 @@ const commands: Record<string, () => Promise<Register>> = {
 
 const program = new Command('cleanstream')
   .description('Industrial IoT telemetry for green manufacturing: meters -> gateways -> MQTT -> ingest -> InfluxDB -> rules and dashboards')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // a command's options stay its own: `dashboard-token list --tokens F` gives --tokens to list, not to dashboard-token
+  .enablePositionalOptions();
 
 const requested = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 const known = requested !== undefined && (Object.hasOwn(commands, requested) || requested === 'help');

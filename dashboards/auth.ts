@@ -12,6 +12,7 @@
  * password KDF) is enough because tokens are 256 random bits, not something a person chose.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { stringify } from 'yaml';
 import { z } from 'zod';
@@ -140,6 +141,44 @@ export class TokenStore {
 
   list(): readonly TokenEntry[] {
     return this.entries;
+  }
+
+  /** Remove the token with this name; false when there is none. */
+  revoke(name: string): boolean {
+    const i = this.entries.findIndex((e) => e.name === name);
+    if (i < 0) return false;
+    this.entries.splice(i, 1);
+    this.hashes.splice(i, 1);
+    return true;
+  }
+
+  /**
+   * Take the tokens of another store in place of ours (a token file read again): requests from then on are judged
+   * by the new list, so a revoked token stops working and an added one starts, without a restart.
+   */
+  replaceWith(other: TokenStore): void {
+    this.entries.splice(0, this.entries.length, ...other.entries);
+    this.hashes.splice(0, this.hashes.length, ...other.hashes);
+  }
+
+  /**
+   * Read the token file again whenever it changes (polled, so that editors that replace the file are seen too). A file
+   * that no longer validates is reported and the tokens in force stay: a typo must not lock everyone out, nor let a
+   * revoked token back in.
+   */
+  watch(onReload: (result: { ok: true; tokens: number } | { ok: false; error: Error }) => void, intervalMs = 1000): () => void {
+    const file = this.source;
+    const listener = (now: Stats, before: Stats): void => {
+      if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
+      try {
+        this.replaceWith(TokenStore.load(file));
+        onReload({ ok: true, tokens: this.entries.length });
+      } catch (err) {
+        onReload({ ok: false, error: err as Error });
+      }
+    };
+    watchFile(file, { interval: intervalMs, persistent: false }, listener);
+    return () => unwatchFile(file, listener);
   }
 
   /** The token file's text (hashes only). */

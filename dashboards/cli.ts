@@ -78,28 +78,65 @@ export function registerDashboardCommand(program: Command): void {
       });
       const docs = flags.docsPublic ? `${dashboard.url}/docs` : `${dashboard.url}/docs?token=<your token>`;
       console.log(`dashboard: ${dashboard.url}/?token=<your token>  (${registry.plants.length} plants, ${tokens.list().length} tokens); API docs: ${docs}`);
+      // `dashboard-token` and `dashboard-token revoke` edit the file under a running dashboard: it follows them
+      const unwatch = tokens.watch((result) => {
+        if (result.ok) console.log(`dashboard: token file ${flags.tokens} read again: ${result.tokens} tokens`);
+        else console.error(`dashboard: token file ${flags.tokens} changed but is not valid, the tokens in force stay: ${result.error.message}`);
+      });
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
+      unwatch();
       await dashboard.stop();
     });
 
-  program
+  const tokenCommand = program
     .command('dashboard-token')
-    .description('create an API token for the dashboard: appends its hash to the token file and prints the token once')
-    .requiredOption('--tokens <file>', 'token file to add to (created when missing; comments in it are not kept)')
-    .requiredOption('--name <name>', 'who or what the token is for (shown in logs)')
-    .addOption(new Option('--role <role>', 'what the token may see: admin every plant, operator --plants, regulator --regions').choices(ROLES).makeOptionMandatory())
+    // `list --tokens F`: the subcommand's own --tokens, not this command's
+    .enablePositionalOptions()
+    .description('create an API token for the dashboard: appends its hash to the token file and prints the token once; `dashboard-token list|revoke` list and remove tokens (a running dashboard reads the file again)')
+    .option('--tokens <file>', 'token file to add to (created when missing; comments in it are not kept); required')
+    .option('--name <name>', 'who or what the token is for (shown in logs); required')
+    .addOption(new Option('--role <role>', 'what the token may see: admin every plant, operator --plants, regulator --regions; required').choices(ROLES))
     .option('--plants <ids>', 'operator: comma-separated plant ids it may see', list)
     .option('--regions <ids>', 'regulator: comma-separated region ids whose plants it may see', list)
     .option('--registry <file>', 'check the plants and regions against this plant registry', 'deploy/demo/plants.yaml')
-    .action((flags: { tokens: string; name: string; role: string; plants?: string[]; regions?: string[]; registry: string }) => {
-      const store = existsSync(flags.tokens) ? TokenStore.load(flags.tokens) : new TokenStore([], flags.tokens);
-      const { token } = store.generate({ name: flags.name, role: flags.role as Role, ...(flags.plants ? { plants: flags.plants } : {}), ...(flags.regions ? { regions: flags.regions } : {}) });
+    .action((flags: { tokens?: string; name?: string; role?: string; plants?: string[]; regions?: string[]; registry: string }) => {
+      // not mandatory options to commander: they would then be demanded of `dashboard-token list` and `revoke` too
+      const file = flags.tokens ?? tokenCommand.error("error: required option '--tokens <file>' not specified");
+      const name = flags.name ?? tokenCommand.error("error: required option '--name <name>' not specified");
+      const role = (flags.role ?? tokenCommand.error("error: required option '--role <role>' not specified")) as Role;
+      const store = existsSync(file) ? TokenStore.load(file) : new TokenStore([], file);
+      const { token } = store.generate({ name, role, ...(flags.plants ? { plants: flags.plants } : {}), ...(flags.regions ? { regions: flags.regions } : {}) });
       const issues = store.scopeIssues(loadPlantRegistry(flags.registry));
-      if (issues.length) throw new ConfigError(`${flags.tokens} (not written)`, issues);
-      writeFileSync(flags.tokens, store.toYaml(), { mode: 0o600 });
+      if (issues.length) throw new ConfigError(`${file} (not written)`, issues);
+      writeFileSync(file, store.toYaml(), { mode: 0o600 });
       console.log(token);
+    });
+
+  tokenCommand
+    .command('list')
+    .description('list the tokens of a token file: name, role and scope (the tokens themselves are not kept, only their hashes)')
+    .requiredOption('--tokens <file>', 'token file to read')
+    .action((flags: { tokens: string }) => {
+      const entries = TokenStore.load(flags.tokens).list();
+      if (!entries.length) console.log(`no tokens in ${flags.tokens}`);
+      for (const e of entries) {
+        const scope = e.role === 'admin' ? 'every plant' : e.role === 'operator' ? `plants ${e.plants?.join(',')}` : `regions ${e.regions?.join(',')}`;
+        console.log(`${e.name}\t${e.role}\t${scope}\tsha256 ${e.sha256.slice(0, 12)}…`);
+      }
+    });
+
+  tokenCommand
+    .command('revoke')
+    .description('remove a token from a token file by its name; a running dashboard refuses it within a few seconds')
+    .requiredOption('--tokens <file>', 'token file to remove it from')
+    .argument('<name>', 'the name the token was created with (see `dashboard-token list`)')
+    .action((name: string, flags: { tokens: string }) => {
+      const store = TokenStore.load(flags.tokens);
+      if (!store.revoke(name)) throw new ConfigError(flags.tokens, [{ path: 'tokens', expected: `a token named ${name} (there is none; see dashboard-token list)` }]);
+      writeFileSync(flags.tokens, store.toYaml(), { mode: 0o600 });
+      console.log(`revoked ${name}`);
     });
 }
