@@ -33,6 +33,7 @@
 import { EventEmitter } from 'node:events';
 import { appendFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { watchClientIdClash } from '../core/client-id-clash.ts';
 import { mqttConnectOptions, type MqttConnection } from '../core/config.ts';
 import { DiskQueueFullError, type DiskQueue, type QueuedRecord } from '../core/disk-queue.ts';
 import { TransportError, toError } from '../core/errors.ts';
@@ -233,6 +234,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.client.prependListener('close', () => this.onConnectionClosed());
     this.client.on('offline', () => this.emit('disconnected'));
     this.client.on('error', (err) => this.onClientError(err));
+    watchClientIdClash(this.client, clientOptions.clientId ?? options.gatewayId, (message, context) => this.emit('error', new TransportError('MQTT_CLIENT_ID_CLASH', message, true, context)));
   }
 
   get connected(): boolean {

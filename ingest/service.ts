@@ -23,6 +23,7 @@ import { CleanstreamError, ConfigError, TransportError } from '../core/errors.ts
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { deadLetterFor, topics, type DeadLetter } from '../core/topics.ts';
 import { OrderedAcks, takeOverAcks, type AckTicket } from '../core/mqtt-acks.ts';
+import { watchClientIdClash } from '../core/client-id-clash.ts';
 import { WriteBatcher, type BatchTurn } from './batcher.ts';
 import { ingestConfigSchema, type IngestConfig, type IngestConfigInput } from './config.ts';
 import { batchToLines } from './line-protocol.ts';
@@ -514,6 +515,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     maybeResume();
   });
   client.on('error', (err) => events.emit('mqttError', err));
+  watchClientIdClash(client, config.clientId, (message, context) => events.emit('mqttError', new TransportError('MQTT_CLIENT_ID_CLASH', message, true, context)));
 
   let http: HealthServer | undefined;
   const cleanUpAfterFailedStart = async (): Promise<void> => {

@@ -28,6 +28,7 @@
 import path from 'node:path';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
+import { watchClientIdClash } from '../core/client-id-clash.ts';
 import { durableSessionOptions, mqttConnectOptions } from '../core/config.ts';
 import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
@@ -256,6 +257,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   };
 
   const client = connect(config.mqtt.url, { ...mqttOptions(config, scope.clientId), manualConnect: true });
+  watchClientIdClash(client, scope.clientId, (message, context) => log.warn(context, message));
   // At most MAX_ALERTS_IN_FLIGHT alert PUBLISHes wait for their PUBACK: MQTT.js numbers packets 1..65535 and wraps
   // without checking what is still in flight, so an alert storm of more would reuse ids, lose PUBACK callbacks and
   // stall every later checkpoint. Past the bound alerts queue here, in order (a freed slot goes to the oldest).

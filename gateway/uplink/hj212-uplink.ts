@@ -17,6 +17,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
+import { watchClientIdClash } from '../../core/client-id-clash.ts';
 import { unitFactor, type QuantityId } from '../../core/catalog.ts';
 import { durableSessionOptions, mqttConnectOptions } from '../../core/config.ts';
 import { DiskQueue, DiskQueueFullError } from '../../core/disk-queue.ts';
@@ -311,7 +312,9 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
 
   for (const station of stations) station.link.start();
 
-  const client: MqttClient = mqtt.connect(config.mqtt.url, { ...mqttConnectOptions(config.mqtt), clientId: config.mqtt.clientId ?? `cleanstream-uplink-${config.id}`, ...durableSessionOptions(config.mqtt, config.sessionExpirySeconds) });
+  const clientId = config.mqtt.clientId ?? `cleanstream-uplink-${config.id}`;
+  const client: MqttClient = mqtt.connect(config.mqtt.url, { ...mqttConnectOptions(config.mqtt), clientId, ...durableSessionOptions(config.mqtt, config.sessionExpirySeconds) });
+  watchClientIdClash(client, clientId, (message, context) => logger.warn(context, message));
   const acks = new CheckpointAcks(client, () => accepting);
 
   /**
