@@ -1,11 +1,13 @@
 /**
  * A regulator's platform for tests: a TCP server that receives HJ 212 uploads and answers them with 9014, except
  * when a script says to ignore a packet (forcing an OverTime resend) or to drop the connection instead of answering.
- * It records every packet it received, resends included, in arrival order.
+ * It records every packet it received, resends included, in arrival order, and checks each frame's length and CRC with
+ * test/harness/hj212-frames.ts (written from the standard, not from our codec): a mismatch lands in `errors`.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { buildDataAnswer, parsePacket, type Hj212Packet } from '../../../gateway/drivers/hj212/index.ts';
 import { Hj212StreamDecoder } from '../../../gateway/drivers/hj212/stream.ts';
+import { frameProblem } from '../../harness/hj212-frames.ts';
 
 export type PlatformAction = 'answer' | 'ignore' | 'drop';
 
@@ -37,6 +39,10 @@ export async function startTestPlatform(port: number, script: (n: number, packet
           errors.push(item.error.message);
           continue;
         }
+        // judged first by a checker written from the standard alone, so frames our codec builds are not only checked
+        // by the same codec
+        const problem = frameProblem(item.frame);
+        if (problem) errors.push(`frame refused by the independent check: ${problem}`);
         let packet: Hj212Packet;
         try {
           packet = parsePacket(item.frame);

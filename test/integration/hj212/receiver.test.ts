@@ -22,6 +22,7 @@ import { startHj212Logger } from '../../../simulators/hj212/logger.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { until } from '../../harness/wait.ts';
+import { crcFromTheStandard, frameProblem, headerFields } from '../../harness/hj212-frames.ts';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 /** 2024-05-01 08:00 China Standard Time. */
@@ -138,5 +139,32 @@ describe('HJ 212 data loggers -> gateway -> MQTT -> ingest -> InfluxDB', () => {
     const input = gateway.stats().inputs[0]!;
     expect(input.type).toBe('hj212');
     expect(input.errors).toBeGreaterThanOrEqual(3);
+  });
+
+  it('accepts a minute packet written by hand (not by our codec) and answers it with a 9014 the standard\'s own CRC accepts', async () => {
+    // China Standard Time digits of a whole minute two minutes ago
+    const minute = Math.floor(Date.now() / 60_000) * 60_000 - 2 * 60_000;
+    const cst = new Date(minute + 8 * 3_600_000).toISOString().replace(/\D/g, '').slice(0, 14);
+    const qn = `${cst}123`;
+    const segment = `QN=${qn};ST=32;CN=2051;PW=123456;MN=${WATER_MN};Flag=5;CP=&&DataTime=${cst};w01018-Min=41.0,w01018-Avg=42.5,w01018-Max=44.0,w01018-Flag=N&&`;
+    const crc = crcFromTheStandard(Buffer.from(segment)).toString(16).toUpperCase().padStart(4, '0');
+    const frame = `##${String(segment.length).padStart(4, '0')}${segment}${crc}\r\n`;
+
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(frame);
+    await until('the 9014 answer', () => answer.endsWith('\r\n'), 10_000);
+    socket.destroy();
+
+    expect(frameProblem(answer)).toBeUndefined();
+    expect(headerFields(answer)).toMatchObject({ ST: '91', CN: '9014', PW: '123456', MN: WATER_MN });
+    expect(answer).toContain(`CP=&&QN=${qn}&&`);
+
+    await until('the reading written', async () => (await influx.query(`SELECT cod FROM water WHERE meter = 'outfall-1-cod' AND time = ${minute * 1_000_000}`, DB)).length === 1, 20_000, 200);
+    const [row] = await influx.query<{ time: number; cod: number }>(`SELECT cod FROM water WHERE meter = 'outfall-1-cod' AND time = ${minute * 1_000_000}`, DB);
+    expect(row).toMatchObject({ time: minute, cod: 42.5 });
   });
 });

@@ -237,6 +237,8 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
       expect(minute2!.get('w01018')!.values.Avg).toBeCloseTo([0, 1, 2, 3, 4, 5].reduce((a, k) => a + cod(2, k), 0) / 6, 4);
       expect(minute2!.get('w01018')!.flag).toBe('N');
       expect(uplink.stats().stations[0]!.lateReadings).toBe(0);
+      // every frame the uplink sent passed a length and CRC check written from the standard, not from our codec
+      expect(platform.errors).toEqual([]);
     } finally {
       await feeder.endAsync();
       await uplink.stop();
