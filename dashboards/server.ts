@@ -107,7 +107,8 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof TransportError) {
       request.log.warn({ code: error.code, context: error.context }, error.message);
-      return reply.code(502).send({ statusCode: 502, code: error.code, error: 'Bad Gateway', message: error.message });
+      // The message names internal addresses (InfluxDB's URL, the database): logged above, never sent to the client.
+      return reply.code(502).send({ statusCode: 502, code: error.code, error: 'Bad Gateway', message: 'a data service the dashboard reads did not answer' });
     }
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) request.log.error({ err: error }, 'dashboard: request failed');
