@@ -155,8 +155,7 @@ export class AlertView {
   openLive(generation, alert) {
     const source = new EventSource(liveUrl({ plant: alert.plant, types: 'alerts' }));
     this.source = source;
-    source.onopen = () => this.ctx.setStatus('live');
-    source.onerror = () => this.ctx.setStatus(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
+    this.ctx.watchStream(source);
     source.addEventListener('alert', (event) => {
       if (generation !== this.generation) return;
       const next = JSON.parse(event.data);

@@ -1,6 +1,6 @@
 /* global document */
 // Numbers, times and small DOM helpers shared by the views.
-import { language } from './i18n.js';
+import { language, t } from './i18n.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -74,4 +74,17 @@ export function formatDuration(ms) {
   if (h < 48) return zh ? `${h}小时${m % 60 ? `${m % 60}分` : ''}` : `${h} h${m % 60 ? ` ${m % 60} min` : ''}`;
   const d = Math.floor(h / 24);
   return zh ? `${d}天${h % 24 ? `${h % 24}小时` : ''}` : `${d} d${h % 24 ? ` ${h % 24} h` : ''}`;
+}
+
+/** What went wrong, for people: never the server's internals (addresses, database names) for a 5xx. */
+export function describeError(err) {
+  if (err.status === 401) return t('unauthorized');
+  if (err.status === 403) return t('forbidden');
+  if (err.status === 404) return t('notFound');
+  if (err.status === 409) return t('conflict') + err.message;
+  const code = err.code ? ` (${err.code})` : '';
+  if (!err.status) return t('errNetwork');
+  if (err.status === 502 || err.status === 503 || err.status === 504) return t('errUpstream') + code;
+  if (err.status >= 500) return t('errServer') + code;
+  return err.message;
 }
