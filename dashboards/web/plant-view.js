@@ -62,6 +62,7 @@ export class PlantView {
     this.limits = new Map();
     this.alerts.reset([]);
     this.alertsLoad = 'loading';
+    this.latestFailed = false;
     this.renderInfo();
     this.buildTiles();
     this.renderAlerts();
@@ -132,7 +133,7 @@ export class PlantView {
     parts.label.title = parts.label.textContent;
     parts.num.textContent = value === null || value === undefined ? '—' : formatNumber(value);
     parts.unit.textContent = q && q.unit !== 'pH' ? q.unit : '';
-    parts.quality.textContent = reading ? t(reading.quality) : t('noData');
+    parts.quality.textContent = reading ? t(reading.quality) : this.latestFailed ? t('notLoaded') : t('noData');
     parts.time.textContent = reading ? formatTime(reading.ts) : '';
     tile.el.dataset.quality = reading ? reading.quality : 'none';
     // the reading shown, by its timestamp: lets a test or the latency benchmark tell which reading reached the page
@@ -240,8 +241,18 @@ export class PlantView {
 
   async loadHistory(generation) {
     const path = `/api/plants/${encodeURIComponent(this.plant.id)}`;
-    const { body: latest } = await api(`${path}/latest`);
+    let latest;
+    try {
+      ({ body: latest } = await api(`${path}/latest`));
+    } catch (err) {
+      if (generation !== this.generation) return;
+      // a tile without a reading says its reading could not be loaded, not that there is none
+      this.latestFailed = true;
+      for (const tile of this.tiles.values()) this.renderTile(tile);
+      throw err;
+    }
     if (generation !== this.generation) return;
+    this.latestFailed = false;
     for (const r of latest.readings) this.applyReading(r, false);
     const now = Date.now();
     const quantities = [...new Set([...this.tiles.values()].map((tile) => tile.quantity))];

@@ -280,5 +280,13 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     expect(answer.status).toBe(502);
     expect(answer.text).not.toMatch(/127\.0\.0\.1|http:/);
     await shot(page, 'regulator-overview-influx-down');
+    // the operator's page, reloaded: readings could not be loaded (not "no data"), the open alert is still listed
+    const plant = await openPage(pipeline.tokens.paperOperator, '#/plant/paper-01');
+    await expect.poll(() => plant.textContent('#message'), { timeout: 10_000 }).toMatch(/^加载失败：数据服务暂时无法响应/);
+    const qualities = await plant.locator('.tile .quality').allTextContents();
+    expect(qualities.length).toBeGreaterThan(10);
+    expect(new Set(qualities)).toEqual(new Set(['读数未能加载']));
+    await plant.locator('#plant-alerts .alert-item').first().waitFor({ timeout: 10_000 });
+    expect(await plant.locator('#plant-alerts-none').isHidden()).toBe(true);
   });
 });
