@@ -10,7 +10,7 @@ export class Cadence {
   readonly intervalMs: number | null;
 }
 
-export function staleness(readingTs: number, intervalMs: number | null, now: number, fallbackMs: number): { stale: boolean; ageMs: number; limitMs: number };
+export function staleness(readingTs: number, arrivedAt: number | null, intervalMs: number | null, now: number, fallbackMs: number): { stale: boolean; ageMs: number; limitMs: number };
 
 export interface StreamState {
   state: 'connecting' | 'live' | 'down';

@@ -36,13 +36,17 @@ export class Cadence {
 }
 
 /**
- * A meter's reading is stale when it is older than STALE_INTERVALS of the meter's own cadence, or, while the cadence
- * is not known yet (fewer than three readings seen live), older than `fallbackMs`.
+ * A meter's reading is stale when no newer one has arrived for STALE_INTERVALS of the meter's own cadence, by the
+ * page's clock (`arrivedAt`, when the newest reading reached the page): a gateway or PLC whose clock is off by seconds
+ * must not make every tile stale. While the cadence is not known yet (fewer than three readings seen live) or the
+ * reading came from history, it is stale once its timestamp is older than `fallbackMs`.
  */
-export function staleness(readingTs, intervalMs, now, fallbackMs) {
-  const age = now - readingTs;
-  const limit = intervalMs === null ? fallbackMs : STALE_INTERVALS * intervalMs;
-  return { stale: age > limit, ageMs: age, limitMs: limit };
+export function staleness(readingTs, arrivedAt, intervalMs, now, fallbackMs) {
+  if (intervalMs !== null && arrivedAt !== null) {
+    const limit = STALE_INTERVALS * intervalMs;
+    return { stale: now - arrivedAt > limit, ageMs: now - arrivedAt, limitMs: limit };
+  }
+  return { stale: now - readingTs > fallbackMs, ageMs: now - readingTs, limitMs: fallbackMs };
 }
 
 /**

@@ -17,12 +17,17 @@ describe('a meter\'s cadence and staleness', () => {
     expect(c.intervalMs).toBe(1000);
   });
 
-  it('marks a reading stale after three of its meter\'s intervals, or after the fallback while the cadence is unknown', () => {
-    expect(staleness(T0, 1000, T0 + 3000, 300_000)).toMatchObject({ stale: false, ageMs: 3000 });
-    expect(staleness(T0, 1000, T0 + 3001, 300_000)).toMatchObject({ stale: true, ageMs: 3001, limitMs: 3000 });
-    expect(staleness(T0, 60_000, T0 + 120_000, 300_000).stale).toBe(false);
-    expect(staleness(T0, null, T0 + 60_000, 300_000).stale).toBe(false);
-    expect(staleness(T0, null, T0 + 300_001, 300_000).stale).toBe(true);
+  it('marks a reading stale once nothing newer arrived for three of its meter\'s intervals, by the page\'s clock', () => {
+    // the reading's own clock is 40 s behind the page's: it arrived 3 s ago, not 43
+    expect(staleness(T0 - 40_000, T0, 1000, T0 + 3000, 300_000)).toMatchObject({ stale: false, ageMs: 3000 });
+    expect(staleness(T0 - 40_000, T0, 1000, T0 + 3001, 300_000)).toMatchObject({ stale: true, ageMs: 3001, limitMs: 3000 });
+    expect(staleness(T0, T0, 60_000, T0 + 120_000, 300_000).stale).toBe(false);
+  });
+
+  it('falls back to the reading\'s age against a fixed bound while the cadence is unknown or the reading came from history', () => {
+    expect(staleness(T0, null, 1000, T0 + 60_000, 300_000)).toMatchObject({ stale: false, ageMs: 60_000 });
+    expect(staleness(T0, T0, null, T0 + 60_000, 300_000).stale).toBe(false);
+    expect(staleness(T0, null, null, T0 + 300_001, 300_000)).toMatchObject({ stale: true, limitMs: 300_000 });
   });
 });
 

@@ -146,11 +146,11 @@ export class PlantView {
     if (tile.chart) tile.chart.update(data ? data.series : null, limit);
   }
 
-  /** Stale, with its age, once the meter is overdue by three of its own intervals (STALE_FALLBACK_MS until known). */
+  /** Stale, with how long nothing newer came, once the meter is overdue by three of its own intervals (liveness.js). */
   markStale(tile) {
     const data = this.readings.get(keyOf(tile.meter, tile.quantity));
     const reading = data && data.ts > 0 ? data : null;
-    const verdict = reading ? staleness(reading.ts, data.cadence.intervalMs, Date.now(), STALE_FALLBACK_MS) : null;
+    const verdict = reading ? staleness(reading.ts, data.arrivedAt, data.cadence.intervalMs, Date.now(), STALE_FALLBACK_MS) : null;
     const stale = Boolean(verdict && verdict.stale);
     tile.el.classList.toggle('stale', stale);
     tile.el.dataset.stale = String(stale);
@@ -195,8 +195,11 @@ export class PlantView {
     const tile = this.tiles.get(key);
     if (!tile) return;
     const data = this.dataOf(key);
-    if (r.ts >= data.ts) Object.assign(data, { value: r.value, ts: r.ts, quality: r.quality });
+    const newer = r.ts >= data.ts;
+    if (newer) Object.assign(data, { value: r.value, ts: r.ts, quality: r.quality });
     if (addPoint) {
+      // from the stream: when it reached the page says whether the meter keeps reporting, whatever its clock says
+      if (newer) data.arrivedAt = Date.now();
       data.series.addReading(r.ts, r.value, Date.now());
       data.cadence.note(r.ts);
     }
@@ -206,7 +209,7 @@ export class PlantView {
   dataOf(key) {
     let data = this.readings.get(key);
     if (!data) {
-      data = { value: null, ts: 0, quality: null, cadence: new Cadence(), series: new BucketSeries({ everyMs: HISTORY_EVERY_MS, windowMs: HISTORY_MS, maxPoints: MAX_POINTS }) };
+      data = { value: null, ts: 0, arrivedAt: null, quality: null, cadence: new Cadence(), series: new BucketSeries({ everyMs: HISTORY_EVERY_MS, windowMs: HISTORY_MS, maxPoints: MAX_POINTS }) };
       this.readings.set(key, data);
     }
     return data;
