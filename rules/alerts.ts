@@ -163,9 +163,10 @@ export class AlertSlot implements AlertPort {
     a.updatedAt = Math.max(a.updatedAt, ts);
     a.limit = crossed(value, threshold);
     a.message = this.describe(value, threshold);
-    const historyRow = a.updatedAt - this.lastRowAt >= this.book.retriggerRowIntervalMs || this.peakExcess > this.rowExcess;
+    // by the re-trigger's event time: an acknowledgement's processing time in updatedAt must not shift the interval
+    const historyRow = ts - this.lastRowAt >= this.book.retriggerRowIntervalMs || this.peakExcess > this.rowExcess;
     if (historyRow) {
-      this.lastRowAt = a.updatedAt;
+      this.lastRowAt = ts;
       this.rowExcess = this.peakExcess;
     }
     this.book.emit('updated', a, historyRow);
@@ -228,7 +229,7 @@ export class AlertSlot implements AlertPort {
       violating: this.violating,
       openedAt: this.openedAt,
       lastRowAt: this.lastRowAt,
-      // JSON has no -Infinity: an alert without a finite peak yet is written as null
+      // JSON has no -Infinity: without a finite peak yet (a raise on a non-finite value) the excesses are left out
       ...(Number.isFinite(this.rowExcess) ? { rowExcess: this.rowExcess } : {}),
       ...(Number.isFinite(this.peakExcess) ? { peakExcess: this.peakExcess } : {}),
     };
