@@ -76,6 +76,20 @@ describe('alert history rows', () => {
     ]);
   });
 
+  it('times the 5 minutes by the re-triggers\' event time, whenever the acknowledgement was processed', () => {
+    const h = harness(PH_FLOOR);
+    const at = (i: number, v: number): Step => ({ ...ph, ts: T0 + i * 10_000, v, now: T0 + i * 10_000 + 500 });
+    h.feed([at(0, 5.9)]);
+    // acknowledged an hour later in processing time (a replay, a late operator): re-triggers 10 and 30 s after the raise
+    h.feed([{ ack: h.transitions[0]!.alert.id, by: 'paper-ops', now: T0 + 60 * MIN }, at(1, 6.1), at(2, 5.95), at(3, 6.1), at(4, 5.95)]);
+    expect(h.transitions.map((t) => [t.transition, t.historyRow !== false])).toEqual([
+      ['raised', true],
+      ['acknowledged', true],
+      ['updated', false],
+      ['updated', false],
+    ]);
+  });
+
   it('puts who acknowledged and their comment on the acknowledgement row', () => {
     const h = harness(PH_FLOOR);
     h.feed([{ ...ph, ts: T0, v: 5.5, now: T0 }]);
