@@ -2,7 +2,7 @@
 // One alert: what, where, since when, its transitions (from InfluxDB), and acknowledging it with a comment.
 import { api, liveUrl } from './api.js';
 import { plantName } from './alerts-ui.js';
-import { $, element, formatDateTime, formatDuration, formatNumber } from './format.js';
+import { $, describeError, element, formatDateTime, formatDuration, formatNumber } from './format.js';
 import { localized, t } from './i18n.js';
 
 export class AlertView {
@@ -25,18 +25,24 @@ export class AlertView {
     this.alert = null;
     this.history = [];
     this.lifecycle = null;
+    this.historyError = null;
     $('ack-result').textContent = '';
     $('ack-comment').value = '';
     $('alert-back').href = this.ctx.role === 'operator' ? '#/plant' : '#/overview';
-    const [{ body: alert }, { body: history }] = await Promise.all([api(`/api/alerts/${encodeURIComponent(id)}`), api(`/api/alerts/history?id=${encodeURIComponent(id)}`)]);
+    // The alert comes from the dashboard's broker subscription, its history from InfluxDB: one failing leaves the other.
+    const [current, history] = await Promise.allSettled([api(`/api/alerts/${encodeURIComponent(id)}`), api(`/api/alerts/history?id=${encodeURIComponent(id)}`)]);
     if (generation !== this.generation) return;
-    this.alert = alert;
-    this.takeHistory(history);
+    if (current.status === 'rejected') throw current.reason;
+    this.alert = current.value.body;
+    if (history.status === 'fulfilled') this.takeHistory(history.value.body);
+    else this.historyError = history.reason;
     this.render();
+    const alert = this.alert;
     this.openLive(generation, alert);
   }
 
   takeHistory(body) {
+    this.historyError = null;
     this.history = body.transitions;
     this.lifecycle = (body.lifecycles || []).find((l) => l.id === this.alert.id) ?? null;
   }
@@ -73,7 +79,8 @@ export class AlertView {
     detail.replaceChildren(title, facts);
     $('ack-form').hidden = a.state !== 'raised';
     this.renderLifecycle();
-    $('alert-history').replaceChildren(...this.history.map((h) => historyItem(h)));
+    // a history that could not be loaded says so in its place, rather than showing as an alert without transitions
+    $('alert-history').replaceChildren(...(this.historyError ? [element('li', 'list-state error', t('loadFailed') + describeError(this.historyError))] : this.history.map((h) => historyItem(h))));
   }
 
   /** Raise → acknowledgement (who, comment) → clear, with how long each took: what an auditor reads first. */
@@ -147,7 +154,9 @@ export class AlertView {
         this.takeHistory(body);
         this.render();
       } catch (err) {
-        this.ctx.showError(err);
+        if (generation !== this.generation) return;
+        this.historyError = err;
+        this.render();
       }
     }, 1500);
   }

@@ -288,5 +288,9 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     expect(new Set(qualities)).toEqual(new Set(['读数未能加载']));
     await plant.locator('#plant-alerts .alert-item').first().waitFor({ timeout: 10_000 });
     expect(await plant.locator('#plant-alerts-none').isHidden()).toBe(true);
+    // its page: the alert (from the broker subscription) is shown, its history says it could not be loaded
+    await plant.locator('#plant-alerts .alert-item a').first().click();
+    await plant.locator('#alert-detail[data-state="acknowledged"]').waitFor({ timeout: 10_000 });
+    await expect.poll(() => plant.textContent('#alert-history'), { timeout: 10_000 }).toMatch(/^加载失败：数据服务暂时无法响应/);
   });
 });
