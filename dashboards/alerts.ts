@@ -33,6 +33,8 @@ export const alertSchema = z.object({
   value: finiteOrNull,
   limit: finiteOrNull,
   count: z.number().int().nonnegative(),
+  /** Absent from alerts published before rules tracked it. */
+  peak: finiteOrNull.optional(),
   escalated: z.boolean(),
   message: z.object({ en: z.string(), zh: z.string() }),
 });

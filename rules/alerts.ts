@@ -9,6 +9,12 @@
  *
  * Alert ids are derived from the key and the event time of the raise, so replaying the same feed (after a restore)
  * gives the same ids: a consumer sees a re-published alert as the same alert.
+ *
+ * History rows: every transition is published, but a re-trigger (`updated`) of an open alert is marked for the
+ * history (`historyRow`) only when `retriggerRowIntervalMs` of event time has passed since the alert's last row, or
+ * when it reached a new peak (a value further beyond the bound than any row so far says). A value hovering at its
+ * limit re-triggers every few seconds: the history keeps a bounded number of rows an hour with the count, the peak
+ * and the last value, instead of one row per crossing.
  */
 import type { AlertPort, Localized, Threshold } from './kinds/types.ts';
 
@@ -42,6 +48,11 @@ export interface Alert {
   limit: number | null;
   /** How many times the condition was met since raised (re-triggers, re-notifications). */
   count: number;
+  /**
+   * The value furthest beyond the crossed bound since raised (the highest above a maximum, the lowest below a
+   * minimum; the highest for rules without a bound). Absent on alerts restored from checkpoints older than it.
+   */
+  peak?: number | null;
   escalated: boolean;
   message: Localized;
 }
@@ -49,7 +60,12 @@ export interface Alert {
 export interface AlertTransition {
   transition: TransitionKind;
   alert: Alert;
+  /** False for a re-trigger the history skips (see above); every other transition has a row. */
+  historyRow?: boolean;
 }
+
+/** Default of `history.retriggerRowIntervalMs`: one re-trigger row per 5 minutes of an open alert, plus new peaks. */
+export const DEFAULT_RETRIGGER_ROW_INTERVAL_MS = 300_000;
 
 export interface AlertRule {
   id: string;
@@ -65,9 +81,19 @@ export interface SlotState {
   alert: Alert;
   violating: boolean;
   openedAt: number;
+  /** Event time of the alert's last history row, and how far beyond its bound the peak was then (absent in older checkpoints). */
+  lastRowAt?: number;
+  rowExcess?: number;
+  peakExcess?: number;
 }
 
 const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+/** How far `value` is beyond the bound it crossed (below a minimum counts down); the value itself without a bound. */
+function excessOf(value: number, limit: number | null, threshold: Threshold | undefined): number {
+  if (limit === null || !threshold) return value;
+  return threshold.min === limit && (threshold.max === undefined || value < threshold.min) ? limit - value : value - limit;
+}
 
 /** One rule × plant × meter: where its operators report, and its open alert if any. */
 export class AlertSlot implements AlertPort {
@@ -76,6 +102,11 @@ export class AlertSlot implements AlertPort {
   private violating = false;
   /** Processing time the alert was raised at, for escalation. */
   private openedAt = 0;
+  /** How far beyond its bound the alert's peak is. */
+  private peakExcess = -Infinity;
+  /** Event time of the alert's last history row, and the peak's excess then: a re-trigger row is due after the interval or above it. */
+  private lastRowAt = 0;
+  private rowExcess = -Infinity;
 
   constructor(
     private readonly book: AlertBook,
@@ -110,20 +141,35 @@ export class AlertSlot implements AlertPort {
         count: 1,
         escalated: false,
         message: this.describe(value, threshold),
+        peak: finiteOrNull(value),
       };
       this.alert = alert;
+      this.peakExcess = excessOf(value, alert.limit, threshold);
+      this.lastRowAt = ts;
+      this.rowExcess = this.peakExcess;
       this.book.opened(this);
       this.book.emit('raised', alert);
       return;
     }
     a.value = finiteOrNull(value);
+    const excess = excessOf(value, crossed(value, threshold), threshold);
+    if (Number.isFinite(value) && (excess > this.peakExcess || a.peak === undefined || a.peak === null)) {
+      this.peakExcess = excess;
+      a.peak = value;
+    }
     if (this.violating) return;
     this.violating = true;
     a.count++;
     a.updatedAt = Math.max(a.updatedAt, ts);
     a.limit = crossed(value, threshold);
     a.message = this.describe(value, threshold);
-    this.book.emit('updated', a);
+    // by the re-trigger's event time: an acknowledgement's processing time in updatedAt must not shift the interval
+    const historyRow = ts - this.lastRowAt >= this.book.retriggerRowIntervalMs || this.peakExcess > this.rowExcess;
+    if (historyRow) {
+      this.lastRowAt = ts;
+      this.rowExcess = this.peakExcess;
+    }
+    this.book.emit('updated', a, historyRow);
   }
 
   relax(): void {
@@ -177,13 +223,28 @@ export class AlertSlot implements AlertPort {
 
   snapshot(): SlotState | undefined {
     if (!this.alert) return undefined;
-    return { key: [this.rule.id, this.plant, this.meter], alert: { ...this.alert, message: { ...this.alert.message } }, violating: this.violating, openedAt: this.openedAt };
+    return {
+      key: [this.rule.id, this.plant, this.meter],
+      alert: { ...this.alert, message: { ...this.alert.message } },
+      violating: this.violating,
+      openedAt: this.openedAt,
+      lastRowAt: this.lastRowAt,
+      // JSON has no -Infinity: without a finite peak yet (a raise on a non-finite value) the excesses are left out
+      ...(Number.isFinite(this.rowExcess) ? { rowExcess: this.rowExcess } : {}),
+      ...(Number.isFinite(this.peakExcess) ? { peakExcess: this.peakExcess } : {}),
+    };
   }
 
   restore(state: SlotState): void {
     this.alert = { ...state.alert, message: { ...state.alert.message } };
     this.violating = state.violating;
     this.openedAt = state.openedAt;
+    // Checkpoints from before history throttling: the alert's last change stands for its last row, its value for its peak.
+    this.alert.peak ??= this.alert.value;
+    const peak = this.alert.peak;
+    this.peakExcess = state.peakExcess ?? (peak === null ? -Infinity : this.alert.limit === null ? peak : Math.abs(peak - this.alert.limit));
+    this.lastRowAt = state.lastRowAt ?? this.alert.updatedAt;
+    this.rowExcess = state.rowExcess ?? this.peakExcess;
     this.book.opened(this);
   }
 }
@@ -205,6 +266,8 @@ export class AlertBook {
   constructor(
     readonly now: () => number,
     private readonly listener: (t: AlertTransition) => void,
+    /** Event time between two history rows of an open alert's re-triggers (new peaks aside). */
+    readonly retriggerRowIntervalMs = DEFAULT_RETRIGGER_ROW_INTERVAL_MS,
   ) {}
 
   slot(rule: AlertRule, plant: string, meter: string, quantity: string | null, describe: Describe): AlertSlot {
@@ -274,8 +337,8 @@ export class AlertBook {
   }
 
   /** @internal */
-  emit(transition: TransitionKind, alert: Alert): void {
-    this.listener({ transition, alert: copy(alert) });
+  emit(transition: TransitionKind, alert: Alert, historyRow = true): void {
+    this.listener(historyRow ? { transition, alert: copy(alert) } : { transition, alert: copy(alert), historyRow });
   }
 }
 

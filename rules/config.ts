@@ -158,6 +158,11 @@ export const rulesConfigSchema = z
         /** Learned baselines: the percentile of each quantity over the last `days` days, per plant. */
         learn: z.strictObject({ quantities: z.array(quantityIdSchema).min(1), days: z.number().positive().default(30), percentile: z.number().int().min(1).max(99).default(50) }).optional(),
         reductions: z.boolean().default(true),
+        /**
+         * Alert history (InfluxDB `alerts`): at most one row per this much event time for the re-triggers of an open
+         * alert, plus one for each new peak; raise, acknowledgement, escalation and clear always have theirs.
+         */
+        retriggerRowIntervalMs: durationMs.default(300_000),
       })
       .prefault({}),
     /** Webhooks to regulators (the retained alert topic is always published). */

@@ -51,6 +51,8 @@ export interface EngineOptions {
   allowedLatenessMs?: number;
   idleFlushMs?: number;
   clock?: () => number;
+  /** Event time between history rows of an open alert's re-triggers (default 5 min; new peaks always get one). */
+  retriggerRowIntervalMs?: number;
   onTransition?: (t: AlertTransition) => void;
   onLate?: (late: LateReading) => void;
 }
@@ -306,7 +308,7 @@ export class RulesEngine implements SlotMaker {
       this.transitions[t.transition] = (this.transitions[t.transition] ?? 0) + 1;
       this.plantInfo(t.alert.plant).changedGen = this.generation;
       onTransition?.(t);
-    });
+    }, opts.retriggerRowIntervalMs);
     this.runtimes = opts.rules
       .filter((r) => r.enabled)
       .map((rule) => {

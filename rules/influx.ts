@@ -1,6 +1,7 @@
 /**
  * Alert transitions to InfluxDB's v1 `/write` (line protocol, precision ms): measurement `alerts`, tags plant, rule,
- * meter, severity; fields state, transition, value, limit, id. Small volume (transitions, not readings): each
+ * meter, severity; fields state, transition, value, limit, id, count, peak, and on acknowledgement rows who (`by`) and
+ * their comment (`comment`). Rows written before `peak`, `by` and `comment` existed simply lack them. Small volume (transitions, not readings): each
  * flush writes what is pending in requests of at most MAX_LINES_PER_WRITE lines; a failed write keeps its lines for
  * a later flush, up to a bound past which the oldest are dropped, counted and reported (never silently). After a
  * failure the periodic flushes back off (1 s doubling to 30 s), so that an InfluxDB that is down is not sent the
@@ -19,6 +20,11 @@ export function transitionLine(t: AlertTransition): string {
   const fields = [`state="${a.state}"`, `transition="${t.transition}"`, `id="${escapeString(a.id)}"`, `count=${a.count}i`];
   if (a.value !== null) fields.push(`value=${a.value}`);
   if (a.limit !== null) fields.push(`limit=${a.limit}`);
+  if (a.peak !== undefined && a.peak !== null) fields.push(`peak=${a.peak}`);
+  if (t.transition === 'acknowledged') {
+    if (a.ackedBy !== undefined) fields.push(`by="${escapeString(a.ackedBy)}"`);
+    if (a.comment !== undefined) fields.push(`comment="${escapeString(a.comment)}"`);
+  }
   return `alerts,plant=${escapeTag(a.plant)},rule=${escapeTag(a.rule)},meter=${escapeTag(a.meter)},severity=${a.severity} ${fields.join(',')} ${Math.round(at)}`;
 }
 

@@ -368,7 +368,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
         .then(async ([, { keyed, acked }]) => {
           await acked;
           void journalWrite('done', keyed);
-          for (const i of keyed) writer.push(i.t);
+          for (const i of keyed) if (i.t.historyRow !== false) writer.push(i.t);
         })
         .catch(() => undefined); // reported by `sending`
     }
@@ -396,6 +396,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     allowedLatenessMs: config.eventTime.allowedLatenessMs,
     idleFlushMs: config.eventTime.idleFlushMs,
     clock,
+    retriggerRowIntervalMs: config.history.retriggerRowIntervalMs,
     onTransition: handTransition,
     onLate: lateLogger(log),
   });

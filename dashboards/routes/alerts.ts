@@ -39,6 +39,7 @@ export const alertSchema = {
     value: nullableNumber,
     limit: nullableNumber,
     count: { type: 'integer' },
+    peak: nullableNumber,
     escalated: { type: 'boolean' },
     message: localizedName,
   },
@@ -94,10 +95,82 @@ export function historyStatement(req: HistoryRequest): string {
   if (req.severities?.length) where.push(tagIn('severity', req.severities));
   if (req.id !== undefined) where.push(`"id" = ${quoteString(req.id)}`);
   return (
-    `SELECT "id", "state", "transition", "value", "limit", "count", "plant", "rule", "meter", "severity" FROM "alerts"` +
+    `SELECT "id", "state", "transition", "value", "limit", "count", "peak", "by", "comment", "plant", "rule", "meter", "severity" FROM "alerts"` +
     ` WHERE ${where.join(' AND ')} ORDER BY time DESC LIMIT ${req.limit}`
   );
 }
+
+export interface HistoryRow {
+  time: number;
+  id: string;
+  plant: string;
+  rule: string;
+  meter: string;
+  severity: string;
+  state: string;
+  transition: string;
+  value: number | null;
+  limit: number | null;
+  count: number | null;
+  peak: number | null;
+  by: string | null;
+  comment: string | null;
+  /** Since the alert was raised (its id says when). */
+  sinceRaisedMs: number | null;
+}
+
+/** One alert's way from raise to acknowledgement to clear, as far as the rows returned show it. */
+export interface Lifecycle {
+  id: string;
+  plant: string;
+  rule: string;
+  meter: string;
+  severity: string;
+  raisedAt: number;
+  acknowledgedAt: number | null;
+  acknowledgedBy: string | null;
+  comment: string | null;
+  clearedAt: number | null;
+  /** Raise to acknowledgement, raise to clear, acknowledgement to clear; null until it happened. */
+  toAcknowledgeMs: number | null;
+  toClearMs: number | null;
+  acknowledgedToClearMs: number | null;
+  /** The newest row's count and peak. */
+  count: number | null;
+  peak: number | null;
+  rows: number;
+}
+
+/** Lifecycles of the alerts among the rows (newest rows first, as the history answers), the most recently raised first. */
+export function lifecyclesOf(rows: readonly HistoryRow[]): Lifecycle[] {
+  const byId = new Map<string, Lifecycle>();
+  for (const row of rows) {
+    const raisedAt = slotOfAlertId(row.id)?.raisedAt ?? (row.transition === 'raised' ? row.time : null);
+    if (raisedAt === null) continue;
+    let life = byId.get(row.id);
+    if (!life) {
+      life = { id: row.id, plant: row.plant, rule: row.rule, meter: row.meter, severity: row.severity, raisedAt, acknowledgedAt: null, acknowledgedBy: null, comment: null, clearedAt: null, toAcknowledgeMs: null, toClearMs: null, acknowledgedToClearMs: null, count: row.count, peak: row.peak, rows: 0 };
+      byId.set(row.id, life);
+    }
+    life.rows++;
+    if (row.transition === 'acknowledged') {
+      life.acknowledgedAt = row.time;
+      life.acknowledgedBy = row.by;
+      life.comment = row.comment;
+    } else if (row.transition === 'cleared') {
+      life.clearedAt = row.time;
+    }
+  }
+  for (const life of byId.values()) {
+    if (life.acknowledgedAt !== null) life.toAcknowledgeMs = life.acknowledgedAt - life.raisedAt;
+    if (life.clearedAt !== null) life.toClearMs = life.clearedAt - life.raisedAt;
+    if (life.acknowledgedAt !== null && life.clearedAt !== null) life.acknowledgedToClearMs = life.clearedAt - life.acknowledgedAt;
+  }
+  return [...byId.values()].sort((a, b) => b.raisedAt - a.raisedAt);
+}
+
+const numberOrNull = (x: unknown): number | null => (typeof x === 'number' ? x : null);
+const stringOrNull = (x: unknown): string | null => (typeof x === 'string' ? x : null);
 
 const severitiesOf = (text: string | undefined): Severity[] | undefined => (text === undefined ? undefined : (text.split(',') as Severity[]));
 
@@ -175,10 +248,36 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
         response: {
           200: {
             type: 'object',
-            required: ['from', 'to', 'transitions'],
+            required: ['from', 'to', 'transitions', 'lifecycles'],
             properties: {
               from: { type: 'integer' },
               to: { type: 'integer' },
+              lifecycles: {
+                type: 'array',
+                description: 'per alert among the rows: raise → acknowledgement (who, comment) → clear, with durations (ms); null where it has not happened (or is outside the rows returned)',
+                items: {
+                  type: 'object',
+                  required: ['id', 'plant', 'rule', 'meter', 'severity', 'raisedAt', 'acknowledgedAt', 'acknowledgedBy', 'comment', 'clearedAt', 'toAcknowledgeMs', 'toClearMs', 'acknowledgedToClearMs', 'count', 'peak', 'rows'],
+                  properties: {
+                    id: { type: 'string' },
+                    plant: idString,
+                    rule: idString,
+                    meter: idString,
+                    severity: { type: 'string' },
+                    raisedAt: { type: 'integer' },
+                    acknowledgedAt: { type: ['integer', 'null'] },
+                    acknowledgedBy: { type: ['string', 'null'] },
+                    comment: { type: ['string', 'null'] },
+                    clearedAt: { type: ['integer', 'null'] },
+                    toAcknowledgeMs: { type: ['integer', 'null'] },
+                    toClearMs: { type: ['integer', 'null'] },
+                    acknowledgedToClearMs: { type: ['integer', 'null'] },
+                    count: { type: ['integer', 'null'] },
+                    peak: nullableNumber,
+                    rows: { type: 'integer' },
+                  },
+                },
+              },
               transitions: {
                 type: 'array',
                 items: {
@@ -196,6 +295,10 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
                     value: nullableNumber,
                     limit: nullableNumber,
                     count: { type: ['integer', 'null'] },
+                    peak: nullableNumber,
+                    by: { type: ['string', 'null'], description: 'acknowledgement rows: who acknowledged (token name)' },
+                    comment: { type: ['string', 'null'], description: 'acknowledgement rows: their comment' },
+                    sinceRaisedMs: { type: ['integer', 'null'] },
                   },
                 },
               },
@@ -212,12 +315,12 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
         const slot = slotOfAlertId(q.id);
         if (!slot) throw badParameter('id', `${q.id} is not an alert id (rule.plant.meter.raisedAt)`, 'BAD_ALERT_ID');
         plantForCaller(caller, registry, slot.plant);
-        if (plantFilter !== undefined && plantFilter !== slot.plant) return { from: 0, to: 0, transitions: [] };
+        if (plantFilter !== undefined && plantFilter !== slot.plant) return { from: 0, to: 0, transitions: [], lifecycles: [] };
         plantFilter = slot.plant;
       }
       const plants = plantsForCaller(caller, registry, { plant: plantFilter, region: q.region });
       const { from, to } = checkedWindow(q, now(), DEFAULT_HISTORY_MS);
-      if (plants.length === 0) return { from, to, transitions: [] };
+      if (plants.length === 0) return { from, to, transitions: [], lifecycles: [] };
       const severities = severitiesOf(q.severity);
       const statement = historyStatement({
         plants: plants.map((p) => p.id),
@@ -229,23 +332,30 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
         ...(q.id !== undefined ? { id: q.id } : {}),
       });
       const [series = []] = await influx.query([statement]);
-      const transitions = series
+      const transitions: HistoryRow[] = series
         .flatMap(seriesRows)
-        .map((row) => ({
-          time: row.time,
-          id: row.id,
-          plant: row.plant,
-          rule: row.rule,
-          meter: row.meter,
-          severity: row.severity,
-          state: row.state,
-          transition: row.transition,
-          value: typeof row.value === 'number' ? row.value : null,
-          limit: typeof row.limit === 'number' ? row.limit : null,
-          count: typeof row.count === 'number' ? row.count : null,
-        }))
-        .filter((r) => typeof r.time === 'number' && typeof r.id === 'string');
-      return { from, to, transitions };
+        .filter((row) => typeof row.time === 'number' && typeof row.id === 'string')
+        .map((row) => {
+          const raisedAt = slotOfAlertId(row.id as string)?.raisedAt;
+          return {
+            time: row.time as number,
+            id: row.id as string,
+            plant: String(row.plant),
+            rule: String(row.rule),
+            meter: String(row.meter),
+            severity: String(row.severity),
+            state: String(row.state),
+            transition: String(row.transition),
+            value: numberOrNull(row.value),
+            limit: numberOrNull(row.limit),
+            count: numberOrNull(row.count),
+            peak: numberOrNull(row.peak),
+            by: stringOrNull(row.by),
+            comment: stringOrNull(row.comment),
+            sinceRaisedMs: raisedAt === undefined ? null : (row.time as number) - raisedAt,
+          };
+        });
+      return { from, to, transitions, lifecycles: lifecyclesOf(transitions) };
     },
   );
 

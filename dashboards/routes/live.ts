@@ -3,7 +3,9 @@
  * every plant in the caller's scope. Event `readings` carries one batch (values in canonical units), event `alert` an
  * alert's new state (the JSON of GET /api/alerts), each with an event id; a client reconnecting
  * with `Last-Event-ID` is first sent what it missed from the server's ring buffer, or an event `gap` when that is no
- * longer there (reload /latest and /series then). A comment every `heartbeatMs` keeps proxies from closing the stream.
+ * longer there (reload /latest and /series then). An event `heartbeat` at the start and every `heartbeatMs`
+ * (`{"everyMs": …, "broker": true|false}`, no id) keeps proxies from closing the stream and tells the page that the
+ * stream is alive and whether the server still has the broker: a page judges its live indicator by it when no data flows.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
@@ -88,6 +90,8 @@ export const liveRoutes: FastifyPluginAsync<LiveRouteOptions> = async (app, opti
         // Something to read at once, so that a client (and a proxy) knows the stream is up before the first reading.
         connection.comment(`live readings and alerts of ${[...allowed].join(', ') || 'no plants'}`);
       }
+      const heartbeatEvent = (): boolean => connection.send({ event: 'heartbeat', data: JSON.stringify({ everyMs: heartbeatMs, broker: feed.status().connected }) });
+      heartbeatEvent();
       if (!connection.isOpen) {
         open.delete(connection);
         return;
@@ -97,7 +101,7 @@ export const liveRoutes: FastifyPluginAsync<LiveRouteOptions> = async (app, opti
         if (wanted(event) && !connection.sendFormatted(liveEventText(event))) finish();
       });
       const heartbeat = setInterval(() => {
-        if (!connection.comment('heartbeat')) finish();
+        if (!heartbeatEvent()) finish();
       }, heartbeatMs);
       function finish(): void {
         clearInterval(heartbeat);

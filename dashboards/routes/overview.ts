@@ -1,6 +1,7 @@
 /**
- * GET /api/overview?region= : every plant in scope (or of one region) with its status from the age and quality of
- * its last readings (plant-status.ts) and its open alerts by severity: the regulator's region view in one request.
+ * GET /api/overview?region= : every plant in scope (or of one region) with its data health from the age and quality
+ * of its last readings (plant-status.ts), and apart from it its compliance and open alerts by severity: the
+ * regulator's region view in one request.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
@@ -8,7 +9,7 @@ import { isOpen, SEVERITIES, severityRank, type Severity } from '../alerts.ts';
 import { callerOf, plantsForCaller } from '../auth.ts';
 import type { InfluxQueryClient } from '../influx.ts';
 import type { LiveFeed } from '../live-feed.ts';
-import { PLANT_STATUSES, plantHealth } from '../plant-status.ts';
+import { COMPLIANCE_STATES, PLANT_STATUSES, plantCompliance, plantHealth } from '../plant-status.ts';
 import { fetchLatest } from './latest.ts';
 import { idString, localizedName, tokenParam } from './schemas.ts';
 
@@ -42,15 +43,16 @@ export const overviewRoutes: FastifyPluginAsync<OverviewOptions> = async (app, {
                 type: 'array',
                 items: {
                   type: 'object',
-                  required: ['id', 'name', 'region', 'industry', 'status', 'lastTs', 'meters', 'openAlerts'],
+                  required: ['id', 'name', 'region', 'industry', 'status', 'compliance', 'lastTs', 'meters', 'openAlerts'],
                   properties: {
                     id: idString,
                     name: localizedName,
                     region: { type: 'object', required: ['id', 'name'], properties: { id: idString, name: localizedName } },
                     industry: { type: 'string' },
-                    status: { type: 'string', enum: PLANT_STATUSES },
+                    status: { type: 'string', enum: PLANT_STATUSES, description: 'data health: whether the meters report' },
+                    compliance: { type: 'string', enum: COMPLIANCE_STATES, description: 'the worst open alert\'s severity, none, or unknown (offline or no data, no open alert)' },
                     lastTs: { type: ['integer', 'null'] },
-                    meters: { type: 'object', required: ['total', 'reporting', 'stale', 'notGood'], properties: { total: count, reporting: count, stale: count, notGood: count } },
+                    meters: { type: 'object', required: ['total', 'reporting', 'online', 'stale', 'notGood'], properties: { total: count, reporting: count, online: count, stale: count, notGood: count } },
                     openAlerts: {
                       type: 'object',
                       required: ['total', 'worst', 'bySeverity'],
@@ -81,12 +83,14 @@ export const overviewRoutes: FastifyPluginAsync<OverviewOptions> = async (app, {
           const alerts = open.filter((a) => a.plant === plant.id);
           const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, alerts.filter((a) => a.severity === s).length])) as Record<Severity, number>;
           const worst = alerts.reduce<Severity | null>((w, a) => (w === null || severityRank(a.severity) > severityRank(w) ? a.severity : w), null);
+          const health = plantHealth(plant, latest.get(plant.id) ?? [], at, staleAfterMs);
           return {
             id: plant.id,
             name: plant.name,
             region: { id: plant.region, name: regionName(plant.region) },
             industry: plant.industry,
-            ...plantHealth(plant, latest.get(plant.id) ?? [], at, staleAfterMs),
+            ...health,
+            compliance: plantCompliance(worst, health.status),
             openAlerts: { total: alerts.length, worst, bySeverity },
           };
         }),

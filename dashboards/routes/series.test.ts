@@ -74,7 +74,7 @@ describe('alert history InfluxQL', () => {
   it('selects the transitions of the plants in scope, newest first, with filters quoted', async () => {
     const { historyStatement } = await import('./alerts.ts');
     expect(historyStatement({ plants: ['paper-01', 'steel-01'], from: 1, to: 2, limit: 10, severities: ['major'], id: "x'y" })).toBe(
-      `SELECT "id", "state", "transition", "value", "limit", "count", "plant", "rule", "meter", "severity" FROM "alerts" WHERE ("plant" = 'paper-01' OR "plant" = 'steel-01') AND time >= 1ms AND time < 2ms AND ("severity" = 'major') AND "id" = 'x\\'y' ORDER BY time DESC LIMIT 10`,
+      `SELECT "id", "state", "transition", "value", "limit", "count", "peak", "by", "comment", "plant", "rule", "meter", "severity" FROM "alerts" WHERE ("plant" = 'paper-01' OR "plant" = 'steel-01') AND time >= 1ms AND time < 2ms AND ("severity" = 'major') AND "id" = 'x\\'y' ORDER BY time DESC LIMIT 10`,
     );
   });
 });

@@ -1,6 +1,6 @@
 // An alert as a list item, and the open-alerts list kept current from the live stream.
 import { localized, t } from './i18n.js';
-import { element, formatDateTime, formatNumber } from './format.js';
+import { describeError, element, formatDateTime, formatNumber } from './format.js';
 
 const RANK = { warning: 0, minor: 1, major: 2, critical: 3 };
 
@@ -56,7 +56,21 @@ export function alertItem(alert, { plants, showPlant }) {
   return li;
 }
 
-export function renderAlertList(list, none, alerts, options) {
-  list.replaceChildren(...alerts.map((a) => alertItem(a, options)));
-  none.hidden = alerts.length > 0;
+/**
+ * The line under a list: loading, the error that kept it from loading (in the list's place, so that a failed list
+ * never reads as an empty one), or "none" when it loaded empty.
+ */
+export function renderListState(el, load, count, noneKey) {
+  el.classList.toggle('error', load !== 'loading' && load !== 'loaded');
+  el.dataset.load = load === 'loading' || load === 'loaded' ? load : 'failed';
+  if (load === 'loading') {
+    el.textContent = t('loading');
+    el.hidden = count > 0;
+  } else if (load === 'loaded') {
+    el.textContent = t(noneKey);
+    el.hidden = count > 0;
+  } else {
+    el.textContent = t('loadFailed') + describeError(load);
+    el.hidden = false;
+  }
 }

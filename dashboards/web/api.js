@@ -5,9 +5,11 @@ const TOKEN_KEY = 'cleanstream.token';
 let token = null;
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  /** `status` 0: the server could not be reached. `code`: the API's error code, when it sent one. */
+  constructor(status, message, code = null) {
     super(message);
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -30,15 +32,23 @@ export function currentToken() {
 export async function api(path, init = {}) {
   const headers = { authorization: `Bearer ${token}` };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(path, { method: init.method ?? 'GET', headers, ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}) });
+  let res;
+  try {
+    res = await fetch(path, { method: init.method ?? 'GET', headers, ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}) });
+  } catch (err) {
+    throw new ApiError(0, err.message);
+  }
   if (!res.ok) {
     let message = res.statusText;
+    let code = null;
     try {
-      message = (await res.json()).message || message;
+      const body = await res.json();
+      message = body.message || message;
+      code = typeof body.code === 'string' ? body.code : null;
     } catch {
       // not JSON: keep the status text
     }
-    throw new ApiError(res.status, message);
+    throw new ApiError(res.status, message, code);
   }
   return { status: res.status, body: await res.json() };
 }

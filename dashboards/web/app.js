@@ -3,8 +3,9 @@
 // region overview); the address's hash chooses the view: #/plant/<id>, #/overview, #/alert/<id>.
 import { api, takeToken } from './api.js';
 import { AlertView } from './alert-view.js';
-import { $ } from './format.js';
+import { $, describeError, formatTime } from './format.js';
 import { initialLanguage, language, localized, setLanguage, t } from './i18n.js';
+import { StreamLiveness } from './liveness.js';
 import { OverviewView } from './overview-view.js';
 import { PlantView } from './plant-view.js';
 
@@ -12,10 +13,32 @@ const ctx = {
   plants: [],
   quantities: new Map(),
   role: null,
-  setStatus(key) {
-    const el = $('status');
-    el.dataset.state = key;
-    el.textContent = t(key);
+  /** The live indicator follows the one stream the current view reads. */
+  stream: new StreamLiveness(),
+  source: null,
+  /** Take a view's EventSource: its opening, errors and heartbeats drive the indicator; views report data messages. */
+  watchStream(source) {
+    ctx.source = source;
+    ctx.stream.reset(Date.now());
+    source.addEventListener('open', () => {
+      if (ctx.source === source) ctx.stream.opened(Date.now());
+      renderStatus();
+    });
+    source.addEventListener('error', () => {
+      if (ctx.source === source && source.readyState !== 1) ctx.stream.dropped(Date.now());
+      renderStatus();
+    });
+    source.addEventListener('heartbeat', (event) => {
+      if (ctx.source !== source) return;
+      const beat = JSON.parse(event.data);
+      ctx.stream.heartbeat(beat.everyMs, beat.broker, Date.now());
+      renderStatus();
+    });
+    renderStatus();
+  },
+  dataArrived(source, from) {
+    if (ctx.source !== source) return;
+    ctx.stream.message(from, Date.now());
   },
   showMessage(text) {
     const el = $('message');
@@ -23,13 +46,27 @@ const ctx = {
     el.hidden = !text;
   },
   showError(err) {
-    if (err.status === 401) ctx.showMessage(t('unauthorized'));
-    else if (err.status === 403) ctx.showMessage(t('forbidden'));
-    else if (err.status === 404) ctx.showMessage(t('notFound'));
-    else if (err.status === 409) ctx.showMessage(t('conflict') + err.message);
-    else ctx.showMessage(t('loadFailed') + err.message);
+    const text = describeError(err);
+    ctx.showMessage([401, 403, 404, 409].includes(err.status) ? text : t('loadFailed') + text);
   },
 };
+
+/** The indicator: 实时 / 连接中… / 已中断 自 hh:mm:ss (why, in its title). */
+function renderStatus() {
+  const el = $('status');
+  if (!ctx.source) {
+    el.textContent = '';
+    delete el.dataset.state;
+    return;
+  }
+  const { state, since, reason } = ctx.stream.state(Date.now());
+  el.dataset.state = state;
+  el.textContent = state === 'down' ? `${t('down')} ${t('since')} ${formatTime(since)}` : t(state);
+  el.title = reason ? t(`down-${reason}`) : '';
+  if (since !== null) el.dataset.since = String(since);
+  else delete el.dataset.since;
+}
+setInterval(renderStatus, 1000);
 
 const views = { plant: new PlantView(ctx), overview: new OverviewView(ctx), alert: new AlertView(ctx) };
 let currentView = null;
@@ -96,8 +133,7 @@ function rerender() {
   fillPlantSelect();
   $('lang').textContent = t('switchTo');
   if (currentView) views[currentView].rerender();
-  const status = $('status').dataset.state;
-  if (status) ctx.setStatus(status);
+  renderStatus();
 }
 
 async function main() {

@@ -1,6 +1,6 @@
 /* global document */
 // Numbers, times and small DOM helpers shared by the views.
-import { language } from './i18n.js';
+import { language, t } from './i18n.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -60,4 +60,31 @@ export function formatShare(x) {
   const abs = Math.abs(x);
   const options = abs > 0 && abs < 0.01 ? { style: 'percent', maximumSignificantDigits: 2 } : { style: 'percent', maximumFractionDigits: 1 };
   return new Intl.NumberFormat(locale(), options).format(x);
+}
+
+/** A duration for people: "1小时5分" / "1 h 5 min"; seconds under a minute; null stays "—". */
+export function formatDuration(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  const zh = language() === 'zh';
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return zh ? `${s}秒` : `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return zh ? `${m}分${s % 60 ? `${s % 60}秒` : ''}` : `${m} min${s % 60 ? ` ${s % 60} s` : ''}`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return zh ? `${h}小时${m % 60 ? `${m % 60}分` : ''}` : `${h} h${m % 60 ? ` ${m % 60} min` : ''}`;
+  const d = Math.floor(h / 24);
+  return zh ? `${d}天${h % 24 ? `${h % 24}小时` : ''}` : `${d} d${h % 24 ? ` ${h % 24} h` : ''}`;
+}
+
+/** What went wrong, for people: never the server's internals (addresses, database names) for a 5xx. */
+export function describeError(err) {
+  if (err.status === 401) return t('unauthorized');
+  if (err.status === 403) return t('forbidden');
+  if (err.status === 404) return t('notFound');
+  if (err.status === 409) return t('conflict') + err.message;
+  const code = err.code ? ` (${err.code})` : '';
+  if (!err.status) return t('errNetwork');
+  if (err.status === 502 || err.status === 503 || err.status === 504) return t('errUpstream') + code;
+  if (err.status >= 500) return t('errServer') + code;
+  return err.message;
 }

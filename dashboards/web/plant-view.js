@@ -3,12 +3,13 @@
 // a chart of the last half hour with its limit lines, for the outfall (flow, COD, NH3-N, pH), energy, the stack and production.
 // History comes from /latest and /series, then the SSE stream keeps values, charts and alerts live.
 import { api, liveUrl } from './api.js';
-import { alertItem, OpenAlerts } from './alerts-ui.js';
-import { $, element, formatNumber, formatTime } from './format.js';
+import { alertItem, OpenAlerts, renderListState } from './alerts-ui.js';
+import { $, element, formatDuration, formatNumber, formatTime } from './format.js';
 import { localized, t } from './i18n.js';
 import { exceeds, limitsByQuantity } from './limits.js';
 import { BucketSeries } from './chart-data.js';
 import { chartsAvailable, TileChart } from './chart.js';
+import { Cadence, staleness } from './liveness.js';
 
 const GROUPS = [
   { id: 'water', quantities: ['wastewater_flow', 'cod', 'nh3n', 'ph'] },
@@ -22,7 +23,9 @@ const HISTORY_MS = 30 * 60_000;
 const HISTORY_EVERY = '5s';
 const HISTORY_EVERY_MS = 5_000;
 const MAX_POINTS = 400;
-const STALE_MS = 5 * 60_000;
+// Until a meter's cadence is known (three readings seen live), its reading is stale after this long: the overview's
+// threshold for a silent meter.
+const STALE_FALLBACK_MS = 5 * 60_000;
 
 const keyOf = (meter, quantity) => `${meter}/${quantity}`;
 
@@ -41,12 +44,14 @@ export class PlantView {
     this.tiles = new Map();
     this.limits = new Map();
     this.alerts = new OpenAlerts();
+    /** The open-alerts list: 'loading', 'loaded', or the error that kept it from loading. */
+    this.alertsLoad = 'loading';
     this.source = null;
     this.generation = 0;
     setInterval(() => {
-      // Ages change without new data: re-mark stale tiles now and then.
-      for (const tile of this.tiles.values()) this.renderTile(tile);
-    }, 15_000);
+      // Ages grow without new data: a meter that stops reporting is marked within a second of becoming overdue.
+      for (const tile of this.tiles.values()) this.markStale(tile);
+    }, 1000);
   }
 
   async show(plant) {
@@ -56,6 +61,8 @@ export class PlantView {
     this.readings = new Map();
     this.limits = new Map();
     this.alerts.reset([]);
+    this.alertsLoad = 'loading';
+    this.latestFailed = false;
     this.renderInfo();
     this.buildTiles();
     this.renderAlerts();
@@ -84,7 +91,7 @@ export class PlantView {
   renderAlerts() {
     const alerts = this.alerts.list(this.plant.id);
     $('plant-alerts').replaceChildren(...alerts.map((a) => alertItem(a, { plants: this.ctx.plants, showPlant: false })));
-    $('plant-alerts-none').hidden = alerts.length > 0;
+    renderListState($('plant-alerts-none'), this.alertsLoad, alerts.length, 'noOpenAlerts');
   }
 
   createTile(meter, quantity, showMeter) {
@@ -101,7 +108,8 @@ export class PlantView {
     const meta = element('p', 'meta');
     const quality = element('span', 'quality');
     const time = element('time');
-    meta.append(quality, ' ', time);
+    const age = element('span', 'age');
+    meta.append(quality, ' ', time, ' ', age);
     const limit = element('p', 'limit');
     const chartBox = element('div', 'chart');
     // name and state on the left, the value on the right: one row less per tile on a phone
@@ -110,7 +118,7 @@ export class PlantView {
     names.append(title, meta);
     head.append(names, valueLine);
     el.append(head, limit, chartBox);
-    return { el, parts: { label, num, unit, quality, time, limit, chartBox }, meter: meter.id, quantity, chart: null };
+    return { el, parts: { label, num, unit, quality, time, age, limit, chartBox }, meter: meter.id, quantity, chart: null };
   }
 
   renderTile(tile) {
@@ -125,17 +133,29 @@ export class PlantView {
     parts.label.title = parts.label.textContent;
     parts.num.textContent = value === null || value === undefined ? '—' : formatNumber(value);
     parts.unit.textContent = q && q.unit !== 'pH' ? q.unit : '';
-    parts.quality.textContent = reading ? t(reading.quality) : t('noData');
+    parts.quality.textContent = reading ? t(reading.quality) : this.latestFailed ? t('notLoaded') : t('noData');
     parts.time.textContent = reading ? formatTime(reading.ts) : '';
     tile.el.dataset.quality = reading ? reading.quality : 'none';
     // the reading shown, by its timestamp: lets a test or the latency benchmark tell which reading reached the page
     if (reading) tile.el.dataset.ts = String(reading.ts);
-    tile.el.classList.toggle('stale', Boolean(reading) && Date.now() - reading.ts > STALE_MS);
+    this.markStale(tile);
     const over = exceeds(limit, value);
     tile.el.classList.toggle('over', over);
     parts.limit.textContent = limit ? `${t('limit')} ${describeLimit(limit, q ? q.unit : '')} (${limit.standard})${over ? ` · ${t('exceeded')}` : ''}` : '';
     parts.limit.title = limit ? limit.source : '';
     if (tile.chart) tile.chart.update(data ? data.series : null, limit);
+  }
+
+  /** Stale, with how long nothing newer came, once the meter is overdue by three of its own intervals (liveness.js). */
+  markStale(tile) {
+    const data = this.readings.get(keyOf(tile.meter, tile.quantity));
+    const reading = data && data.ts > 0 ? data : null;
+    const verdict = reading ? staleness(reading.ts, data.arrivedAt, data.cadence.intervalMs, Date.now(), STALE_FALLBACK_MS) : null;
+    const stale = Boolean(verdict && verdict.stale);
+    tile.el.classList.toggle('stale', stale);
+    tile.el.dataset.stale = String(stale);
+    if (data && data.cadence.intervalMs !== null) tile.el.dataset.intervalMs = String(data.cadence.intervalMs);
+    tile.parts.age.textContent = stale ? t('staleFor').replace('{age}', formatDuration(verdict.ageMs)) : '';
   }
 
   buildTiles() {
@@ -175,15 +195,21 @@ export class PlantView {
     const tile = this.tiles.get(key);
     if (!tile) return;
     const data = this.dataOf(key);
-    if (r.ts >= data.ts) Object.assign(data, { value: r.value, ts: r.ts, quality: r.quality });
-    if (addPoint) data.series.addReading(r.ts, r.value, Date.now());
+    const newer = r.ts >= data.ts;
+    if (newer) Object.assign(data, { value: r.value, ts: r.ts, quality: r.quality });
+    if (addPoint) {
+      // from the stream: when it reached the page says whether the meter keeps reporting, whatever its clock says
+      if (newer) data.arrivedAt = Date.now();
+      data.series.addReading(r.ts, r.value, Date.now());
+      data.cadence.note(r.ts);
+    }
     this.renderTile(tile);
   }
 
   dataOf(key) {
     let data = this.readings.get(key);
     if (!data) {
-      data = { value: null, ts: 0, quality: null, series: new BucketSeries({ everyMs: HISTORY_EVERY_MS, windowMs: HISTORY_MS, maxPoints: MAX_POINTS }) };
+      data = { value: null, ts: 0, arrivedAt: null, quality: null, cadence: new Cadence(), series: new BucketSeries({ everyMs: HISTORY_EVERY_MS, windowMs: HISTORY_MS, maxPoints: MAX_POINTS }) };
       this.readings.set(key, data);
     }
     return data;
@@ -197,8 +223,18 @@ export class PlantView {
   }
 
   async loadAlerts(generation) {
-    const { body } = await api(`/api/alerts?plant=${encodeURIComponent(this.plant.id)}`);
+    let body;
+    try {
+      ({ body } = await api(`/api/alerts?plant=${encodeURIComponent(this.plant.id)}`));
+    } catch (err) {
+      if (generation !== this.generation) return;
+      // the list says it could not be loaded, in its place: an empty list would read as "no open alerts"
+      this.alertsLoad = err;
+      this.renderAlerts();
+      return;
+    }
     if (generation !== this.generation) return;
+    this.alertsLoad = 'loaded';
     // Alerts that arrived on the stream meanwhile are newer than the list: keep them.
     const live = [...this.alerts.byId.values()];
     this.alerts.reset(body.alerts);
@@ -208,8 +244,18 @@ export class PlantView {
 
   async loadHistory(generation) {
     const path = `/api/plants/${encodeURIComponent(this.plant.id)}`;
-    const { body: latest } = await api(`${path}/latest`);
+    let latest;
+    try {
+      ({ body: latest } = await api(`${path}/latest`));
+    } catch (err) {
+      if (generation !== this.generation) return;
+      // a tile without a reading says its reading could not be loaded, not that there is none
+      this.latestFailed = true;
+      for (const tile of this.tiles.values()) this.renderTile(tile);
+      throw err;
+    }
     if (generation !== this.generation) return;
+    this.latestFailed = false;
     for (const r of latest.readings) this.applyReading(r, false);
     const now = Date.now();
     const quantities = [...new Set([...this.tiles.values()].map((tile) => tile.quantity))];
@@ -230,13 +276,12 @@ export class PlantView {
     const plant = this.plant;
     const source = new EventSource(liveUrl({ plant: plant.id }));
     this.source = source;
-    this.ctx.setStatus('connecting');
-    source.onopen = () => this.ctx.setStatus('live');
-    source.onerror = () => this.ctx.setStatus(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
+    this.ctx.watchStream(source);
     source.addEventListener('readings', (event) => {
       if (generation !== this.generation) return;
       const batch = JSON.parse(event.data);
       if (batch.plant !== plant.id) return;
+      this.ctx.dataArrived(source, batch.gateway);
       for (const r of batch.readings) this.applyReading(r, true);
     });
     source.addEventListener('alert', (event) => {

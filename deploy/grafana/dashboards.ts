@@ -175,7 +175,7 @@ export function plantDashboard(): dashboard.Dashboard {
         .datasource(DATASOURCE)
         .height(8)
         .span(24)
-        .withTarget(influxql(`SELECT "transition", "state", "value", "limit", "id", "rule", "meter", "severity" FROM "alerts" WHERE "plant" = '$plant' AND $timeFilter ORDER BY time DESC LIMIT 200`).table()),
+        .withTarget(influxql(`SELECT "transition", "state", "value", "limit", "count", "peak", "by", "comment", "id", "rule", "meter", "severity" FROM "alerts" WHERE "plant" = '$plant' AND $timeFilter ORDER BY time DESC LIMIT 200`).table()),
     )
     .build();
 }

@@ -4,7 +4,10 @@
  * shows live values that change; the alert from a scripted COD excursion appears; acknowledging it with a comment
  * works; a regulator cannot see another region's plant; the regulator's overview shows this month's reductions
  * against each plant's baseline and the national progress against the plan's targets as progress bars; the operator's
- * charts draw the live half hour with the limit lines and follow the page's width. Screenshots go to
+ * charts draw the live half hour with the limit lines and follow the page's width; the region overview shows each
+ * plant's compliance (open exceedances) apart from its data health; the alert page shows raise → acknowledgement (who,
+ * comment) → clear; and when the pipeline stops under an open page, the live indicator goes off and every tile is
+ * marked stale within seconds, and lists that cannot load say so instead of "none". Screenshots go to
  * test-artifacts/browser/ (phone width, and the operator page at desktop width).
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -150,6 +153,15 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     expect(detail).toContain('已安排排查二沉池，加大曝气');
     expect(await operator.locator('#ack-form').isHidden()).toBe(true);
     await expect.poll(() => operator.locator('#alert-history li').count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    // the lifecycle from the history: raised, then acknowledged by whom, with the comment and how long after
+    const acked = operator.locator('#alert-lifecycle li[data-step="acknowledged"]');
+    await expect.poll(() => acked.textContent(), { timeout: 10_000 }).toContain('paper-ops');
+    expect(await acked.textContent()).toMatch(/确认.*paper-ops · 发生后 \d+(秒|分)/);
+    expect(await acked.locator('q').textContent()).toBe('已安排排查二沉池，加大曝气');
+    expect(await operator.locator('#alert-lifecycle li[data-step="cleared"]').textContent()).toMatch(/尚未 · 已持续/);
+    const row = operator.locator('#alert-history li[data-transition="acknowledged"]');
+    expect(await row.textContent()).toContain('确认人 paper-ops');
+    expect(await row.textContent()).toContain('已安排排查二沉池，加大曝气');
     await shot(operator, 'alert-acknowledged');
   });
 
@@ -176,6 +188,15 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     await card.waitFor();
     expect(await card.getAttribute('data-status')).toMatch(/^(ok|degraded)$/);
     await page.locator('#overview-alerts .alert-item[data-state="acknowledged"]').waitFor({ timeout: 10_000 });
+    // compliance apart from data health: the open major COD exceedance makes the card orange, never green, whatever
+    // the meters say; the meters online are a line of their own
+    expect(await card.getAttribute('data-compliance')).toBe('major');
+    expect(await card.locator('.compliance-badge').textContent()).toBe('严重超标');
+    expect(await card.locator('.open-count').textContent()).toBe('未关闭超标: 严重 1');
+    const border = await card.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { borderLeftColor: string } }).getComputedStyle(el).borderLeftColor);
+    expect(border).toBe('rgb(211, 84, 0)');
+    expect(await card.locator('.data-health').textContent()).toMatch(/^数据: (正常|部分异常) · 仪表在线 \d\/8 · 最新数据/);
+    await shot(page, 'regulator-overview-compliance');
     expect(await page.textContent('#overview-title')).toBe('区域总览');
     await page.click('#lang');
     expect(await page.textContent('#overview-title')).toBe('Region overview');
@@ -210,5 +231,66 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     expect(await cod.textContent()).toMatch(/COD reduction this month: (reduced|above baseline by)/);
     expect(await page.textContent('#national-title')).toBe('National reductions against the year\'s targets');
     await shot(page, 'regulator-reductions-en');
+  });
+
+  it('marks the operator page interrupted and every tile stale within 10 s when the pipeline stops under it', async () => {
+    await operator.goto(`${pipeline.dashboard.url}/#/plant/paper-01`);
+    const flow = operator.locator('[data-key="outfall-1-flow/wastewater_flow"]');
+    // live, and the flow meter's cadence learned from the stream (one reading a second)
+    await expect.poll(() => flow.getAttribute('data-interval-ms'), { timeout: 15_000 }).toBe('1000');
+    expect(await operator.getAttribute('#status', 'data-state')).toBe('live');
+    expect(await flow.getAttribute('data-stale')).toBe('false');
+    const lastMessageAt = await pipeline.stopDataPath();
+    // off, since the last message (2 × the 1 s cadence without one), within 10 s of the pipeline stopping
+    await expect.poll(() => operator.getAttribute('#status', 'data-state'), { timeout: 10_000 }).toBe('down');
+    const downAfter = Date.now() - lastMessageAt;
+    expect(downAfter).toBeLessThan(10_000);
+    expect(await operator.textContent('#status')).toMatch(/^已中断 自 \d\d:\d\d:\d\d$/);
+    const since = Number(await operator.getAttribute('#status', 'data-since'));
+    expect(Math.abs(since - lastMessageAt)).toBeLessThan(1500);
+    // each tile that showed a reading is marked stale, with its age, after three of its meter's intervals
+    await expect.poll(() => flow.getAttribute('data-stale'), { timeout: 10_000 - downAfter }).toBe('true');
+    expect(Date.now() - lastMessageAt).toBeLessThan(10_000);
+    expect(await flow.locator('.age').textContent()).toMatch(/^\d+秒未更新$/);
+    const shown = await operator.locator('.tile[data-ts]').count();
+    expect(shown).toBeGreaterThan(10);
+    await expect.poll(() => operator.locator('.tile[data-ts][data-stale="true"]').count(), { timeout: 5_000 }).toBe(shown);
+    // the open alert stays listed: it is the dashboard's last word from rules
+    expect(await operator.locator('#plant-alerts .alert-item').count()).toBeGreaterThan(0);
+    await shot(operator, 'operator-pipeline-down');
+  });
+
+  it('says a list could not be loaded, in its place, and never "none" when InfluxDB does not answer', async () => {
+    const page = await openPage(pipeline.tokens.hebeiRegulator, '#/overview');
+    const plantsState = page.locator('#overview-plants-state');
+    await expect.poll(() => plantsState.getAttribute('data-load'), { timeout: 10_000 }).toBe('failed');
+    const text = (await plantsState.textContent()) ?? '';
+    expect(text).toMatch(/^加载失败：数据服务暂时无法响应/);
+    // nothing internal reaches the page: no address, no database name
+    expect(text).not.toMatch(/127\.0\.0\.1|localhost|https?:|cleanstream/i);
+    expect(await page.locator('.plant-card').count()).toBe(0);
+    // the open alerts come from the dashboard's own subscription: still listed, and "none" is not shown
+    await page.locator('#overview-alerts .alert-item').first().waitFor({ timeout: 10_000 });
+    expect(await page.locator('#overview-alerts-none').isHidden()).toBe(true);
+    expect(await page.innerText('#view-overview')).not.toContain('暂无未关闭报警');
+    const answer = await page.evaluate(async (token) => {
+      const res = await fetch('/api/overview', { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, text: await res.text() };
+    }, pipeline.tokens.hebeiRegulator);
+    expect(answer.status).toBe(502);
+    expect(answer.text).not.toMatch(/127\.0\.0\.1|http:/);
+    await shot(page, 'regulator-overview-influx-down');
+    // the operator's page, reloaded: readings could not be loaded (not "no data"), the open alert is still listed
+    const plant = await openPage(pipeline.tokens.paperOperator, '#/plant/paper-01');
+    await expect.poll(() => plant.textContent('#message'), { timeout: 10_000 }).toMatch(/^加载失败：数据服务暂时无法响应/);
+    const qualities = await plant.locator('.tile .quality').allTextContents();
+    expect(qualities.length).toBeGreaterThan(10);
+    expect(new Set(qualities)).toEqual(new Set(['读数未能加载']));
+    await plant.locator('#plant-alerts .alert-item').first().waitFor({ timeout: 10_000 });
+    expect(await plant.locator('#plant-alerts-none').isHidden()).toBe(true);
+    // its page: the alert (from the broker subscription) is shown, its history says it could not be loaded
+    await plant.locator('#plant-alerts .alert-item a').first().click();
+    await plant.locator('#alert-detail[data-state="acknowledged"]').waitFor({ timeout: 10_000 });
+    await expect.poll(() => plant.textContent('#alert-history'), { timeout: 10_000 }).toMatch(/^加载失败：数据服务暂时无法响应/);
   });
 });

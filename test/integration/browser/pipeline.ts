@@ -42,6 +42,11 @@ export interface Pipeline {
   faultAt: number;
   /** Messages published so far. */
   published(): number;
+  /**
+   * Stop everything but the dashboard: the simulated gateway, ingest, rules, the broker and InfluxDB (what a page
+   * sees when the pipeline behind it stops). Resolves with the moment the gateway published its last message.
+   */
+  stopDataPath(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -54,6 +59,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
   const stop = async (): Promise<void> => {
     for (const s of stops.reverse()) await s().catch(() => {});
   };
+  let stopDashboard: (() => Promise<void>) | undefined;
   try {
     const [influx, broker]: [RunningInflux, RunningBroker] = await Promise.all([startInfluxd(), startBroker()]);
     stops.push(() => influx.stop(), () => broker.stop());
@@ -87,7 +93,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
       admin: store.generate({ name: 'admin', role: 'admin' }).token,
     };
     const dashboard = await startDashboard({ registry, tokens: store, influx: { url: influx.url, database: DB }, mqtt: { url: broker.url }, limits: [DEMO_PERMITS], host: '127.0.0.1', port: await freePort() });
-    stops.push(() => dashboard.stop());
+    stopDashboard = () => dashboard.stop();
 
     const startMs = Math.floor(Date.now() / 1000) * 1000 - historySeconds * 1000;
     const faultAt = startMs + (historySeconds + faultAfter) * 1000;
@@ -107,6 +113,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
     const gateway: MqttClient = await connectAsync(broker.url, { protocolVersion: 4, clientId: 'browser-sim-gateway', reconnectPeriod: 0 });
     let running = true;
     let published = 0;
+    let lastPublishedAt = 0;
     let historyPublished: () => void = () => {};
     const historyDone = new Promise<void>((resolve) => (historyPublished = resolve));
     const feed = (async () => {
@@ -116,6 +123,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
         if (!running) return;
         await gateway.publishAsync(message.topic, encodeBatch(message.payload), { qos: message.qos, retain: message.retain });
         published++;
+        lastPublishedAt = Date.now();
       }
     })();
     stops.push(async () => {
@@ -125,9 +133,19 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
     });
     // the history in InfluxDB before a page asks /series for it (bounded: a slow machine starts with less)
     await Promise.race([historyDone.then(() => ingest.flush()), new Promise((resolve) => setTimeout(resolve, 20_000))]);
-    return { registry, dashboard, tokens, faultAt, published: () => published, stop };
+    const stopDataPath = async (): Promise<number> => {
+      await stop();
+      stops.length = 0;
+      return lastPublishedAt;
+    };
+    const stopAll = async (): Promise<void> => {
+      await stop();
+      await stopDashboard?.().catch(() => {});
+    };
+    return { registry, dashboard, tokens, faultAt, published: () => published, stopDataPath, stop: stopAll };
   } catch (err) {
     await stop();
+    await stopDashboard?.().catch(() => {});
     throw err;
   }
 }

@@ -166,6 +166,9 @@ afterAll(async () => {
   await influx?.stop();
 });
 
+/** A comment as people write them in the page's text box: quotes, a backslash, a second line. */
+const ACK_COMMENT = '已通知企业排查生化池\n"二沉池" 出水 \\ 复测';
+
 describe('alerts', () => {
   let alert: DashboardAlert;
   let operatorStream: SseReader;
@@ -184,7 +187,7 @@ describe('alerts', () => {
     expect(event.id).toMatch(/^[0-9a-f]+-\d+$/);
     // the readings of the batch came too, and nothing of paper-01 went to the other region's regulator
     expect(operatorStream.data<{ plant: string }>('readings').map((b) => b.plant)).toContain('paper-01');
-    expect(otherRegionStream.events).toEqual([]);
+    expect(otherRegionStream.events.filter((e) => e.event !== 'heartbeat')).toEqual([]);
   });
 
   it('lists open alerts to the plant\'s operator, its region\'s regulator and an admin only', async () => {
@@ -226,24 +229,25 @@ describe('alerts', () => {
   it('forwards an acknowledgement with its comment to the rules stage and answers with the acknowledged alert', async () => {
     const { status, body } = await api<{ confirmed: boolean; alert: DashboardAlert }>(`/api/alerts/${alert.id}/ack`, hebeiEpb, {
       method: 'POST',
-      body: { comment: '已通知企业排查生化池' },
+      body: { comment: ACK_COMMENT },
     });
     expect(status).toBe(200);
-    expect(body).toMatchObject({ confirmed: true, alert: { id: alert.id, state: 'acknowledged', ackedBy: 'hebei-epb', comment: '已通知企业排查生化池' } });
+    expect(body).toMatchObject({ confirmed: true, alert: { id: alert.id, state: 'acknowledged', ackedBy: 'hebei-epb', comment: ACK_COMMENT } });
     // the change reached the live stream too, and a second acknowledgement is a conflict
     await operatorStream.next((e) => e.event === 'alert' && (JSON.parse(e.data) as DashboardAlert).state === 'acknowledged');
     expect((await api(`/api/alerts/${alert.id}/ack`, paperOps, { method: 'POST', body: { comment: 'again' } })).status).toBe(409);
-    expect(otherRegionStream.events).toEqual([]);
+    expect(otherRegionStream.events.filter((e) => e.event !== 'heartbeat')).toEqual([]);
   });
 
-  it('returns the alert\'s transitions from InfluxDB, newest first, in scope only', async () => {
+  it('returns the alert\'s transitions from InfluxDB, newest first, in scope only, with who acknowledged and their comment', async () => {
     const history = await until('raised and acknowledged rows', async () => {
       await rules.flush();
       const { body } = await api<{ transitions: { transition: string; id: string; limit: number | null; value: number | null }[] }>(`/api/alerts/history?id=${alert.id}`, paperOps);
       return body.transitions.length >= 2 ? body.transitions : undefined;
     });
     expect(history.map((t) => t.transition)).toEqual(['acknowledged', 'raised']);
-    expect(history[1]).toMatchObject({ id: alert.id, value: 96.5, limit: 90 });
+    expect(history[1]).toMatchObject({ id: alert.id, value: 96.5, limit: 90, by: null, comment: null });
+    expect(history[0]).toMatchObject({ id: alert.id, by: 'hebei-epb', comment: ACK_COMMENT });
     const all = await api<{ transitions: unknown[] }>(`/api/alerts/history?plant=paper-01&from=${t0 - 1000}&severity=major`, admin);
     expect(all.body.transitions).toHaveLength(2);
     expect((await api<{ transitions: unknown[] }>('/api/alerts/history', zhejiangEpb)).body.transitions).toEqual([]);
@@ -252,15 +256,45 @@ describe('alerts', () => {
   });
 
   it('shows the open alert and the plants\' status in the region overview', async () => {
-    const { body } = await api<{ plants: { id: string; status: string; openAlerts: { total: number; worst: string | null }; meters: { reporting: number } }[] }>('/api/overview', hebeiEpb);
+    const { body } = await api<{ plants: { id: string; status: string; compliance: string; openAlerts: { total: number; worst: string | null }; meters: { reporting: number } }[] }>('/api/overview', hebeiEpb);
     expect(body.plants.map((p) => p.id)).toEqual(['paper-01']);
     // only the COD meter reported, half a minute ago: the plant is up, its other meters are silent
-    expect(body.plants[0]).toMatchObject({ status: 'degraded', openAlerts: { total: 1, worst: 'major' }, meters: { reporting: 1 } });
+    expect(body.plants[0]).toMatchObject({ status: 'degraded', openAlerts: { total: 1, worst: 'major' }, meters: { reporting: 1, online: 1, total: 8 } });
+    // compliance apart from data health: the open major exceedance, whatever the meters say
+    expect(body.plants[0]).toMatchObject({ compliance: 'major' });
     const steel = await api<{ plants: { id: string; status: string }[] }>('/api/overview?region=liaoning', admin);
-    expect(steel.body.plants).toEqual([expect.objectContaining({ id: 'steel-01', status: 'no-data' })]);
+    expect(steel.body.plants).toEqual([expect.objectContaining({ id: 'steel-01', status: 'no-data', compliance: 'unknown' })]);
     expect((await api('/api/overview?region=hebei', zhejiangEpb)).status).toBe(403);
     operatorStream.close();
     otherRegionStream.close();
+  });
+
+  it('gives the lifecycle raise → acknowledgement (who, comment) → clear with durations; re-triggers that set no new peak write no row', async () => {
+    // after the acknowledgement, hovering over the limit: re-triggers at 99 and 100 (new peaks), at 92 (not: counted,
+    // no row), cleared at 80
+    const after = Date.now();
+    await sendCod([88, 99, 88, 92, 88, 100, 80], after);
+    const body = await until('the clear row', async () => {
+      await rules.flush();
+      const { body } = await api<{ transitions: { transition: string; value: number | null; peak: number | null; count: number | null; sinceRaisedMs: number | null }[]; lifecycles: Record<string, unknown>[] }>(`/api/alerts/history?id=${alert.id}&to=${after + 60_000}`, admin);
+      return body.transitions[0]?.transition === 'cleared' ? body : undefined;
+    });
+    expect(body.transitions.map((t) => [t.transition, t.value, t.peak])).toEqual([
+      ['cleared', 80, 100],
+      ['updated', 100, 100],
+      ['updated', 99, 99],
+      ['acknowledged', 97, 97],
+      ['raised', 96.5, 96.5],
+    ]);
+    // the 92 was counted on the alert all the same
+    expect(body.transitions[0]!.count).toBe(4);
+    expect(body.transitions[0]!.sinceRaisedMs).toBe(after + 6000 - (t0 + 1000));
+    expect(body.lifecycles).toHaveLength(1);
+    const life = body.lifecycles[0] as { acknowledgedAt: number; toAcknowledgeMs: number; acknowledgedToClearMs: number };
+    expect(life).toMatchObject({ id: alert.id, raisedAt: t0 + 1000, acknowledgedBy: 'hebei-epb', comment: ACK_COMMENT, clearedAt: after + 6000, toClearMs: after + 5000 - t0, count: 4, peak: 100, rows: 5 });
+    expect(life.toAcknowledgeMs).toBe(life.acknowledgedAt - (t0 + 1000));
+    expect(life.acknowledgedToClearMs).toBe(after + 6000 - life.acknowledgedAt);
+    expect(life.acknowledgedToClearMs).toBeGreaterThan(0);
   });
 });
 

@@ -208,9 +208,11 @@ describe('live readings over Server-Sent Events', () => {
       expect(received).toHaveLength(1);
       expect(received[0]).toMatchObject({ plant: 'paper-01', gateway: 'gw-test', readings: [{ meter: 'outfall-1-flow', quantity: 'wastewater_flow', value: 36, unit: 'm3/h', ts, quality: 'good' }] });
       expect(received[0]?.id).toMatch(/^[0-9a-f]+-\d+$/);
-      // Heartbeats keep coming on an idle stream.
-      const before = stream.comments;
-      await until('a heartbeat', async () => (stream.comments > before ? true : undefined), 3000);
+      // Heartbeats keep coming on an idle stream, saying how often and that the server has the broker.
+      const heartbeats = () => stream.events.filter((e) => e.event === 'heartbeat');
+      const before = heartbeats().length;
+      await until('a heartbeat', async () => (heartbeats().length > before ? true : undefined), 3000);
+      expect(JSON.parse(heartbeats().at(-1)!.data)).toEqual({ everyMs: 300, broker: true });
     } finally {
       stream.close();
     }

@@ -125,4 +125,50 @@ describe('rules service with a broker and InfluxDB', () => {
     // stopping wrote the checkpoint a restart resumes from
     expect(readCheckpoint(checkpointFile)).toMatchObject({ version: 1, alerts: [] });
   });
+
+  it('keeps the history of a pH hovering at its floor to a bounded number of rows an hour, while the alert counts every crossing', async () => {
+    rules = await startRules(
+      {
+        mqtt: { url: broker.url, protocolVersion: 4 },
+        clientId: 'rules-hovering',
+        influx: { url: influx.url, database: 'cleanstream' },
+        eventTime: { allowedLatenessMs: 0 },
+        tickMs: 100,
+        rules: [{ id: 'ph-range', kind: 'limit', severity: 'major', selector: { quantity: 'ph' }, limit: 'catalog', clear: { deadbandPct: 5 } }],
+      },
+      { registry, logger: pino({ level: 'silent' }) },
+    );
+    // two hours of event time, a reading every 2 s between 5.96 and 6.04 (the floor of GB 3544-2008 is 6), then 7.0
+    const HOUR = 3_600_000;
+    const t0 = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
+    let state = 15;
+    const next = (): number => ((state = (state * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+    const values: number[] = [];
+    for (let ts = t0; ts < t0 + 2 * HOUR; ts += 2000) values.push(Math.round((5.96 + next() * 0.08) * 1000) / 1000);
+    values.push(7);
+    for (let i = 0, seq = 0; i < values.length; i += 60, seq++) {
+      const readings: BatchReading[] = values.slice(i, i + 60).map((value, j) => ({ meter: 'outfall-1-ph', quantity: 'ph', value, unit: 'pH', ts: t0 + (i + j) * 2000, quality: 'good' }));
+      await publisher.publishAsync(topics.readings('paper-01', 'gw-hover'), encodeBatch({ v: 1, gateway: 'gw-hover', plant: 'paper-01', seq, sentAt: Date.now(), readings }), { qos: 1 });
+    }
+    const rows = await until('the cleared row', async () => {
+      await rules!.flush();
+      const r = await influx.query<{ time: number; transition: string; count: number; peak: number }>(`SELECT "transition", "count", "peak" FROM alerts WHERE rule = 'ph-range'`, 'cleanstream');
+      return r.some((x) => x.transition === 'cleared') ? r : undefined;
+    }, 30_000);
+    const crossings = rules.stats().engine.transitions.updated ?? 0;
+    // every crossing back below the floor re-triggers the open alert: hundreds an hour, each counted on the alert
+    expect(crossings).toBeGreaterThan(500);
+    const cleared = rows.find((r) => r.transition === 'cleared')!;
+    expect(cleared.count).toBe(crossings + 1);
+    expect(cleared.peak).toBe(Math.min(...values));
+    expect(rows.filter((r) => r.transition === 'raised')).toHaveLength(1);
+    // ...but the history has one row per 5 minutes of them, plus the new peaks (rarer as the peak deepens)
+    for (const hour of [0, 1]) {
+      const inHour = rows.filter((r) => r.transition === 'updated' && r.time >= t0 + hour * HOUR && r.time < t0 + (hour + 1) * HOUR).length;
+      expect(inHour).toBeGreaterThanOrEqual(11);
+      expect(inHour).toBeLessThanOrEqual(12 + 10);
+    }
+    await rules.stop();
+    rules = undefined;
+  });
 });
