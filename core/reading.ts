@@ -146,8 +146,7 @@ export function decodeBatch(payload: Buffer | string, timestamps?: TimestampPoli
   try {
     parsed = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
   } catch (err) {
-    // V8's message quotes the start of the input: keep only what it says is wrong, not what it quotes at length.
-    fail('not_json', (err as Error).message.slice(0, 120));
+    fail('not_json', (err as Error).message);
   }
   if (!isRecord(parsed)) fail('bad_envelope', 'payload must be a JSON object');
   if (parsed.v !== PAYLOAD_VERSION) fail('unsupported_version', `v must be ${PAYLOAD_VERSION}, got ${JSON.stringify(parsed.v)}`);
