@@ -125,6 +125,26 @@ describe('timestamps against the consumer\'s clock', () => {
 });
 
 describe('error details', () => {
+  it('never repeat a large quantity, unit or version either', () => {
+    const huge = 'q'.repeat(1_000_000);
+    const detail = (payload: unknown): string => {
+      try {
+        decodeBatch(JSON.stringify(payload));
+      } catch (err) {
+        return (err as PayloadError).message;
+      }
+      return 'accepted';
+    };
+    for (const payload of [
+      { ...valid, v: huge },
+      { ...valid, readings: [{ ...valid.readings[0], quantity: huge }] },
+      { ...valid, readings: [{ ...valid.readings[0], unit: huge }] },
+      { ...valid, readings: [{ ...valid.readings[2], reason: huge }] },
+    ]) {
+      expect(detail(payload).length).toBeLessThan(200);
+    }
+  });
+
   it('never repeat a large input: a 1 MB meter id is named by its start and length', () => {
     const id = 'm'.repeat(1024 * 1024);
     try {

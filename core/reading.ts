@@ -149,7 +149,7 @@ export function decodeBatch(payload: Buffer | string, timestamps?: TimestampPoli
     fail('not_json', (err as Error).message);
   }
   if (!isRecord(parsed)) fail('bad_envelope', 'payload must be a JSON object');
-  if (parsed.v !== PAYLOAD_VERSION) fail('unsupported_version', `v must be ${PAYLOAD_VERSION}, got ${JSON.stringify(parsed.v)}`);
+  if (parsed.v !== PAYLOAD_VERSION) fail('unsupported_version', `v must be ${PAYLOAD_VERSION}, got ${describeInput(parsed.v)}`);
   const gateway = checkId(parsed.gateway, 'gateway');
   const plant = checkId(parsed.plant, 'plant');
   if (!Number.isSafeInteger(parsed.seq) || (parsed.seq as number) < 0) fail('bad_envelope', 'seq must be a non-negative integer');
@@ -173,11 +173,10 @@ function checkReading(r: unknown, i: number, timestamps: TimestampPolicy | undef
   if (!isRecord(r)) fail('bad_reading', `readings[${i}] must be an object`, i);
   checkId(r.meter, `readings[${i}].meter`, i);
   if (typeof r.quantity !== 'string' || !isQuantityId(r.quantity)) {
-    fail('unknown_quantity', `readings[${i}].quantity ${JSON.stringify(r.quantity)} is not in the catalog`, i);
+    fail('unknown_quantity', `readings[${i}].quantity ${describeInput(r.quantity)} is not in the catalog`, i);
   }
-  if (typeof r.unit !== 'string' || unitFactor(r.quantity, r.unit) === undefined) {
-    fail('bad_unit', `readings[${i}].unit ${JSON.stringify(r.unit)} is not a unit of ${r.quantity}`, i);
-  }
+  const factor = typeof r.unit === 'string' ? unitFactor(r.quantity, r.unit) : undefined;
+  if (factor === undefined) fail('bad_unit', `readings[${i}].unit ${describeInput(r.unit)} is not a unit of ${r.quantity}`, i);
   if (typeof r.quality !== 'string' || !qualitySet.has(r.quality)) {
     fail('bad_reading', `readings[${i}].quality must be one of ${QUALITIES.join(', ')}`, i);
   }
@@ -195,7 +194,7 @@ function checkReading(r: unknown, i: number, timestamps: TimestampPolicy | undef
     return;
   }
   if (typeof r.value !== 'number' || !Number.isFinite(r.value)) fail('bad_value', `readings[${i}].value must be a finite number or null`, i);
-  const canonical = r.value * (unitFactor(r.quantity, r.unit) as number);
+  const canonical = r.value * factor;
   // The catalog's factors go up to 3600: a huge finite value can still overflow when converted.
   if (!Number.isFinite(canonical)) fail('bad_value', `readings[${i}].value ${r.value} ${r.unit} overflows when converted`, i);
   const [min, max] = (QUANTITIES[r.quantity] as QuantityDef).range;
