@@ -30,7 +30,7 @@ import { LoadCalculator, loadLine, type OutfallLoad } from './loads.ts';
 import { ensureRollups } from './rollups.ts';
 import { validateMessage } from './validate.ts';
 import { createIngestMetrics, startHealthServer, type HealthServer } from './metrics.ts';
-import { splitRefusedBatch, type Refusal } from './partial-write.ts';
+import { chunkLines, splitRefusedBatch, type Refusal } from './partial-write.ts';
 import { encodeSpoolRecord, mergeSources, SpoolReplayer, type LineSource, type SpooledBatch } from './spool.ts';
 import { createInfluxWriter, InfluxWriteError, serverMessage } from './writer.ts';
 
@@ -334,9 +334,10 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
         entry.lines.push(refused.line);
         byTopic.set(topic, entry);
       }
+      // Refused lines are the only copy of readings that were valid: in as many letters as the cap needs, none cut.
       await Promise.all(
-        [...byTopic].map(([topic, { lines: refusedLines, reason }]) =>
-          publishLetter(deadLetterFor(DEAD_LETTER_STAGE, topic, Buffer.from(refusedLines.join('\n')), 'write_rejected', reason, maxLetterPayload)),
+        [...byTopic].flatMap(([topic, { lines: refusedLines, reason }]) =>
+          chunkLines(refusedLines, maxLetterPayload).map((chunk) => publishLetter(deadLetterFor(DEAD_LETTER_STAGE, topic, Buffer.from(chunk), 'write_rejected', reason, maxLetterPayload))),
         ),
       );
       for (const [, { lines: refusedLines }] of byTopic) {
