@@ -3,7 +3,7 @@
  *
  * A quantity id (e.g. `cod`) is used unchanged in MQTT payloads, as the InfluxDB field name, in rules and in the UI.
  * Each quantity has one canonical unit; ingest converts any accepted unit to it before writing, so a series in
- * InfluxDB never mixes units. HJ 212 codes are from HJ 212-2017 appendix B (../shared/reference/hj212.md).
+ * InfluxDB never mixes units. HJ 212 codes are from HJ 212-2017 appendix B.
  */
 
 export const DOMAINS = ['water', 'energy', 'emissions', 'production'] as const;
@@ -17,7 +17,10 @@ export interface QuantityDef {
   unit: string;
   /** Monotonic counters (totalised volume, energy) are never averaged by rules, only differenced. */
   kind: 'gauge' | 'counter';
-  /** Physically possible range in the canonical unit; outside it a reading is out-of-range, not merely high. */
+  /**
+   * Physically possible range in the canonical unit; outside it a reading is out of range, not merely high: every
+   * consumer decodes it as value null, quality bad, reason out_of_range (core/reading.ts decodeBatch).
+   */
   range: [number, number];
   hj212?: string;
 }

@@ -11,7 +11,7 @@ import { connect, type MqttClient } from 'mqtt';
 import type { FastifyBaseLogger } from 'fastify';
 import { QUANTITIES, unitFactor } from '../core/catalog.ts';
 import { PayloadError, TransportError } from '../core/errors.ts';
-import { decodeBatch, type BatchReading, type ReadingBatch } from '../core/reading.ts';
+import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type BatchReading, type ReadingBatch } from '../core/reading.ts';
 import { parseReadingsTopic, topics } from '../core/topics.ts';
 import { AlertBoard, parseAlertPayload, parseAlertTopic, type AlertSlotKey, type DashboardAlert } from './alerts.ts';
 
@@ -164,7 +164,8 @@ export class LiveFeed {
     if (!where) return;
     let batch: ReadingBatch;
     try {
-      batch = decodeBatch(payload);
+      // Not from the future (as ingest refuses it): a screen never shows a value that claims a time still to come.
+      batch = decodeBatch(payload, { now: Date.now(), maxFutureSkewMs: DEFAULT_MAX_FUTURE_SKEW_MS, maxAgeMs: undefined });
       if (batch.plant !== where.plant) throw new PayloadError('bad_envelope', `plant ${batch.plant} in the payload, ${where.plant} in the topic`);
     } catch (err) {
       // Ingest dead-letters bad messages with details; here one line per kind of problem is enough.

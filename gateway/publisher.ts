@@ -110,7 +110,9 @@ export function splitByPlant(readings: readonly Reading[]): Map<string, BatchRea
     }
     // Field by field rather than `{ plant, ...rest }`: this runs for every reading, and a rest copy is several
     // times slower. The order of the fields is the order they have in a Reading, so the JSON is the same.
-    list.push({ meter: r.meter, quantity: r.quantity, unit: r.unit, value: r.value, ts: r.ts, quality: r.quality });
+    // `reason` only when there is one: most readings have none, and their JSON stays as it was.
+    if (r.reason === undefined) list.push({ meter: r.meter, quantity: r.quantity, unit: r.unit, value: r.value, ts: r.ts, quality: r.quality });
+    else list.push({ meter: r.meter, quantity: r.quantity, unit: r.unit, value: r.value, ts: r.ts, quality: r.quality, reason: r.reason });
   }
   return byPlant;
 }

@@ -24,6 +24,14 @@ describe('ingest config', () => {
     expect(config.retry.maxAttempts).toBe(6);
   });
 
+  it('checks timestamps within 5 minutes ahead and 30 days behind, and keeps 64 KiB of a dead letter, unless told otherwise', () => {
+    const config = parseIngestConfig('test', { mqtt: { url: 'mqtt://b:1883' }, influx: { url: 'http://i:8086', database: 'd' } });
+    expect(config.timestamps).toEqual({ maxFutureSkewMs: 300_000, maxAgeMs: 30 * 86_400_000, backfill: false });
+    expect(config.deadLetter).toEqual({ maxPayloadBytes: 65_536 });
+    const attempt = (): unknown => parseIngestConfig('ingest.yaml', { mqtt: { url: 'mqtt://b' }, influx: { url: 'http://i', database: 'd' }, timestamps: { maxAgeMs: -1, backfill: 'yes' }, deadLetter: { maxPayloadBytes: 10 } });
+    expect(attempt).toThrow(/ingest\.yaml[\s\S]*timestamps\.maxAgeMs[\s\S]*timestamps\.backfill[\s\S]*deadLetter\.maxPayloadBytes/);
+  });
+
   it('names the field and what was expected', () => {
     const attempt = (): unknown => parseIngestConfig('ingest.yaml', { mqtt: { url: 'http://b' }, influx: { url: 'http://i:8086', database: 'd' }, batch: { maxLines: 0 } });
     expect(attempt).toThrow(ConfigError);

@@ -3,7 +3,8 @@
  */
 import { z } from 'zod';
 import { configPathSchema, durationMs, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../core/config.ts';
-import { topics } from '../core/topics.ts';
+import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_FUTURE_SKEW_MS } from '../core/reading.ts';
+import { DEFAULT_DEAD_LETTER_MAX_PAYLOAD_BYTES, topics } from '../core/topics.ts';
 
 /** An InfluxQL duration literal (`30d`, `52w`, `12h`) or INF (keep forever). */
 const influxDuration = z.string().regex(/^(INF|\d+(m|h|d|w))$/, { message: 'expected an InfluxQL duration such as 90d, 52w or INF' });
@@ -39,6 +40,29 @@ export const ingestConfigSchema = z
         maxDelayMs: durationMs.default(30_000),
         requestTimeoutMs: durationMs.default(30_000),
         pauseMs: durationMs.default(5_000),
+      })
+      .prefault({}),
+    /**
+     * How far a reading's `ts` may be from ingest's clock. Beyond either bound the message is dead-lettered
+     * (`ts_in_future`, `ts_too_old`); readings before 2000-01-02 are refused even with backfill on.
+     */
+    timestamps: z
+      .strictObject({
+        /** Clock skew allowed ahead of ingest's clock (gateway clocks drift; NTP keeps them within seconds). */
+        maxFutureSkewMs: durationMs.default(DEFAULT_MAX_FUTURE_SKEW_MS),
+        /** The oldest accepted, behind ingest's clock: at least a gateway's longest store-and-forward backlog. */
+        maxAgeMs: durationMs.default(DEFAULT_MAX_AGE_MS),
+        /** Accept readings older than maxAgeMs (replaying an archive or dead letters of an outage longer than it). */
+        backfill: z.boolean().default(false),
+      })
+      .prefault({}),
+    deadLetter: z
+      .strictObject({
+        /**
+         * The most of a refused payload a dead letter keeps; a longer one is cut there, its full length and SHA-256
+         * kept beside it (`payloadBytes`, `payloadSha256`), so that a 10 MB message cannot make a 10 MB dead letter.
+         */
+        maxPayloadBytes: z.number().int().min(256).max(64 * 1024 ** 2).default(DEFAULT_DEAD_LETTER_MAX_PAYLOAD_BYTES),
       })
       .prefault({}),
     /** Plant registry file (relative to this config file). When given, unknown plants and meters are dead-lettered. */

@@ -84,6 +84,22 @@ describe('batchToLines: the InfluxDB schema', () => {
     expect(lines[2]).toContain('cod=0.5,');
   });
 
+  it('writes a flagged reading\'s reason, and an out-of-range value only in <q>_rejected (canonical unit), never as the value', () => {
+    const lines = batchToLines({
+      v: 1, gateway: 'g', plant: 'p', seq: 0, sentAt: 0,
+      readings: [
+        { meter: 'm', quantity: 'cod', value: null, unit: 'mg/L', ts: 5, quality: 'bad', reason: 'out_of_range', rejectedValue: 1e308 },
+        { meter: 'f', quantity: 'wastewater_flow', value: null, unit: 'L/s', ts: 5, quality: 'bad', reason: 'out_of_range', rejectedValue: 1e6 },
+        { meter: 'm', quantity: 'ph', value: null, unit: 'pH', ts: 6, quality: 'bad', reason: 'no_value' },
+      ],
+    }).split('\n');
+    expect(lines).toEqual([
+      'water,meter=m,plant=p cod_quality="bad",cod_reason="out_of_range",cod_rejected=1e+308 5',
+      'water,meter=f,plant=p wastewater_flow_quality="bad",wastewater_flow_reason="out_of_range",wastewater_flow_rejected=3600000 5',
+      'water,meter=m,plant=p ph_quality="bad",ph_reason="no_value" 6',
+    ]);
+  });
+
   it('writes only the quality field when the value is null, so a gap stays visible', () => {
     expect(batchToLines(batch([{ meter: 'outfall-1-ph', quantity: 'ph', value: null, unit: 'pH', ts: 5, quality: 'bad' }]))).toBe(
       'water,meter=outfall-1-ph,plant=paper-01 ph_quality="bad" 5',

@@ -44,11 +44,17 @@ export function quoteString(value: string): string {
   return QUOTED_SPECIAL.test(value) ? `"${value.replace(QUOTED_SPECIAL_ALL, '\\$&')}"` : `"${value}"`;
 }
 
-/** The fields of a reading's line, without measurement, tags or timestamp. Exported for the reference test. */
-export function fieldSet(quantity: string, value: number | null, quality: string): string {
+/**
+ * The fields of a reading's line, without measurement, tags or timestamp. Exported for the reference test.
+ * `reason` (why the quality is not good) becomes `<q>_reason`; `rejected` (a value refused as out of range, in the
+ * canonical unit) `<q>_rejected`, a field no query of the value reads.
+ */
+export function fieldSet(quantity: string, value: number | null, quality: string, reason?: string, rejected?: number): string {
   const key = escapeKey(quantity);
-  const qualityField = `${key}_quality=${quoteString(quality)}`;
-  return value === null ? qualityField : `${key}=${String(value)},${qualityField}`;
+  let fields = `${key}_quality=${quoteString(quality)}`;
+  if (reason !== undefined) fields += `,${key}_reason=${quoteString(reason)}`;
+  if (rejected !== undefined) fields += `,${key}_rejected=${String(rejected)}`;
+  return value === null ? fields : `${key}=${String(value)},${fields}`;
 }
 
 /** One reading as one line. `value` must already be in the quantity's canonical unit (or null). */
@@ -109,7 +115,13 @@ export function batchToLines(batch: ReadingBatch): string {
     const r = readings[i]!;
     const parts = quantityParts(r.quantity);
     const head = parts.measurementAndMeterKey + escapeKey(r.meter) + plantPart;
-    if (r.value === null) {
+    if (r.reason !== undefined) {
+      // Rare (a flagged reading): built in full rather than from the cached parts.
+      const factor = unitFactor(r.quantity, r.unit) ?? Number.NaN;
+      const value = r.value === null ? null : r.value * factor;
+      const rejected = r.rejectedValue === undefined ? undefined : r.rejectedValue * factor;
+      lines[i] = `${head} ${fieldSet(r.quantity, value, r.quality, r.reason, rejected)} ${r.ts}`;
+    } else if (r.value === null) {
       lines[i] = head + qualityPart(parts, r.quantity, r.quality, false) + r.ts;
     } else {
       const value = r.value * (unitFactor(r.quantity, r.unit) ?? Number.NaN);

@@ -17,6 +17,7 @@ export interface MetricsSource {
   replayedReadings: number;
   refusedLines: number;
   rejected: Record<string, number>;
+  flaggedReadings: Record<string, number>;
   writeErrors: number;
   pendingLines: number;
   unackedMessages: number;
@@ -71,6 +72,16 @@ export function createIngestMetrics(read: () => MetricsSource): IngestMetrics {
     collect() {
       this.reset();
       for (const [reason, count] of Object.entries(read().rejected)) this.inc({ reason }, count);
+    },
+  });
+  new Counter({
+    name: 'cleanstream_ingest_flagged_readings_total',
+    help: 'Readings accepted with a reason for their quality (out_of_range: set by ingest; others: by the gateway), by reason',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, count] of Object.entries(read().flaggedReadings)) this.inc({ reason }, count);
     },
   });
   gauge('cleanstream_ingest_pending_lines', 'Lines accepted and not yet written or spooled', (s) => s.pendingLines);

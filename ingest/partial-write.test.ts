@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { droppedCount, splitRefusedBatch, type Refusal } from './partial-write.ts';
+import { chunkLines, droppedCount, splitRefusedBatch, type Refusal } from './partial-write.ts';
 
 class Refused extends Error {
   constructor(readonly reason: string) {
@@ -53,5 +53,16 @@ describe('splitRefusedBatch', () => {
   it('reads dropped=N from InfluxDB 1.x messages', () => {
     expect(droppedCount('partial write: field type conflict: input field "cod" on measurement "water" is type float, already exists as type string dropped=2')).toBe(2);
     expect(droppedCount('unable to parse')).toBeUndefined();
+  });
+});
+
+describe('refused lines in dead letters', () => {
+  it('go in as many texts of at most the cap as needed, whole lines each, none lost', () => {
+    const lines = Array.from({ length: 1000 }, (_, i) => `water,meter=m,plant=p cod=${i},cod_quality="good" ${1_700_000_000_000 + i}`);
+    const chunks = chunkLines(lines, 4096);
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const chunk of chunks) expect(Buffer.byteLength(chunk)).toBeLessThanOrEqual(4096);
+    expect(chunks.flatMap((c) => c.split('\n'))).toEqual(lines);
+    expect(chunkLines(['a'], 4096)).toEqual(['a']);
   });
 });

@@ -80,3 +80,22 @@ export async function splitRefusedBatch(
   outcome.refused.sort((a, b) => a.index - b.index);
   return outcome;
 }
+
+/** Lines joined by `\n` into texts of at most `maxBytes` each (a single longer line alone, cut by deadLetterFor). */
+export function chunkLines(lines: readonly string[], maxBytes: number): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    const size = Buffer.byteLength(line) + (current.length > 0 ? 1 : 0);
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current.join('\n'));
+      current = [];
+      bytes = 0;
+    }
+    bytes += current.length > 0 ? Buffer.byteLength(line) + 1 : Buffer.byteLength(line);
+    current.push(line);
+  }
+  if (current.length > 0) chunks.push(current.join('\n'));
+  return chunks;
+}

@@ -31,7 +31,7 @@ import { LoadCalculator, loadLine, type OutfallLoad } from './loads.ts';
 import { ensureRollups } from './rollups.ts';
 import { validateMessage } from './validate.ts';
 import { createIngestMetrics, startHealthServer, type HealthServer } from './metrics.ts';
-import { splitRefusedBatch, type Refusal } from './partial-write.ts';
+import { chunkLines, splitRefusedBatch, type Refusal } from './partial-write.ts';
 import { encodeSpoolRecord, mergeSources, SpoolReplayer, type LineSource, type SpooledBatch } from './spool.ts';
 import { createInfluxWriter, InfluxWriteError, serverMessage } from './writer.ts';
 
@@ -72,6 +72,11 @@ export interface IngestStats {
   lateLoadReadings: number;
   /** Dead-lettered messages by reason (validation reasons, `write_rejected`, `internal_error`). */
   rejected: Record<string, number>;
+  /**
+   * Readings accepted with a reason for their quality, by reason: `out_of_range` (outside the quantity's physical
+   * range: stored as bad without a value, core/reading.ts) and whatever gateways give (`no_value`, ...).
+   */
+  flaggedReadings: Record<string, number>;
   /** Sum of `rejected`. */
   rejectedMessages: number;
   /** Writes that failed (each failed batch attempt the writer gave up on, and each refused batch). */
@@ -131,6 +136,9 @@ interface MessageTicket {
 
 /** The dead-letter topic of derived lines InfluxDB refuses. */
 const DERIVED_TOPIC = 'derived/loads';
+
+/** Distinct reasons counted in `flaggedReadings` before the rest are counted as `other`. */
+const MAX_FLAG_REASONS = 32;
 
 /** How a batch was made durable. */
 type Delivery = { kind: 'written'; refusedLines: number } | { kind: 'spooled' };
@@ -200,6 +208,8 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
   const highWaterLines = config.batch.highWaterLines ?? config.batch.maxLines * 4;
   const deadLetterTopic = topics.deadLetter(DEAD_LETTER_STAGE);
+  const maxLetterPayload = config.deadLetter.maxPayloadBytes;
+  const { maxFutureSkewMs, maxAgeMs, backfill } = config.timestamps;
   const events = new EventEmitter<IngestEvents>();
 
   const stats: Omit<IngestStats, 'spool'> = {
@@ -213,6 +223,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     loadLines: 0,
     lateLoadReadings: 0,
     rejected: {},
+    flaggedReadings: {},
     rejectedMessages: 0,
     writeErrors: 0,
     lastWriteLatencyMs: undefined,
@@ -266,7 +277,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   }
 
   function snapshot(): IngestStats {
-    return { ...stats, rejected: { ...stats.rejected }, pendingLines: batcher.pendingLines, unackedMessages: acks.outstanding, spool: spoolStats() };
+    return { ...stats, rejected: { ...stats.rejected }, flaggedReadings: { ...stats.flaggedReadings }, pendingLines: batcher.pendingLines, unackedMessages: acks.outstanding, spool: spoolStats() };
   }
   const metrics = createIngestMetrics(snapshot);
 
@@ -322,9 +333,10 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
         entry.lines.push(refused.line);
         byTopic.set(topic, entry);
       }
+      // Refused lines are the only copy of readings that were valid: in as many letters as the cap needs, none cut.
       await Promise.all(
-        [...byTopic].map(([topic, { lines: refusedLines, reason }]) =>
-          publishLetter(deadLetterFor(DEAD_LETTER_STAGE, topic, Buffer.from(refusedLines.join('\n')), 'write_rejected', reason)),
+        [...byTopic].flatMap(([topic, { lines: refusedLines, reason }]) =>
+          chunkLines(refusedLines, maxLetterPayload).map((chunk) => publishLetter(deadLetterFor(DEAD_LETTER_STAGE, topic, Buffer.from(chunk), 'write_rejected', reason, maxLetterPayload))),
         ),
       );
       for (const [, { lines: refusedLines }] of byTopic) {
@@ -387,7 +399,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
           await writeLines(batch.body, lines, batch.sources, signal);
         },
         async onUnreadable(record, error) {
-          await publishLetter(deadLetterFor(DEAD_LETTER_STAGE, 'spool', record.data, 'spool_unreadable', error.message));
+          await publishLetter(deadLetterFor(DEAD_LETTER_STAGE, 'spool', record.data, 'spool_unreadable', error.message, maxLetterPayload));
           stats.rejected.spool_unreadable = (stats.rejected.spool_unreadable ?? 0) + 1;
           stats.rejectedMessages++;
         },
@@ -446,7 +458,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   function deadLetter(topic: string, payload: Buffer, reason: string, detail: string, ack: AckTicket): void {
     stats.rejected[reason] = (stats.rejected[reason] ?? 0) + 1;
     stats.rejectedMessages++;
-    const published = publishLetter(deadLetterFor(DEAD_LETTER_STAGE, topic, payload, reason, detail)).then(
+    const published = publishLetter(deadLetterFor(DEAD_LETTER_STAGE, topic, payload, reason, detail, maxLetterPayload)).then(
       () => acks.complete(ack),
       // Unconfirmed: leave the original unacknowledged, so the broker delivers it (and we dead-letter it) again.
       (err: Error) => void events.emit('mqttError', err),
@@ -458,11 +470,18 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     });
   }
 
+  function countFlagged(reason: string): void {
+    const flagged = stats.flaggedReadings;
+    // Gateways name their own reasons: bound the metric's label values.
+    const key = Object.hasOwn(flagged, reason) || Object.keys(flagged).length < MAX_FLAG_REASONS ? reason : 'other';
+    flagged[key] = (flagged[key] ?? 0) + 1;
+  }
+
   function accept(topic: string, payload: Buffer, ack: AckTicket): void {
     stats.receivedMessages++;
     let verdict: ReturnType<typeof validateMessage>;
     try {
-      verdict = validateMessage(topic, payload, registry);
+      verdict = validateMessage(topic, payload, registry, { now: Date.now(), maxFutureSkewMs, maxAgeMs: backfill ? undefined : maxAgeMs });
     } catch (err) {
       deadLetter(topic, payload, 'internal_error', (err as Error).message, ack);
       return;
@@ -473,6 +492,11 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     }
     const count = verdict.batch.readings.length;
     stats.receivedReadings += count;
+    const readings = verdict.batch.readings;
+    for (let i = 0; i < count; i++) {
+      const reason = readings[i]!.reason;
+      if (reason !== undefined) countFlagged(reason);
+    }
     batcher.add(batchToLines(verdict.batch), count, { ack, topic, readings: count });
     if (loads) {
       const late = loads.lateReadings;

@@ -68,6 +68,27 @@ describe('validateMessage', () => {
     expect(result.detail.length).toBeGreaterThan(0);
   });
 
+  it('refuses readings from the future or older than the age limit, against the clock it is given', () => {
+    const now = 1_700_000_000_000;
+    const policy = { now, maxFutureSkewMs: 300_000, maxAgeMs: 30 * 86_400_000 };
+    expect(validateMessage(TOPIC, payload({}, { ts: Date.UTC(2200, 0, 1) }), registry, policy)).toMatchObject({ ok: false, reason: 'ts_in_future', readingIndex: 0 });
+    expect(validateMessage(TOPIC, payload({}, { ts: 1 }), registry, policy)).toMatchObject({ ok: false, reason: 'ts_too_old', readingIndex: 0 });
+    expect(validateMessage(TOPIC, payload({}, { ts: now - 31 * 86_400_000 }), registry, policy)).toMatchObject({ ok: false, reason: 'ts_too_old' });
+    expect(validateMessage(TOPIC, payload({}, { ts: now - 31 * 86_400_000 }), registry, { ...policy, maxAgeMs: undefined }).ok).toBe(true);
+    expect(validateMessage(TOPIC, payload({}, { ts: now + 60_000 }), registry, policy).ok).toBe(true);
+  });
+
+  it('accepts a value outside the physical range as a bad reading without a value', () => {
+    const result = validateMessage(TOPIC, payload({}, { value: 1e308 }), registry) as Accepted;
+    expect(result.batch.readings[0]).toMatchObject({ value: null, quality: 'bad', reason: 'out_of_range', rejectedValue: 1e308 });
+  });
+
+  it('never repeats a large input in the detail', () => {
+    const result = rejection(`cleanstream/v1/readings/${'p'.repeat(100_000)}`, payload());
+    expect(result.reason).toBe('bad_topic');
+    expect(result.detail.length).toBeLessThan(200);
+  });
+
   it('rejects a value that overflows when converted to the canonical unit', () => {
     const result = validateMessage(topics.readings('paper-01', 'gw-1'), payload({}, { meter: 'f', quantity: 'wastewater_flow', unit: 'm3/s', value: 1e306 }));
     expect(result).toMatchObject({ ok: false, reason: 'bad_value', readingIndex: 0 });

@@ -32,7 +32,7 @@ import { watchClientIdClash } from '../core/client-id-clash.ts';
 import { durableSessionOptions, mqttConnectOptions } from '../core/config.ts';
 import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
-import { decodeBatch, type ReadingBatch } from '../core/reading.ts';
+import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type ReadingBatch } from '../core/reading.ts';
 import { TOPIC_ROOT, topics } from '../core/topics.ts';
 import type { Alert, AlertTransition } from './alerts.ts';
 import { CheckpointAcks } from '../core/mqtt-acks.ts';
@@ -546,7 +546,10 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     if (topic.startsWith(`${TOPIC_ROOT}/alert-acks/`)) return onAck(topic, payload);
     counters.receivedMessages++;
     try {
-      const b = decodeBatch(payload);
+      // A reading from the future would move the event-time windows past every real reading: refused as ingest refuses
+      // it (ts_in_future, and ts_too_old for a clock reset before 2000). No age limit: replays and backfills of
+      // history are judged in event time, the windows' lateness rules decide what is too late.
+      const b = decodeBatch(payload, { now: clock(), maxFutureSkewMs: DEFAULT_MAX_FUTURE_SKEW_MS, maxAgeMs: undefined });
       if (!recent.firstSight(b.gateway, b.seq, b.sentAt)) counters.duplicateMessages++;
       else inOrder.push(b, clock());
     } catch (err) {

@@ -5,6 +5,9 @@
  *   SELECT last("<q>_quality") AS "quality", "<q>" AS "value" FROM "<domain>" WHERE "plant" = '<p>' AND (<its meters>) GROUP BY "meter"
  * The selector is on the quality field because ingest writes a quality for every reading, a value only when there
  * was one: so a reading that arrived without a value shows as such instead of an older value.
+ * Points stamped later than InfluxDB's now() + LATEST_MAX_FUTURE are left out: a reading from the future (a meter
+ * clock far ahead, written before ingest refused such readings, or by another writer) would otherwise stay the
+ * plant's "latest" until its time came, whatever arrived after it.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
@@ -27,11 +30,14 @@ export function metersByQuantity(plant: Plant): Map<QuantityId, string[]> {
   return out;
 }
 
+/** Clock skew between the meters' clocks and InfluxDB's host that /latest tolerates (InfluxQL duration). */
+export const LATEST_MAX_FUTURE = '1m';
+
 export function latestStatement(plantId: string, quantity: QuantityId, meters: readonly string[]): string {
   const field = quoteIdentifier(quantity);
   const qualityField = quoteIdentifier(`${quantity}_quality`);
   const measurement = quoteIdentifier(QUANTITIES[quantity].domain);
-  return `SELECT last(${qualityField}) AS "quality", ${field} AS "value" FROM ${measurement} WHERE "plant" = ${quoteString(plantId)} AND ${tagIn('meter', meters)} GROUP BY "meter"`;
+  return `SELECT last(${qualityField}) AS "quality", ${field} AS "value" FROM ${measurement} WHERE "plant" = ${quoteString(plantId)} AND ${tagIn('meter', meters)} AND time <= now() + ${LATEST_MAX_FUTURE} GROUP BY "meter"`;
 }
 
 /** The last reading of every meter × quantity of each plant, in one request to InfluxDB. */

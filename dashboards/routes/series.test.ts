@@ -63,9 +63,9 @@ describe('InfluxQL built on the server', () => {
     );
   });
 
-  it('selects the last reading by its quality, with the value at that point', () => {
+  it('selects the last reading by its quality, with the value at that point, never one stamped in the future', () => {
     expect(latestStatement('paper-01', 'so2', ['stack-1-cems'])).toBe(
-      `SELECT last("so2_quality") AS "quality", "so2" AS "value" FROM "emissions" WHERE "plant" = 'paper-01' AND ("meter" = 'stack-1-cems') GROUP BY "meter"`,
+      `SELECT last("so2_quality") AS "quality", "so2" AS "value" FROM "emissions" WHERE "plant" = 'paper-01' AND ("meter" = 'stack-1-cems') AND time <= now() + 1m GROUP BY "meter"`,
     );
   });
 });

@@ -23,7 +23,7 @@ import { durableSessionOptions, mqttConnectOptions } from '../../core/config.ts'
 import { DiskQueue, DiskQueueFullError } from '../../core/disk-queue.ts';
 import { CheckpointAcks } from '../../core/mqtt-acks.ts';
 import { CleanstreamError, ConfigError, PayloadError, TransportError } from '../../core/errors.ts';
-import { decodeBatch, type Quality } from '../../core/reading.ts';
+import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type Quality } from '../../core/reading.ts';
 import { parseReadingsTopic, topics } from '../../core/topics.ts';
 import { dataCp, type Hj212PollutantInput } from '../drivers/hj212/cp.ts';
 import { quantityForCode, unitForCode } from '../drivers/hj212/codes.ts';
@@ -264,7 +264,8 @@ export async function startHj212Uplink(config: UplinkConfig, opts: StartUplinkOp
     if (!where || !byPoint) return;
     let batch;
     try {
-      batch = decodeBatch(payload);
+      // Not from the future (as ingest refuses it): a regulator must never receive a reading stamped 2200.
+      batch = decodeBatch(payload, { now: Date.now(), maxFutureSkewMs: DEFAULT_MAX_FUTURE_SKEW_MS, maxAgeMs: undefined });
     } catch (err) {
       counters.rejectedMessages++;
       if (err instanceof PayloadError) report(new CleanstreamError('UPLINK_PAYLOAD', `ignored a message on ${topic}: ${err.message}`, { topic, reason: err.reason }, { cause: err }));

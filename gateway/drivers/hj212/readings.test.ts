@@ -69,9 +69,9 @@ describe('toReadings', () => {
     expect(skipped).toEqual([]);
     expect(readings).toEqual([
       { plant: 'paper-01', meter: 'outfall-1-flow', quantity: 'wastewater_flow', value: 12.5, unit: 'L/s', ts: dataTime, quality: 'good' },
-      { plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', value: 45.2, unit: 'mg/L', ts: dataTime, quality: 'uncertain' },
-      { plant: 'paper-01', meter: 'outfall-1-nh3n', quantity: 'nh3n', value: 1.3, unit: 'mg/L', ts: dataTime, quality: 'bad' },
-      { plant: 'paper-01', meter: 'outfall-1-ph', quantity: 'ph', value: null, unit: 'pH', ts: dataTime, quality: 'bad' },
+      { plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', value: 45.2, unit: 'mg/L', ts: dataTime, quality: 'uncertain', reason: 'flag_c' },
+      { plant: 'paper-01', meter: 'outfall-1-nh3n', quantity: 'nh3n', value: 1.3, unit: 'mg/L', ts: dataTime, quality: 'bad', reason: 'flag_d' },
+      { plant: 'paper-01', meter: 'outfall-1-ph', quantity: 'ph', value: null, unit: 'pH', ts: dataTime, quality: 'bad', reason: 'no_value' },
     ]);
     const batch = { v: 1 as const, gateway: 'gw-1', plant: 'paper-01', seq: 0, sentAt: Date.now(), readings: readings.map(({ plant: _p, ...r }) => r) };
     expect(decodeBatch(encodeBatch(batch)).readings).toHaveLength(4);

@@ -10,7 +10,7 @@
  * The unit is the HJ 212 unit of the code (e.g. L/s for w00000); ingest converts it to the quantity's canonical unit.
  */
 import { unitFactor } from '../../../core/catalog.ts';
-import { ID_PATTERN, type Reading } from '../../../core/reading.ts';
+import { ID_PATTERN, NO_VALUE, type Reading } from '../../../core/reading.ts';
 import type { Hj212NumericSuffix } from './cp.ts';
 import type { Hj212Packet } from './codec.ts';
 import { canonicalCode, codeDef, qualityForFlag } from './codes.ts';
@@ -96,6 +96,8 @@ export function toReadings(packet: Hj212Packet, mapping: Hj212DeviceMapping, opt
       continue;
     }
     const flagged = qualityForFlag(pollutant.flag);
+    const quality = value === null && flagged === 'good' ? 'bad' : flagged;
+    const reason = quality === 'good' ? undefined : reasonForFlag(pollutant.flag, value);
     readings.push({
       plant: mapping.plant,
       meter,
@@ -103,8 +105,18 @@ export function toReadings(packet: Hj212Packet, mapping: Hj212DeviceMapping, opt
       value,
       unit: def.unit,
       ts,
-      quality: value === null && flagged === 'good' ? 'bad' : flagged,
+      quality,
+      ...(reason ? { reason } : {}),
     });
   }
   return { readings, skipped };
+}
+
+/**
+ * Why a reading is not good, as a reading reason: the data flag the logger sent (`flag_d` for D, fault), or no_value
+ * for a normal flag around no value.
+ */
+function reasonForFlag(flag: string | undefined, value: number | null): string | undefined {
+  if (flag !== undefined && /^[A-Za-z]$/.test(flag) && flag.toUpperCase() !== 'N') return `flag_${flag.toLowerCase()}`;
+  return value === null ? NO_VALUE : undefined;
 }

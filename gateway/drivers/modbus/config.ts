@@ -31,6 +31,44 @@ export const MAX_REGISTERS_PER_READ = 125;
 
 const unitIdSchema = z.number().int().min(0).max(255);
 
+/** The register types a "no valid value" code applies to (a bit has no spare pattern for one). */
+export const NO_VALUE_TYPES = ['int16', 'uint16', 'int32', 'uint32', 'float32', 'float64'] as const;
+export type NoValueType = (typeof NO_VALUE_TYPES)[number];
+
+/**
+ * The codes many meters put in a register for "no valid value" (sensor fault, warming up, out of its span): the most
+ * negative number of a signed type, all ones of an unsigned one. A float's NaN is always no value, with or without
+ * codes. Codes are raw register contents, before scale and offset: 0x8000 and -32768 name the same int16 code.
+ */
+export const DEFAULT_NO_VALUE: Record<NoValueType, number[]> = {
+  int16: [0x8000],
+  uint16: [0xffff],
+  int32: [0x80000000],
+  uint32: [0xffffffff],
+  float32: [],
+  float64: [],
+};
+
+/** The codes a type can hold: a signed type's code may be given as its negative value or its unsigned bit pattern. */
+const CODE_BOUNDS: Record<NoValueType, [number, number] | undefined> = {
+  int16: [-0x8000, 0xffff],
+  uint16: [0, 0xffff],
+  int32: [-0x80000000, 0xffffffff],
+  uint32: [0, 0xffffffff],
+  float32: undefined,
+  float64: undefined,
+};
+
+/** Whether `code` fits a register of `type`, and what the config should say if not. */
+export function noValueCodeProblem(type: NoValueType, code: number): string | undefined {
+  const bounds = CODE_BOUNDS[type];
+  if (!bounds) return Number.isFinite(code) ? undefined : `expected a finite number for a ${type} code (NaN is always no value)`;
+  if (!Number.isInteger(code) || code < bounds[0] || code > bounds[1]) return `expected an integer ${bounds[0]}..0x${bounds[1].toString(16).toUpperCase()} for a ${type} code`;
+  return undefined;
+}
+
+const noValueCodes = z.array(z.number()).max(16);
+
 export const modbusRegisterSchema = z
   .strictObject({
     ...readingTargetFields,
@@ -48,9 +86,23 @@ export const modbusRegisterSchema = z
     offset: z.number().refine(Number.isFinite, { message: 'expected a finite number' }).default(0),
     /** Overrides the input's unitId for this register. */
     unitId: unitIdSchema.optional(),
+    /**
+     * Raw register contents that mean "no valid value" for this register (overrides the input's `noValue` for its
+     * type; `[]`: none). Such a reading is published with value null, quality bad, reason no_value.
+     */
+    noValue: noValueCodes.optional(),
   })
   .superRefine((register, ctx) => {
     checkTargetUnit(register, ctx);
+    if (register.noValue !== undefined) {
+      if (register.type === 'bool') ctx.addIssue({ code: 'custom', path: ['noValue'], message: 'expected no noValue codes for a bool register', input: register.noValue });
+      else {
+        register.noValue.forEach((code, i) => {
+          const problem = noValueCodeProblem(register.type as NoValueType, code);
+          if (problem) ctx.addIssue({ code: 'custom', path: ['noValue', i], message: problem, input: code });
+        });
+      }
+    }
     if (BIT_AREAS.has(register.area) !== (register.type === 'bool')) {
       ctx.addIssue({ code: 'custom', path: ['type'], message: BIT_AREAS.has(register.area) ? `expected "bool" for area ${register.area}` : `expected a word type for area ${register.area} ("bool" is for coil and discrete)`, input: register.type });
     }
@@ -96,8 +148,19 @@ export const modbusInputSchema = z.strictObject({
   /** Delay before the first retry, doubled for each further one. */
   retryDelayMs: z.number().int().min(0).default(50),
   maxRegistersPerRequest: z.number().int().min(2).max(MAX_REGISTERS_PER_READ).default(100),
+  /**
+   * The "no valid value" codes of this link's devices, per register type (DEFAULT_NO_VALUE for a type left out; `[]`:
+   * none). A register's own `noValue` overrides them.
+   */
+  noValue: z.partialRecord(z.enum(NO_VALUE_TYPES), noValueCodes).default({}),
   registers: z.array(modbusRegisterSchema).min(1),
 }).superRefine((input, ctx) => {
+  for (const type of NO_VALUE_TYPES) {
+    input.noValue[type]?.forEach((code, i) => {
+      const problem = noValueCodeProblem(type, code);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['noValue', type, i], message: problem, input: code });
+    });
+  }
   if (input.transport === 'rtu') {
     if (!input.serial) ctx.addIssue({ code: 'custom', path: ['serial'], message: 'expected a serial line ({ path, baudRate, parity, dataBits, stopBits }) with transport rtu', input: input.serial });
     if (input.host !== undefined) ctx.addIssue({ code: 'custom', path: ['host'], message: 'expected no host with transport rtu (the link is the serial line)', input: input.host });

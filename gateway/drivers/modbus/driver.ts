@@ -13,12 +13,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { TransportError, toError, type CleanstreamError } from '../../../core/errors.ts';
-import type { Reading } from '../../../core/reading.ts';
+import { NO_VALUE, type Reading } from '../../../core/reading.ts';
 import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../backoff.ts';
 import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
 import { BIT_AREAS, type ModbusInputConfig, type ModbusRegisterConfig } from './config.ts';
 import { connectModbus, failureCode, linkLabel, type ModbusConnection, type ModbusConnector, type ModbusLink } from './client.ts';
-import { decodeRegister, planRequests, scaleValue, type ReadRequest } from './registers.ts';
+import { decodeRegister, noValueSet, planRequests, registerValue, type ReadRequest } from './registers.ts';
 
 /** Exception codes of the Modbus Application Protocol V1.1b3 §7. */
 export const EXCEPTION_NAMES: Record<number, string> = {
@@ -84,6 +84,8 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
   /** The link as named in logs and error context. */
   private readonly device: string;
   private readonly groups: PollGroup[];
+  /** By register index: the decoded raw values that mean "no valid value". */
+  private readonly noValue: ReadonlySet<number>[];
   /** Serialises requests of all groups on the one connection. */
   private lane: Promise<unknown> = Promise.resolve();
   private readonly connector: ModbusConnector;
@@ -106,6 +108,7 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     this.device = linkLabel(this.link);
     this.name = config.name ?? `modbus:${config.transport === 'rtu' ? config.serial!.path : this.device}`;
     this.groups = pollGroups(config);
+    this.noValue = config.registers.map((register) => noValueSet(register, config.noValue));
     this.connector = options.connect ?? connectModbus;
     this.now = options.now ?? Date.now;
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
@@ -226,7 +229,7 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     for (const request of group.requests) {
       if (this.stopped) return;
       const words = await this.inLane(() => this.readWithRetries(request));
-      for (const i of request.registers) readings[i] = words ? this.decode(registers[i]!, words, request, ts) : badReading(registers[i]!, ts);
+      for (const i of request.registers) readings[i] = words ? this.decode(i, words, request, ts) : badReading(registers[i]!, ts);
     }
     if (this.stopped) return;
     const scan: Reading[] = new Array<Reading>(group.registers.length);
@@ -265,9 +268,12 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     }
   }
 
-  private decode(register: ModbusRegisterConfig, words: number[], request: ReadRequest, ts: number): Reading {
+  private decode(index: number, words: number[], request: ReadRequest, ts: number): Reading {
+    const register = this.config.registers[index]!;
     try {
-      const value = scaleValue(decodeRegister(words, register.address - request.address, register.type, register.wordOrder, register.byteOrder), register);
+      const value = registerValue(decodeRegister(words, register.address - request.address, register.type, register.wordOrder, register.byteOrder), register, this.noValue[index]!);
+      // The device's "no valid value" (its code, or a NaN float) is no measurement: never a number like -327.68 pH.
+      if (value === null) return { ...badReading(register, ts), reason: NO_VALUE };
       if (!Number.isFinite(value)) return badReading(register, ts);
       return reading(register, value, ts, 'good');
     } catch (err) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeRegister, planRequests, scaleValue } from './registers.ts';
-import type { RegisterType } from './config.ts';
+import { decodeRegister, noValueSet, planRequests, registerValue, scaleValue } from './registers.ts';
+import { modbusInputSchema, type RegisterType } from './config.ts';
 
 const reg = (address: number, type: RegisterType = 'uint16', extra: { area?: 'holding' | 'input'; unitId?: number } = {}) => ({
   address,
@@ -56,11 +56,14 @@ describe('planning read requests', () => {
 });
 
 describe('decoding registers', () => {
-  it('reads int16 as two’s complement and uint16 as is', () => {
-    expect(decodeRegister([0xffff], 0, 'int16')).toBe(-1);
-    expect(decodeRegister([0x8000], 0, 'int16')).toBe(-32768);
-    expect(decodeRegister([0x7fff], 0, 'int16')).toBe(32767);
-    expect(decodeRegister([0xffff], 0, 'uint16')).toBe(65535);
+  it('reads int16 as two’s complement and uint16 as is, except the no-value codes 0x8000 and 0xFFFF', () => {
+    const value = (word: number, type: 'int16' | 'uint16'): number | null => registerValue(decodeRegister([word], 0, type), { scale: 1, offset: 0 }, noValueSet({ type }));
+    expect(value(0xffff, 'int16')).toBe(-1);
+    expect(value(0x8001, 'int16')).toBe(-32767);
+    expect(value(0x7fff, 'int16')).toBe(32767);
+    expect(value(0xfffe, 'uint16')).toBe(65534);
+    expect(value(0x8000, 'int16')).toBeNull();
+    expect(value(0xffff, 'uint16')).toBeNull();
   });
 
   it('reads 32-bit values high word first by default', () => {
@@ -124,5 +127,37 @@ describe('byte order, float64 and bits', () => {
   it('reads a bit as 1 or 0', () => {
     expect(decodeRegister([0, 1], 1, 'bool')).toBe(1);
     expect(decodeRegister([0, 1], 0, 'bool')).toBe(0);
+  });
+});
+
+describe('"no valid value" codes', () => {
+  const input = (extra: Record<string, unknown> = {}, register: Record<string, unknown> = {}) =>
+    modbusInputSchema.parse({ type: 'modbus', host: 'h', ...extra, registers: [{ plant: 'p', meter: 'm', quantity: 'cod', unit: 'mg/L', area: 'holding', address: 0, type: 'uint16', scale: 0.1, ...register }] });
+  const valueOf = (words: number[], config: ReturnType<typeof input>): number | null => {
+    const r = config.registers[0]!;
+    return registerValue(decodeRegister(words, 0, r.type, r.wordOrder, r.byteOrder), r, noValueSet(r, config.noValue));
+  };
+
+  it('by default: a COD fault (uint16 0xFFFF) is no value, not 6553.5 mg/L; a pH fault (int16 0x8000) not -327.68', () => {
+    expect(valueOf([0xffff], input())).toBeNull();
+    expect(valueOf([0xfffe], input())).toBeCloseTo(6553.4, 6);
+    expect(valueOf([0x8000], input({}, { quantity: 'ph', unit: 'pH', type: 'int16', scale: 0.01 }))).toBeNull();
+    expect(valueOf([0x8000, 0x0000], input({}, { type: 'int32' }))).toBeNull();
+    expect(valueOf([0xffff, 0xffff], input({}, { type: 'uint32' }))).toBeNull();
+    expect(valueOf([0x7fc0, 0x0000], input({}, { type: 'float32' }))).toBeNull();
+  });
+
+  it('takes the input\'s codes per type, and a register\'s own over them ([] for none)', () => {
+    expect(valueOf([0xfffe], input({ noValue: { uint16: [0xfffe] } }))).toBeNull();
+    expect(valueOf([0xffff], input({ noValue: { uint16: [0xfffe] } }))).toBeCloseTo(6553.5, 6);
+    expect(valueOf([0xffff], input({}, { noValue: [] }))).toBeCloseTo(6553.5, 6);
+    expect(valueOf([0x8000], input({}, { type: 'int16', noValue: [-32768] }))).toBeNull();
+    expect(valueOf([0xc61c, 0x3c00], input({}, { type: 'float32', noValue: [-9999] }))).toBeNull();
+  });
+
+  it('refuses codes a register of that type cannot hold, naming the field', () => {
+    expect(() => input({}, { noValue: [0x10000] })).toThrow(/noValue[\s\S]*0\.\.0xFFFF/);
+    expect(() => input({ noValue: { int16: [1.5] } })).toThrow(/integer -32768\.\.0xFFFF/);
+    expect(() => input({}, { area: 'coil', type: 'bool', noValue: [1] })).toThrow(/no noValue codes for a bool/);
   });
 });

@@ -2,7 +2,7 @@
  * Pure Modbus register logic: which read requests cover the configured registers, and how the words that come back
  * become numbers. Kept free of I/O so that both are specified by unit tests.
  */
-import { BIT_AREAS, MAX_BITS_PER_READ, REGISTER_WIDTH, type ModbusRegisterConfig, type RegisterType } from './config.ts';
+import { BIT_AREAS, DEFAULT_NO_VALUE, MAX_BITS_PER_READ, REGISTER_WIDTH, type ModbusInputConfig, type ModbusRegisterConfig, type NoValueType, type RegisterType } from './config.ts';
 
 import type { RegisterArea } from './config.ts';
 export type { RegisterArea };
@@ -103,4 +103,38 @@ function wordAt(words: readonly number[], index: number): number {
 /** The engineering value of a register: raw * scale + offset. */
 export function scaleValue(raw: number, register: Pick<ModbusRegisterConfig, 'scale' | 'offset'>): number {
   return raw * register.scale + register.offset;
+}
+
+/**
+ * The decoded raw values (what decodeRegister gives) that mean "no valid value" for a register: its own codes, else
+ * the input's for its type, else DEFAULT_NO_VALUE. A signed type's code given as its bit pattern (0x8000) is the
+ * negative number decodeRegister reads (-32768).
+ */
+export function noValueSet(register: Pick<ModbusRegisterConfig, 'type' | 'noValue'>, inputCodes: ModbusInputConfig['noValue'] = {}): ReadonlySet<number> {
+  if (register.type === 'bool') return new Set();
+  const type = register.type as NoValueType;
+  const codes = register.noValue ?? inputCodes[type] ?? DEFAULT_NO_VALUE[type];
+  return new Set(codes.map((code) => asDecoded(type, code)));
+}
+
+function asDecoded(type: NoValueType, code: number): number {
+  switch (type) {
+    case 'int16':
+      return code >= 0x8000 ? code - 0x10000 : code;
+    case 'int32':
+      return code >= 0x80000000 ? code - 0x100000000 : code;
+    case 'float32':
+      return Math.fround(code);
+    default:
+      return code;
+  }
+}
+
+/**
+ * The engineering value of a register (raw * scale + offset), or null when the device said it has none: a no-value
+ * code or a NaN float.
+ */
+export function registerValue(raw: number, register: Pick<ModbusRegisterConfig, 'scale' | 'offset'>, noValue: ReadonlySet<number>): number | null {
+  if (Number.isNaN(raw) || noValue.has(raw)) return null;
+  return scaleValue(raw, register);
 }

@@ -66,14 +66,14 @@ describe('DataValue -> Reading', () => {
     expect([reading.value, reading.quality]).toEqual([null, 'bad']);
   });
 
-  it('turns NaN, Infinity and non-numeric values into null with quality bad, never good', () => {
+  it('turns NaN, Infinity and non-numeric values into null with quality bad and reason no_value, never good', () => {
     for (const variant of [
       new Variant({ dataType: DataType.Double, value: Number.NaN }),
       new Variant({ dataType: DataType.Double, value: Number.POSITIVE_INFINITY }),
       new Variant({ dataType: DataType.String, value: 'n/a' }),
     ]) {
       const reading = readingFromDataValue(target, dataValue({ value: variant, statusCode: StatusCodes.Good }), NOW);
-      expect([reading.value, reading.quality]).toEqual([null, 'bad']);
+      expect([reading.value, reading.quality, reading.reason]).toEqual([null, 'bad', 'no_value']);
     }
   });
 });

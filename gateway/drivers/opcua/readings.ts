@@ -3,7 +3,7 @@
  * source when it gave one. Pure, so the mapping is specified by unit tests without a server.
  */
 import { DataType, VariantArrayType, type DataValue } from 'node-opcua-client';
-import type { Quality, Reading } from '../../../core/reading.ts';
+import { NO_VALUE, type Quality, type Reading } from '../../../core/reading.ts';
 import type { ReadingTarget } from '../../reading-target.ts';
 
 /**
@@ -60,10 +60,12 @@ function epochMs(date: Date | null | undefined): number | undefined {
  */
 export function readingFromDataValue(target: ReadingTarget, dataValue: Pick<DataValue, 'value' | 'statusCode' | 'sourceTimestamp' | 'serverTimestamp'>, now: number): Reading {
   const ts = epochMs(dataValue.sourceTimestamp) ?? epochMs(dataValue.serverTimestamp) ?? now;
-  let quality = qualityFromStatusCode(dataValue.statusCode.value);
+  const quality = qualityFromStatusCode(dataValue.statusCode.value);
   const variant = dataValue.value;
-  let value: number | null = quality === 'bad' || !variant ? null : (variantNumber(variant.dataType, variant.arrayType, variant.value) ?? null);
+  if (quality === 'bad') return { plant: target.plant, meter: target.meter, quantity: target.quantity, unit: target.unit, value: null, ts: Math.round(ts), quality };
+  let value: number | null = variant ? (variantNumber(variant.dataType, variant.arrayType, variant.value) ?? null) : null;
   if (value !== null && !Number.isFinite(value)) value = null;
-  if (value === null) quality = 'bad';
+  // A Good or Uncertain status around no number (NaN, a string "n/a"): the server's way of saying it has no value.
+  if (value === null) return { plant: target.plant, meter: target.meter, quantity: target.quantity, unit: target.unit, value, ts: Math.round(ts), quality: 'bad', reason: NO_VALUE };
   return { plant: target.plant, meter: target.meter, quantity: target.quantity, unit: target.unit, value, ts: Math.round(ts), quality };
 }

@@ -218,6 +218,22 @@ describe('live readings over Server-Sent Events', () => {
     }
   });
 
+  it('never streams a reading from the future, and shows a value outside its physical range as bad without a value', async () => {
+    const stream = await SseReader.open('/api/live', { authorization: `Bearer ${paperOperator}` });
+    try {
+      await until('the stream to open', async () => (stream.comments > 0 ? true : undefined));
+      // From the future first: MQTT keeps one publisher's order, so if the next batch arrives alone, this one was dropped.
+      await publish(batch('paper-01', 3, [{ meter: 'outfall-1-cod', quantity: 'cod', value: 60, unit: 'mg/L', ts: Date.UTC(2200, 0, 1), quality: 'good' }]));
+      const ts = Date.now();
+      await publish(batch('paper-01', 4, [{ meter: 'outfall-1-cod', quantity: 'cod', value: 1e308, unit: 'mg/L', ts, quality: 'good' }]));
+      const received = await until('the batch of now', async () => (readingsOf(stream).length > 0 ? readingsOf(stream) : undefined));
+      expect(received).toHaveLength(1);
+      expect(received[0]!.readings).toEqual([{ meter: 'outfall-1-cod', quantity: 'cod', value: null, unit: 'mg/L', ts, quality: 'bad' }]);
+    } finally {
+      stream.close();
+    }
+  });
+
   it('refuses a live stream of a plant out of scope with 403', async () => {
     const res = await fetch(`${dashboard.url}/api/live?plant=dyeing-01&token=${paperOperator}`);
     expect(res.status).toBe(403);

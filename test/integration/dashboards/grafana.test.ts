@@ -42,7 +42,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-grafana-'));
 
 beforeAll(async () => {
   [influx, broker] = await Promise.all([startInfluxd(), startBroker()]);
-  ingest = await startIngest(parseIngestConfig('grafana test ingest', { mqtt: { url: broker.url, protocolVersion: 4 }, influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 100 } }), { registry });
+  ingest = await startIngest(parseIngestConfig('grafana test ingest', { mqtt: { url: broker.url, protocolVersion: 4 }, influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 100 }, timestamps: { backfill: true } }), { registry });
   rules = await startRules(
     {
       mqtt: { url: broker.url, protocolVersion: 4 },

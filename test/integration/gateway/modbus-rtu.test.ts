@@ -39,10 +39,11 @@ const HOLDING = [
 ];
 const REGISTERS = [
   { plant: 'dyeing-01', meter: 'outfall-1-flow', quantity: 'wastewater_flow', unit: 'm3/h', area: 'holding', address: 0, type: 'float32' },
-  { plant: 'dyeing-01', meter: 'outfall-1-ph', quantity: 'ph', unit: 'pH', area: 'holding', address: 2, type: 'int16', scale: 0.01 },
+  // a negative int16 (two's complement) with an offset: -735 * 0.01 + 14 = 6.65 (a pH of -7.35 would be out of range)
+  { plant: 'dyeing-01', meter: 'outfall-1-ph', quantity: 'ph', unit: 'pH', area: 'holding', address: 2, type: 'int16', scale: 0.01, offset: 14 },
   { plant: 'dyeing-01', meter: 'outfall-1-flow', quantity: 'wastewater_volume', unit: 'm3', area: 'holding', address: 3, type: 'uint32', wordOrder: 'little' },
 ];
-const EXPECTED: Record<string, number> = { wastewater_flow: 12.5, ph: -7.35, wastewater_volume: 123_456 };
+const EXPECTED: Record<string, number> = { wastewater_flow: 12.5, ph: 6.65, wastewater_volume: 123_456 };
 
 let broker: RunningBroker;
 let rtuOverTcpPort: number;

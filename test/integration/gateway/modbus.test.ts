@@ -88,7 +88,8 @@ describe('Modbus TCP device -> gateway -> MQTT', () => {
             r('m-uint32', 'active_energy', 'Wh', { address: 4, type: 'uint32', wordOrder: 'little' }),
             r('m-float32', 'wastewater_flow', 'm3/h', { address: 6, type: 'float32', offset: 1 }),
             r('m-ph', 'ph', 'pH', { address: 10, type: 'uint16', scale: 0.01 }),
-            r('m-input', 'o2', '%', { area: 'input', address: 100, type: 'float32', unitId: 2 }),
+            // a negative float: active power (export), a quantity whose physical range has negative values
+            r('m-input', 'active_power', 'kW', { area: 'input', address: 100, type: 'float32', unitId: 2 }),
           ],
         },
       ],

@@ -22,8 +22,8 @@ import { until } from '../../harness/wait.ts';
 const INTERVAL_MS = 200;
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
-/** Deterministic per-variable values, distinct per tick. */
-const valueAt = (name: string, tick: number): number => (name.length * 1000 + (tick / INTERVAL_MS) % 1000) / 8;
+/** Deterministic per-variable values, distinct per tick, and physically possible for each point (a pH below 14). */
+const valueAt = (name: string, tick: number): number => (name.length * 1000 + (tick / INTERVAL_MS) % 1000) / 1000;
 
 const POINTS = [
   { name: 'paper-cod', plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', unit: 'mg/L' },

@@ -70,7 +70,9 @@ describe('Modbus input against pymodbus', () => {
     observer.on('message', (_t, payload) => received.push(decodeBatch(payload)));
     await observer.subscribeAsync(topics.readingsFilter(), { qos: 1 });
 
-    const target = { plant: 'dyeing-01', quantity: 'active_power', unit: 'kW' };
+    // In W: the int32 and uint32 values (-123,456,789 and 3,000,000,000) are within an active power's physical range
+    // in W, not in kW.
+    const target = { plant: 'dyeing-01', quantity: 'active_power', unit: 'W' };
     const lines: { code?: string; msg?: string; context?: Record<string, unknown> }[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
     const gateway = await startGateway(

@@ -47,7 +47,7 @@ describe('HJ 212 data loggers -> gateway -> MQTT -> ingest -> InfluxDB', () => {
     workDir = mkdtempSync(path.join(tmpdir(), 'cs-hj212-rx-'));
     registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
     [influx, broker, port] = await Promise.all([startInfluxd(), startBroker(), freePort()]);
-    ingest = await startIngest(parseIngestConfig('test ingest', { mqtt: { url: broker.url }, clientId: 'ingest-hj212', influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 50 } }), {
+    ingest = await startIngest(parseIngestConfig('test ingest', { mqtt: { url: broker.url }, clientId: 'ingest-hj212', influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 50 }, timestamps: { backfill: true } }), {
       registry,
       connectTimeoutMs: 5000,
     });

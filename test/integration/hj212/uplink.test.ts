@@ -186,6 +186,25 @@ describe('HJ 212 uplink: minute data to a platform that fails', () => {
     }
   });
 
+  it('ignores and counts a batch stamped in the future, so the regulator never receives a reading from 2200', async () => {
+    const platform = await startTestPlatform(await freePort());
+    const config = parseUplinkConfig('test uplink', minuteUplink('uplink-future', { url: broker.url }, platform.port, path.join(workDir, 'future'), 'paper-03', 'UPLINKTEST00000000000003'));
+    const feeder = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    const uplink = await startHj212Uplink(config, { logger });
+    const publish = (seq: number, ts: number): Promise<unknown> =>
+      feeder.publishAsync(topics.readings('paper-03', 'gw-feed'), encodeBatch({ v: 1, gateway: 'gw-feed', plant: 'paper-03', seq, sentAt: Date.now(), readings: [{ meter: 'outfall-1-cod', quantity: 'cod', value: 50, unit: 'mg/L', ts, quality: 'good' }] }), { qos: 1 });
+    try {
+      await publish(0, Date.UTC(2200, 0, 1));
+      await publish(1, T0);
+      await until('both batches seen', () => uplink.stats().readings === 1, 5000);
+      expect(uplink.stats().rejectedMessages).toBe(1);
+    } finally {
+      await feeder.endAsync();
+      await uplink.stop();
+      await platform.stop();
+    }
+  });
+
   it('keeps a minute\'s readings across a restart of the uplink, and reports a minute without readings as flag B', async () => {
     const platform = await startTestPlatform(await freePort());
     const mn = 'UPLINKTEST00000000000002';

@@ -95,6 +95,8 @@ export function ingestConfig(opts: { mqttUrl: string; influxUrl: string; databas
     ...(opts.subscription ? { subscription: opts.subscription } : {}),
     influx: { url: opts.influxUrl, database: opts.database },
     batch: { maxLines: 2000, maxDelayMs: 50 },
+    // the feed is stamped from T0 (2023): history
+    timestamps: { backfill: true },
     retry: { maxAttempts: 2, initialDelayMs: 20, maxDelayMs: 200, pauseMs: 300, requestTimeoutMs: 2000 },
     ...(opts.spoolDir ? { spool: { dir: opts.spoolDir, maxBytes: 200_000_000, segmentBytes: 256 * 1024 } } : {}),
     http: { port: opts.httpPort },

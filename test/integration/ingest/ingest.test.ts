@@ -48,6 +48,8 @@ function config(database: string, clientId: string, extra: Partial<IngestConfigI
     clientId,
     influx: { url: influx.url, database },
     batch: { maxLines: 5000, maxDelayMs: 50 },
+    // readings are stamped from T0 (2023): history
+    timestamps: { backfill: true },
     ...extra,
   };
 }

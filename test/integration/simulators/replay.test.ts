@@ -42,6 +42,8 @@ beforeAll(async () => {
       clientId: 'replay-test-ingest',
       influx: { url: influx.url, database: DATABASE },
       batch: { maxLines: 5000, maxDelayMs: 50 },
+      // the scenarios are of June 2024: history
+      timestamps: { backfill: true },
     }),
     { connectTimeoutMs: 5_000 },
   );
