@@ -7,7 +7,7 @@
  *   energy_kgce_per_t   comprehensive energy (kgce) / production (t): electricity, natural gas and steam converted
  *                       to standard coal by the coefficients of rules/baselines/energy-coefficients.yaml (GB/T 2589)
  *   cod_kg_per_t        COD load (kg) / production (t), load = window-mean concentration (mg/L) × volume (m3) / 1000
- *                       (../shared/reference/limits-and-baselines.md, "Loads and targets")
+ *                       (mg/L × m3 = g; / 1000 gives kg)
  *
  * Amounts come from counters (wastewater_volume, active_energy, production_total: the increase over the window,
  * a drop read as a counter reset) or, where a plant has no counter, from rates integrated over event time
