@@ -3,9 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { watchClientIdClash } from './client-id-clash.ts';
 
-function fakeClient(): { client: MqttClient; emit: (event: string, arg?: unknown) => void } {
+function fakeClient(): { client: MqttClient; emit: (event: string, arg?: unknown) => void; outgoing: Record<number, unknown> } {
   const emitter = new EventEmitter();
-  return { client: emitter as unknown as MqttClient, emit: (event, arg) => void emitter.emit(event, arg) };
+  const outgoing: Record<number, unknown> = {};
+  Object.assign(emitter, { outgoing });
+  return { client: emitter as unknown as MqttClient, emit: (event, arg) => void emitter.emit(event, arg), outgoing };
 }
 
 describe('client id clash', () => {
@@ -40,5 +42,23 @@ describe('client id clash', () => {
     // a close with no connection before it (a failed attempt) is not a dropped session
     emit('close');
     expect(reports).toHaveLength(2);
+  });
+
+  it('does not take a broker closing the connection on a refused PUBLISH for a clash', () => {
+    let t = 0;
+    const { client, emit, outgoing } = fakeClient();
+    const reports: string[] = [];
+    watchClientIdClash(client, 'gw-1', (m) => reports.push(m), { now: () => t });
+    for (let i = 0; i < 10; i++) {
+      emit('connect');
+      t += 200;
+      emit('packetsend', { cmd: 'publish', qos: 1 });
+      outgoing[1] = {};
+      t += 5;
+      emit('close');
+      delete outgoing[1];
+      t += 1_000;
+    }
+    expect(reports).toHaveLength(0);
   });
 });

@@ -6,6 +6,9 @@
  */
 import type { MqttClient } from 'mqtt';
 
+/** A close this soon after a QoS 1 PUBLISH that is not acknowledged is taken as the broker refusing it. */
+const REFUSAL_CLOSE_MS = 500;
+
 /** MQTT 5 DISCONNECT reason code: another connection with the same client id took the session. */
 const SESSION_TAKEN_OVER = 0x8e;
 
@@ -25,6 +28,7 @@ export function watchClientIdClash(client: MqttClient, clientId: string, report:
   const windowMs = options.windowMs ?? 60_000;
   const now = options.now ?? Date.now;
   let connectedAt: number | undefined;
+  let lastPublishSentAt = -Infinity;
   let quickCloses: number[] = [];
   let reportedAt = -Infinity;
   const tell = (message: string, context: Record<string, unknown>): void => {
@@ -38,10 +42,16 @@ export function watchClientIdClash(client: MqttClient, clientId: string, report:
       tell(`another client connected with our client id ${clientId} and the broker gave it our session (MQTT 5 reason 0x8E): two processes share this id; give each its own`, { reasonCode: SESSION_TAKEN_OVER });
     }
   };
+  const onPacketSend = (packet: { cmd?: string; qos?: number }): void => {
+    if (packet.cmd === 'publish' && (packet.qos ?? 0) > 0) lastPublishSentAt = now();
+  };
   const onClose = (): void => {
     if (connectedAt === undefined) return;
     const t = now();
-    if (t - connectedAt < quickCloseMs) quickCloses.push(t);
+    // A broker that refuses a PUBLISH by its ACL closes the connection at once (MQTT 3.1.1 has no negative PUBACK):
+    // a close right after a PUBLISH still waiting for its PUBACK is that, not a second client with our id.
+    const refusedPublish = Object.keys(client.outgoing ?? {}).length > 0 && t - lastPublishSentAt < REFUSAL_CLOSE_MS;
+    if (t - connectedAt < quickCloseMs && !refusedPublish) quickCloses.push(t);
     connectedAt = undefined;
     quickCloses = quickCloses.filter((at) => t - at <= windowMs);
     if (quickCloses.length >= closes) {
@@ -50,10 +60,13 @@ export function watchClientIdClash(client: MqttClient, clientId: string, report:
   };
   client.on('connect', onConnect);
   client.on('disconnect', onDisconnect);
-  client.on('close', onClose);
+  client.on('packetsend', onPacketSend);
+  // first, so that the unacknowledged PUBLISHes are still there to see (the gateway's publisher takes them back on close)
+  client.prependListener('close', onClose);
   return () => {
     client.off('connect', onConnect);
     client.off('disconnect', onDisconnect);
     client.off('close', onClose);
+    client.off('packetsend', onPacketSend);
   };
 }
