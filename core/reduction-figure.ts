@@ -11,6 +11,7 @@
  * the period that is. A period with no covered time has no figure (null), never 0.
  */
 import { coverageOf, type Coverage } from './coverage.ts';
+import type { Plant } from './plants.ts';
 
 /** An outfall's `loads` rows of one pollutant summed over the period. */
 export interface LoadSums {
@@ -48,4 +49,13 @@ export function reductionFigure(outfalls: readonly (LoadSums | undefined)[], per
   const dischargedT = kg / 1000;
   const baselineT = baselineMgPerL === undefined ? null : (baselineMgPerL * m3) / 1e6;
   return { ...coverage, dischargedT, baselineT, reducedT: baselineT === null ? null : baselineT - dischargedT, volumeM3: m3 };
+}
+
+/** The outfalls of a plant that pair a flow meter with a meter of the pollutant (ingest/loads.ts computes their loads). */
+export function pairedOutfalls(plant: Plant, pollutant: 'cod' | 'nh3n'): string[] {
+  const out = new Set<string>();
+  for (const meter of plant.meters.filter((m) => m.quantities.includes(pollutant))) {
+    if (plant.outfalls.some((o) => o.id === meter.location) && plant.meters.some((m) => m.location === meter.location && m.quantities.includes('wastewater_flow'))) out.add(meter.location);
+  }
+  return [...out];
 }

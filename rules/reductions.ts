@@ -15,7 +15,7 @@
  */
 import { coverageOf } from '../core/coverage.ts';
 import type { Plant, PlantRegistry } from '../core/plants.ts';
-import { reductionFigure, type LoadSums } from '../core/reduction-figure.ts';
+import { pairedOutfalls, reductionFigure, type LoadSums } from '../core/reduction-figure.ts';
 import type { Baseline } from './baselines.ts';
 import type { InfluxClient } from './influx.ts';
 
@@ -74,16 +74,6 @@ export interface AggregateReduction extends Figures {
   yearToDateT?: number;
   progress?: number;
 }
-
-/** The outfalls of a plant pairing a flow meter with a meter of the pollutant. */
-export function pairedOutfalls(plant: Plant, pollutant: Pollutant): string[] {
-  const out = new Set<string>();
-  for (const meter of plant.meters.filter((m) => m.quantities.includes(pollutant))) {
-    if (plant.outfalls.some((o) => o.id === meter.location) && plant.meters.some((m) => m.location === meter.location && m.quantities.includes('wastewater_flow'))) out.add(meter.location);
-  }
-  return [...out];
-}
-
 
 /** Each plant's and outfall's `loads` sums over [from, to), keyed plant → outfall → pollutant. */
 async function loadSums(influx: InfluxClient, from: number, to: number): Promise<Map<string, Map<string, Map<Pollutant, LoadSums>>>> {

@@ -94,7 +94,10 @@ const STRINGS = {
     'transition-escalated': '升级',
     'transition-acknowledged': '确认',
     'transition-cleared': '恢复',
-    loadsNote: '排放量 = 小时均值浓度 × 小时流量，按北京时间自然月累计；基准排放量 = 同期流量 × 企业基准浓度；进度条为减排量占基准排放量的比例。全国进度为年初至今各企业减排量之和对规划目标（COD 8万吨、氨氮 7000吨）的完成比例。',
+    loadsNote: '排放量 = 实测流量 × 实测浓度对有数据的时段积分（不外推、不补缺），按北京时间自然月累计；基准排放量 = 同一时段的排水量 × 企业基准浓度；进度条为减排量占基准排放量的比例；数据覆盖率低于 90% 标为“部分数据”。全国进度为年初至今各企业减排量之和对规划目标（COD 8万吨、氨氮 7000吨）的完成比例。',
+    noFigure: '无数据',
+    partialData: '部分数据',
+    coverage: '数据覆盖率',
   },
   en: {
     title: 'cleanstream · live',
@@ -188,7 +191,10 @@ const STRINGS = {
     'transition-escalated': 'escalated',
     'transition-acknowledged': 'acknowledged',
     'transition-cleared': 'cleared',
-    loadsNote: 'Loads = hourly mean concentration × hourly flow, summed per calendar month (China Standard Time); the baseline load is the same flow at the plant\'s baseline concentration; bars show the reduction as a share of the baseline load. National progress: every plant\'s reductions since January against the plan\'s targets (COD 80,000 t, NH3-N 7,000 t).',
+    loadsNote: 'Loads = measured flow × measured concentration integrated over the time with data (nothing extrapolated or filled in), summed per calendar month (China Standard Time); the baseline load is the volume of the same time at the plant\'s baseline concentration; bars show the reduction as a share of the baseline load; figures covering less than 90 % of their period are marked partial. National progress: every plant\'s reductions since January against the plan\'s targets (COD 80,000 t, NH3-N 7,000 t).',
+    noFigure: 'no data',
+    partialData: 'partial data',
+    coverage: 'coverage',
   },
 };
 
