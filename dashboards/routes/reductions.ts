@@ -1,7 +1,8 @@
 /**
- * GET /api/reductions?plant=|region=&from=YYYY-MM&to=YYYY-MM&by=plant|region&format=json|csv : COD and NH3-N
+ * GET /api/reductions?plant=|region=&from=YYYY-MM&to=YYYY-MM&by=plant|region&format=json|csv|xlsx : COD and NH3-N
  * discharged per month against the load the baseline implies, and the reduction (method: dashboards/reductions.ts);
- * for admins and regulators also the national year-to-date progress against the plan's targets. CSV for spreadsheets.
+ * for admins and regulators also the national year-to-date progress against the plan's targets. CSV and XLSX for
+ * spreadsheets.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
@@ -16,12 +17,15 @@ import {
   monthOf,
   monthsBetween,
   POLLUTANTS,
+  CSV_COLUMNS,
+  reductionCells,
   reductionRows,
   reductionsCsv,
   regionTotals,
   type Pollutant,
 } from '../reductions.ts';
 import { badParameter, EARLIEST_MS, latestAccepted } from '../params.ts';
+import { XLSX_CONTENT_TYPE, xlsxWorkbook } from '../xlsx.ts';
 import { idString, nullableNumber, tokenParam } from './schemas.ts';
 
 /** YYYY-MM strings compare in time order. */
@@ -39,7 +43,7 @@ interface ReductionsQuery {
   from?: string;
   to?: string;
   by?: 'plant' | 'region';
-  format?: 'json' | 'csv';
+  format?: 'json' | 'csv' | 'xlsx';
 }
 
 const tonnes = { type: 'number' } as const;
@@ -51,7 +55,7 @@ export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; inf
       schema: {
         summary: 'COD and NH3-N discharged per month against baseline (tonnes), the reduction, and national progress; JSON or CSV',
         tags: ['reductions'],
-        produces: ['application/json', 'text/csv'],
+        produces: ['application/json', 'text/csv', XLSX_CONTENT_TYPE],
         querystring: {
           type: 'object',
           properties: {
@@ -60,7 +64,7 @@ export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; inf
             from: { type: 'string', pattern: MONTH_PATTERN.source, description: 'first month, YYYY-MM (China Standard Time); default: two months before to' },
             to: { type: 'string', pattern: MONTH_PATTERN.source, description: 'last month, YYYY-MM; default: this month' },
             by: { type: 'string', enum: ['plant', 'region'], default: 'plant' },
-            format: { type: 'string', enum: ['json', 'csv'], default: 'json' },
+            format: { type: 'string', enum: ['json', 'csv', 'xlsx'], default: 'json', description: 'csv and xlsx (Excel): the rows\' figures, columns as the CSV header; a missing figure is an empty cell' },
             token: tokenParam,
           },
           additionalProperties: false,
@@ -134,11 +138,15 @@ export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; inf
       const [sums, baselines, national] = await Promise.all([
         fetchLoadSums(influx, plants, months, at),
         fetchBaselines(influx, plants, { level: 'plant' }),
-        seesNation && q.format !== 'csv' ? fetchNationalProgress(influx, to) : Promise.resolve([]),
+        seesNation && (q.format ?? 'json') === 'json' ? fetchNationalProgress(influx, to) : Promise.resolve([]),
       ]);
       const own = new Map(baselines.map((b) => [`${b.plant}\u0000${b.indicator}`, b.value]));
       const plantRows = reductionRows(plants, months, sums, (plant: string, pollutant: Pollutant) => own.get(`${plant}\u0000${pollutant}`), at);
       const rows = q.by === 'region' ? regionTotals(plantRows) : plantRows;
+      if (q.format === 'xlsx') {
+        const book = xlsxWorkbook('reductions', [[...CSV_COLUMNS], ...rows.map(reductionCells)]);
+        return reply.type(XLSX_CONTENT_TYPE).header('content-disposition', `attachment; filename="cleanstream-reductions-${from}-${to}.xlsx"`).send(book);
+      }
       if (q.format === 'csv') {
         return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="cleanstream-reductions-${from}-${to}.csv"`).send(reductionsCsv(rows));
       }

@@ -276,6 +276,25 @@ describe('reductions against an independent integration of the replayed feed', (
     expect((await api('/api/reductions?region=zhejiang&format=csv', hebeiEpb)).status).toBe(403);
   });
 
+  it('answers an Excel workbook with the CSV\'s rows, in the caller\'s scope', async () => {
+    const res = await fetch(`${dashboard.url}/api/reductions?region=zhejiang&from=${MONTH_BEFORE}&to=${MONTH}&format=xlsx`, { headers: { authorization: `Bearer ${zhejiangEpb}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+    expect(res.headers.get('content-disposition')).toContain(`cleanstream-reductions-${MONTH_BEFORE}-${MONTH}.xlsx`);
+    const book = Buffer.from(await res.arrayBuffer());
+    expect(book.subarray(0, 4)).toEqual(Buffer.from([0x50, 0x4b, 0x03, 0x04]));
+    const csv = await api(`/api/reductions?region=zhejiang&from=${MONTH_BEFORE}&to=${MONTH}&format=csv`, zhejiangEpb);
+    // one row per CSV line (inline strings and numbers, deflated: count the rows in the sheet after inflating)
+    const { inflateRawSync } = await import('node:zlib');
+    const sheetAt = book.indexOf('xl/worksheets/sheet1.xml');
+    const start = sheetAt + 'xl/worksheets/sheet1.xml'.length;
+    const size = book.readUInt32LE(sheetAt - 12);
+    const sheet = inflateRawSync(book.subarray(start, start + size)).toString('utf8');
+    expect(sheet.match(/<row /g)).toHaveLength(csv.text.trim().split('\r\n').length);
+    expect(sheet).not.toContain('paper-01');
+    expect((await api('/api/reductions?region=zhejiang&format=xlsx', hebeiEpb)).status).toBe(403);
+  });
+
   it('gives admins and regulators the national year-to-date progress from the rules stage, and operators not', async () => {
     const year = MONTH.slice(0, 4);
     if (MONTH >= `${year}-02`) {
