@@ -182,6 +182,8 @@ export async function runUp(opts: UpOptions): Promise<void> {
       clientId: 'cleanstream-ingest',
       influx: { url: influxUrl, database: opts.influxDb },
       batch: { maxLines: 5000, maxDelayMs: 500 },
+      // the per-minute pollutant loads that reductions are summed from; a sample holds for up to 3 scan intervals
+      loads: { maxGapMs: Math.max(3 * opts.intervalMs, 3_000) },
     });
     const ingest = await startIngest(ingestConfig, { registry });
     running.push({ name: 'ingest', stop: () => ingest.stop() });

@@ -4,3 +4,5 @@ export * from './reading.ts';
 export * from './topics.ts';
 export * from './plants.ts';
 export * from './config.ts';
+export * from './coverage.ts';
+export * from './reduction-figure.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { registryPlant, testRegistry } from './test-support.ts';
-import { loadPairs, monthlyLoads, monthOf, monthsBetween, monthStart, reductionRows, reductionsCsv, regionTotals, type MonthLoad, type ReductionRow, type RulesReduction } from './reductions.ts';
+import { pairedOutfalls, type LoadSums } from '../core/reduction-figure.ts';
+import { monthOf, monthsBetween, monthStart, reductionRows, reductionsCsv, regionTotals, type ReductionRow } from './reductions.ts';
 
 const HOUR = 3_600_000;
 
@@ -27,65 +28,53 @@ describe('months in China Standard Time', () => {
   });
 });
 
-describe('loads', () => {
-  it('pairs each pollutant meter with the flow meter at the same outfall', () => {
-    expect(loadPairs(registryPlant).map((p) => [p.pollutant, p.concentrationMeter, p.flowMeter])).toEqual([
-      ['cod', 'outfall-1-cod', 'outfall-1-flow'],
-      ['nh3n', 'outfall-1-nh3n', 'outfall-1-flow'],
-    ]);
+describe('reductions summed from loads', () => {
+  it('pairs each pollutant with the outfalls where a flow meter measures it too', () => {
+    expect(pairedOutfalls(registryPlant, 'cod')).toEqual(['outfall-1']);
+    expect(pairedOutfalls(registryPlant, 'nh3n')).toEqual(['outfall-1']);
   });
 
-  it('counts only hours with both a concentration and a flow: mg/L × m3/h × 1 h / 1000 = kg', () => {
-    const t0 = monthStart('2024-03');
-    const concentration = new Map([
-      [t0, 100],
-      [t0 + HOUR, 200],
-      [t0 + 2 * HOUR, 300],
-    ]);
-    const flow = new Map([
-      [t0, 50],
-      [t0 + HOUR, 10],
-    ]);
-    expect(monthlyLoads(concentration, flow)).toEqual(new Map([['2024-03', { kg: 5 + 2, coveredHours: 2, volumeM3: 60 }]]));
-  });
-
-});
-
-describe('reductions against baseline', () => {
   const NOW = monthStart('2024-04') + 10 * HOUR;
-  const months = ['2024-03', '2024-04'];
-  // the dashboard's own figures: March 2 t over 20,000 m3 (100 mg/L), April 0.3 t over 5,000 m3
-  const computed = new Map<string, MonthLoad>([
-    ['paper-01\u0000cod\u00002024-03', { kg: 2000, coveredHours: 700, volumeM3: 20_000 }],
-    ['paper-01\u0000cod\u00002024-04', { kg: 300, coveredHours: 10, volumeM3: 5_000 }],
+  const months = ['2024-02', '2024-03', '2024-04'];
+  const sums = new Map<string, LoadSums>([
+    // March: 2 t over 20,000 m3, 700 of its 744 hours
+    ['paper-01\u0000outfall-1\u0000cod\u00002024-03', { kg: 2000, m3: 20_000, seconds: 700 * 3600 }],
+    // April so far: 0.3 t over 5,000 m3 in 9.5 of its 10 hours
+    ['paper-01\u0000outfall-1\u0000cod\u00002024-04', { kg: 300, m3: 5_000, seconds: 9.5 * 3600 }],
+    ['paper-01\u0000outfall-1\u0000nh3n\u00002024-04', { kg: 10, m3: 2_000, seconds: 3600 }],
   ]);
-  const fromRules = new Map<string, RulesReduction>([['paper-01\u0000cod\u00002024-03', { dischargedTonnes: 2.1, baselineTonnes: 2.4, reductionTonnes: 0.3, coveredHours: 720, hasBaseline: true }]]);
   const baselineOf = (plant: string, pollutant: string) => (plant === 'paper-01' && pollutant === 'cod' ? 120 : undefined);
-  const rows = reductionRows(testRegistry.plants, months, computed, fromRules, baselineOf, NOW);
+  const rows = reductionRows(testRegistry.plants, months, sums, baselineOf, NOW);
   const row = (pollutant: string, month: string) => rows.find((r) => r.pollutant === pollutant && r.month === month)!;
 
-  it('reports rules\' figures where rules wrote the month, with the dashboard\'s own as the cross-check', () => {
-    expect(row('cod', '2024-03')).toMatchObject({ source: 'rules', dischargedTonnes: 2.1, baselineTonnes: 2.4, coveredHours: 720, computedTonnes: 2, hours: 31 * 24 });
-    expect(row('cod', '2024-03').reductionTonnes).toBeCloseTo(0.3, 12);
-    expect(row('cod', '2024-03').reductionShare).toBeCloseTo(0.125, 12);
+  it('reports what the covered time discharged against the baseline over the same volume, with its coverage', () => {
+    // baseline 120 mg/L × 20,000 m3 = 2.4 t
+    expect(row('cod', '2024-03')).toMatchObject({ dischargedTonnes: 2, baselineTonnes: 2.4, volumeM3: 20_000, coveredHours: 700, hours: 744, partial: false });
+    expect(row('cod', '2024-03').reductionTonnes).toBeCloseTo(0.4, 12);
+    expect(row('cod', '2024-03').coverage).toBeCloseTo(700 / 744, 12);
+    // the month so far: 10 hours; 9.5 covered is 95 %
+    expect(row('cod', '2024-04')).toMatchObject({ dischargedTonnes: 0.3, baselineTonnes: 0.6, reductionTonnes: 0.3, reductionShare: 0.5, coveredHours: 9.5, hours: 10, coverage: 0.95, partial: false });
   });
 
-  it('falls back to its own load against the baseline concentration over the same volume where rules has not written', () => {
-    // baseline 120 mg/L × 5,000 m3 = 0.6 t; discharged 0.3 t; the month so far: 10 hours
-    expect(row('cod', '2024-04')).toMatchObject({ source: 'dashboard', dischargedTonnes: 0.3, baselineTonnes: 0.6, reductionTonnes: 0.3, reductionShare: 0.5, coveredHours: 10, hours: 10 });
-    // no baseline for NH3-N: no reduction, not a zero one
-    expect(row('nh3n', '2024-04')).toMatchObject({ source: 'dashboard', dischargedTonnes: 0, baselineTonnes: null, reductionTonnes: null, reductionShare: null });
+  it('marks a figure partial below 90 % coverage, and gives no figure for a month without data (null, not 0)', () => {
+    expect(row('nh3n', '2024-04')).toMatchObject({ dischargedTonnes: 0.01, baselineTonnes: null, reductionTonnes: null, reductionShare: null, coverage: 0.1, partial: true });
+    expect(row('cod', '2024-02')).toMatchObject({ dischargedTonnes: null, baselineTonnes: null, reductionTonnes: null, volumeM3: null, coveredHours: 0, coverage: 0, partial: true });
   });
 
-  it('sums plants into regions, counting baselines of the plants that have one, and writes CSV', () => {
-    const row = (plant: string, dischargedTonnes: number, baselineTonnes: number | null, source: ReductionRow['source']): ReductionRow => ({
-      month: '2024-03', region: 'hebei', plant, pollutant: 'cod', dischargedTonnes, baselineTonnes, reductionTonnes: baselineTonnes === null ? null : baselineTonnes - dischargedTonnes,
-      reductionShare: null, coveredHours: 744, hours: 744, source, computedTonnes: dischargedTonnes,
+  it('sums plants into regions, counting baselines of the plants that have one and every plant in the coverage, and writes CSV', () => {
+    const plantRow = (plant: string, dischargedTonnes: number | null, baselineTonnes: number | null, coverage: number): ReductionRow => ({
+      month: '2024-03', region: 'hebei', plant, pollutant: 'cod', dischargedTonnes, baselineTonnes,
+      reductionTonnes: baselineTonnes === null || dischargedTonnes === null ? null : baselineTonnes - dischargedTonnes,
+      reductionShare: null, volumeM3: dischargedTonnes === null ? null : 100, coveredHours: 744 * coverage, hours: 744, coverage, partial: coverage < 0.9,
     });
-    const [total] = regionTotals([row('a', 1, 4, 'rules'), row('b', 2, null, 'dashboard')]);
-    expect(total).toMatchObject({ plant: '*', dischargedTonnes: 3, baselineTonnes: 4, reductionTonnes: 3, reductionShare: 0.75, source: 'mixed' });
-    expect(reductionsCsv([total!])).toBe(
-      'month,region,plant,pollutant,discharged_t,baseline_t,reduction_t,reduction_share,covered_hours,hours,source,computed_t\r\n2024-03,hebei,*,cod,3,4,3,0.75,744,744,mixed,3\r\n',
+    const [total] = regionTotals([plantRow('a', 1, 4, 1), plantRow('b', 2, null, 1), plantRow('c', null, null, 0)]);
+    expect(total).toMatchObject({ plant: '*', dischargedTonnes: 3, baselineTonnes: 4, reductionTonnes: 3, reductionShare: 0.75, volumeM3: 200, partial: true });
+    expect(total!.coverage).toBeCloseTo(2 / 3, 12);
+    expect(regionTotals([plantRow('c', null, null, 0)])[0]).toMatchObject({ dischargedTonnes: null, baselineTonnes: null, coverage: 0 });
+    expect(reductionsCsv([total!, plantRow('c', null, null, 0)])).toBe(
+      'month,region,plant,pollutant,discharged_t,baseline_t,reduction_t,reduction_share,volume_m3,covered_hours,hours,coverage,partial\r\n' +
+        '2024-03,hebei,*,cod,3,4,3,0.75,200,496,744,0.6667,true\r\n' +
+        '2024-03,hebei,c,cod,,,,,,0,744,0,true\r\n',
     );
   });
 });

@@ -1,24 +1,25 @@
 /**
- * Reductions against baseline: COD and NH3-N discharged per plant and month against the load the plant's baseline
- * implies (shared/reference/limits-and-baselines.md, "Loads and targets"):
+ * Reductions against baseline: COD and NH3-N discharged per plant and month against the load the plant's own baseline
+ * concentration implies, summed from the `loads` rows ingest writes (each minute integrated over the time the readings
+ * cover, never stretched to the minute; ingest/loads.ts), by the method rules uses too (core/reduction-figure.ts):
  *
- *   discharged (kg) = Σ over hours of mean concentration (mg/L) × mean wastewater flow (m3/h) × 1 h / 1000
- *   baseline   (kg) = Σ over the same hours of the plant's baseline concentration × mean flow × 1 h / 1000
- *   reduction  (t)  = (baseline − discharged) / 1000
+ *   discharged (t) = Σ kg / 1000
+ *   baseline   (t) = baseline concentration (mg/L) × the volume of the same covered time (m3) / 1e6
+ *   reduction  (t) = baseline − discharged
  *
- * per outfall (the pollutant's meter and the flow meter at the same outfall). An hour lacking either mean is not
- * counted and not estimated: `coveredHours` says how much of the month a figure covers, so a gap shows as low
- * coverage rather than as a reduction. Months run in China Standard Time (UTC+8).
+ * per outfall pairing the pollutant's meter with the flow meter. Nothing is scaled up to the month: every figure carries
+ * its coverage (time with data / time in the month so far) and is marked partial below 90 % (core/coverage.ts). A month
+ * without data has no figures (null) and coverage 0, never 0 t. Months run in China Standard Time (UTC+8).
  *
- * The rules stage computes these figures and writes them to InfluxDB measurement `reductions` (rules/reductions.ts);
- * they are the ones reported. The dashboard computes the discharged load itself too, the same way: as the cross-check
- * of rules' figure, and as the fallback for months rules has not written (yet), with the baseline-implied load from
- * the plant's own baseline in measurement `baselines` (level `plant`, what rules counts against). Each row says which
- * source it reports.
+ * The dashboard sums the loads itself at each request (so the current month is as fresh as the loads); the rules
+ * stage writes the same figures to measurement `reductions` hourly, and its national rows give the year-to-date
+ * progress against the plan's targets.
  */
+import { coverageOf } from '../core/coverage.ts';
 import type { Plant } from '../core/plants.ts';
+import { pairedOutfalls, reductionFigure, type LoadSums } from '../core/reduction-figure.ts';
 import { HttpError } from './auth.ts';
-import { quoteIdentifier, quoteString, seriesRows, tagIn, type InfluxQueryClient } from './influx.ts';
+import { quoteIdentifier, seriesRows, tagIn, type InfluxQueryClient } from './influx.ts';
 
 export const POLLUTANTS = ['cod', 'nh3n'] as const;
 export type Pollutant = (typeof POLLUTANTS)[number];
@@ -59,131 +60,43 @@ export function monthsBetween(from: string, to: string): string[] {
   return out;
 }
 
-/** A pollutant's concentration meter and the flow meter at the same outfall. */
-export interface LoadPair {
-  plant: string;
-  outfall: string;
-  pollutant: Pollutant;
-  concentrationMeter: string;
-  flowMeter: string;
+const key = (...parts: string[]): string => parts.join('\u0000');
+
+/** One statement per month: each plant's and outfall's `loads` sums over the month (up to `now`). */
+export function loadSumsStatements(plants: readonly Plant[], months: readonly string[], now: number): string[] {
+  const fields = POLLUTANTS.flatMap((p) => ['kg', 'm3', 's'].map((f) => `sum(${quoteIdentifier(`${p}_${f}`)}) AS ${quoteIdentifier(`${p}_${f}`)}`)).join(', ');
+  return months.map((month) => {
+    const { from, to } = monthPeriod(month, now);
+    return `SELECT ${fields} FROM "loads" WHERE ${tagIn('plant', plants.map((p) => p.id))} AND time >= ${from}ms AND time < ${Math.max(from, to)}ms GROUP BY "plant", "outfall"`;
+  });
 }
 
-export function loadPairs(plant: Plant): LoadPair[] {
-  const out: LoadPair[] = [];
-  for (const pollutant of POLLUTANTS) {
-    for (const meter of plant.meters.filter((m) => m.quantities.includes(pollutant))) {
-      const flow = plant.meters.find((m) => m.location === meter.location && m.quantities.includes('wastewater_flow'));
-      if (flow) out.push({ plant: plant.id, outfall: meter.location, pollutant, concentrationMeter: meter.id, flowMeter: flow.id });
-    }
-  }
-  return out;
+/** A month's span up to `now` (empty for a month not begun). */
+export function monthPeriod(month: string, now: number): { from: number; to: number; seconds: number } {
+  const from = monthStart(month);
+  const to = Math.min(monthStart(nextMonth(month)), now);
+  return { from, to, seconds: Math.max(0, to - from) / 1000 };
 }
 
-export function hourlyMeanStatement(plant: string, meter: string, quantity: string, from: number, to: number): string {
-  return (
-    `SELECT mean(${quoteIdentifier(quantity)}) AS "mean" FROM "water" WHERE "plant" = ${quoteString(plant)} AND "meter" = ${quoteString(meter)}` +
-    ` AND time >= ${from}ms AND time < ${to}ms GROUP BY time(1h) fill(none)`
-  );
-}
-
-/** Per month: kg discharged, the hours that had both means, and the volume (m3) of those hours. */
-export interface MonthLoad {
-  kg: number;
-  coveredHours: number;
-  volumeM3: number;
-}
-
-/** kg per month from hourly means (bucket start ms → mean), with the hours that had both means and their volume. */
-export function monthlyLoads(concentration: ReadonlyMap<number, number>, flow: ReadonlyMap<number, number>): Map<string, MonthLoad> {
-  const out = new Map<string, MonthLoad>();
-  for (const [hour, mgPerL] of concentration) {
-    const m3PerH = flow.get(hour);
-    if (m3PerH === undefined) continue;
-    const month = monthOf(hour);
-    const acc = out.get(month) ?? { kg: 0, coveredHours: 0, volumeM3: 0 };
-    acc.kg += (mgPerL * m3PerH) / 1000;
-    acc.coveredHours += 1;
-    acc.volumeM3 += m3PerH;
-    out.set(month, acc);
-  }
-  return out;
-}
-
-const key = (plant: string, pollutant: string, month: string): string => `${plant}\u0000${pollutant}\u0000${month}`;
-
-/** The dashboard's own loads of these plants for these months, keyed by plant, pollutant and month, in one request. */
-export async function computeLoads(influx: InfluxQueryClient, plants: readonly Plant[], months: readonly string[], now: number): Promise<Map<string, MonthLoad>> {
-  const byKey = new Map<string, MonthLoad>();
-  const first = months[0];
-  const last = months.at(-1);
-  if (first === undefined || last === undefined) return byKey;
-  const from = monthStart(first);
-  const to = Math.min(monthStart(nextMonth(last)), Math.ceil(now / HOUR_MS) * HOUR_MS);
-  const pairs = plants.flatMap(loadPairs);
-  if (pairs.length === 0 || from >= to) return byKey;
-  const statements = pairs.flatMap((p) => [hourlyMeanStatement(p.plant, p.concentrationMeter, p.pollutant, from, to), hourlyMeanStatement(p.plant, p.flowMeter, 'wastewater_flow', from, to)]);
-  const results = await influx.query(statements);
-  const means = (i: number): Map<number, number> => {
-    const map = new Map<number, number>();
-    for (const series of results[i] ?? []) for (const [t, v] of series.values) if (typeof t === 'number' && typeof v === 'number') map.set(t, v);
-    return map;
-  };
-  pairs.forEach((p, i) => {
-    for (const [month, load] of monthlyLoads(means(2 * i), means(2 * i + 1))) {
-      const k = key(p.plant, p.pollutant, month);
-      const acc = byKey.get(k) ?? { kg: 0, coveredHours: 0, volumeM3: 0 };
-      acc.kg += load.kg;
-      acc.volumeM3 += load.volumeM3;
-      // Several outfalls of one plant cover the same hours: count an hour once, the most covered outfall's.
-      acc.coveredHours = Math.max(acc.coveredHours, load.coveredHours);
-      byKey.set(k, acc);
+/** `loads` sums keyed by plant, outfall, pollutant and month, in one request. */
+export async function fetchLoadSums(influx: InfluxQueryClient, plants: readonly Plant[], months: readonly string[], now: number): Promise<Map<string, LoadSums>> {
+  const out = new Map<string, LoadSums>();
+  if (plants.length === 0 || months.length === 0) return out;
+  const results = await influx.query(loadSumsStatements(plants, months, now));
+  months.forEach((month, i) => {
+    for (const series of results[i] ?? []) {
+      for (const row of seriesRows(series)) {
+        const { plant, outfall } = row;
+        if (typeof plant !== 'string' || typeof outfall !== 'string') continue;
+        for (const p of POLLUTANTS) {
+          const [kg, m3, seconds] = [row[`${p}_kg`], row[`${p}_m3`], row[`${p}_s`]];
+          if (typeof kg === 'number' && typeof m3 === 'number' && typeof seconds === 'number') out.set(key(plant, outfall, p, month), { kg, m3, seconds });
+        }
+      }
     }
   });
-  return byKey;
-}
-
-/** A plant row of measurement `reductions` as rules writes it (tags month, plant, pollutant, region, scope=plant). */
-export interface RulesReduction {
-  dischargedTonnes: number;
-  baselineTonnes: number;
-  reductionTonnes: number;
-  coveredHours: number;
-  hasBaseline: boolean;
-}
-
-export function rulesReductionsStatement(plants: readonly Plant[], months: readonly string[]): string {
-  const from = monthStart(months[0] as string);
-  const to = monthStart(nextMonth(months.at(-1) as string));
-  return (
-    `SELECT "discharged_t", "baseline_t", "reduced_t", "covered_hours", "has_baseline" FROM "reductions" WHERE "scope" = 'plant' AND ${tagIn('plant', plants.map((p) => p.id))}` +
-    ` AND time >= ${from}ms AND time < ${to}ms GROUP BY "plant", "pollutant", "month"`
-  );
-}
-
-/** Rules' plant rows for these plants and months, keyed by plant, pollutant and month. */
-export async function fetchRulesReductions(influx: InfluxQueryClient, plants: readonly Plant[], months: readonly string[]): Promise<Map<string, RulesReduction>> {
-  const out = new Map<string, RulesReduction>();
-  if (plants.length === 0 || months.length === 0) return out;
-  const [series = []] = await influx.query([rulesReductionsStatement(plants, months)]);
-  for (const s of series) {
-    for (const row of seriesRows(s)) {
-      const { plant, pollutant, month, discharged_t, baseline_t, reduced_t, covered_hours, has_baseline } = row;
-      if (typeof plant !== 'string' || typeof pollutant !== 'string' || typeof month !== 'string' || typeof discharged_t !== 'number') continue;
-      const hasBaseline = has_baseline === true;
-      out.set(key(plant, pollutant, month), {
-        dischargedTonnes: discharged_t,
-        baselineTonnes: hasBaseline && typeof baseline_t === 'number' ? baseline_t : 0,
-        reductionTonnes: hasBaseline && typeof reduced_t === 'number' ? reduced_t : 0,
-        coveredHours: typeof covered_hours === 'number' ? covered_hours : 0,
-        hasBaseline,
-      });
-    }
-  }
   return out;
 }
-
-/** Which figure a row reports: rules' row in `reductions`, the dashboard's own computation, or (region rows) both. */
-export type ReductionSource = 'rules' | 'dashboard' | 'mixed';
 
 export interface ReductionRow {
   month: string;
@@ -191,64 +104,46 @@ export interface ReductionRow {
   /** A plant id, or * for a region total. */
   plant: string;
   pollutant: Pollutant;
-  dischargedTonnes: number;
-  /** The load the baseline implies for the same hours and volume; null without a baseline. */
+  /** What the covered time discharged; null without data. */
+  dischargedTonnes: number | null;
+  /** The load the baseline implies for the same time and volume; null without data or without a baseline. */
   baselineTonnes: number | null;
-  /** baseline − discharged (negative: discharged more than the baseline implies); null without a baseline. */
+  /** baseline − discharged (negative: discharged more than the baseline implies); null without both. */
   reductionTonnes: number | null;
-  /** reduction / baseline, null without a baseline or when it is zero. */
+  /** reduction / baseline, null without a reduction or when the baseline is zero. */
   reductionShare: number | null;
+  /** The volume the figures cover, m3; null without data. */
+  volumeM3: number | null;
+  /** Hours with data (the mean over the plant's paired outfalls) and hours in the month so far. */
   coveredHours: number;
   hours: number;
-  source: ReductionSource;
-  /** The dashboard's own concentration × volume figure, reported as the cross-check of rules' discharged figure. */
-  computedTonnes: number;
+  /** coveredHours / hours, 0..1. */
+  coverage: number;
+  /** coverage below PARTIAL_BELOW (core/coverage.ts). */
+  partial: boolean;
 }
 
-/**
- * Rows per plant, pollutant and month: rules' figures where rules wrote them, else the dashboard's own load against
- * the plant's baseline concentration (`baselineOf`: plant → pollutant → mg/L) over the same volume.
- */
+/** Rows per plant (with an outfall pairing the pollutant with a flow meter), pollutant and month. */
 export function reductionRows(
   plants: readonly Plant[],
   months: readonly string[],
-  computed: ReadonlyMap<string, MonthLoad>,
-  fromRules: ReadonlyMap<string, RulesReduction>,
+  sums: ReadonlyMap<string, LoadSums>,
   baselineOf: (plant: string, pollutant: Pollutant) => number | undefined,
   now: number,
 ): ReductionRow[] {
-  const until = Math.ceil(now / HOUR_MS) * HOUR_MS;
   const rows: ReductionRow[] = [];
   for (const plant of plants) {
-    const pairs = loadPairs(plant);
-    for (const pollutant of POLLUTANTS.filter((pol) => pairs.some((p) => p.pollutant === pol))) {
+    for (const pollutant of POLLUTANTS) {
+      const outfalls = pairedOutfalls(plant, pollutant);
+      if (outfalls.length === 0) continue;
       for (const month of months) {
-        const hours = Math.max(0, Math.min(monthStart(nextMonth(month)), until) - monthStart(month)) / HOUR_MS;
-        const own = computed.get(key(plant.id, pollutant, month)) ?? { kg: 0, coveredHours: 0, volumeM3: 0 };
-        const computedTonnes = own.kg / 1000;
-        const ruled = fromRules.get(key(plant.id, pollutant, month));
-        let row: Omit<ReductionRow, 'reductionShare'>;
-        if (ruled) {
-          row = {
-            month, region: plant.region, plant: plant.id, pollutant,
-            dischargedTonnes: ruled.dischargedTonnes,
-            baselineTonnes: ruled.hasBaseline ? ruled.baselineTonnes : null,
-            reductionTonnes: ruled.hasBaseline ? ruled.reductionTonnes : null,
-            coveredHours: ruled.coveredHours, hours, source: 'rules', computedTonnes,
-          };
-        } else {
-          const concentration = baselineOf(plant.id, pollutant);
-          // mg/L × m3 = g; / 1e6 = t
-          const baselineTonnes = concentration === undefined ? null : (concentration * own.volumeM3) / 1e6;
-          row = {
-            month, region: plant.region, plant: plant.id, pollutant,
-            dischargedTonnes: computedTonnes,
-            baselineTonnes,
-            reductionTonnes: baselineTonnes === null ? null : baselineTonnes - computedTonnes,
-            coveredHours: own.coveredHours, hours, source: 'dashboard', computedTonnes,
-          };
-        }
-        rows.push({ ...row, reductionShare: share(row.reductionTonnes, row.baselineTonnes) });
+        const period = monthPeriod(month, now);
+        const f = reductionFigure(outfalls.map((o) => sums.get(key(plant.id, o, pollutant, month))), period.seconds, baselineOf(plant.id, pollutant));
+        rows.push({
+          month, region: plant.region, plant: plant.id, pollutant,
+          dischargedTonnes: f.dischargedT, baselineTonnes: f.baselineT, reductionTonnes: f.reducedT, reductionShare: share(f.reducedT, f.baselineT), volumeM3: f.volumeM3,
+          coveredHours: f.coveredSeconds / 3600, hours: period.seconds / 3600, coverage: f.coverage, partial: f.partial,
+        });
       }
     }
   }
@@ -259,29 +154,34 @@ function share(reduction: number | null, baseline: number | null): number | null
   return reduction === null || !baseline ? null : reduction / baseline;
 }
 
+const sumOrNull = (values: readonly (number | null)[]): number | null => {
+  const present = values.filter((v): v is number => v !== null);
+  return present.length ? present.reduce((a, b) => a + b, 0) : null;
+};
+
 /**
- * Sum plant rows into region rows. Coverage: the least covered plant's hours. Baseline and reduction count the plants
- * with a baseline only (as rules' region rows do), so the share is the reduction of those plants against theirs.
+ * Sum plant rows into region rows. Figures sum the plants with data (baseline and reduction: those with a baseline
+ * too); coverage is the mean over every plant of the region, so a silent plant lowers it. No plant with data: null.
  */
 export function regionTotals(rows: readonly ReductionRow[]): ReductionRow[] {
-  const byKey = new Map<string, ReductionRow>();
+  const groups = new Map<string, ReductionRow[]>();
   for (const r of rows) {
     const k = key(r.region, r.pollutant, r.month);
-    const acc = byKey.get(k);
-    if (!acc) {
-      byKey.set(k, { ...r, plant: '*' });
-      continue;
-    }
-    acc.dischargedTonnes += r.dischargedTonnes;
-    acc.computedTonnes += r.computedTonnes;
-    acc.coveredHours = Math.min(acc.coveredHours, r.coveredHours);
-    if (r.baselineTonnes !== null) {
-      acc.baselineTonnes = (acc.baselineTonnes ?? 0) + r.baselineTonnes;
-      acc.reductionTonnes = (acc.reductionTonnes ?? 0) + (r.reductionTonnes ?? 0);
-    }
-    if (acc.source !== r.source) acc.source = 'mixed';
+    groups.set(k, [...(groups.get(k) ?? []), r]);
   }
-  return [...byKey.values()].map((r) => ({ ...r, reductionShare: share(r.reductionTonnes, r.baselineTonnes) }));
+  return [...groups.values()].map((group) => {
+    const first = group[0]!;
+    const withBaseline = group.filter((r) => r.baselineTonnes !== null);
+    const dischargedTonnes = sumOrNull(group.map((r) => r.dischargedTonnes));
+    const baselineTonnes = sumOrNull(withBaseline.map((r) => r.baselineTonnes));
+    const reductionTonnes = sumOrNull(withBaseline.map((r) => r.reductionTonnes));
+    const c = coverageOf((group.reduce((a, r) => a + r.coverage, 0) / group.length) * first.hours * 3600, first.hours * 3600);
+    return {
+      month: first.month, region: first.region, plant: '*', pollutant: first.pollutant,
+      dischargedTonnes, baselineTonnes, reductionTonnes, reductionShare: share(reductionTonnes, baselineTonnes), volumeM3: sumOrNull(group.map((r) => r.volumeM3)),
+      coveredHours: c.coveredSeconds / 3600, hours: first.hours, coverage: c.coverage, partial: c.partial,
+    };
+  });
 }
 
 /** National progress of one pollutant against the plan's target for the year, from rules' `scope=national` rows. */
@@ -314,16 +214,17 @@ export async function fetchNationalProgress(influx: InfluxQueryClient, month: st
   return out.sort((a, b) => POLLUTANTS.indexOf(a.pollutant) - POLLUTANTS.indexOf(b.pollutant));
 }
 
-const CSV_COLUMNS = ['month', 'region', 'plant', 'pollutant', 'discharged_t', 'baseline_t', 'reduction_t', 'reduction_share', 'covered_hours', 'hours', 'source', 'computed_t'] as const;
+export const CSV_COLUMNS = ['month', 'region', 'plant', 'pollutant', 'discharged_t', 'baseline_t', 'reduction_t', 'reduction_share', 'volume_m3', 'covered_hours', 'hours', 'coverage', 'partial'] as const;
 
-/** RFC 4180 CSV (CRLF line ends); ids and months never need quoting, numbers are plain, no baseline is empty. */
+/** A row's cells in CSV_COLUMNS order: numbers rounded for reading, null (no data, no baseline) as null. */
+export function reductionCells(r: ReductionRow): (string | number | boolean | null)[] {
+  const round = (x: number | null, digits: number): number | null => (x === null ? null : Number(x.toFixed(digits)));
+  return [r.month, r.region, r.plant, r.pollutant, round(r.dischargedTonnes, 6), round(r.baselineTonnes, 6), round(r.reductionTonnes, 6), round(r.reductionShare, 4), round(r.volumeM3, 3), round(r.coveredHours, 3), round(r.hours, 3), round(r.coverage, 4), r.partial];
+}
+
+/** RFC 4180 CSV (CRLF line ends); ids and months never need quoting, numbers are plain, a missing figure is empty. */
 export function reductionsCsv(rows: readonly ReductionRow[]): string {
-  const num = (x: number | null, digits: number): string => (x === null ? '' : Number(x.toFixed(digits)).toString());
   const lines = [CSV_COLUMNS.join(',')];
-  for (const r of rows) {
-    lines.push(
-      [r.month, r.region, r.plant, r.pollutant, num(r.dischargedTonnes, 6), num(r.baselineTonnes, 6), num(r.reductionTonnes, 6), num(r.reductionShare, 4), r.coveredHours, r.hours, r.source, num(r.computedTonnes, 6)].join(','),
-    );
-  }
+  for (const r of rows) lines.push(reductionCells(r).map((c) => (c === null ? '' : String(c))).join(','));
   return `${lines.join('\r\n')}\r\n`;
 }

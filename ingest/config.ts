@@ -114,6 +114,12 @@ export const ingestConfigSchema = z
         graceMs: z.number().int().nonnegative().default(5_000),
         /** An outfall silent this long (wall clock) has its open intervals computed. */
         idleCloseMs: durationMs.default(120_000),
+        /**
+         * The longest time between two samples of a series across which the first one still holds; a longer gap is
+         * not filled (it is missing time, not load). Set it to about 3 × the meters' sampling interval; the default
+         * suits minute data (HJ 212 loggers) and anything faster.
+         */
+        maxGapMs: durationMs.default(180_000),
       })
       .optional(),
     /**

@@ -6,24 +6,28 @@
  * InfluxQL cannot join two series (a flow meter's and a concentration meter's), so ingest computes the loads as the
  * readings pass, and writes them beside the raw series:
  *
- *   loads,outfall=<outfall>,plant=<plant> volume_m3=<m3>,cod_kg=<kg>,nh3n_kg=<kg> <interval start, ms>
+ *   loads,outfall=<o>,plant=<p> volume_m3=…,flow_s=…,cod_kg=…,cod_m3=…,cod_s=…,nh3n_kg=…,nh3n_m3=…,nh3n_s=… <start, ms>
  *
  * Pairing: the plant registry's meter locations. An outfall's flow meter is its first meter measuring
  * `wastewater_flow` (m3/h); its concentration meters are those measuring `cod` or `nh3n` (mg/L) at the same location.
  *
- * Integration over one interval [start, end): flow is taken as constant from one sample to the next (each sample
- * holds until the next one; the first also covers the time from `start`, the last holds until `end`), so
+ * Integration counts only what was received. Each sample holds until the next sample of the same series, when that
+ * one comes at most `maxGapMs` later; a longer gap is not filled, and nothing is extrapolated before a series' first
+ * sample or after its last. An interval is integrated over the time these steps cover within it (a step crossing an
+ * interval's boundary is split there), never stretched to the whole interval:
  *
- *   volume_m3 = Σ q_i × len_i,      kg = Σ q_i × len_i × c(t_i) / 1000
+ *   volume_m3 = Σ q × Δt over the time the flow is known           flow_s = that time, in seconds
+ *   <p>_kg    = Σ q × c × Δt / 1000 over the time both are known   <p>_s  = that time; <p>_m3 = the volume in it
  *
- * with q_i in m3/h, len_i in hours and c(t_i) the latest concentration sampled at or before t_i in the interval (the
- * interval's first one before any). Readings without a value or of quality `bad` are left out. An interval without
- * flow samples has no load; a pollutant without samples in it has no field.
+ * with q in m3/h and Δt in hours. `<p>_m3` is what a baseline concentration is multiplied by: the counterfactual load
+ * over exactly the time the discharged one covers. Readings without a value or of quality `bad` are left out. An
+ * interval in which the flow is never known has no row; a pollutant never known in it has no fields.
  *
- * When: an interval is closed once a reading of that outfall is `graceMs` past its end (readings of one interval may
- * come in any order until then), when the outfall has sent nothing for `idleCloseMs` of wall-clock time, and at stop.
- * Readings for an interval already closed are counted as late and left out. Intervals still open when ingest is
- * killed are lost (their raw readings were written; the loads can be recomputed from them).
+ * When: an interval is computed once a reading of that outfall is max(`graceMs`, `maxGapMs`) past its end (by then
+ * the sample that ends its last step has come, if it is coming), when the outfall has sent nothing for `idleCloseMs`
+ * of wall-clock time, and at stop. Readings for an interval already computed are counted as late and left out.
+ * Intervals still open when ingest is killed are lost (their raw readings were written; the loads can be recomputed
+ * from them).
  */
 import type { QuantityId } from '../core/catalog.ts';
 import type { PlantRegistry } from '../core/plants.ts';
@@ -35,35 +39,49 @@ export type LoadPollutant = (typeof LOAD_POLLUTANTS)[number];
 
 export const LOADS_MEASUREMENT = 'loads';
 
+/** Every field of a `loads` row (all summed by the rollups). */
+export const LOAD_FIELDS = ['volume_m3', 'flow_s', ...LOAD_POLLUTANTS.flatMap((p) => [`${p}_kg`, `${p}_m3`, `${p}_s`])] as const;
+
+export interface PollutantLoad {
+  kg: number;
+  /** The volume discharged while the pollutant's concentration was known. */
+  volumeM3: number;
+  /** How long the pollutant's concentration and the flow were both known, s. */
+  seconds: number;
+}
+
 export interface OutfallLoad {
   plant: string;
   outfall: string;
   /** Interval start, ms. */
   start: number;
   volumeM3: number;
-  /** kg per pollutant sampled in the interval. */
-  kg: Partial<Record<LoadPollutant, number>>;
+  /** How long the flow was known in the interval, s. */
+  flowSeconds: number;
+  /** Per pollutant known for part of the interval. */
+  pollutants: Partial<Record<LoadPollutant, PollutantLoad>>;
 }
 
 export interface LoadOptions {
   intervalMs: number;
   graceMs: number;
   idleCloseMs: number;
+  /** The longest time between two samples of a series across which the first one still holds. */
+  maxGapMs: number;
 }
 
 type Role = { outfall: string; kind: 'flow' } | { outfall: string; kind: 'concentration' };
 type Sample = [t: number, value: number];
-
-interface Interval {
-  flow: Sample[];
-  concentration: Map<LoadPollutant, Sample[]>;
-}
+/** [from, to) in ms, and the value held over it. */
+type Step = [from: number, to: number, value: number];
+type Signal = 'flow' | LoadPollutant;
 
 interface OutfallState {
   plant: string;
   outfall: string;
-  intervals: Map<number, Interval>;
-  /** Intervals starting before this are closed. */
+  /** Samples per signal, in time order: those of open intervals, and the last one before them (it may hold into them). */
+  samples: Map<Signal, Sample[]>;
+  /** Intervals starting before this are computed. */
   closedBefore: number;
   latestTs: number;
   lastSeenAt: number;
@@ -72,41 +90,91 @@ interface OutfallState {
 const HOUR_MS = 3_600_000;
 
 export function loadLine(load: OutfallLoad): string {
-  let fields = `volume_m3=${load.volumeM3}`;
-  for (const p of LOAD_POLLUTANTS) if (load.kg[p] !== undefined) fields += `,${p}_kg=${load.kg[p]}`;
+  let fields = `volume_m3=${load.volumeM3},flow_s=${load.flowSeconds}`;
+  for (const p of LOAD_POLLUTANTS) {
+    const l = load.pollutants[p];
+    if (l) fields += `,${p}_kg=${l.kg},${p}_m3=${l.volumeM3},${p}_s=${l.seconds}`;
+  }
   return `${LOADS_MEASUREMENT},outfall=${escapeKey(load.outfall)},plant=${escapeKey(load.plant)} ${fields} ${load.start}`;
 }
 
-/** Integrates one interval (see the file comment). Undefined when it has no flow sample. */
-export function integrateInterval(start: number, end: number, flow: readonly Sample[], concentration: ReadonlyMap<LoadPollutant, readonly Sample[]>): Omit<OutfallLoad, 'plant' | 'outfall' | 'start'> | undefined {
-  if (flow.length === 0) return undefined;
-  const q = [...flow].sort((a, b) => a[0] - b[0]);
-  const volumes = q.map(([t, value], i) => {
-    const from = i === 0 ? start : t;
-    const to = i + 1 < q.length ? q[i + 1]![0] : end;
-    return value * ((to - from) / HOUR_MS);
-  });
-  let volumeM3 = 0;
-  for (const v of volumes) volumeM3 += v;
-  const kg: Partial<Record<LoadPollutant, number>> = {};
-  for (const [pollutant, samples] of concentration) {
-    if (samples.length === 0) continue;
-    const c = [...samples].sort((a, b) => a[0] - b[0]);
-    let j = 0;
-    let grams = 0;
-    q.forEach(([t], i) => {
-      while (j + 1 < c.length && c[j + 1]![0] <= t) j++;
-      grams += volumes[i]! * c[j]![1];
-    });
-    kg[pollutant] = grams / 1000;
+/** The steps of a time-ordered series clipped to [from, to): each sample holds until the next one if it is at most maxGapMs later. */
+export function holdSteps(samples: readonly Sample[], maxGapMs: number, from: number, to: number): Step[] {
+  const steps: Step[] = [];
+  for (let i = 0; i + 1 < samples.length; i++) {
+    const [t, value] = samples[i]!;
+    const next = samples[i + 1]![0];
+    if (next - t > maxGapMs) continue;
+    const a = Math.max(t, from);
+    const b = Math.min(next, to);
+    if (b > a) steps.push([a, b, value]);
   }
-  return { volumeM3, kg };
+  return steps;
+}
+
+/** Where both series of steps are defined: [from, to, value of a, value of b]. */
+function overlap(a: readonly Step[], b: readonly Step[]): [number, number, number, number][] {
+  const out: [number, number, number, number][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const from = Math.max(a[i]![0], b[j]![0]);
+    const to = Math.min(a[i]![1], b[j]![1]);
+    if (to > from) out.push([from, to, a[i]![2], b[j]![2]]);
+    if (a[i]![1] <= b[j]![1]) i++;
+    else j++;
+  }
+  return out;
+}
+
+/** Sorted by time, one sample per timestamp (the last given: a redelivered reading is the same reading). */
+function ordered(samples: readonly Sample[]): Sample[] {
+  const byTime = new Map<number, number>();
+  for (const [t, v] of samples) byTime.set(t, v);
+  return [...byTime].sort((x, y) => x[0] - y[0]);
+}
+
+/**
+ * Integrates one interval [start, end) (see the file comment). The samples may reach outside it: the one before it
+ * holds into it, the one after it ends its last step. Undefined when the flow is never known in it.
+ */
+export function integrateInterval(
+  start: number,
+  end: number,
+  flow: readonly Sample[],
+  concentration: ReadonlyMap<LoadPollutant, readonly Sample[]>,
+  maxGapMs: number,
+): Omit<OutfallLoad, 'plant' | 'outfall' | 'start'> | undefined {
+  const flowSteps = holdSteps(ordered(flow), maxGapMs, start, end);
+  if (flowSteps.length === 0) return undefined;
+  let volumeM3 = 0;
+  let flowMs = 0;
+  for (const [a, b, q] of flowSteps) {
+    volumeM3 += (q * (b - a)) / HOUR_MS;
+    flowMs += b - a;
+  }
+  const pollutants: Partial<Record<LoadPollutant, PollutantLoad>> = {};
+  for (const [pollutant, samples] of concentration) {
+    const both = overlap(flowSteps, holdSteps(ordered(samples), maxGapMs, start, end));
+    if (both.length === 0) continue;
+    let grams = 0;
+    let m3 = 0;
+    let ms = 0;
+    for (const [a, b, q, c] of both) {
+      const volume = (q * (b - a)) / HOUR_MS;
+      m3 += volume;
+      grams += volume * c;
+      ms += b - a;
+    }
+    pollutants[pollutant] = { kg: grams / 1000, volumeM3: m3, seconds: ms / 1000 };
+  }
+  return { volumeM3, flowSeconds: flowMs / 1000, pollutants };
 }
 
 export class LoadCalculator {
   private readonly roles = new Map<string, Map<string, Map<QuantityId, Role>>>();
   private readonly outfalls = new Map<string, OutfallState>();
-  /** Readings that came after their interval was closed. */
+  /** Readings that came after their interval was computed. */
   lateReadings = 0;
 
   constructor(registry: PlantRegistry, private readonly options: LoadOptions) {
@@ -143,66 +211,83 @@ export class LoadCalculator {
       if (!role || r.value === null || r.quality === 'bad') continue;
       const state = this.state(plant, role.outfall);
       state.lastSeenAt = wallNow;
-      const start = r.ts - (r.ts % this.options.intervalMs);
-      if (start < state.closedBefore) {
+      if (r.ts < state.closedBefore) {
         this.lateReadings++;
         continue;
       }
-      let interval = state.intervals.get(start);
-      if (!interval) state.intervals.set(start, (interval = { flow: [], concentration: new Map() }));
-      const value = r.value * unitFactor(r);
-      if (role.kind === 'flow') interval.flow.push([r.ts, value]);
-      else {
-        const pollutant = r.quantity as LoadPollutant;
-        let samples = interval.concentration.get(pollutant);
-        if (!samples) interval.concentration.set(pollutant, (samples = []));
-        samples.push([r.ts, value]);
-      }
+      const signal: Signal = role.kind === 'flow' ? 'flow' : (r.quantity as LoadPollutant);
+      let samples = state.samples.get(signal);
+      if (!samples) state.samples.set(signal, (samples = []));
+      insertInOrder(samples, [r.ts, r.value * unitFactor(r)]);
       if (r.ts > state.latestTs) state.latestTs = r.ts;
       touched.add(state);
     }
     const closed: OutfallLoad[] = [];
-    for (const state of touched) closed.push(...this.close(state, state.latestTs - this.options.graceMs - this.options.intervalMs + 1));
+    const wait = Math.max(this.options.graceMs, this.options.maxGapMs);
+    for (const state of touched) closed.push(...this.close(state, this.floor(state.latestTs - wait)));
     return closed;
   }
 
-  /** Closes every interval of outfalls silent for idleCloseMs (wall clock). */
+  /** Computes every open interval of outfalls silent for idleCloseMs (wall clock). */
   closeIdle(wallNow = Date.now()): OutfallLoad[] {
     const closed: OutfallLoad[] = [];
     for (const state of this.outfalls.values()) {
-      if (state.intervals.size > 0 && wallNow - state.lastSeenAt >= this.options.idleCloseMs) closed.push(...this.close(state, Number.MAX_SAFE_INTEGER));
+      if (state.latestTs >= state.closedBefore && wallNow - state.lastSeenAt >= this.options.idleCloseMs) closed.push(...this.close(state, this.floor(state.latestTs) + this.options.intervalMs));
     }
     return closed;
   }
 
-  /** Closes everything (at stop). */
+  /** Computes everything still open (at stop). */
   closeAll(): OutfallLoad[] {
     const closed: OutfallLoad[] = [];
-    for (const state of this.outfalls.values()) closed.push(...this.close(state, Number.MAX_SAFE_INTEGER));
+    for (const state of this.outfalls.values()) if (state.latestTs >= state.closedBefore) closed.push(...this.close(state, this.floor(state.latestTs) + this.options.intervalMs));
     return closed;
+  }
+
+  private floor(t: number): number {
+    return t - (((t % this.options.intervalMs) + this.options.intervalMs) % this.options.intervalMs);
   }
 
   private state(plant: string, outfall: string): OutfallState {
     const key = `${plant}\u0000${outfall}`;
     let state = this.outfalls.get(key);
-    if (!state) this.outfalls.set(key, (state = { plant, outfall, intervals: new Map(), closedBefore: Number.MIN_SAFE_INTEGER, latestTs: Number.MIN_SAFE_INTEGER, lastSeenAt: 0 }));
+    if (!state) this.outfalls.set(key, (state = { plant, outfall, samples: new Map(), closedBefore: Number.MIN_SAFE_INTEGER, latestTs: Number.MIN_SAFE_INTEGER, lastSeenAt: 0 }));
     return state;
   }
 
-  /** Closes the intervals that start before `before`, oldest first. */
+  /** Computes the intervals that end at or before `before` (an interval boundary), oldest first. */
   private close(state: OutfallState, before: number): OutfallLoad[] {
-    const due = [...state.intervals.keys()].filter((start) => start < before).sort((a, b) => a - b);
+    if (before <= state.closedBefore) return [];
+    const { intervalMs, maxGapMs } = this.options;
+    const flow = state.samples.get('flow') ?? [];
+    const from = state.closedBefore;
+    // the intervals the flow's steps reach: only those can have a row
+    const starts = new Set<number>();
+    for (const [a, b] of holdSteps(flow, maxGapMs, from, before)) for (let s = this.floor(a); s < b; s += intervalMs) starts.add(s);
     const out: OutfallLoad[] = [];
-    for (const start of due) {
-      const interval = state.intervals.get(start)!;
-      state.intervals.delete(start);
-      const load = integrateInterval(start, start + this.options.intervalMs, interval.flow, interval.concentration);
+    for (const start of [...starts].sort((x, y) => x - y)) {
+      const concentration = new Map<LoadPollutant, Sample[]>();
+      for (const p of LOAD_POLLUTANTS) {
+        const samples = state.samples.get(p);
+        if (samples) concentration.set(p, samples);
+      }
+      const load = integrateInterval(start, start + intervalMs, flow, concentration, maxGapMs);
       if (load) out.push({ plant: state.plant, outfall: state.outfall, start, ...load });
     }
-    if (due.length > 0) {
-      const lastEnd = due[due.length - 1]! + this.options.intervalMs;
-      if (lastEnd > state.closedBefore) state.closedBefore = lastEnd;
+    state.closedBefore = before;
+    for (const samples of state.samples.values()) {
+      // keep the last sample before the open intervals: it may hold into them
+      let keepFrom = 0;
+      while (keepFrom + 1 < samples.length && samples[keepFrom + 1]![0] < before) keepFrom++;
+      if (keepFrom > 0) samples.splice(0, keepFrom);
     }
     return out;
   }
+}
+
+/** Samples mostly come in time order: append, else insert at their place. */
+function insertInOrder(samples: Sample[], sample: Sample): void {
+  let i = samples.length;
+  while (i > 0 && samples[i - 1]![0] > sample[0]) i--;
+  samples.splice(i, 0, sample);
 }

@@ -6,14 +6,14 @@
  *
  * Field names stay those of the raw series, so a dashboard reads a rollup by changing only the RP:
  * `SELECT cod FROM "rollup_1h"."water" WHERE …`. Gauges are averaged (`mean`), counters (wastewater_volume,
- * active_energy) keep their last value, loads (kg per interval) are summed. The hourly mean is the mean of the
+ * active_energy) keep their last value, loads (kg, m3 and seconds covered per interval) are summed. The hourly mean is the mean of the
  * minute means (each minute weighs the same). Grouped by every tag (`GROUP BY time(…), *`).
  *
  * InfluxDB 1.x runs a CQ at the end of each of its GROUP BY intervals for the interval just ended (data arriving later
  * than that is not rolled up; run the same SELECT … INTO by hand to backfill, see `rollupSelect`).
  */
 import { DOMAINS, QUANTITIES, type Domain } from '../core/catalog.ts';
-import { LOAD_POLLUTANTS, LOADS_MEASUREMENT } from './loads.ts';
+import { LOAD_FIELDS, LOADS_MEASUREMENT } from './loads.ts';
 import { quoteIdentifier } from './writer.ts';
 
 export interface RollupLevel {
@@ -35,7 +35,7 @@ type Level = 'minute' | 'hour';
 const GROUP: Record<Level, string> = { minute: '1m', hour: '1h' };
 
 function aggregates(measurement: Domain | typeof LOADS_MEASUREMENT): string {
-  if (measurement === LOADS_MEASUREMENT) return ['volume_m3', ...LOAD_POLLUTANTS.map((p) => `${p}_kg`)].map((f) => `sum(${quoteIdentifier(f)}) AS ${quoteIdentifier(f)}`).join(', ');
+  if (measurement === LOADS_MEASUREMENT) return LOAD_FIELDS.map((f) => `sum(${quoteIdentifier(f)}) AS ${quoteIdentifier(f)}`).join(', ');
   return Object.values(QUANTITIES)
     .filter((q) => q.domain === measurement)
     .map((q) => `${q.kind === 'counter' ? 'last' : 'mean'}(${quoteIdentifier(q.id)}) AS ${quoteIdentifier(q.id)}`)

@@ -15,7 +15,10 @@ export interface JobsConfig {
 
 export interface JobsResult {
   baselines: Baseline[];
+  /** Rows written to `reductions`: none until ingest has written loads (no row says 0 t for want of data). */
   reductionRows: number;
+  /** Reductions are on and there were no loads to sum yet. */
+  waitingForData: boolean;
 }
 
 /** One run: write static and learned baselines, then the reductions of the year to date. */
@@ -33,24 +36,34 @@ export async function runHistoryJobs(influx: InfluxClient, registry: PlantRegist
     await influx.write(lines);
     reductionRows = lines.length;
   }
-  return { baselines: [...statics, ...learned], reductionRows };
+  return { baselines: [...statics, ...learned], reductionRows, waitingForData: config.reductions && reductionRows === 0 };
 }
 
-/** Run now and every `everyMs`; failures are logged and the next run tries again. Returns a stop function. */
-export function scheduleHistoryJobs(run: () => Promise<JobsResult>, everyMs: number, log: Logger): () => void {
-  let running = false;
-  const once = (): void => {
-    if (running) return;
-    running = true;
-    run()
-      .then((r) => log.info({ baselines: r.baselines.length, reductionRows: r.reductionRows }, 'baselines and reductions written to InfluxDB'))
-      .catch((err: unknown) => log.error({ err: (err as Error).message }, 'baselines/reductions job failed; retrying at the next run'))
-      .finally(() => (running = false));
+/**
+ * Run 1 s after start, then every `everyMs`; while a run writes no reduction rows (no loads yet: a fresh start), again
+ * after `waitForDataMs` instead, so that the first figures follow the first data by a minute rather than an hour.
+ * Failures are logged and the next run tries again. Returns a stop function.
+ */
+export function scheduleHistoryJobs(run: () => Promise<JobsResult>, everyMs: number, log: Logger, waitForDataMs = Math.min(60_000, everyMs)): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const next = (ms: number): void => {
+    if (!stopped) timer = setTimeout(once, ms);
   };
-  const first = setTimeout(once, 1_000);
-  const timer = setInterval(once, everyMs);
+  const once = (): void => {
+    run()
+      .then((r) => {
+        log.info({ baselines: r.baselines.length, reductionRows: r.reductionRows }, 'baselines and reductions written to InfluxDB');
+        next(r.waitingForData ? waitForDataMs : everyMs);
+      })
+      .catch((err: unknown) => {
+        log.error({ err: (err as Error).message }, 'baselines/reductions job failed; retrying at the next run');
+        next(everyMs);
+      });
+  };
+  next(1_000);
   return () => {
-    clearTimeout(first);
-    clearInterval(timer);
+    stopped = true;
+    clearTimeout(timer);
   };
 }

@@ -1,18 +1,21 @@
 /**
  * Reductions: COD and NH3-N discharged per plant, region and month (tonnes), against the load the plant's baseline
- * implies, summed nationally against the 2016 plan's targets (80,000 t COD, 7,000 t NH3-N in the year; the seed
- * plan, shared/seed/green-manufacturing-2016.txt, 三(一)).
+ * implies, summed nationally against the 2016 green-manufacturing plan's targets (80,000 t COD, 7,000 t NH3-N in the
+ * year). Summed from the `loads` rows ingest writes (the integral of flow × concentration over the time readings
+ * covered; ingest/loads.ts), by the one method in core/reduction-figure.ts:
  *
- *   discharged (kg) = Σ over hours of mean concentration (mg/L) × mean wastewater flow (m3/h) × 1 h / 1000
- *   baseline   (kg) = Σ over the same hours of baseline concentration × mean flow × 1 h / 1000
- *   reduced    (t)  = (baseline − discharged) / 1000
+ *   discharged (t) = Σ kg / 1000;  baseline (t) = baseline concentration × Σ volume of the same time / 1e6
+ *   reduced    (t) = baseline − discharged
  *
- * per outfall (a pollutant meter and the flow meter at the same outfall, as shared/reference/limits-and-baselines.md
- * counts loads); an hour lacking either mean is not counted (coveredHours says how much of the month is). The
- * baseline volume is the actual volume: the counterfactual is the same production discharged at the baseline
- * concentration. Months are China Standard Time. Written to InfluxDB measurement `reductions`.
+ * per outfall pairing a pollutant meter with the flow meter at the same outfall. Each figure carries its coverage
+ * (time with data / time in the month so far) and is marked partial below core/coverage.ts' threshold. A plant,
+ * pollutant and month without data has no row (not a zero one); region and national rows sum the plants that have
+ * data, with the mean coverage of all the plants that should. Months are China Standard Time. Written to InfluxDB
+ * measurement `reductions`.
  */
+import { coverageOf } from '../core/coverage.ts';
 import type { Plant, PlantRegistry } from '../core/plants.ts';
+import { pairedOutfalls, reductionFigure, type LoadSums } from '../core/reduction-figure.ts';
 import type { Baseline } from './baselines.ts';
 import type { InfluxClient } from './influx.ts';
 
@@ -40,58 +43,62 @@ export function nextMonth(month: string): string {
   return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
 }
 
-export interface PlantReduction {
+interface Figures {
+  dischargedT: number;
+  /** Only with a baseline. */
+  baselineT?: number | undefined;
+  reducedT?: number | undefined;
+  coveredSeconds: number;
+  periodSeconds: number;
+  coverage: number;
+  partial: boolean;
+}
+
+export interface PlantReduction extends Figures {
   scope: 'plant';
   month: string;
   plant: string;
   region: string;
   pollutant: Pollutant;
-  dischargedT: number;
-  baselineT: number;
-  reducedT: number;
-  coveredHours: number;
-  /** Whether the plant has a baseline for the pollutant (without one, baselineT and reducedT are 0). */
+  /** Whether the plant has a baseline for the pollutant (without one, there is no baseline or reduction figure). */
   hasBaseline: boolean;
 }
 
-export interface AggregateReduction {
+export interface AggregateReduction extends Figures {
   scope: 'region' | 'national';
   month: string;
   region: string | null;
   pollutant: Pollutant;
-  dischargedT: number;
-  baselineT: number;
-  reducedT: number;
   /** National only: the year's target, and reductions from January to this month against it. */
   targetT?: number;
   yearToDateT?: number;
   progress?: number;
 }
 
-interface Pair {
-  plant: Plant;
-  pollutant: Pollutant;
-  concentrationMeter: string;
-  flowMeter: string;
-}
-
-function pairs(plant: Plant): Pair[] {
-  const out: Pair[] = [];
-  for (const pollutant of POLLUTANTS) {
-    for (const meter of plant.meters.filter((m) => m.quantities.includes(pollutant))) {
-      const flow = plant.meters.find((m) => m.location === meter.location && m.quantities.includes('wastewater_flow'));
-      if (flow) out.push({ plant, pollutant, concentrationMeter: meter.id, flowMeter: flow.id });
+/** Each plant's and outfall's `loads` sums over [from, to), keyed plant → outfall → pollutant. */
+async function loadSums(influx: InfluxClient, from: number, to: number): Promise<Map<string, Map<string, Map<Pollutant, LoadSums>>>> {
+  const fields = POLLUTANTS.flatMap((p) => ['kg', 'm3', 's'].map((f) => `sum("${p}_${f}") AS "${p}_${f}"`)).join(', ');
+  const series = await influx.query(`SELECT ${fields} FROM "loads" WHERE time >= ${from}ms AND time < ${to}ms GROUP BY "plant", "outfall"`);
+  const out = new Map<string, Map<string, Map<Pollutant, LoadSums>>>();
+  for (const s of series) {
+    const plant = s.tags?.plant;
+    const outfall = s.tags?.outfall;
+    const row = s.values?.[0];
+    if (!plant || !outfall || !row) continue;
+    const value = (name: string): number | undefined => {
+      const v = row[s.columns.indexOf(name)];
+      return typeof v === 'number' ? v : undefined;
+    };
+    for (const p of POLLUTANTS) {
+      const [kg, m3, seconds] = [value(`${p}_kg`), value(`${p}_m3`), value(`${p}_s`)];
+      if (kg === undefined || m3 === undefined || seconds === undefined) continue;
+      let byOutfall = out.get(plant);
+      if (!byOutfall) out.set(plant, (byOutfall = new Map()));
+      let byPollutant = byOutfall.get(outfall);
+      if (!byPollutant) byOutfall.set(outfall, (byPollutant = new Map()));
+      byPollutant.set(p, { kg, m3, seconds });
     }
   }
-  return out;
-}
-
-const q = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-
-async function hourlyMeans(influx: InfluxClient, plant: string, meter: string, field: string, from: number, to: number): Promise<Map<number, number>> {
-  const series = await influx.query(`SELECT mean("${field}") FROM "water" WHERE "plant" = ${q(plant)} AND "meter" = ${q(meter)} AND time >= ${from}ms AND time < ${to}ms GROUP BY time(1h) fill(none)`);
-  const out = new Map<number, number>();
-  for (const s of series) for (const [t, v] of s.values ?? []) if (typeof t === 'number' && typeof v === 'number') out.set(t, v);
   return out;
 }
 
@@ -105,61 +112,80 @@ export interface ReductionsInput {
   now: number;
 }
 
+/** A plant's figure for a month, with data or not: aggregates count the plants without data in their coverage. */
+interface Slot {
+  month: string;
+  plant: Plant;
+  pollutant: Pollutant;
+  coverage: number;
+  periodSeconds: number;
+  row: PlantReduction | undefined;
+}
+
 export async function computeReductions(input: ReductionsInput): Promise<{ plants: PlantReduction[]; aggregates: AggregateReduction[] }> {
   const baselineOf = new Map(input.baselines.map((b) => [`${b.plant}\u0000${b.indicator}`, b.value]));
-  const plants: PlantReduction[] = [];
+  const slots: Slot[] = [];
   for (const month of input.months) {
     const from = monthStart(month);
     const to = Math.min(monthStart(nextMonth(month)), input.now);
     if (from >= to) continue;
+    const periodSeconds = (to - from) / 1000;
+    const sums = await loadSums(input.influx, from, to);
     for (const plant of input.registry.plants) {
-      const acc = new Map<Pollutant, { d: number; b: number; hours: number }>();
-      for (const p of pairs(plant)) {
-        const [conc, flow] = await Promise.all([hourlyMeans(input.influx, plant.id, p.concentrationMeter, p.pollutant, from, to), hourlyMeans(input.influx, plant.id, p.flowMeter, 'wastewater_flow', from, to)]);
-        const base = baselineOf.get(`${plant.id}\u0000${p.pollutant}`);
-        const a = acc.get(p.pollutant) ?? { d: 0, b: 0, hours: 0 };
-        let hours = 0;
-        for (const [hour, mgPerL] of conc) {
-          const m3 = flow.get(hour);
-          if (m3 === undefined) continue;
-          hours++;
-          a.d += (mgPerL * m3) / 1000;
-          if (base !== undefined) a.b += (base * m3) / 1000;
-        }
-        a.hours = Math.max(a.hours, hours);
-        acc.set(p.pollutant, a);
-      }
-      for (const [pollutant, a] of acc) {
-        const hasBaseline = baselineOf.has(`${plant.id}\u0000${pollutant}`);
-        const dischargedT = a.d / 1000;
-        const baselineT = hasBaseline ? a.b / 1000 : 0;
-        plants.push({ scope: 'plant', month, plant: plant.id, region: plant.region, pollutant, dischargedT, baselineT, reducedT: hasBaseline ? baselineT - dischargedT : 0, coveredHours: a.hours, hasBaseline });
+      for (const pollutant of POLLUTANTS) {
+        const outfalls = pairedOutfalls(plant, pollutant);
+        if (outfalls.length === 0) continue;
+        const base = baselineOf.get(`${plant.id}\u0000${pollutant}`);
+        const f = reductionFigure(outfalls.map((o) => sums.get(plant.id)?.get(o)?.get(pollutant)), periodSeconds, base);
+        const row: PlantReduction | undefined =
+          f.dischargedT === null
+            ? undefined
+            : {
+                scope: 'plant', month, plant: plant.id, region: plant.region, pollutant, hasBaseline: base !== undefined,
+                dischargedT: f.dischargedT, baselineT: f.baselineT ?? undefined, reducedT: f.reducedT ?? undefined,
+                coveredSeconds: f.coveredSeconds, periodSeconds, coverage: f.coverage, partial: f.partial,
+              };
+        slots.push({ month, plant, pollutant, coverage: f.coverage, periodSeconds, row });
       }
     }
   }
-  return { plants, aggregates: aggregate(plants) };
+  return { plants: slots.flatMap((s) => (s.row ? [s.row] : [])), aggregates: aggregateSlots(slots) };
 }
 
-/** Region and national sums per month and pollutant; national rows carry year-to-date progress against the target. */
-export function aggregate(plants: readonly PlantReduction[]): AggregateReduction[] {
+/**
+ * Region and national sums per month and pollutant, written only where some plant has data. Sums count the plants
+ * with data (baseline and reduction: those with a baseline too); coverage is the mean over every plant that should
+ * report, so a silent plant lowers it. National rows carry year-to-date progress against the target.
+ */
+function aggregateSlots(slots: readonly Slot[]): AggregateReduction[] {
   const out: AggregateReduction[] = [];
-  const sum = (rows: readonly PlantReduction[]) => ({
-    dischargedT: rows.reduce((s, r) => s + r.dischargedT, 0),
-    baselineT: rows.reduce((s, r) => s + r.baselineT, 0),
-    reducedT: rows.reduce((s, r) => s + r.reducedT, 0),
-  });
-  const months = [...new Set(plants.map((p) => p.month))].sort();
+  const sum = (group: readonly Slot[]): Figures | undefined => {
+    const rows = group.flatMap((s) => (s.row ? [s.row] : []));
+    if (rows.length === 0) return undefined;
+    const periodSeconds = group[0]!.periodSeconds;
+    const withBaseline = rows.filter((r) => r.hasBaseline);
+    const c = coverageOf((group.reduce((a, s) => a + s.coverage, 0) / group.length) * periodSeconds, periodSeconds);
+    return {
+      dischargedT: rows.reduce((a, r) => a + r.dischargedT, 0),
+      baselineT: withBaseline.length ? withBaseline.reduce((a, r) => a + (r.baselineT ?? 0), 0) : undefined,
+      reducedT: withBaseline.length ? withBaseline.reduce((a, r) => a + (r.reducedT ?? 0), 0) : undefined,
+      ...c,
+    };
+  };
+  const months = [...new Set(slots.map((s) => s.month))].sort();
   for (const month of months) {
     for (const pollutant of POLLUTANTS) {
-      const rows = plants.filter((p) => p.month === month && p.pollutant === pollutant);
-      if (!rows.length) continue;
-      for (const region of [...new Set(rows.map((r) => r.region))].sort()) {
-        out.push({ scope: 'region', month, region, pollutant, ...sum(rows.filter((r) => r.region === region)) });
+      const group = slots.filter((s) => s.month === month && s.pollutant === pollutant);
+      for (const region of [...new Set(group.map((s) => s.plant.region))].sort()) {
+        const figures = sum(group.filter((s) => s.plant.region === region));
+        if (figures) out.push({ scope: 'region', month, region, pollutant, ...figures });
       }
+      const national = sum(group);
+      if (!national) continue;
       const year = month.slice(0, 4);
-      const ytd = plants.filter((p) => p.pollutant === pollutant && p.month.startsWith(year) && p.month <= month).reduce((s, r) => s + r.reducedT, 0);
+      const ytd = slots.filter((s) => s.pollutant === pollutant && s.month.startsWith(year) && s.month <= month).reduce((a, s) => a + (s.row?.reducedT ?? 0), 0);
       const target = NATIONAL_TARGETS_T[pollutant];
-      out.push({ scope: 'national', month, region: null, pollutant, ...sum(rows), targetT: target, yearToDateT: ytd, progress: ytd / target });
+      out.push({ scope: 'national', month, region: null, pollutant, ...national, targetT: target, yearToDateT: ytd, progress: ytd / target });
     }
   }
   return out;
@@ -167,16 +193,26 @@ export function aggregate(plants: readonly PlantReduction[]): AggregateReduction
 
 const tag = (s: string): string => s.replace(/[,= \\]/g, (c) => `\\${c}`);
 
-/** Rows of measurement `reductions`, one per scope × month × pollutant, at the month's start. */
+function figureFields(f: Figures): string {
+  let fields = `discharged_t=${f.dischargedT}`;
+  if (f.baselineT !== undefined) fields += `,baseline_t=${f.baselineT}`;
+  if (f.reducedT !== undefined) fields += `,reduced_t=${f.reducedT}`;
+  return `${fields},covered_s=${f.coveredSeconds},period_s=${f.periodSeconds},coverage=${f.coverage},partial=${f.partial}`;
+}
+
+/**
+ * Rows of measurement `reductions`, one per scope × month × pollutant with data, at the month's start. Without a
+ * baseline a row has no baseline_t and reduced_t fields (no figure, not a zero one).
+ */
 export function reductionLines(plants: readonly PlantReduction[], aggregates: readonly AggregateReduction[]): string[] {
   const lines: string[] = [];
   for (const p of plants) {
-    lines.push(`reductions,month=${p.month},plant=${tag(p.plant)},pollutant=${p.pollutant},region=${tag(p.region)},scope=plant discharged_t=${p.dischargedT},baseline_t=${p.baselineT},reduced_t=${p.reducedT},covered_hours=${p.coveredHours}i,has_baseline=${p.hasBaseline} ${monthStart(p.month)}`);
+    lines.push(`reductions,month=${p.month},plant=${tag(p.plant)},pollutant=${p.pollutant},region=${tag(p.region)},scope=plant ${figureFields(p)},has_baseline=${p.hasBaseline} ${monthStart(p.month)}`);
   }
   for (const a of aggregates) {
     const tags = `reductions,month=${a.month},pollutant=${a.pollutant}${a.region ? `,region=${tag(a.region)}` : ''},scope=${a.scope}`;
     const extra = a.scope === 'national' ? `,target_t=${a.targetT},year_to_date_t=${a.yearToDateT},progress=${a.progress}` : '';
-    lines.push(`${tags} discharged_t=${a.dischargedT},baseline_t=${a.baselineT},reduced_t=${a.reducedT}${extra} ${monthStart(a.month)}`);
+    lines.push(`${tags} ${figureFields(a)}${extra} ${monthStart(a.month)}`);
   }
   return lines;
 }

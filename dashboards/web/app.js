@@ -1,6 +1,6 @@
 /* global window, document */
 // The page: who the token belongs to decides where it starts (an operator on its plant, a regulator or an admin on the
-// region overview); the address's hash chooses the view: #/plant/<id>, #/overview, #/alert/<id>.
+// region overview); the address's hash chooses the view: #/plant/<id>, #/overview, #/alert/<id>, #/reductions.
 import { api, takeToken } from './api.js';
 import { AlertView } from './alert-view.js';
 import { $, describeError, formatTime } from './format.js';
@@ -8,6 +8,7 @@ import { initialLanguage, language, localized, setLanguage, t } from './i18n.js'
 import { StreamLiveness } from './liveness.js';
 import { OverviewView } from './overview-view.js';
 import { PlantView } from './plant-view.js';
+import { ReductionsView } from './reductions-view.js';
 
 const ctx = {
   plants: [],
@@ -68,7 +69,7 @@ function renderStatus() {
 }
 setInterval(renderStatus, 1000);
 
-const views = { plant: new PlantView(ctx), overview: new OverviewView(ctx), alert: new AlertView(ctx) };
+const views = { plant: new PlantView(ctx), overview: new OverviewView(ctx), alert: new AlertView(ctx), reductions: new ReductionsView(ctx) };
 let currentView = null;
 let lastPlant = null;
 
@@ -103,6 +104,9 @@ async function route() {
     if (view === 'overview') {
       showView('overview');
       await views.overview.show();
+    } else if (view === 'reductions') {
+      showView('reductions');
+      await views.reductions.show();
     } else if (view === 'alert' && arg) {
       showView('alert');
       await views.alert.show(arg);

@@ -52,6 +52,8 @@ export function formatAxisTicks(splits, increment) {
 }
 
 export function formatTonnes(t) {
+  // kilograms of a partial month must not round to a "0 t" that reads as nothing discharged
+  if (t !== 0 && Math.abs(t) < 0.001) return new Intl.NumberFormat(locale(), { maximumSignificantDigits: 2 }).format(t);
   return new Intl.NumberFormat(locale(), { maximumFractionDigits: t >= 10 ? 1 : 3 }).format(t);
 }
 

@@ -164,8 +164,13 @@ export class OverviewView {
   reductionBar(row) {
     const wrap = element('div', 'reduction');
     wrap.dataset.pollutant = row.pollutant;
-    wrap.dataset.source = row.source;
+    wrap.dataset.partial = String(row.partial);
     const name = t(`reduction-${row.pollutant}`);
+    if (row.dischargedTonnes === null) {
+      wrap.append(element('span', 'small', `${name}: ${t('noFigure')}`));
+      return wrap;
+    }
+    if (row.partial) wrap.append(element('span', 'small partial', `${t('partialData')} · ${t('coverage')} ${formatShare(row.coverage)}`));
     if (row.baselineTonnes === null) {
       wrap.append(element('span', 'small', `${name}: ${t('discharged')} ${formatTonnes(row.dischargedTonnes)} t · ${t('noBaseline')}`));
       return wrap;

@@ -7,7 +7,7 @@
  * transition, value, limit, id, count; measurement baselines (rules/baselines.ts, written at each run of rules' history
  * job) with tags plant, indicator, level, source and fields value, verified; measurement reductions
  * (rules/reductions.ts, one point per month at the month's start, rewritten at each run) with tags scope, plant,
- * region, pollutant, month and fields discharged_t, baseline_t, reduced_t, covered_hours, has_baseline. InfluxDB has no region tag: regions come from the plant registry, as a custom
+ * region, pollutant, month and fields discharged_t, baseline_t, reduced_t (the last two only with a baseline), covered_s, period_s, coverage, partial, has_baseline. InfluxDB has no region tag: regions come from the plant registry, as a custom
  * variable whose value is a regex alternation of the region's plant ids.
  *
  * Loads use the method of the dashboard API (dashboards/reductions.ts): hourly mean concentration × hourly mean flow of

@@ -1,7 +1,7 @@
 /**
  * `cleanstream up`, the README's first command, as a user runs it: one process that starts InfluxDB, the broker,
  * the simulators, both gateways, ingest, rules and the dashboard, prints where they are, serves the dashboard with
- * the printed token, and stops by itself after --duration, leaving water, energy, emissions and production series of every plant.
+ * the printed token, and stops by itself after --duration, leaving water, energy, emissions and production series and the pollutant loads of every plant.
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -55,6 +55,10 @@ describe('cleanstream up', () => {
           const rows = await influx.query<{ plant: string; count: number }>(`SELECT count(*) FROM "${measurement}" GROUP BY "plant"`, 'cleanstream');
           expect(rows.map((r) => r.plant).sort(), measurement).toEqual(['dyeing-01', 'paper-01', 'steel-01']);
         }
+        // the per-minute pollutant loads that reductions are summed from, with the time they cover
+        const loads = await influx.query<{ plant: string; cod_s: number }>('SELECT sum("cod_s") AS "cod_s" FROM "loads" GROUP BY "plant"', 'cleanstream');
+        expect(loads.map((r) => r.plant).sort()).toEqual(['dyeing-01', 'paper-01', 'steel-01']);
+        for (const row of loads) expect(row.cod_s).toBeGreaterThan(0);
       } finally {
         await influx.stop();
       }

@@ -208,10 +208,12 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     const page = await openPage(pipeline.tokens.hebeiRegulator, '#/overview');
     const card = page.locator('.plant-card[data-plant="paper-01"]');
     await card.waitFor();
-    // the rules stage's figures, counted against paper-01's own baselines (rules/baselines/demo.yaml: COD 120 mg/L)
+    // the figures summed from ingest's loads, counted against paper-01's own baselines (rules/baselines/demo.yaml: COD 120 mg/L)
     const cod = card.locator('.reduction[data-pollutant="cod"]');
     await cod.waitFor({ timeout: 10_000 });
-    expect(await cod.getAttribute('data-source')).toBe('rules');
+    // minutes of data in a month: marked partial, with its coverage
+    expect(await cod.getAttribute('data-partial')).toBe('true');
+    expect(await cod.locator('.partial').textContent()).toMatch(/部分数据 · 数据覆盖率/);
     const bar = cod.locator('progress');
     expect(await bar.getAttribute('max')).toBe('1');
     const label = (await cod.textContent()) ?? '';

@@ -65,7 +65,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
     stops.push(() => influx.stop(), () => broker.stop());
     await influx.exec(`CREATE DATABASE "${DB}"`);
     const ingest: Ingest = await startIngest(
-      parseIngestConfig('browser test ingest', { mqtt: { url: broker.url, protocolVersion: 4 }, clientId: 'browser-ingest', influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 200 } }),
+      parseIngestConfig('browser test ingest', { mqtt: { url: broker.url, protocolVersion: 4 }, clientId: 'browser-ingest', influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 200 }, loads: { maxGapMs: 5_000 } }),
       { registry },
     );
     stops.push(() => ingest.stop());

@@ -41,7 +41,7 @@ function config(minuteDuration: string) {
     clientId: 'derived-ingest',
     influx: { url: influx.url, database: DB, createDatabase: true },
     batch: { maxLines: 5000, maxDelayMs: 20 },
-    loads: { intervalMs: 60_000, graceMs: 0, idleCloseMs: 600_000 },
+    loads: { intervalMs: 60_000, graceMs: 0, idleCloseMs: 600_000, maxGapMs: 10_000 },
     rollups: { minute: { retentionPolicy: 'rollup_1m', duration: minuteDuration }, hour: { retentionPolicy: 'rollup_1h', duration: '52w' } },
   };
 }
@@ -68,16 +68,21 @@ describe('derived series: loads per outfall, rollups', () => {
       if (k === 3) analysers.push({ meter: 'outfall-1-cod', quantity: 'cod', value: 9999, unit: 'mg/L', ts: ts + 1000, quality: 'bad' });
       await publish('gw-analysers', k, analysers);
     }
-    // The first flow reading of minute 3 closes minutes 1 and 2 (grace 0); stop() computes the rest.
+    // The samples at 2:00 end the last steps of minute 1; a reading maxGapMs (10 s) past its end computes it.
     await publish('gw-flow', 12, [{ meter: 'outfall-1-flow', quantity: 'wastewater_flow', value: 0, unit: 'L/s', ts: BASE + 120_000, quality: 'good' }]);
-    await until('all readings received', () => ingest.stats().receivedMessages === 25, 10_000);
+    await publish('gw-analysers', 12, [
+      { meter: 'outfall-1-cod', quantity: 'cod', value: 0, unit: 'mg/L', ts: BASE + 120_000, quality: 'good' },
+      { meter: 'outfall-1-nh3n', quantity: 'nh3n', value: 0, unit: 'mg/L', ts: BASE + 120_000, quality: 'good' },
+    ]);
+    await publish('gw-flow', 13, [{ meter: 'outfall-1-flow', quantity: 'wastewater_flow', value: 0, unit: 'L/s', ts: BASE + 130_000, quality: 'good' }]);
+    await until('all readings received', () => ingest.stats().receivedMessages === 27, 10_000);
     await ingest.flush();
     expect(ingest.stats().loadLines).toBe(2);
 
     // Hand-computed. Minute 0: volumes 0.10 … 0.15 m3 (10 s each) = 0.75 m3;
     // COD 0.1×100 + 0.11×110 + 0.12×120 + 0.13×130 + 0.14×140 + 0.15×150 = 95.5 g; NH3-N 0.75 × 5 = 3.75 g.
     // Minute 1: 0.16 … 0.21 m3 = 1.11 m3; COD 25.6 + 28.9 + 32.4 + 36.1 + 40 + 44.1 = 207.1 g; NH3-N 5.55 g.
-    const loads = await influx.query<{ time: number; outfall: string; plant: string; volume_m3: number; cod_kg: number; nh3n_kg: number }>('SELECT * FROM loads', DB);
+    const loads = await influx.query<{ time: number; outfall: string; plant: string; volume_m3: number; flow_s: number; cod_kg: number; cod_s: number; cod_m3: number; nh3n_kg: number }>('SELECT * FROM loads', DB);
     expect(loads.map((l) => [l.time, l.plant, l.outfall])).toEqual([
       [BASE, 'paper-01', 'outfall-1'],
       [BASE + 60_000, 'paper-01', 'outfall-1'],
@@ -90,6 +95,9 @@ describe('derived series: loads per outfall, rollups', () => {
       expect(l.volume_m3).toBeCloseTo(expected[i]!.volume, 9);
       expect(l.cod_kg).toBeCloseTo(expected[i]!.cod, 9);
       expect(l.nh3n_kg).toBeCloseTo(expected[i]!.nh3n, 9);
+      // every second of both minutes covered by a flow and a COD step
+      expect([l.flow_s, l.cod_s]).toEqual([60, 60]);
+      expect(l.cod_m3).toBeCloseTo(expected[i]!.volume, 9);
     });
 
     // Retention policies and continuous queries exist.
@@ -109,12 +117,14 @@ describe('derived series: loads per outfall, rollups', () => {
     expect(minuteCod).toEqual([
       { time: BASE, cod: (100 + 110 + 120 + 130 + 9999 + 140 + 150) / 7 },
       { time: BASE + 60_000, cod: 185 },
+      { time: BASE + 120_000, cod: 0 },
     ]);
-    const hourLoads = await influx.query<{ time: number; cod_kg: number; volume_m3: number }>('SELECT cod_kg, volume_m3 FROM rollup_1h.loads', DB);
+    const hourLoads = await influx.query<{ time: number; cod_kg: number; volume_m3: number; cod_s: number }>('SELECT cod_kg, volume_m3, cod_s FROM rollup_1h.loads', DB);
     expect(hourLoads).toHaveLength(1);
     expect(hourLoads[0]!.time).toBe(BASE);
     expect(hourLoads[0]!.cod_kg).toBeCloseTo(0.0955 + 0.2071, 9);
     expect(hourLoads[0]!.volume_m3).toBeCloseTo(1.86, 9);
+    expect(hourLoads[0]!.cod_s).toBe(120);
 
     await ingest.stop();
     // A later start with another duration changes the policy in place (creation is idempotent).
