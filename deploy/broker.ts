@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Aedes, type AedesOptions } from 'aedes';
 import { TransportError } from '../core/errors.ts';
 import type { BrokerUsers } from './broker-auth.ts';
+import { BROKER_LIMITS, ConnectionRateLimiter, PacketSizeGuard, type BrokerLimits } from './broker-limits.ts';
 
 export interface BrokerOptions {
   host?: string;
@@ -19,6 +20,8 @@ export interface BrokerOptions {
   users?: BrokerUsers;
   /** Called with a line for every refused connection, publish or subscription. */
   onDenied?: (what: string) => void;
+  /** Packet sizes, CONNECT timeout and connection rate per address (defaults: BROKER_LIMITS). */
+  limits?: Partial<BrokerLimits>;
   /** An additional TLS listener (mqtts://); PEM files. */
   tls?: { port?: number; certFile: string; keyFile: string; caFile?: string };
 }
@@ -35,12 +38,20 @@ export interface RunningBroker {
 
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const host = options.host ?? '127.0.0.1';
-  const aedes = await Aedes.createBroker({ ...options.users?.aedesHooks(options.onDenied), ...options.aedes });
+  const limits: BrokerLimits = { ...BROKER_LIMITS, ...options.limits };
+  const aedes = await Aedes.createBroker({ connectTimeout: limits.connectTimeoutMs, ...options.users?.aedesHooks(options.onDenied), ...options.aedes });
   const sockets = new Set<Socket>();
+  const rate = new ConnectionRateLimiter(limits.connectionBurst, limits.connectionsPerSecond);
   const track = (socket: Socket): void => {
+    const address = socket.remoteAddress ?? '?';
+    if (!rate.allow(address)) {
+      options.onDenied?.(`connection from ${address} refused: more than ${limits.connectionBurst} at once or ${limits.connectionsPerSecond}/s`);
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    aedes.handle(socket);
+    guardPacketSizes(aedes.handle(socket) as unknown as AedesClientInternals, socket, limits, options.onDenied);
   };
   const servers: Server[] = [];
   const listen = async (server: Server, port: number, what: string): Promise<number> => {
@@ -81,5 +92,29 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await Promise.all(closed);
     },
+  };
+}
+
+/** What guardPacketSizes needs of aedes' client (aedes 1.2 lib/client.js): its parser and whether CONNACK went out. */
+interface AedesClientInternals {
+  connected: boolean;
+  _parser: { parse(chunk: Uint8Array): number };
+}
+
+/**
+ * Every byte aedes reads goes through its parser's parse(): the guard sees each chunk first and closes the
+ * connection on a packet over the limit (maxConnectBytes until the client is logged in, maxPacketBytes after) before
+ * aedes buffers any of its body.
+ */
+function guardPacketSizes(client: AedesClientInternals, socket: Socket, limits: BrokerLimits, onDenied?: (what: string) => void): void {
+  const guard = new PacketSizeGuard(() => (client.connected ? limits.maxPacketBytes : limits.maxConnectBytes));
+  const parse = client._parser.parse.bind(client._parser);
+  client._parser.parse = (chunk) => {
+    const oversize = guard.feed(chunk);
+    if (oversize === undefined) return parse(chunk);
+    const limit = client.connected ? limits.maxPacketBytes : limits.maxConnectBytes;
+    onDenied?.(`connection from ${socket.remoteAddress ?? '?'} closed: a packet of ${oversize} bytes ${client.connected ? 'after' : 'before'} login (limit ${limit})`);
+    socket.destroy();
+    return 0;
   };
 }
