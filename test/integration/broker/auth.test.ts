@@ -99,6 +99,60 @@ describe('embedded broker: client ids are bound to users', () => {
   });
 });
 
+describe('embedded broker: readings and alert acknowledgements are never retained', () => {
+  let broker: RunningBroker;
+  const denied: string[] = [];
+  const retainUsers = new BrokerUsers([
+    { username: 'gw-paper', passwordHash: hashPassword('gw-secret'), role: 'gateway', plants: ['paper-01'] },
+    { username: 'dashboard', passwordHash: hashPassword('dash-secret'), role: 'dashboard' },
+    { username: 'rules', passwordHash: hashPassword('rules-secret'), role: 'rules' },
+  ]);
+  beforeAll(async () => {
+    broker = await startBroker({ users: retainUsers, onDenied: (w) => denied.push(w) });
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  /** Publishes retained; whether the broker closed the connection (MQTT 3.1.1's only refusal) instead of acknowledging. */
+  async function publishRetained(username: string, password: string, topic: string): Promise<'closed' | 'acknowledged'> {
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: username, username, password, reconnectPeriod: 0 });
+    const outcome = await new Promise<'closed' | 'acknowledged'>((resolve) => {
+      client.once('close', () => resolve('closed'));
+      client.publish(topic, 'retained?', { qos: 1, retain: true }, (err) => !err && resolve('acknowledged'));
+    });
+    client.end(true);
+    return outcome;
+  }
+
+  /** What a new subscriber receives retained on this filter. */
+  async function retainedOn(filter: string): Promise<string[]> {
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'rules', username: 'rules', password: 'rules-secret', reconnectPeriod: 0 });
+    const retained: string[] = [];
+    client.on('message', (topic, _payload, packet) => packet.retain && retained.push(topic));
+    await client.subscribeAsync(filter, { qos: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    await client.endAsync();
+    return retained;
+  }
+
+  it('refuses a gateway\'s retained reading, so no new subscriber receives it again', async () => {
+    expect(await publishRetained('gw-paper', 'gw-secret', topics.readings('paper-01', 'gw-paper'))).toBe('closed');
+    expect(await retainedOn(topics.readingsFilter())).toEqual([]);
+    expect(denied).toContainEqual(`retained publish to ${topics.readings('paper-01', 'gw-paper')} refused for user gw-paper (client gw-paper): this topic is never retained`);
+  });
+
+  it('refuses the dashboard\'s retained alert acknowledgement', async () => {
+    const ack = topics.alertAck('paper-01', 'cod-high', 'outfall-1');
+    expect(await publishRetained('dashboard', 'dash-secret', ack)).toBe('closed');
+    expect(await retainedOn(topics.alertAcksFilter())).toEqual([]);
+  });
+
+  it('keeps retained what the design retains: a gateway\'s status', async () => {
+    expect(await publishRetained('gw-paper', 'gw-secret', topics.status('gw-paper'))).toBe('acknowledged');
+  });
+});
+
 describe('embedded broker over TLS', () => {
   it('serves MQTT over TLS with the given certificate, and authenticates as on plain TCP', async () => {
     const { execFileSync } = await import('node:child_process');
