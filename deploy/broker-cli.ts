@@ -49,9 +49,10 @@ export function registerBrokerCommands(program: Command): void {
     .option('--max-connect-bytes <n>', 'largest packet accepted before login (CONNECT); a larger one closes the connection', positive, BROKER_LIMITS.maxConnectBytes)
     .option('--max-packet-bytes <n>', 'largest packet accepted after login (size it to the largest reading batch)', positive, BROKER_LIMITS.maxPacketBytes)
     .option('--connect-timeout-ms <n>', 'close a connection that has not sent CONNECT within this time', positive, BROKER_LIMITS.connectTimeoutMs)
+    .option('--max-session-queue-bytes <n>', 'bytes queued for one persistent session (ingest stopped) before publishes to its topics are refused and stay with the gateways', positive, BROKER_LIMITS.maxSessionQueueBytes)
     .option('--connection-burst <n>', 'new connections one address may open at once', positive, BROKER_LIMITS.connectionBurst)
     .option('--connections-per-second <n>', 'new connections one address may open per second after the burst', positive, BROKER_LIMITS.connectionsPerSecond)
-    .action(async (opts: { host: string; port: number; users?: string; tlsPort?: number; tlsCert?: string; tlsKey?: string; tlsCa?: string } & Record<'maxConnectBytes' | 'maxPacketBytes' | 'connectTimeoutMs' | 'connectionBurst' | 'connectionsPerSecond', number>) => {
+    .action(async (opts: { host: string; port: number; users?: string; tlsPort?: number; tlsCert?: string; tlsKey?: string; tlsCa?: string } & Record<keyof BrokerLimits, number>) => {
       if ((opts.tlsPort !== undefined || opts.tlsCert || opts.tlsKey) && !(opts.tlsCert && opts.tlsKey)) {
         throw new Error('TLS needs both --tls-cert and --tls-key');
       }
@@ -60,6 +61,7 @@ export function registerBrokerCommands(program: Command): void {
         maxConnectBytes: opts.maxConnectBytes,
         maxPacketBytes: opts.maxPacketBytes,
         connectTimeoutMs: opts.connectTimeoutMs,
+        maxSessionQueueBytes: opts.maxSessionQueueBytes,
         connectionBurst: opts.connectionBurst,
         connectionsPerSecond: opts.connectionsPerSecond,
       };

@@ -19,6 +19,12 @@ export const BROKER_LIMITS = {
   maxPacketBytes: 1024 * 1024,
   /** A client must send CONNECT within this time of opening the connection. */
   connectTimeoutMs: 5_000,
+  /**
+   * Bytes of QoS 1 messages held for one persistent session (ingest stopped) before publishes to its topics are
+   * refused and stay in the gateways' store-and-forward queues (deploy/broker-queues.ts). 256 MiB is ~10 s of the
+   * 150k readings/s bench feed and hours of the demo's.
+   */
+  maxSessionQueueBytes: 256 * 1024 * 1024,
   /** New connections per remote address: a burst, then a steady rate (a token bucket). */
   connectionBurst: 30,
   connectionsPerSecond: 2,

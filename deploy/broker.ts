@@ -9,6 +9,7 @@ import { Aedes, type AedesOptions } from 'aedes';
 import { TransportError } from '../core/errors.ts';
 import type { BrokerUsers } from './broker-auth.ts';
 import { BROKER_LIMITS, ConnectionRateLimiter, PacketSizeGuard, type BrokerLimits } from './broker-limits.ts';
+import { SessionQueueBound } from './broker-queues.ts';
 
 export interface BrokerOptions {
   host?: string;
@@ -33,13 +34,19 @@ export interface RunningBroker {
   /** mqtts:// URL of the TLS listener, when one was asked for. */
   readonly tlsUrl?: string;
   readonly aedes: Aedes;
+  /** Bytes queued per persistent session (the bound is limits.maxSessionQueueBytes). */
+  readonly queues: SessionQueueBound;
   stop(): Promise<void>;
 }
 
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const host = options.host ?? '127.0.0.1';
   const limits: BrokerLimits = { ...BROKER_LIMITS, ...options.limits };
-  const aedes = await Aedes.createBroker({ connectTimeout: limits.connectTimeoutMs, ...options.users?.aedesHooks(options.onDenied), ...options.aedes });
+  const hooks = { ...options.users?.aedesHooks(options.onDenied), ...options.aedes };
+  const queues = new SessionQueueBound(limits.maxSessionQueueBytes);
+  const aedes = await Aedes.createBroker({ connectTimeout: limits.connectTimeoutMs, ...hooks, authorizePublish: boundedQueues(queues, hooks.authorizePublish, options.onDenied) });
+  // aedes 1.2's types do not declare the instance's persistence (the default in-memory aedes-persistence).
+  queues.attach((aedes as unknown as { persistence: Parameters<SessionQueueBound['attach']>[0] }).persistence);
   const sockets = new Set<Socket>();
   const rate = new ConnectionRateLimiter(limits.connectionBurst, limits.connectionsPerSecond);
   const track = (socket: Socket): void => {
@@ -84,6 +91,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     url: `mqtt://${host}:${port}`,
     ...(tlsUrl ? { tlsUrl } : {}),
     aedes,
+    queues,
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -92,6 +100,29 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await Promise.all(closed);
     },
+  };
+}
+
+type AuthorizePublish = NonNullable<AedesOptions['authorizePublish']>;
+
+/** Refuses a QoS 1/2 publish (after the ACL check) that would queue more for a session already at its bound. */
+function boundedQueues(queues: SessionQueueBound, acl: AuthorizePublish | undefined, onDenied?: (what: string) => void): AuthorizePublish {
+  return (client, packet, done) => {
+    const check = (err?: Error | null): void => {
+      if (err) return done(err);
+      // the broker's own messages (client null) and QoS 0 are never queued for an offline session
+      if (!client || packet.qos === 0) return done(null);
+      queues.fullSessionsFor(packet.topic).then(
+        (full) => {
+          if (!full.length) return done(null);
+          onDenied?.(`publish to ${packet.topic} refused (client ${client.id}): ${full.join(', ')} already ${full.length > 1 ? 'hold' : 'holds'} ${queues.maxBytes} bytes queued; the publisher keeps it until they drain`);
+          done(new Error(`the broker's queue for ${full.join(', ')} is full`));
+        },
+        (e: unknown) => done(e instanceof Error ? e : new Error(String(e))),
+      );
+    };
+    if (acl) acl(client, packet, check);
+    else check(null);
   };
 }
 
