@@ -6,6 +6,11 @@
  * readings/s feed). Past `maxBytes` queued for a session, the broker refuses further QoS 1 publishes to topics that
  * session subscribes to: the publisher's connection is closed (MQTT 3.1.1 has no negative PUBACK), so a gateway keeps
  * the batch in its disk store-and-forward queue and sends it again when the session has drained. Nothing is dropped.
+ *
+ * Until the session has drained to half the bound, the publishers cut this way are refused at CONNECT with "server
+ * unavailable" (0x03) rather than let in and cut again: a gateway (gateway/publisher.ts) takes a connection closed
+ * several times in a row with the same lone batch in flight as a refusal of that batch and sets it aside, while a
+ * refused CONNECT only makes it retry later.
  */
 
 /** The part of aedes' persistence (aedes-persistence 11, promise style as aedes 1.2 calls it) that is accounted. */
@@ -30,6 +35,8 @@ function queuedBytes(packet: QueuedPacket | undefined): number {
 export class SessionQueueBound {
   private readonly bytes = new Map<string, number>();
   private readonly full = new Set<string>();
+  /** Publishers cut for a full session, let in again once no session is full. */
+  private readonly held = new Set<string>();
   private persistence: QueuePersistence | undefined;
 
   constructor(readonly maxBytes: number) {}
@@ -67,11 +74,21 @@ export class SessionQueueBound {
     return [...new Set(subs.map((s) => s.clientId).filter((id) => this.full.has(id)))];
   }
 
+  /** Remembers a publisher cut because a session it publishes to was full. */
+  hold(publisherId: string): void {
+    this.held.add(publisherId);
+  }
+
+  /** Whether this publisher must wait (a session it was cut for has not drained yet). */
+  isHeld(publisherId: string): boolean {
+    return this.held.has(publisherId);
+  }
+
   private add(clientId: string, delta: number): void {
     const bytes = Math.max(0, (this.bytes.get(clientId) ?? 0) + delta);
     if (bytes === 0) this.bytes.delete(clientId);
     else this.bytes.set(clientId, bytes);
     if (bytes >= this.maxBytes) this.full.add(clientId);
-    else this.full.delete(clientId);
+    else if (bytes <= this.maxBytes / 2 && this.full.delete(clientId) && !this.full.size) this.held.clear();
   }
 }

@@ -5,7 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import { Aedes, type AedesOptions } from 'aedes';
+import { Aedes, type AedesOptions, type AuthenticateError } from 'aedes';
 import { TransportError } from '../core/errors.ts';
 import type { BrokerUsers } from './broker-auth.ts';
 import { BROKER_LIMITS, ConnectionRateLimiter, PacketSizeGuard, type BrokerLimits } from './broker-limits.ts';
@@ -44,7 +44,12 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const limits: BrokerLimits = { ...BROKER_LIMITS, ...options.limits };
   const hooks = { ...options.users?.aedesHooks(options.onDenied), ...options.aedes };
   const queues = new SessionQueueBound(limits.maxSessionQueueBytes);
-  const aedes = await Aedes.createBroker({ connectTimeout: limits.connectTimeoutMs, ...hooks, authorizePublish: boundedQueues(queues, hooks.authorizePublish, options.onDenied) });
+  const aedes = await Aedes.createBroker({
+    connectTimeout: limits.connectTimeoutMs,
+    ...hooks,
+    authenticate: holdCutPublishers(queues, hooks.authenticate, options.onDenied),
+    authorizePublish: boundedQueues(queues, hooks.authorizePublish, options.onDenied),
+  });
   // aedes 1.2's types do not declare the instance's persistence (the default in-memory aedes-persistence).
   queues.attach((aedes as unknown as { persistence: Parameters<SessionQueueBound['attach']>[0] }).persistence);
   const sockets = new Set<Socket>();
@@ -115,6 +120,7 @@ function boundedQueues(queues: SessionQueueBound, acl: AuthorizePublish | undefi
       queues.fullSessionsFor(packet.topic).then(
         (full) => {
           if (!full.length) return done(null);
+          queues.hold(client.id);
           onDenied?.(`publish to ${packet.topic} refused (client ${client.id}): ${full.join(', ')} already ${full.length > 1 ? 'hold' : 'holds'} ${queues.maxBytes} bytes queued; the publisher keeps it until they drain`);
           done(new Error(`the broker's queue for ${full.join(', ')} is full`));
         },
@@ -123,6 +129,22 @@ function boundedQueues(queues: SessionQueueBound, acl: AuthorizePublish | undefi
     };
     if (acl) acl(client, packet, check);
     else check(null);
+  };
+}
+
+type Authenticate = NonNullable<AedesOptions['authenticate']>;
+
+/** After the credentials check: a publisher cut for a full session queue waits at CONNECT (0x03) until it drains. */
+function holdCutPublishers(queues: SessionQueueBound, credentials: Authenticate | undefined, onDenied?: (what: string) => void): Authenticate {
+  return (client, username, password, done) => {
+    const check = (err: AuthenticateError | null, ok?: boolean | null): void => {
+      if (err || !ok) return done(err, ok ?? false);
+      if (!queues.isHeld(client.id)) return done(null, true);
+      onDenied?.(`client ${client.id} refused at connect ("server unavailable"): a session it publishes to still holds its queue bound`);
+      done(Object.assign(new Error('server unavailable'), { returnCode: 3 }) as AuthenticateError, false);
+    };
+    if (credentials) credentials(client, username, password, check);
+    else check(null, true);
   };
 }
 

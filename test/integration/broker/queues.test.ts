@@ -31,7 +31,7 @@ describe('embedded broker: the queue of an offline persistent session is bounded
 
   /** Publishes numbered QoS 1 messages one by one until the broker closes the connection (at most `max`). */
   async function publishUntilRefused(from: number, max: number): Promise<{ accepted: number; closed: boolean }> {
-    const gw = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: `gw-${from}`, reconnectPeriod: 0 });
+    const gw = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'cleanstream-gw', reconnectPeriod: 0 });
     let closed = false;
     gw.once('close', () => (closed = true));
     let accepted = 0;
@@ -61,6 +61,8 @@ describe('embedded broker: the queue of an offline persistent session is bounded
     expect(accepted).toBeLessThanOrEqual(BOUND / MESSAGE + 1);
     expect(broker.queues.queued('cleanstream-ingest')).toBeLessThan(BOUND + MESSAGE + 1024);
     expect(denied).toContainEqual(expect.stringContaining(`cleanstream-ingest already holds ${BOUND} bytes queued`));
+    // until ingest has drained its queue, the gateway is told to come back later rather than let in and cut again
+    await expect(mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'cleanstream-gw', reconnectPeriod: 0 })).rejects.toMatchObject({ code: 3 });
 
     const back = await connectIngest(received);
     await until('ingest to receive every accepted reading', () => received.length >= accepted, 10_000);
