@@ -165,7 +165,8 @@ async function main(): Promise<void> {
       }
     }
     const s = publisher.stats();
-    console.log(`InfluxDB holds ${held} of ${offered} readings after ${((Date.now() - drainStart) / 1000).toFixed(0)} s (${held === offered ? 'none lost' : `${offered - held} missing`}); gateway rejected ${s.rejectedBatches} batches, dropped ${s.droppedBatches}; broker RSS ${rss(broker)}`);
+    const outcome = held === offered ? 'none lost' : `${offered - held} not there when --drain-wait ended, the gateway still holding ${s.queuedBatches} batches`;
+    console.log(`InfluxDB holds ${held} of ${offered} readings after ${((Date.now() - drainStart) / 1000).toFixed(0)} s (${outcome}); gateway rejected ${s.rejectedBatches} batches, dropped ${s.droppedBatches}; broker RSS ${rss(broker)}`);
   } finally {
     await publisher?.stop().catch(() => undefined);
     await queue.close().catch(() => undefined);
