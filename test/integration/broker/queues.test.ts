@@ -4,10 +4,16 @@
  * queue); when ingest returns it receives everything that was accepted, and publishing works again.
  * bench/broker-queue.ts runs the same for minutes at a real rate, with broker RSS and InfluxDB counts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { DiskQueue } from '../../../core/disk-queue.ts';
+import { decodeBatch, type Reading } from '../../../core/reading.ts';
 import { topics } from '../../../core/topics.ts';
+import { Publisher } from '../../../gateway/publisher.ts';
 import { until } from '../../harness/wait.ts';
 
 const BOUND = 256 * 1024;
@@ -16,10 +22,12 @@ const MESSAGE = 16 * 1024;
 describe('embedded broker: the queue of an offline persistent session is bounded', () => {
   let broker: RunningBroker;
   const denied: string[] = [];
-  beforeAll(async () => {
+  // a broker per test: a persistent session left offline by one would keep its queue full for the next
+  beforeEach(async () => {
+    denied.length = 0;
     broker = await startBroker({ limits: { maxSessionQueueBytes: BOUND }, onDenied: (w) => denied.push(w) });
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await broker?.stop();
   });
 
@@ -73,5 +81,49 @@ describe('embedded broker: the queue of an offline persistent session is bounded
     expect(again).toEqual({ accepted: 3, closed: false });
     await until('ingest to receive the readings sent after it returned', () => received.length === accepted + 3, 5_000);
     await back.endAsync();
+  });
+
+  it('lets a gateway keep its readings on disk while ingest is away, then delivers them all, none set aside', async () => {
+    const work = mkdtempSync(path.join(tmpdir(), 'cleanstream-queue-bound-'));
+    const queue = await DiskQueue.open({ dir: path.join(work, 'queue'), maxBytes: 64 * 1024 * 1024 });
+    const received = new Set<number>();
+    const listen = (client: MqttClient): void => void client.on('message', (_t, payload) => decodeBatch(payload).readings.forEach((r) => received.add(r.ts)));
+    const ingest = (): Promise<MqttClient> => {
+      const client = mqtt.connect(broker.url, { protocolVersion: 4, clientId: 'cleanstream-ingest-sf', clean: false, reconnectPeriod: 0 });
+      listen(client);
+      return new Promise((resolve) => client.once('connect', () => resolve(client)));
+    };
+    const first = await ingest();
+    await first.subscribeAsync(topics.readingsFilter(), { qos: 1 });
+    await first.endAsync();
+    const publisher = new Publisher({
+      gatewayId: 'gw-sf',
+      mqtt: { url: broker.url, protocolVersion: 4 },
+      queue,
+      rejectedFile: path.join(work, 'rejected.jsonl'),
+      reconnectBackoff: { initialMs: 50, maxMs: 200 },
+    });
+    publisher.on('error', () => undefined);
+    try {
+      // 60 scans of 100 readings (~10 KB a batch): more than twice the bound while ingest is away
+      const total = 6_000;
+      for (let scan = 0; scan < total / 100; scan++) {
+        const readings: Reading[] = Array.from({ length: 100 }, (_, i) => ({ plant: 'paper-01', meter: `m${i}`, quantity: 'cod', unit: 'mg/L', value: i, ts: 1_700_000_000_000 + scan * 100 + i, quality: 'good' }));
+        publisher.publishScan(readings);
+      }
+      await until('the broker to hold ingest\'s queue at its bound', () => denied.some((d) => d.includes('publish to cleanstream/v1/readings/paper-01/gw-sf refused')), 10_000);
+      // ingest stays away while the gateway tries again and again
+      await until('five refusals of the gateway', () => denied.filter((d) => d.includes('gw-sf')).length >= 5, 10_000);
+      expect(publisher.stats().rejectedBatches).toBe(0);
+      expect(publisher.stats().queuedBatches).toBeGreaterThan(0);
+      const back = await ingest();
+      await until('every reading to reach ingest', () => received.size === total, 20_000);
+      expect(publisher.stats().rejectedBatches).toBe(0);
+      await back.endAsync();
+    } finally {
+      await publisher.stop();
+      await queue.close();
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });
