@@ -296,7 +296,7 @@ export class BrokerUsers {
    * (`plugin_opt_config_file`). Dynamic security binds one exact client id to a user (its `clientid`) and knows no
    * prefixes: each user gets the first of its exact ids. Every user is bound, since dynamic security only checks a
    * bound user's id: an unbound one could connect with anyone's. Passwords (plain, from `passwords`) are hashed in
-   * the plugin's own format; a user without one cannot log in until `mosquitto_ctrl dynsec setClientPassword`.
+   * the plugin's own format; a user without one cannot log in (export again with its password).
    * Mosquitto's ACLs cannot tell a retained publish from another: NOT_RETAINED_TOPICS is not enforced there.
    */
   mosquittoDynsec(passwords: Record<string, string> = {}): MosquittoDynsecConfig {

@@ -103,7 +103,7 @@ export function registerBrokerCommands(program: Command): void {
       }
       const passwords = parsePasswordLines(process.stdin.isTTY ? '' : await readStdin());
       for (const name of users.usernames()) {
-        if (passwords[name] === undefined) console.warn(`broker-acl: no password for ${name} on standard input: it cannot log in until \`mosquitto_ctrl dynsec setClientPassword ${name}\``);
+        if (passwords[name] === undefined) console.warn(`broker-acl: no password for ${name} on standard input: it cannot log in until exported again with one`);
       }
       process.stdout.write(JSON.stringify(users.mosquittoDynsec(passwords), null, 2) + '\n');
     });

@@ -79,7 +79,11 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     const proc = spawn(MOSQUITTO, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     let stderr = '';
-    proc.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); if (process.env.MOSQ_DEBUG) process.stderr.write(d); });
+    // MOSQ_DEBUG=1 copies mosquitto's log to the test's stderr (with `extraConf: ['log_type all']`, every packet)
+    proc.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (process.env.MOSQ_DEBUG) process.stderr.write(d);
+    });
     const deadline = Date.now() + 10_000;
     while (!(await canConnect(port))) {
       if (proc.exitCode !== null || Date.now() > deadline) {

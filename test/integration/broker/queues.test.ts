@@ -83,6 +83,18 @@ describe('embedded broker: the queue of an offline persistent session is bounded
     await back.endAsync();
   });
 
+  it('frees a session that will not come back when its id connects once with clean session on', async () => {
+    const first = await connectIngest([]);
+    await first.subscribeAsync(topics.readingsFilter(), { qos: 1 });
+    await first.endAsync();
+    expect((await publishUntilRefused(0, 100)).closed).toBe(true);
+
+    const clean = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'cleanstream-ingest', clean: true, reconnectPeriod: 0 });
+    await clean.endAsync();
+    await until('the session queue to be released', () => broker.queues.queued('cleanstream-ingest') === 0, 5_000);
+    expect(await publishUntilRefused(100, 3)).toEqual({ accepted: 3, closed: false });
+  });
+
   it('lets a gateway keep its readings on disk while ingest is away, then delivers them all, none set aside', async () => {
     const work = mkdtempSync(path.join(tmpdir(), 'cleanstream-queue-bound-'));
     const queue = await DiskQueue.open({ dir: path.join(work, 'queue'), maxBytes: 64 * 1024 * 1024 });
