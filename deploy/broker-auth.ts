@@ -234,7 +234,7 @@ export class BrokerUsers {
   }
 
   /** aedes hooks. A refused publish closes the client's connection (MQTT 3.1.1 has no negative PUBACK). */
-  aedesHooks(onDenied?: (what: string) => void): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
+  aedesHooks(onDenied?: (what: string) => void, onLogin?: (client: Client, user: BrokerUser) => void): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
     const byClient = new WeakMap<Client, BrokerUser>();
     return {
       authenticate: (client, username, password, done) => {
@@ -254,6 +254,7 @@ export class BrokerUsers {
           return;
         }
         byClient.set(client, user);
+        onLogin?.(client, user);
         done(null, true);
       },
       authorizePublish: (client, packet, done) => {

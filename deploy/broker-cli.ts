@@ -48,6 +48,7 @@ export function registerBrokerCommands(program: Command): void {
     .option('--tls-ca <file>', 'PEM CA bundle for client certificates')
     .option('--max-connect-bytes <n>', 'largest packet accepted before login (CONNECT); a larger one closes the connection', positive, BROKER_LIMITS.maxConnectBytes)
     .option('--max-packet-bytes <n>', 'largest packet accepted after login (size it to the largest reading batch)', positive, BROKER_LIMITS.maxPacketBytes)
+    .option('--max-consumer-packet-bytes <n>', 'largest packet after login for ingest and rules users, which republish refused messages as dead letters (every client, without --users)', positive, BROKER_LIMITS.maxConsumerPacketBytes)
     .option('--connect-timeout-ms <n>', 'close a connection that has not sent CONNECT within this time', positive, BROKER_LIMITS.connectTimeoutMs)
     .option('--max-session-queue-bytes <n>', 'bytes queued for one persistent session (ingest stopped) before publishes to its topics are refused and stay with the gateways', positive, BROKER_LIMITS.maxSessionQueueBytes)
     .option('--connection-burst <n>', 'new connections one address may open at once', positive, BROKER_LIMITS.connectionBurst)
@@ -60,6 +61,7 @@ export function registerBrokerCommands(program: Command): void {
       const limits: BrokerLimits = {
         maxConnectBytes: opts.maxConnectBytes,
         maxPacketBytes: opts.maxPacketBytes,
+        maxConsumerPacketBytes: opts.maxConsumerPacketBytes,
         connectTimeoutMs: opts.connectTimeoutMs,
         maxSessionQueueBytes: opts.maxSessionQueueBytes,
         connectionBurst: opts.connectionBurst,

@@ -17,6 +17,12 @@ export const BROKER_LIMITS = {
    * most ~190 bytes each in JSON with 64-character ids: ~195 KB. 1 MiB leaves room for 5,000 such readings.
    */
   maxPacketBytes: 1024 * 1024,
+  /**
+   * After login, for ingest and rules users (and every client of a broker without users): they publish a message they
+   * refuse again as a dead letter, its payload JSON-escaped (up to 6 times longer for control characters) or base64.
+   * A dead letter the broker cut would never be confirmed, and the refused message would come back for ever.
+   */
+  maxConsumerPacketBytes: 8 * 1024 * 1024,
   /** A client must send CONNECT within this time of opening the connection. */
   connectTimeoutMs: 5_000,
   /**

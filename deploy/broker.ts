@@ -42,7 +42,13 @@ export interface RunningBroker {
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const host = options.host ?? '127.0.0.1';
   const limits: BrokerLimits = { ...BROKER_LIMITS, ...options.limits };
-  const hooks = { ...options.users?.aedesHooks(options.onDenied), ...options.aedes };
+  // Users whose role publishes others' messages again (dead letters) get the larger limit after login.
+  const consumers = new WeakSet<object>();
+  const hooks = {
+    ...options.users?.aedesHooks(options.onDenied, (client, user) => void ((user.role === 'ingest' || user.role === 'rules') && consumers.add(client))),
+    ...options.aedes,
+  };
+  const afterLogin = (client: object): number => (!options.users || consumers.has(client) ? limits.maxConsumerPacketBytes : limits.maxPacketBytes);
   const queues = new SessionQueueBound(limits.maxSessionQueueBytes);
   const aedes = await Aedes.createBroker({
     connectTimeout: limits.connectTimeoutMs,
@@ -63,7 +69,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    guardPacketSizes(aedes.handle(socket) as unknown as AedesClientInternals, socket, limits, options.onDenied);
+    guardPacketSizes(aedes.handle(socket) as unknown as AedesClientInternals, socket, limits.maxConnectBytes, afterLogin, options.onDenied);
   };
   const servers: Server[] = [];
   const listen = async (server: Server, port: number, what: string): Promise<number> => {
@@ -156,17 +162,17 @@ interface AedesClientInternals {
 
 /**
  * Every byte aedes reads goes through its parser's parse(): the guard sees each chunk first and closes the
- * connection on a packet over the limit (maxConnectBytes until the client is logged in, maxPacketBytes after) before
+ * connection on a packet over the limit (maxConnectBytes until the client is logged in, its afterLogin limit then) before
  * aedes buffers any of its body.
  */
-function guardPacketSizes(client: AedesClientInternals, socket: Socket, limits: BrokerLimits, onDenied?: (what: string) => void): void {
-  const guard = new PacketSizeGuard(() => (client.connected ? limits.maxPacketBytes : limits.maxConnectBytes));
+function guardPacketSizes(client: AedesClientInternals, socket: Socket, beforeLogin: number, afterLogin: (client: object) => number, onDenied?: (what: string) => void): void {
+  const limit = (): number => (client.connected ? afterLogin(client) : beforeLogin);
+  const guard = new PacketSizeGuard(limit);
   const parse = client._parser.parse.bind(client._parser);
   client._parser.parse = (chunk) => {
     const oversize = guard.feed(chunk);
     if (oversize === undefined) return parse(chunk);
-    const limit = client.connected ? limits.maxPacketBytes : limits.maxConnectBytes;
-    onDenied?.(`connection from ${socket.remoteAddress ?? '?'} closed: a packet of ${oversize} bytes ${client.connected ? 'after' : 'before'} login (limit ${limit})`);
+    onDenied?.(`connection from ${socket.remoteAddress ?? '?'} closed: a packet of ${oversize} bytes ${client.connected ? 'after' : 'before'} login (limit ${limit()})`);
     socket.destroy();
     return 0;
   };

@@ -15,6 +15,8 @@ import { until } from '../../harness/wait.ts';
 import { startMosquitto, type RunningMosquitto } from '../../harness/mosquitto.ts';
 import { processUsage } from '../../../bench/peers/process-usage.ts';
 import { startBroker } from '../../../deploy/broker.ts';
+import { BrokerUsers, hashPassword } from '../../../deploy/broker-auth.ts';
+import { topics } from '../../../core/topics.ts';
 
 const MiB = 1024 * 1024;
 
@@ -100,18 +102,31 @@ describe('embedded broker (`cleanstream broker`) limits before login', () => {
 });
 
 describe('embedded broker limits after login and per address', () => {
-  it('closes a logged-in client\'s connection on a packet over maxPacketBytes', async () => {
+  it('closes a gateway\'s connection on a packet over maxPacketBytes, and lets ingest publish a dead letter up to maxConsumerPacketBytes', async () => {
     const denied: string[] = [];
-    const broker = await startBroker({ limits: { maxPacketBytes: 64 * 1024 }, onDenied: (w) => denied.push(w) });
+    const users = new BrokerUsers([
+      { username: 'gw', passwordHash: hashPassword('gw-secret'), role: 'gateway', plants: ['paper-01'] },
+      { username: 'ingest', passwordHash: hashPassword('ingest-secret'), role: 'ingest' },
+    ]);
+    const broker = await startBroker({ users, limits: { maxPacketBytes: 64 * 1024, maxConsumerPacketBytes: 512 * 1024 }, onDenied: (w) => denied.push(w) });
     try {
-      const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 });
+      const gw = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'gw', username: 'gw', password: 'gw-secret', reconnectPeriod: 0 });
       let closed = false;
-      client.once('close', () => (closed = true));
-      await client.publishAsync('cleanstream/v1/readings/paper-01/gw', Buffer.alloc(60 * 1024), { qos: 1 });
-      client.publish('cleanstream/v1/readings/paper-01/gw', Buffer.alloc(80 * 1024), { qos: 1 });
+      gw.once('close', () => (closed = true));
+      await gw.publishAsync(topics.readings('paper-01', 'gw'), Buffer.alloc(60 * 1024), { qos: 1 });
+      gw.publish(topics.readings('paper-01', 'gw'), Buffer.alloc(80 * 1024), { qos: 1 });
       await until('the broker to close the connection', () => closed, 5_000);
       expect(denied).toContainEqual(expect.stringMatching(/a packet of \d+ bytes after login \(limit 65536\)/));
-      client.end(true);
+      gw.end(true);
+
+      // a refused 80 KB message comes back as a dead letter up to 6 times longer (JSON-escaped control characters)
+      const ingest = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'ingest', username: 'ingest', password: 'ingest-secret', reconnectPeriod: 0 });
+      const outcome = await new Promise<string>((resolve) => {
+        ingest.once('close', () => resolve('closed'));
+        ingest.publish(topics.deadLetter('ingest'), Buffer.alloc(480 * 1024, 0x20), { qos: 1 }, (err) => resolve(err ? err.message : 'acknowledged'));
+      });
+      expect(outcome).toBe('acknowledged');
+      ingest.end(true);
     } finally {
       await broker.stop();
     }
