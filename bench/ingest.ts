@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
+import { connectAsync } from 'mqtt';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -324,6 +325,10 @@ async function startCleanstream(work: string, brokerUrl: string, influx: Running
       child.kill('SIGTERM');
       await Promise.race([exited, sleep(10_000)]);
       if (child.exitCode === null) child.kill('SIGKILL');
+      // This run's ingest never comes back: end its persistent session, or the broker keeps queueing the next runs'
+      // feed for it (aedes grew to ~900 MB that way during the Node-RED run; it now refuses publishes past its bound).
+      const session = await connectAsync(brokerUrl, { clientId: config.clientId, clean: true, protocolVersion: 4, reconnectPeriod: 0 }).catch(() => undefined);
+      await session?.endAsync();
     },
   };
 }

@@ -17,6 +17,7 @@ interface DashboardFlags {
   influxUrl: string;
   influxDb: string;
   mqttUrl: string;
+  mqttClientId?: string;
   tokens: string;
   host: string;
   port: number;
@@ -54,6 +55,7 @@ export function registerDashboardCommand(program: Command): void {
     .option('--influx-url <url>', 'InfluxDB base URL serving the v1 /query API', 'http://127.0.0.1:8086')
     .option('--influx-db <db>', 'InfluxDB database the ingest stage writes to', 'cleanstream')
     .option('--mqtt-url <url>', 'MQTT broker carrying the readings topics', 'mqtt://127.0.0.1:1883')
+    .option('--mqtt-client-id <id>', 'MQTT client id (default: cleanstream-dashboard-<random>); one id for a broker that binds one id to a user (Mosquitto dynamic security)')
     .requiredOption('--tokens <file>', 'API token file (YAML, SHA-256 hashes; create one with `cleanstream dashboard-token`)')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on', port, 8080)
@@ -68,7 +70,7 @@ export function registerDashboardCommand(program: Command): void {
         registry,
         tokens,
         influx: { url: flags.influxUrl, database: flags.influxDb, ...fromEnv({ username: 'INFLUX_USERNAME', password: 'INFLUX_PASSWORD', token: 'INFLUX_TOKEN' }) },
-        mqtt: { url: flags.mqttUrl, ...fromEnv({ username: 'MQTT_USERNAME', password: 'MQTT_PASSWORD' }) },
+        mqtt: { url: flags.mqttUrl, ...(flags.mqttClientId ? { clientId: flags.mqttClientId } : {}), ...fromEnv({ username: 'MQTT_USERNAME', password: 'MQTT_PASSWORD' }) },
         host: flags.host,
         port: flags.port,
         logger: flags.log,

@@ -91,7 +91,7 @@ export class RecentEvents {
 }
 
 export interface LiveFeedOptions {
-  mqtt: { url: string; username?: string; password?: string };
+  mqtt: { url: string; username?: string; password?: string; clientId?: string };
   /** Events kept for resuming clients (default 1000). */
   bufferSize?: number;
   log: FastifyBaseLogger;
@@ -125,7 +125,7 @@ export class LiveFeed {
     const { url, username, password } = this.options.mqtt;
     const log = this.options.log;
     const client = connect(url, {
-      clientId: `cleanstream-dashboard-${randomBytes(4).toString('hex')}`,
+      clientId: this.options.mqtt.clientId ?? `cleanstream-dashboard-${randomBytes(4).toString('hex')}`,
       clean: true,
       protocolVersion: 4,
       reconnectPeriod: 1000,

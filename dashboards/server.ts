@@ -31,7 +31,7 @@ import { vendorRoutes } from './routes/vendor.ts';
 export interface DashboardOptions {
   registry: PlantRegistry;
   influx: InfluxQueryConnection;
-  mqtt: { url: string; username?: string; password?: string };
+  mqtt: { url: string; username?: string; password?: string; clientId?: string };
   tokens: TokenStore;
   /** Log requests and events with pino (default false). */
   logger?: boolean;

@@ -9,14 +9,23 @@
  *   dashboard  subscribe readings, alerts, status and health; publish alert-acks
  *   admin      everything
  * So a gateway cannot publish into another plant's topics, nor read anything, and nothing but a gateway can
- * inject readings. `mosquittoAcl()` writes the same rules as a Mosquitto acl_file.
+ * inject readings. Readings and alert acknowledgements may not be published retained (a retained reading would be
+ * delivered again to every new subscriber): the embedded broker refuses such a publish.
+ *
+ * Client ids are bound to users: a user may connect only with one of its own client ids, so that nobody can take over
+ * another client's session (its queued messages) or disconnect it by connecting with its id. `clientIds` and
+ * `clientIdPrefixes` say which; without them a user owns its username, ids starting with `<username>-`, and the id its
+ * role's component uses by default (`defaultClientIds`). No id may belong to two users (checked at load).
+ *
+ * `mosquittoAcl()` writes the topic rules as a Mosquitto acl_file; `mosquittoDynsec()` writes users, client ids and
+ * topic rules as the configuration of Mosquitto's dynamic-security plugin, which also binds client ids.
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { pbkdf2Sync, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import { idSchema, loadConfigFile } from '../core/config.ts';
 import { TOPIC_ROOT } from '../core/topics.ts';
-import { ConfigError } from '../core/errors.ts';
+import { CleanstreamError, ConfigError } from '../core/errors.ts';
 
 export const ROLES = ['gateway', 'ingest', 'rules', 'dashboard', 'admin'] as const;
 export type BrokerRole = (typeof ROLES)[number];
@@ -29,6 +38,9 @@ const userSchema = z.strictObject({
   /** For role gateway: its gateway id (defaults to the username) and the plants it may publish for. */
   gateway: idSchema.optional(),
   plants: z.array(idSchema).optional(),
+  /** The MQTT client ids this user may connect with: exact ids, and prefixes. Either replaces the default set. */
+  clientIds: z.array(z.string().min(1).max(128)).min(1).optional(),
+  clientIdPrefixes: z.array(z.string().min(1).max(128)).min(1).optional(),
 });
 export const brokerUsersSchema = z.strictObject({ users: z.array(userSchema) });
 export type BrokerUser = z.output<typeof userSchema>;
@@ -70,6 +82,64 @@ export function topicRules(user: BrokerUser): TopicRules {
     case 'admin':
       return { publish: ['#'], subscribe: ['#'] };
   }
+}
+
+/** Topics the design publishes not retained; a retained publish to them is refused whoever sends it. */
+export const NOT_RETAINED_TOPICS = [`${TOPIC_ROOT}/readings/+/+`, `${TOPIC_ROOT}/alert-acks/#`];
+
+export function mayRetain(topic: string): boolean {
+  return !NOT_RETAINED_TOPICS.some((f) => topicMatches(f, topic));
+}
+
+/** The client ids a user may connect with: `exact` ids and ids starting with one of `prefixes`. */
+export interface ClientIdRules {
+  exact: string[];
+  prefixes: string[];
+}
+
+/**
+ * The ids the project's own components use by default for a role (gateway/publisher.ts `cleanstream-<gateway id>`,
+ * ingest `cleanstream-ingest`, rules `cleanstream-rules` and `cleanstream-rules-<partition|recover-pid>`, dashboards
+ * `cleanstream-dashboard-<random>`), so that a users file without `clientIds` works with default component configs.
+ */
+export function defaultClientIds(user: BrokerUser): ClientIdRules {
+  const own = { exact: [user.username], prefixes: [`${user.username}-`] };
+  switch (user.role) {
+    case 'gateway':
+      return { exact: [`cleanstream-${user.gateway ?? user.username}`, ...own.exact], prefixes: own.prefixes };
+    case 'ingest':
+      return { exact: ['cleanstream-ingest', ...own.exact], prefixes: own.prefixes };
+    case 'rules':
+      return { exact: ['cleanstream-rules', ...own.exact], prefixes: ['cleanstream-rules-', ...own.prefixes] };
+    case 'dashboard':
+      return { exact: ['cleanstream-dashboard', ...own.exact], prefixes: ['cleanstream-dashboard-', ...own.prefixes] };
+    case 'admin':
+      return own;
+  }
+}
+
+export function clientIdRules(user: BrokerUser): ClientIdRules {
+  if (!user.clientIds && !user.clientIdPrefixes) return defaultClientIds(user);
+  return { exact: user.clientIds ?? [], prefixes: user.clientIdPrefixes ?? [] };
+}
+
+export function ownsClientId(rules: ClientIdRules, clientId: string): boolean {
+  return rules.exact.includes(clientId) || rules.prefixes.some((p) => clientId.startsWith(p));
+}
+
+/** An id both rule sets allow, if any: two users that could both connect with it could take over each other. */
+function sharedClientId(a: ClientIdRules, b: ClientIdRules): string | undefined {
+  for (const id of a.exact) if (ownsClientId(b, id)) return id;
+  for (const id of b.exact) if (ownsClientId(a, id)) return id;
+  for (const p of a.prefixes) for (const q of b.prefixes) if (p.startsWith(q) || q.startsWith(p)) return `${p.length >= q.length ? p : q}...`;
+  return undefined;
+}
+
+/** Mosquitto's dynamic-security password format: PBKDF2-SHA512, 64 bytes, base64 (as `mosquitto_ctrl` writes it). */
+function dynsecPassword(password: string): { password: string; salt: string; iterations: number } {
+  const salt = randomBytes(12);
+  const iterations = 101;
+  return { password: pbkdf2Sync(password, salt, iterations, 64, 'sha512').toString('base64'), salt: salt.toString('base64'), iterations };
 }
 
 /** Whether a topic name matches a filter (MQTT 3.1.1 §4.7: `+` one level, `#` the rest). */
@@ -117,7 +187,34 @@ export class BrokerUsers {
         throw new ConfigError(file, [{ path: `users[${i}].plants`, expected: 'the plants this gateway may publish for (a gateway user needs at least one)' }]);
       }
     });
+    const issues = BrokerUsers.clientIdConflicts(parsed.users);
+    if (issues.length) throw new ConfigError(file, issues);
     return new BrokerUsers(parsed.users);
+  }
+
+  /** Users that could connect with the same client id (and so take over each other's sessions). */
+  static clientIdConflicts(users: BrokerUser[]): { path: string; expected: string }[] {
+    const issues: { path: string; expected: string }[] = [];
+    const rules = users.map(clientIdRules);
+    for (let i = 0; i < users.length; i++) {
+      for (let j = 0; j < i; j++) {
+        const id = sharedClientId(rules[i]!, rules[j]!);
+        if (id === undefined) continue;
+        issues.push({
+          path: `users[${i}].clientIds`,
+          expected: `client ids no other user may use: ${users[i]!.username} and users[${j}] ${users[j]!.username} may both connect as ${JSON.stringify(id)} (set clientIds/clientIdPrefixes on one of them)`,
+        });
+      }
+    }
+    return issues;
+  }
+
+  usernames(): string[] {
+    return [...this.users.keys()];
+  }
+
+  mayUseClientId(user: BrokerUser, clientId: string): boolean {
+    return ownsClientId(clientIdRules(user), clientId);
   }
 
   authenticate(username: string | undefined, password: Buffer | undefined): BrokerUser | undefined {
@@ -137,7 +234,7 @@ export class BrokerUsers {
   }
 
   /** aedes hooks. A refused publish closes the client's connection (MQTT 3.1.1 has no negative PUBACK). */
-  aedesHooks(onDenied?: (what: string) => void): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
+  aedesHooks(onDenied?: (what: string) => void, onLogin?: (client: Client, user: BrokerUser) => void): Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'> {
     const byClient = new WeakMap<Client, BrokerUser>();
     return {
       authenticate: (client, username, password, done) => {
@@ -148,14 +245,27 @@ export class BrokerUsers {
           done(err, false);
           return;
         }
+        // aedes runs this hook before it looks for an existing session with this id, so a refusal here leaves the
+        // owner's session, its queued messages and its live connection alone.
+        if (!this.mayUseClientId(user, client.id)) {
+          onDenied?.(`client id ${JSON.stringify(client.id)} refused for user ${user.username}: not one of its client ids`);
+          const err = Object.assign(new Error('identifier rejected'), { returnCode: 2 }) as AuthenticateError;
+          done(err, false);
+          return;
+        }
         byClient.set(client, user);
+        onLogin?.(client, user);
         done(null, true);
       },
       authorizePublish: (client, packet, done) => {
         // client is null for messages the broker publishes itself (e.g. $SYS); those are not ACL-checked.
         if (!client) return done(null);
         const user = byClient.get(client);
-        if (user && this.mayPublish(user, packet.topic)) return done(null);
+        if (user && this.mayPublish(user, packet.topic)) {
+          if (!packet.retain || mayRetain(packet.topic)) return done(null);
+          onDenied?.(`retained publish to ${packet.topic} refused for user ${user.username} (client ${client.id}): this topic is never retained`);
+          return done(new Error(`${packet.topic} is not published retained`));
+        }
         onDenied?.(`publish to ${packet.topic} refused for user ${user?.username ?? '?'} (client ${client.id})`);
         done(new Error(`not authorised to publish to ${packet.topic}`));
       },
@@ -181,4 +291,62 @@ export class BrokerUsers {
     }
     return out.join('\n');
   }
+
+  /**
+   * The users, their client ids and topic rules as the configuration file of Mosquitto's dynamic-security plugin
+   * (`plugin_opt_config_file`). Dynamic security binds one exact client id to a user (its `clientid`) and knows no
+   * prefixes: each user gets the first of its exact ids. Every user is bound, since dynamic security only checks a
+   * bound user's id: an unbound one could connect with anyone's. Passwords (plain, from `passwords`) are hashed in
+   * the plugin's own format; a user without one cannot log in (export again with its password).
+   * Mosquitto's ACLs cannot tell a retained publish from another: NOT_RETAINED_TOPICS is not enforced there.
+   */
+  mosquittoDynsec(passwords: Record<string, string> = {}): MosquittoDynsecConfig {
+    const clients: MosquittoDynsecConfig['clients'] = [];
+    const roles: MosquittoDynsecConfig['roles'] = [];
+    for (const user of this.users.values()) {
+      const rules = topicRules(user);
+      const rolename = `cleanstream-${user.username}`;
+      roles.push({
+        rolename,
+        acls: [
+          ...rules.publish.map((topic) => ({ acltype: 'publishClientSend', topic, priority: 0, allow: true })),
+          ...rules.subscribe.flatMap((topic) => [
+            { acltype: 'subscribePattern', topic, priority: 0, allow: true },
+            // Dynamic security judges a shared subscription by its whole filter, `$share/<group>/` included.
+            { acltype: 'subscribePattern', topic: `$share/+/${topic}`, priority: 0, allow: true },
+            { acltype: 'publishClientReceive', topic, priority: 0, allow: true },
+          ]),
+        ],
+      });
+      const password = passwords[user.username];
+      clients.push({
+        username: user.username,
+        clientid: boundClientId(user),
+        ...(password === undefined ? {} : dynsecPassword(password)),
+        roles: [{ rolename }],
+      });
+    }
+    return {
+      defaultACLAccess: { publishClientSend: false, publishClientReceive: false, subscribe: false, unsubscribe: true },
+      clients,
+      groups: [],
+      roles,
+    };
+  }
+}
+
+/** The one client id a user is bound to where only one is possible (Mosquitto's dynamic security). */
+export function boundClientId(user: BrokerUser): string {
+  const id = clientIdRules(user).exact[0];
+  if (id === undefined) {
+    throw new CleanstreamError('BROKER_NO_EXACT_CLIENT_ID', `user ${user.username} has only client id prefixes; Mosquitto's dynamic security binds one exact id: add it to clientIds`, { username: user.username });
+  }
+  return id;
+}
+
+export interface MosquittoDynsecConfig {
+  defaultACLAccess: Record<'publishClientSend' | 'publishClientReceive' | 'subscribe' | 'unsubscribe', boolean>;
+  clients: { username: string; clientid: string; password?: string; salt?: string; iterations?: number; roles: { rolename: string }[] }[];
+  groups: never[];
+  roles: { rolename: string; acls: { acltype: string; topic: string; priority: number; allow: boolean }[] }[];
 }

@@ -12,24 +12,33 @@ import type { BrokerUsers } from '../../deploy/broker-auth.ts';
 export interface RunningMosquitto {
   url: string;
   port: number;
+  /** The running mosquitto process (for its RSS). */
+  readonly pid: number | undefined;
   /** SIGTERM (with persistence, Mosquitto saves its sessions and queued messages), wait, start again on the same port. */
   restart(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface MosquittoOptions {
-  auth?: { users: BrokerUsers; passwords: Record<string, string> };
+  /**
+   * Users from cleanstream's model: as an acl_file and password_file (`acl`, the default), or as the configuration of
+   * the dynamic-security plugin (`dynsec`, which also binds client ids to users), as deploy/mosquitto/ ships it.
+   */
+  auth?: { users: BrokerUsers; passwords: Record<string, string>; mode?: 'acl' | 'dynsec' };
+  /** More mosquitto.conf lines (global options), e.g. the limits deploy/mosquitto/mosquitto.conf sets. */
+  extraConf?: string[];
   /** Keep sessions and queued QoS 1 messages across restart() in the temp folder. */
   persistence?: boolean;
 }
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
+export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
 
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<RunningMosquitto> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-mosquitto-'));
   // As root mosquitto drops to the `mosquitto` user: everything it reads must be readable by others, and with
   // persistence it writes its database here.
-  chmodSync(dir, opts.persistence ? 0o777 : 0o755);
+  chmodSync(dir, opts.persistence || opts.auth?.mode === 'dynsec' ? 0o777 : 0o755);
   const port = await freePort();
   const conf = [
     `listener ${port} 127.0.0.1`,
@@ -41,7 +50,14 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     'log_type error',
     'log_type warning',
   ];
-  if (opts.auth) {
+  conf.push(...(opts.extraConf ?? []));
+  if (opts.auth?.mode === 'dynsec') {
+    const dynsecFile = path.join(dir, 'dynamic-security.json');
+    writeFileSync(dynsecFile, JSON.stringify(opts.auth.users.mosquittoDynsec(opts.auth.passwords), null, 2));
+    // The plugin rewrites its file on changes: as root Mosquitto runs as `mosquitto`, which must be able to.
+    chmodSync(dynsecFile, 0o666);
+    conf.push('allow_anonymous false', `plugin ${DYNSEC_PLUGIN}`, `plugin_opt_config_file ${dynsecFile}`);
+  } else if (opts.auth) {
     const passwordFile = path.join(dir, 'passwd');
     writeFileSync(passwordFile, '');
     for (const [user, password] of Object.entries(opts.auth.passwords)) {
@@ -63,7 +79,11 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     const proc = spawn(MOSQUITTO, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     let stderr = '';
-    proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    // MOSQ_DEBUG=1 copies mosquitto's log to the test's stderr (with `extraConf: ['log_type all']`, every packet)
+    proc.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (process.env.MOSQ_DEBUG) process.stderr.write(d);
+    });
     const deadline = Date.now() + 10_000;
     while (!(await canConnect(port))) {
       if (proc.exitCode !== null || Date.now() > deadline) {
@@ -89,6 +109,9 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return child?.pid;
+    },
     async restart(downMs: number) {
       await terminate();
       await new Promise((r) => setTimeout(r, downMs));

@@ -7,6 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
 import { BrokerUsers, hashPassword } from '../../../deploy/broker-auth.ts';
 import { topics } from '../../../core/topics.ts';
+import { liveSessionIsNotTakenOver, offlineQueueIsNotStolen, takeoverUsers } from './takeover.ts';
 
 const users = new BrokerUsers([
   { username: 'gw-paper', passwordHash: hashPassword('gw-secret'), role: 'gateway', plants: ['paper-01'] },
@@ -18,7 +19,7 @@ describe('embedded broker with users and topic ACLs', () => {
   const denied: string[] = [];
   const clients: MqttClient[] = [];
   const connect = async (username: string, password: string): Promise<MqttClient> => {
-    const c = await mqtt.connectAsync(broker.url, { protocolVersion: 4, username, password, reconnectPeriod: 0 });
+    const c = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: `${username}-${clients.length}`, username, password, reconnectPeriod: 0 });
     clients.push(c);
     return c;
   };
@@ -65,6 +66,93 @@ describe('embedded broker with users and topic ACLs', () => {
   });
 });
 
+describe('embedded broker: client ids are bound to users', () => {
+  let broker: RunningBroker;
+  const denied: string[] = [];
+  const boundUsers = new BrokerUsers([
+    { username: takeoverUsers.gateway.username, passwordHash: hashPassword(takeoverUsers.gateway.password), role: 'gateway', plants: ['paper-01'] },
+    { username: takeoverUsers.ingest.username, passwordHash: hashPassword(takeoverUsers.ingest.password), role: 'ingest' },
+  ]);
+  beforeAll(async () => {
+    broker = await startBroker({ users: boundUsers, onDenied: (w) => denied.push(w) });
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+  const target = () => ({ url: broker.url, protocolVersion: 4 as const, refusedCodes: [2] });
+
+  it('refuses a gateway that connects with ingest\'s id ("identifier rejected"), and ingest then gets every reading queued for it', async () => {
+    await offlineQueueIsNotStolen(target());
+    expect(denied).toContainEqual('client id "cleanstream-ingest" refused for user gw-paper: not one of its client ids');
+  });
+
+  it('leaves a connected ingest connected when a gateway tries its id', async () => {
+    await liveSessionIsNotTakenOver(target());
+  });
+
+  it('lets each user connect with its username, `<username>-…` and its role\'s default id', async () => {
+    for (const clientId of ['ingest', 'ingest-2', 'cleanstream-ingest']) {
+      const c = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId, ...takeoverUsers.ingest, reconnectPeriod: 0 });
+      await c.endAsync();
+    }
+    await expect(mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'gw-paper', ...takeoverUsers.ingest, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 2 });
+  });
+});
+
+describe('embedded broker: readings and alert acknowledgements are never retained', () => {
+  let broker: RunningBroker;
+  const denied: string[] = [];
+  const retainUsers = new BrokerUsers([
+    { username: 'gw-paper', passwordHash: hashPassword('gw-secret'), role: 'gateway', plants: ['paper-01'] },
+    { username: 'dashboard', passwordHash: hashPassword('dash-secret'), role: 'dashboard' },
+    { username: 'rules', passwordHash: hashPassword('rules-secret'), role: 'rules' },
+  ]);
+  beforeAll(async () => {
+    broker = await startBroker({ users: retainUsers, onDenied: (w) => denied.push(w) });
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  /** Publishes retained; whether the broker closed the connection (MQTT 3.1.1's only refusal) instead of acknowledging. */
+  async function publishRetained(username: string, password: string, topic: string): Promise<'closed' | 'acknowledged'> {
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: username, username, password, reconnectPeriod: 0 });
+    const outcome = await new Promise<'closed' | 'acknowledged'>((resolve) => {
+      client.once('close', () => resolve('closed'));
+      client.publish(topic, 'retained?', { qos: 1, retain: true }, (err) => !err && resolve('acknowledged'));
+    });
+    client.end(true);
+    return outcome;
+  }
+
+  /** What a new subscriber receives retained on this filter. */
+  async function retainedOn(filter: string): Promise<string[]> {
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'rules', username: 'rules', password: 'rules-secret', reconnectPeriod: 0 });
+    const retained: string[] = [];
+    client.on('message', (topic, _payload, packet) => packet.retain && retained.push(topic));
+    await client.subscribeAsync(filter, { qos: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    await client.endAsync();
+    return retained;
+  }
+
+  it('refuses a gateway\'s retained reading, so no new subscriber receives it again', async () => {
+    expect(await publishRetained('gw-paper', 'gw-secret', topics.readings('paper-01', 'gw-paper'))).toBe('closed');
+    expect(await retainedOn(topics.readingsFilter())).toEqual([]);
+    expect(denied).toContainEqual(`retained publish to ${topics.readings('paper-01', 'gw-paper')} refused for user gw-paper (client gw-paper): this topic is never retained`);
+  });
+
+  it('refuses the dashboard\'s retained alert acknowledgement', async () => {
+    const ack = topics.alertAck('paper-01', 'cod-high', 'outfall-1');
+    expect(await publishRetained('dashboard', 'dash-secret', ack)).toBe('closed');
+    expect(await retainedOn(topics.alertAcksFilter())).toEqual([]);
+  });
+
+  it('keeps retained what the design retains: a gateway\'s status', async () => {
+    expect(await publishRetained('gw-paper', 'gw-secret', topics.status('gw-paper'))).toBe('acknowledged');
+  });
+});
+
 describe('embedded broker over TLS', () => {
   it('serves MQTT over TLS with the given certificate, and authenticates as on plain TCP', async () => {
     const { execFileSync } = await import('node:child_process');
@@ -81,7 +169,7 @@ describe('embedded broker over TLS', () => {
       // An untrusted certificate is refused by the client...
       await expect(mqtt.connectAsync(tlsBroker.tlsUrl!, { protocolVersion: 4, username: 'ingest', password: 'ingest-secret', reconnectPeriod: 0 })).rejects.toThrow(/self-signed|certificate/);
       // ...and trusted when its CA is given.
-      const client = await mqtt.connectAsync(tlsBroker.tlsUrl!, { protocolVersion: 4, username: 'ingest', password: 'ingest-secret', reconnectPeriod: 0, ca: readFileSync(certFile) });
+      const client = await mqtt.connectAsync(tlsBroker.tlsUrl!, { protocolVersion: 4, clientId: 'ingest', username: 'ingest', password: 'ingest-secret', reconnectPeriod: 0, ca: readFileSync(certFile) });
       await expect(client.subscribeAsync(topics.readingsFilter(), { qos: 1 })).resolves.toMatchObject([{ qos: 1 }]);
       await client.endAsync();
     } finally {

@@ -7,6 +7,7 @@ import mqtt from 'mqtt';
 import { BrokerUsers, hashPassword } from '../../../deploy/broker-auth.ts';
 import { topics } from '../../../core/topics.ts';
 import { startMosquitto, type RunningMosquitto } from '../../harness/mosquitto.ts';
+import { liveSessionIsNotTakenOver, offlineQueueIsNotStolen, takeoverUsers } from './takeover.ts';
 
 const passwords = { 'gw-paper': 'gw-secret', ingest: 'ingest-secret' };
 const users = new BrokerUsers([
@@ -44,5 +45,40 @@ describe('Mosquitto with the generated acl_file', () => {
     expect(received).toEqual([topics.readings('paper-01', 'gw-paper')]);
     gw.end(true);
     ingest.end(true);
+  });
+});
+
+describe('Mosquitto with the generated dynamic-security configuration (deploy/mosquitto/mosquitto.conf)', () => {
+  let broker: RunningMosquitto;
+  const dynsecUsers = new BrokerUsers([
+    { username: takeoverUsers.gateway.username, passwordHash: hashPassword(takeoverUsers.gateway.password), role: 'gateway', plants: ['paper-01'] },
+    { username: takeoverUsers.ingest.username, passwordHash: hashPassword(takeoverUsers.ingest.password), role: 'ingest' },
+  ]);
+  const dynsecPasswords = { [takeoverUsers.gateway.username]: takeoverUsers.gateway.password, [takeoverUsers.ingest.username]: takeoverUsers.ingest.password };
+  beforeAll(async () => {
+    broker = await startMosquitto({ auth: { users: dynsecUsers, passwords: dynsecPasswords, mode: 'dynsec' } });
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+  // 0x87 Not authorized: dynamic security refuses a bound user's connection with any other client id.
+  const target = () => ({ url: broker.url, protocolVersion: 5 as const, refusedCodes: [135] });
+
+  it('refuses a gateway that connects with ingest\'s id, and ingest then gets every reading queued for it', async () => {
+    await offlineQueueIsNotStolen(target());
+  });
+
+  it('leaves a connected ingest connected when a gateway tries its id', async () => {
+    await liveSessionIsNotTakenOver(target());
+  });
+
+  it('keeps the topic rules: the gateway only into its own plant, ingest also by shared subscription', async () => {
+    const ingest = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'cleanstream-ingest', ...takeoverUsers.ingest, reconnectPeriod: 0 });
+    await expect(ingest.subscribeAsync(topics.sharedReadingsFilter('ingest'), { qos: 1 })).resolves.toMatchObject([{ qos: 1 }]);
+    await expect(ingest.subscribeAsync(topics.alertsFilter(), { qos: 1 })).rejects.toThrow(/Not authorized/);
+    const gw = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'cleanstream-gw-paper', ...takeoverUsers.gateway, reconnectPeriod: 0 });
+    await expect(gw.publishAsync(topics.readings('steel-01', 'gw-paper'), 'spoofed', { qos: 1 })).rejects.toMatchObject({ code: 135 });
+    await gw.endAsync();
+    await ingest.endAsync();
   });
 });

@@ -66,7 +66,7 @@ describe('gateway and broker users', () => {
       await broker.stop();
       broker = await startBroker({ port, users: new BrokerUsers([admin, gatewayUser('stale-password')]) });
       const received: ReadingBatch[] = [];
-      observer = await mqtt.connectAsync(broker.url, { protocolVersion: 4, username: 'observer', password: 'observer-pw' });
+      observer = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'observer', username: 'observer', password: 'observer-pw' });
       observer.on('message', (_t, payload) => received.push(decodeBatch(payload)));
       await observer.subscribeAsync(topics.readingsFilter(), { qos: 1 });
       await gateway.flush(15_000);
@@ -88,7 +88,7 @@ describe('gateway and broker users', () => {
     const denied: string[] = [];
     const broker = await startBroker({ users: new BrokerUsers([admin, gatewayUser('pw')]), onDenied: (what) => denied.push(what) });
     const received: { topic: string; batch: ReadingBatch }[] = [];
-    const observer = await mqtt.connectAsync(broker.url, { protocolVersion: 4, username: 'observer', password: 'observer-pw' });
+    const observer = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: 'observer', username: 'observer', password: 'observer-pw' });
     observer.on('message', (topic, payload) => received.push({ topic, batch: decodeBatch(payload) }));
     await observer.subscribeAsync(topics.readingsFilter(), { qos: 1 });
     const lines: LogLine[] = [];
