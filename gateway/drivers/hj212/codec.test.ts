@@ -260,6 +260,8 @@ describe('errors name exactly what is wrong', () => {
     const cases: [string, string[]][] = [
       [`${HEADER.replace('ST=32', 'ST=3x')}CP=&&&&`, ['ST="3x" must be 2 digits']],
       [`${HEADER.replace('CN=2011', 'CN=20')}CP=&&&&`, ['CN="20" must be 4 digits']],
+      // Found by the receiver fuzz: a PW holding CR LF (inside a frame whose length is right) cannot be echoed in an answer.
+      [`${HEADER.replace('PW=123456', 'PW=1234\r\n56')}CP=&&&&`, ['PW="1234\\r\\n56" must be 1 to 32 characters']],
       [`${HEADER.replace('Flag=4', 'Flag=300')}CP=&&&&`, ['Flag="300" must be a number 0..255']],
       [`${HEADER.replace('QN=20240501083000123', 'QN=2024')}CP=&&&&`, ['QN="2024" must be 17 digits']],
       [`${HEADER.replace('QN=20240501083000123', 'QN=20241301083000123')}CP=&&&&`, ['QN=20241301083000123 is not a valid calendar time']],

@@ -174,7 +174,7 @@ const QN_PATTERN = /^\d{17}$/;
 const ST_PATTERN = /^\d{2}$/;
 const CN_PATTERN = /^\d{4}$/;
 /** The standard's PW is 6 characters and MN 24; shorter and longer ones occur in the field and are accepted up to 32. */
-const PW_PATTERN = /^[^;,&]{1,32}$/;
+const PW_PATTERN = /^[^;,&\r\n]{1,32}$/;
 const MN_PATTERN = /^[0-9A-Za-z_-]{1,32}$/;
 const SMALL_INT = /^\d{1,4}$/;
 const FLAG_PATTERN = /^\d{1,3}$/;
@@ -208,7 +208,7 @@ export function parseDataSegment(segment: string, options: ParseOptions = {}): H
   }
   const st = required(header, 'ST', ST_PATTERN, '2 digits');
   const cn = required(header, 'CN', CN_PATTERN, '4 digits');
-  const pw = required(header, 'PW', PW_PATTERN, '1 to 32 characters');
+  const pw = required(header, 'PW', PW_PATTERN, '1 to 32 characters without ; , & CR or LF');
   const mn = required(header, 'MN', MN_PATTERN, '1 to 32 letters, digits, - or _');
   const packet: Hj212Packet = { st, cn, pw, mn, headerExtras, cp: [], data: { pollutants: new Map(), fields: new Map() } };
 

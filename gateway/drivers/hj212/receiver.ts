@@ -21,7 +21,7 @@ import { Hj212Error } from './errors.ts';
 import { isDataCommand, toReadings } from './readings.ts';
 import { buildDataAnswer, buildRequestAnswer, needsDataAnswer, QN_RTN, qnRtnFor, type QnRtn } from './replies.ts';
 import { Hj212Reassembler } from './split.ts';
-import { Hj212StreamDecoder } from './stream.ts';
+import { Hj212StreamDecoder, type Hj212StreamItem } from './stream.ts';
 
 /** Consecutive refused packets after which a connection is closed: a logger with a wrong PW will not fix itself. */
 const MAX_CONSECUTIVE_REFUSALS = 16;
@@ -39,8 +39,17 @@ export interface Hj212ReceiverStats {
   /** Accepted frames by the version their Flag declares ('2005', '2017', '2025'; 'none' without a Flag); they add up to `packets`. */
   packetsByVersion: Record<string, number>;
   readings: number;
-  /** Frames refused (parse errors, unknown MN, wrong PW), by reason. */
+  /**
+   * Frames refused, by reason: parse errors, unknown MN, wrong PW, bytes the stream decoder discarded (one count per
+   * discarded run: garbage, a frame cut short, over-long, incomplete at the end of the connection), and
+   * `connection_closed` for frames left unread in the chunk during which the receiver closed the connection. Every
+   * frame and discarded run is counted once, here or in `packets`.
+   */
   refused: Record<string, number>;
+  /** Accepted packets (or complete split messages) whose data could not be read as readings (bad DataTime, value), by reason. */
+  refusedData: Record<string, number>;
+  /** Split messages dropped incomplete or inconsistent (split_timeout, split_evicted, split_inconsistent, too_long). */
+  droppedSplitMessages: Record<string, number>;
   /** Bytes the stream decoder discarded (garbage, cut frames, over-long frames). */
   discardedBytes: number;
   answers: number;
@@ -127,6 +136,8 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     packetsByVersion: {} as Record<string, number>,
     readings: 0,
     refused: {} as Record<string, number>,
+    refusedData: {} as Record<string, number>,
+    droppedSplitMessages: {} as Record<string, number>,
     discardedBytes: 0,
     answers: 0,
   };
@@ -154,6 +165,8 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
       closedConnections: { ...this.counters.closedConnections },
       packetsByVersion: { ...this.counters.packetsByVersion },
       refused: { ...this.counters.refused },
+      refusedData: { ...this.counters.refusedData },
+      droppedSplitMessages: { ...this.counters.droppedSplitMessages },
     };
   }
 
@@ -208,15 +221,20 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     socket.on('error', (err) => this.report('HJ212_CONNECTION', `connection from ${remote} failed: ${err.message}`, { address: remote, mn: conn.mn, reason: 'socket_error' }, err));
     socket.on('close', () => {
       this.connections.delete(conn);
-      const rest = conn.decoder.reset();
-      for (const item of rest) if (item.kind === 'discarded') this.counters.discardedBytes += Number(item.error.context.discardedBytes ?? 0);
+      // A frame cut short by the end of the connection is a refusal like any other.
+      this.countUnread(conn.decoder.reset());
     });
   }
 
   private receive(conn: Connection, chunk: Buffer): void {
     if (conn.socket.destroyed) return;
-    for (const item of conn.decoder.push(chunk)) {
-      if (conn.socket.destroyed) return;
+    const items = conn.decoder.push(chunk);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Hj212StreamItem;
+      if (conn.socket.destroyed) {
+        this.countUnread(items.slice(i));
+        return;
+      }
       if (item.kind === 'discarded') {
         const bytes = Number(item.error.context.discardedBytes ?? 0);
         this.counters.discardedBytes += bytes;
@@ -225,10 +243,12 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
         conn.junkBytes += bytes;
         if (item.error.reason === 'too_long') {
           this.close(conn, 'too_long', `sent a frame longer than ${this.config.maxPacketBytes} bytes`);
+          this.countUnread(items.slice(i + 1));
           return;
         }
         if (conn.junkBytes > this.config.maxPacketBytes) {
           this.close(conn, 'junk', `sent ${conn.junkBytes} bytes outside frames, more than one frame's worth (${this.config.maxPacketBytes})`);
+          this.countUnread(items.slice(i + 1));
           return;
         }
         continue;
@@ -237,9 +257,20 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
         this.handleFrame(conn, item.frame);
       } catch (err) {
         // A bug, not a bad frame (those are Hj212Errors): keep the process and the other connections alive.
+        this.counters.refused.internal_error = (this.counters.refused.internal_error ?? 0) + 1;
         this.close(conn, 'internal_error', `handling a frame failed: ${(err as Error).message}`);
+        this.countUnread(items.slice(i + 1));
         return;
       }
+    }
+  }
+
+  /** What the decoder cut but the receiver did not handle (the connection was closed): counted, not lost silently. */
+  private countUnread(items: readonly Hj212StreamItem[]): void {
+    for (const item of items) {
+      const reason = item.kind === 'discarded' ? item.error.reason : 'connection_closed';
+      if (item.kind === 'discarded') this.counters.discardedBytes += Number(item.error.context.discardedBytes ?? 0);
+      this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
     }
   }
 
@@ -281,7 +312,7 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
         utcOffsetMinutes: this.config.utcOffsetMinutes,
       });
       const result = conn.reassembler.add(packet);
-      for (const dropped of result.dropped) this.report('HJ212_INVALID', `from ${conn.remote}: ${dropped.message}`, { address: conn.remote, mn: packet.mn, reason: dropped.reason }, dropped);
+      for (const dropped of result.dropped) this.dropSplit(conn, packet.mn, dropped);
       // Each part is its own transmission with its own OverTime/ReCount at the logger, so each is answered; a message
       // whose other parts never come is reported (split_timeout) rather than held back from the logger.
       if (result.complete) this.handleMessage(conn, result.complete, device);
@@ -306,7 +337,7 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
       } catch (err) {
         if (!(err instanceof Hj212Error)) throw err;
         const field = typeof err.context.field === 'string' ? err.context.field : undefined;
-        this.refuse(conn, addressOf(packet), qnRtnFor(err.reason, field), err.reason, err.message, err);
+        this.refuse(conn, addressOf(packet), qnRtnFor(err.reason, field), err.reason, err.message, err, 'data');
         return;
       }
       if (readings.length > 0) {
@@ -332,13 +363,23 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
    * A refusal is answered (9011) when it can be addressed (QN and MN readable) and the sender did not say it wants no
    * answer: a frame too broken to parse is answered unless its Flag is readable and says no reply.
    */
-  private refuse(conn: Connection, header: PeekedHeader, qnRtn: QnRtn, reason: string, detail: string, cause?: Error): void {
-    this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
+  private refuse(conn: Connection, header: PeekedHeader, qnRtn: QnRtn, reason: string, detail: string, cause?: Error, what: 'frame' | 'data' = 'frame'): void {
+    const counter = what === 'frame' ? this.counters.refused : this.counters.refusedData;
+    counter[reason] = (counter[reason] ?? 0) + 1;
     conn.refusals++;
     const mn = header.mn;
     this.report('HJ212_REFUSED', `refused a packet from ${conn.remote}${mn ? ` (MN=${mn})` : ''}: ${detail}; QnRtn=${qnRtn}`, { address: conn.remote, mn, reason, qnRtn }, cause);
     if (header.qn !== undefined && mn !== undefined && header.replyRequested !== false) {
-      this.answer(conn, buildRequestAnswer({ qn: header.qn, mn, pw: header.pw ?? '' }, qnRtn, this.answerOptions(this.devices.get(mn), header.version)));
+      let refusal: string;
+      try {
+        refusal = buildRequestAnswer({ qn: header.qn, mn, pw: header.pw ?? '' }, qnRtn, this.answerOptions(this.devices.get(mn), header.version));
+      } catch (err) {
+        // The refused packet's own fields cannot be echoed in a frame (a separator in them): no answer, not a crash.
+        if (!(err instanceof Hj212Error)) throw err;
+        this.report('HJ212_REFUSED', `cannot answer the refused packet from ${conn.remote} (MN=${mn}): ${err.message}`, { address: conn.remote, mn, reason: 'unanswerable' }, err);
+        refusal = '';
+      }
+      if (refusal !== '') this.answer(conn, refusal);
     }
     if (conn.refusals >= MAX_CONSECUTIVE_REFUSALS) this.close(conn, 'refused', `${conn.refusals} packets in a row were refused`);
   }
@@ -388,13 +429,16 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     this.counters.closedConnections[reason] = (this.counters.closedConnections[reason] ?? 0) + 1;
   }
 
+  private dropSplit(conn: Connection, mn: string | undefined, dropped: Hj212Error): void {
+    this.counters.droppedSplitMessages[dropped.reason] = (this.counters.droppedSplitMessages[dropped.reason] ?? 0) + 1;
+    this.report('HJ212_INVALID', `from ${conn.remote}: ${dropped.message}`, { address: conn.remote, mn, reason: dropped.reason }, dropped);
+  }
+
   private expireSplits(): void {
     const now = Date.now();
     for (const conn of this.connections) {
       if (!conn.reassembler || conn.reassembler.pendingMessages === 0) continue;
-      for (const dropped of conn.reassembler.expire(now)) {
-        this.report('HJ212_INVALID', `from ${conn.remote}: ${dropped.message}`, { address: conn.remote, mn: conn.mn, reason: dropped.reason }, dropped);
-      }
+      for (const dropped of conn.reassembler.expire(now)) this.dropSplit(conn, conn.mn, dropped);
     }
   }
 
