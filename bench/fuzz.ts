@@ -6,7 +6,6 @@
  * reason, whether the counters add up, and RSS. Run: node bin/run-ts.js bench/fuzz.ts [--part hj212|mqtt|both]
  */
 import { parseArgs } from 'node:util';
-import { loadPlantRegistry } from '../core/plants.ts';
 import { runHj212Fuzz } from '../test/harness/fuzz-hj212.ts';
 import { runMqttFuzz } from '../test/harness/fuzz-mqtt.ts';
 import { startInfluxd } from '../test/harness/influxd.ts';
@@ -20,6 +19,7 @@ options:
   --cases N        cases per part (default 100000)
   --max-seconds S  stop a part after S seconds even if it has not run all its cases (default 115)
   --seed N         seed (default 1); the same seed sends the same cases
+  --connections N  HJ 212 connections open at once (default 32)
   --help           this text`;
 
 function positive(name: string, text: string | undefined, fallback: number): number {
@@ -38,6 +38,7 @@ const { values } = parseArgs({
     cases: { type: 'string' },
     'max-seconds': { type: 'string' },
     seed: { type: 'string' },
+    connections: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -52,6 +53,7 @@ if (!['hj212', 'mqtt', 'both'].includes(values.part ?? '')) {
 const cases = Math.floor(positive('cases', values.cases, 100_000));
 const maxMs = positive('max-seconds', values['max-seconds'], 115) * 1000;
 const seed = Math.floor(positive('seed', values.seed, 1));
+const connections = Math.floor(positive('connections', values.connections, 32));
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 const sorted = (counts: Record<string, number>): string =>
   Object.entries(counts)
@@ -60,7 +62,7 @@ const sorted = (counts: Record<string, number>): string =>
     .join(', ');
 
 if (values.part !== 'mqtt') {
-  const run = await runHj212Fuzz({ seed, cases, maxMs });
+  const run = await runHj212Fuzz({ seed, cases, maxMs, concurrency: connections, clientsInChildProcess: true });
   const s = run.receiver;
   const refused = sum(s.refused);
   console.log(`HJ 212 receiver over TCP, seed ${seed}: ${run.cases} cases (one connection each) in ${run.seconds.toFixed(1)} s, ${(run.bytesSent / 1e6).toFixed(1)} MB`);
@@ -70,14 +72,14 @@ if (values.part !== 'mqtt') {
   console.log(`  accepted + refused = ${s.packets + refused}; frames and discarded runs in the bytes sent = ${run.expectedUnits}: ${s.packets + refused === run.expectedUnits ? 'every one counted' : 'MISMATCH'}`);
   console.log(`  data refused after acceptance: ${sorted(s.refusedData) || 'none'}; connections closed by the receiver: ${sorted(s.closedConnections) || 'none'}`);
   console.log(`  internal errors: ${run.internalErrors.length === 0 ? 'none' : run.internalErrors.join(' | ')}`);
-  console.log(`  RSS start ${run.rssStartMb} MB, peak ${run.rssPeakMb} MB, end ${run.rssEndMb} MB`);
+  console.log(`  RSS of the receiver (senders in a child process) start ${run.rssStartMb} MB, peak ${run.rssPeakMb} MB, end ${run.rssEndMb} MB; every 10 s: ${run.rssTimelineMb.join(' ')}`);
 }
 
 if (values.part !== 'hj212') {
   const influx = await startInfluxd();
   try {
-    const registry = loadPlantRegistry(new URL('../deploy/demo/plants.yaml', import.meta.url).pathname);
-    const run = await runMqttFuzz({ seed, cases, maxMs, influxUrl: influx.url, database: 'fuzz', registry });
+    const registryFile = new URL('../deploy/demo/plants.yaml', import.meta.url).pathname;
+    const run = await runMqttFuzz({ seed, cases, maxMs, influxUrl: influx.url, database: 'fuzz', registryFile, clientsInChildProcess: true });
     const i = run.ingest;
     const expected = sum(run.expectedRejected);
     const same = (a: Record<string, number>, b: Record<string, number>): boolean => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
@@ -89,7 +91,7 @@ if (values.part !== 'hj212') {
     console.log(`  predicted by validateMessage: ${expected}: ${same(i.rejected, run.expectedRejected) ? 'same, reason by reason' : `DIFFERENT: ${sorted(run.expectedRejected)}`}`);
     console.log(`  dead letters seen on the broker: ${sum(run.deadLettersSeen)}: ${same(run.deadLettersSeen, run.expectedRejected) ? 'same, reason by reason' : `DIFFERENT: ${sorted(run.deadLettersSeen)}`}`);
     console.log(`  readings written ${i.writtenReadings + i.spooledReadings} of ${run.expectedAcceptedReadings} accepted; valid batches ${run.validBatches} (${run.validReadings} readings)`);
-    console.log(`  RSS (broker, ingest and clients in one process) start ${run.rssStartMb} MB, peak ${run.rssPeakMb} MB, end ${run.rssEndMb} MB`);
+    console.log(`  RSS of broker + ingest (senders in a child process) start ${run.rssStartMb} MB, peak ${run.rssPeakMb} MB, end ${run.rssEndMb} MB; every 10 s: ${run.rssTimelineMb.join(' ')}`);
   } finally {
     await influx.stop();
   }

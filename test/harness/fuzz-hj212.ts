@@ -5,7 +5,9 @@
  * be checked against what a stream decoder makes of the same bytes: every frame and every discarded run of bytes must
  * be counted once, accepted (`packets`) or refused by reason.
  */
+import { fork } from 'node:child_process';
 import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { buildPacket, type Hj212Version } from '../../gateway/drivers/hj212/codec.ts';
 import { hj212InputSchema } from '../../gateway/drivers/hj212/config.ts';
 import { fuzzCase } from '../../gateway/drivers/hj212/fuzz-cases.ts';
@@ -21,7 +23,19 @@ export interface Hj212FuzzOptions {
   concurrency?: number;
   /** Stop early after this long (the figures say how many cases ran). */
   maxMs?: number;
+  /** Send from a child process (the bench): the receiver gets this process to itself, and its RSS is the receiver's alone. */
+  clientsInChildProcess?: boolean;
 }
+
+export interface Hj212FuzzClientOptions {
+  port: number;
+  seed: number;
+  cases: number;
+  concurrency?: number;
+  maxMs?: number;
+}
+
+export type Hj212FuzzClientSummary = Pick<Hj212FuzzResult, 'cases' | 'seconds' | 'bytesSent' | 'byMutation' | 'expectedUnits'>;
 
 export interface Hj212FuzzResult {
   seed: number;
@@ -42,6 +56,8 @@ export interface Hj212FuzzResult {
   rssStartMb: number;
   rssPeakMb: number;
   rssEndMb: number;
+  /** RSS every 10 s of the run. */
+  rssTimelineMb: number[];
 }
 
 const DEVICE_MNS = ['FUZZ00000000000000000001', 'FUZZ00000000000000000002', 'FUZZ00000000000000000003', 'FUZZ00000000000000000004'];
@@ -52,8 +68,6 @@ const MAX_PACKET_BYTES = 10_011;
 const rssMb = (): number => Math.round(process.memoryUsage().rss / 1e5) / 10;
 
 export async function runHj212Fuzz(options: Hj212FuzzOptions): Promise<Hj212FuzzResult> {
-  const random = seededRandom(options.seed);
-  const concurrency = options.concurrency ?? 32;
   const config = hj212InputSchema.parse({
     type: 'hj212',
     port: 0,
@@ -62,16 +76,48 @@ export async function runHj212Fuzz(options: Hj212FuzzOptions): Promise<Hj212Fuzz
   });
   const receiver = new Hj212Receiver(config);
   const errorsByCode: Record<string, number> = {};
-  let readings = 0;
   const internalErrors: string[] = [];
+  let readings = 0;
   receiver.on('error', (err) => {
     errorsByCode[err.code] = (errorsByCode[err.code] ?? 0) + 1;
     if (err.context.reason === 'internal_error' && internalErrors.length < 10) internalErrors.push(err.message);
   });
   receiver.on('scan', (r) => void (readings += r.length));
   await receiver.start();
-  const port = receiver.port as number;
+  const rssStartMb = rssMb();
+  let rssPeakMb = rssStartMb;
+  const rssTimelineMb: number[] = [];
+  let samples = 0;
+  const sampler = setInterval(() => {
+    const now = rssMb();
+    rssPeakMb = Math.max(rssPeakMb, now);
+    if (++samples % 40 === 0) rssTimelineMb.push(now);
+  }, 250);
+  try {
+    const clientOptions: Hj212FuzzClientOptions = {
+      port: receiver.port as number,
+      seed: options.seed,
+      cases: options.cases,
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      ...(options.maxMs !== undefined ? { maxMs: options.maxMs } : {}),
+    };
+    const clients = options.clientsInChildProcess ? await inChildProcess(clientOptions) : await runHj212FuzzClients(clientOptions);
+    const accounted = (s: Hj212ReceiverStats): number => s.packets + Object.values(s.refused).reduce((a, b) => a + b, 0);
+    await until('the receiver to account for every case', () => receiver.stats().connections === 0 && accounted(receiver.stats()) >= clients.expectedUnits, 10_000).catch(() => undefined);
+    clearInterval(sampler);
+    rssPeakMb = Math.max(rssPeakMb, rssMb());
+    return { seed: options.seed, ...clients, receiver: receiver.stats(), readings, errorsByCode, internalErrors, rssStartMb, rssPeakMb, rssEndMb: rssMb(), rssTimelineMb };
+  } finally {
+    clearInterval(sampler);
+    await receiver.stop();
+  }
+}
 
+/** The senders: in the receiver's process for the test, in a child process of their own for the bench (fuzz-hj212-child.ts). */
+export async function runHj212FuzzClients(options: Hj212FuzzClientOptions): Promise<Hj212FuzzClientSummary> {
+  const random = seededRandom(options.seed);
+  const concurrency = options.concurrency ?? 32;
+  const { port } = options;
   // Valid uploads of the configured devices in every version the Flag can declare.
   const pool = Array.from({ length: 300 }, () => {
     const packet = samplePacket(random);
@@ -83,8 +129,6 @@ export async function runHj212Fuzz(options: Hj212FuzzOptions): Promise<Hj212Fuzz
   let expectedUnits = 0;
   let bytesSent = 0;
   let sent = 0;
-  const rssStartMb = rssMb();
-  let rssPeakMb = rssStartMb;
   const started = Date.now();
   const deadline = started + (options.maxMs ?? Number.POSITIVE_INFINITY);
 
@@ -105,31 +149,17 @@ export async function runHj212Fuzz(options: Hj212FuzzOptions): Promise<Hj212Fuzz
       byMutation[name] = (byMutation[name] ?? 0) + 1;
       bytesSent += bytes.length;
       expectedUnits += decoder.push(bytes).length + decoder.reset().length;
-      if (sent % 500 === 0) rssPeakMb = Math.max(rssPeakMb, rssMb());
       await sendOne(bytes);
     }
   };
-  try {
-    await Promise.all(Array.from({ length: concurrency }, () => worker()));
-    const accounted = (s: Hj212ReceiverStats): number => s.packets + Object.values(s.refused).reduce((a, b) => a + b, 0);
-    await until('the receiver to account for every case', () => receiver.stats().connections === 0 && accounted(receiver.stats()) >= expectedUnits, 10_000).catch(() => undefined);
-    rssPeakMb = Math.max(rssPeakMb, rssMb());
-    return {
-      seed: options.seed,
-      cases: sent,
-      seconds: (Date.now() - started) / 1000,
-      bytesSent,
-      byMutation,
-      expectedUnits,
-      receiver: receiver.stats(),
-      readings,
-      errorsByCode,
-      internalErrors,
-      rssStartMb,
-      rssPeakMb,
-      rssEndMb: rssMb(),
-    };
-  } finally {
-    await receiver.stop();
-  }
+  await Promise.all(Array.from({ length: concurrency }, () => worker()));
+  return { cases: sent, seconds: (Date.now() - started) / 1000, bytesSent, byMutation, expectedUnits };
+}
+
+function inChildProcess(options: Hj212FuzzClientOptions): Promise<Hj212FuzzClientSummary> {
+  const child = fork(fileURLToPath(new URL('./fuzz-hj212-child.ts', import.meta.url)), [JSON.stringify(options)], { execArgv: ['--import', 'tsx'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (summary) => resolve(summary as Hj212FuzzClientSummary));
+    child.once('exit', (code) => reject(new Error(`the fuzz senders' process exited (${code}) without a summary`)));
+  });
 }

@@ -17,7 +17,9 @@
  */
 import { connect, type Socket } from 'node:net';
 import mqtt from 'mqtt';
-import type { PlantRegistry } from '../../core/plants.ts';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadPlantRegistry } from '../../core/plants.ts';
 import { hashPassword, BrokerUsers, topicMatches } from '../../deploy/broker-auth.ts';
 import { startBroker, type RunningBroker } from '../../deploy/broker.ts';
 import { parseIngestConfig } from '../../ingest/config.ts';
@@ -31,7 +33,10 @@ export interface MqttFuzzOptions {
   cases: number;
   influxUrl: string;
   database: string;
-  registry: PlantRegistry;
+  /** The plant registry ingest checks against (YAML). */
+  registryFile: string;
+  /** Run the senders in a child process (the bench): broker and ingest get this process to themselves, and its RSS is theirs alone. */
+  clientsInChildProcess?: boolean;
   /** Stop early after this long (the figures say how many cases ran). */
   maxMs?: number;
   gatewaySessions?: number;
@@ -62,6 +67,8 @@ export interface MqttFuzzResult {
   rssStartMb: number;
   rssPeakMb: number;
   rssEndMb: number;
+  /** RSS every 10 s of the run. */
+  rssTimelineMb: number[];
 }
 
 const GATEWAY = 'gw-fuzz';
@@ -313,7 +320,6 @@ async function login(port: number, clientId: string, username: string, password:
 }
 
 export async function runMqttFuzz(options: MqttFuzzOptions): Promise<MqttFuzzResult> {
-  const random = seededRandom(options.seed);
   const passwords = { gateway: 'gw-fuzz-password', ingest: 'ingest-fuzz-password', admin: 'admin-fuzz-password' };
   const users = new BrokerUsers([
     { username: GATEWAY, passwordHash: hashPassword(passwords.gateway), role: 'gateway', plants: [PLANT] },
@@ -340,7 +346,7 @@ export async function runMqttFuzz(options: MqttFuzzOptions): Promise<MqttFuzzRes
         influx: { url: options.influxUrl, database: options.database },
         batch: { maxDelayMs: 50 },
       }),
-      { registry: options.registry, connectTimeoutMs: 10_000 },
+      { registry: loadPlantRegistry(options.registryFile), connectTimeoutMs: 10_000 },
     );
     const running = ingest;
     watcher = await mqtt.connectAsync(broker.url, { username: 'admin', password: passwords.admin, clientId: 'fuzz-deadletters', reconnectPeriod: 0 });
@@ -355,167 +361,220 @@ export async function runMqttFuzz(options: MqttFuzzOptions): Promise<MqttFuzzRes
       deadLettersSeen[reason] = (deadLettersSeen[reason] ?? 0) + 1;
     });
 
-    const byKind: Record<string, number> = {};
-    const count = (kind: string): void => void (byKind[kind] = (byKind[kind] ?? 0) + 1);
-
-    const delivered: { topic: string; bytes: Buffer; valid: boolean }[] = [];
-    let done = 0;
-    let reconnects = 0;
-    let batchNumber = 0;
-    const started = Date.now();
-    const deadline = started + (options.maxMs ?? Number.POSITIVE_INFINITY);
-    const more = (): boolean => done < options.cases && Date.now() < deadline;
     const rssStartMb = rssMb();
     let rssPeakMb = rssStartMb;
-    const tick = (): void => {
-      done++;
-      if (done % 1000 === 0) rssPeakMb = Math.max(rssPeakMb, rssMb());
+    const rssTimelineMb: number[] = [];
+    let samples = 0;
+    const sampler = setInterval(() => {
+      const now = rssMb();
+      rssPeakMb = Math.max(rssPeakMb, now);
+      if (++samples % 40 === 0) rssTimelineMb.push(now);
+    }, 250);
+    const clientOptions: MqttFuzzClientOptions = {
+      port,
+      passwords,
+      seed: options.seed,
+      cases: options.cases,
+      registryFile: options.registryFile,
+      ...(options.maxMs !== undefined ? { maxMs: options.maxMs } : {}),
+      ...(options.gatewaySessions !== undefined ? { gatewaySessions: options.gatewaySessions } : {}),
+      ...(options.oneShotConcurrency !== undefined ? { oneShotConcurrency: options.oneShotConcurrency } : {}),
     };
-
-    const publishQos1 = async (session: Session, topic: string, id: number): Promise<void> => {
-      const n = batchNumber++;
-      const p = payload(random, n, n);
-      count(`publish ${p.kind}`);
-      const ack = await request(session, publishPacket(topic, p.bytes, 1, id), `puback:${id}`);
-      // Without a PUBACK (the session ended, or 5 s passed) whether the broker routed it is unknown: counted apart.
-      if (!ack) count(`no puback (${session.closed ? 'session ended' : 'timeout'})`);
-      if (ack && topicMatches(READINGS_FILTER, topic)) delivered.push({ topic, bytes: p.bytes, valid: p.kind === 'valid' });
-    };
-
-    const gatewaySession = async (index: number): Promise<void> => {
-      let session = await login(port, `gw-fuzz-${index}`, GATEWAY, passwords.gateway, deadline);
-      let id = 1;
-      while (more()) {
-        if (session.closed) {
-          reconnects++;
-          session = await login(port, `gw-fuzz-${index}`, GATEWAY, passwords.gateway, deadline);
-        }
-        id = (id % 65_535) + 1;
-        const r = random();
-        tick();
-        if (r < 0.6) await publishQos1(session, OWN_TOPIC, id);
-        else if (r < 0.7) {
-          count('publish status qos0');
-          await request(session, publishPacket(`cleanstream/v1/status/${GATEWAY}`, payload(random, 0, 0).bytes, 0, 0, random() < 0.5), undefined);
-        } else if (r < 0.82) {
-          count('subscribe');
-          await request(session, subscribePacket(id, pick(random, FILTERS), int(random, 3)), 'type:9');
-        } else if (r < 0.9) {
-          count('unsubscribe');
-          await request(session, unsubscribePacket(id, pick(random, FILTERS)), 'type:11');
-        } else if (r < 0.998) {
-          count('pingreq');
-          await request(session, PINGREQ, 'type:13');
-        } else {
-          // A case that must end the session; the broker closes it and the session connects again.
-          const k = int(random, 6);
-          count(['publish forbidden topic', 'malformed packet', 'second connect', 'publish qos 3', 'subscribe bad filter or qos', 'unsubscribe bad filter'][k] as string);
-          const bytes =
-            k === 0
-              ? publishPacket(forbiddenTopic(random), Buffer.from('{}'), 1, id)
-              : k === 1
-                ? Buffer.concat([Buffer.from([pick(random, [0x00, 0x30, 0x82, 0xf0, 0x62])]), Buffer.from([0xff, 0xff, 0xff, 0x7f]), Buffer.alloc(int(random, 64), 0x41)])
-                : k === 2
-                  ? connectPacket({ clientId: `gw-fuzz-${index}`, username: GATEWAY, password: passwords.gateway })
-                  : k === 3
-                    ? packet(0x36, Buffer.concat([str(OWN_TOPIC), u16(id), Buffer.from('{}')]))
-                    : k === 4
-                      ? subscribePacket(id, random() < 0.7 ? pick(random, BAD_FILTERS) : pick(random, FILTERS), random() < 0.7 ? 0 : 3 + int(random, 250))
-                      : unsubscribePacket(id, pick(random, BAD_FILTERS));
-          await request(session, bytes, undefined);
-          await until('the broker to end the session', () => session.closed, 5000).catch(() => session.socket.destroy());
-        }
-      }
-      session.socket.destroy();
-    };
-
-    const adminSession = async (clientId: string): Promise<void> => {
-      let session = await login(port, clientId, 'admin', passwords.admin, deadline);
-      let id = 1;
-      while (more()) {
-        if (session.closed) {
-          reconnects++;
-          session = await login(port, clientId, 'admin', passwords.admin, deadline);
-        }
-        id = (id % 65_535) + 1;
-        tick();
-        await publishQos1(session, readingsTopic(random), id);
-      }
-      session.socket.destroy();
-    };
-
-    const oneShot = async (): Promise<void> => {
-      while (more()) {
-        tick();
-        const k = int(random, 8);
-        const kinds = ['random bytes', 'bad remaining length', 'connect unknown user', 'connect bad protocol', 'connect no credentials', 'publish before connect', 'connect wrong password form', 'truncated connect'];
-        count(`one-shot ${kinds[k] as string}`);
-        let bytes: Buffer;
-        if (k === 0) {
-          bytes = Buffer.alloc(int(random, 300));
-          for (let i = 0; i < bytes.length; i++) bytes[i] = int(random, 256);
-        } else if (k === 1) bytes = Buffer.concat([Buffer.from([pick(random, [0x10, 0x30, 0x32, 0x82, 0xc0])]), varint(int(random, 268_435_455)), Buffer.alloc(int(random, 100), 0x00)]);
-        else if (k === 2) bytes = connectPacket({ clientId: `x${int(random, 1e6)}`, username: pick(random, ODD_STRINGS) || 'nobody', password: 'x' });
-        else if (k === 3) bytes = connectPacket({ clientId: 'x', protocol: pick(random, ['MQIsdp', 'MQTT\u0000', '', 'HTTP']), level: int(random, 256), flags: int(random, 256) });
-        else if (k === 4) bytes = connectPacket({ clientId: pick(random, ODD_STRINGS) });
-        else if (k === 5) bytes = publishPacket(OWN_TOPIC, Buffer.from('{}'), 1, 1);
-        else if (k === 6) bytes = connectPacket({ clientId: 'x', flags: 0x40 | 0x02, password: 'p' }); // password without username: forbidden (§3.1.2.9)
-        else bytes = connectPacket({ clientId: 'x', username: GATEWAY, password: 'y' }).subarray(0, 5 + int(random, 20));
-        await new Promise<void>((resolve) => {
-          const socket = connect({ host: '127.0.0.1', port });
-          const timer = setTimeout(() => socket.destroy(), 2000);
-          socket.on('error', () => undefined);
-          socket.resume();
-          socket.on('close', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          socket.on('connect', () => socket.end(bytes));
-        });
-      }
-    };
-
-    await Promise.all([
-      ...Array.from({ length: options.gatewaySessions ?? 8 }, (_, i) => gatewaySession(i)),
-      adminSession('admin-fuzz-1'),
-      adminSession('admin-fuzz-2'),
-      ...Array.from({ length: options.oneShotConcurrency ?? 8 }, () => oneShot()),
-    ]);
-    const seconds = (Date.now() - started) / 1000;
-
-    const expectedRejected: Record<string, number> = {};
-    let expectedAcceptedReadings = 0;
-    for (const m of delivered) {
-      const verdict = validateMessage(m.topic, m.bytes, options.registry);
-      if (verdict.ok) expectedAcceptedReadings += verdict.batch.readings.length;
-      else expectedRejected[verdict.reason] = (expectedRejected[verdict.reason] ?? 0) + 1;
-    }
+    const clients = options.clientsInChildProcess ? await inChildProcess(clientOptions) : await runMqttFuzzClients(clientOptions);
+    clearInterval(sampler);
+    const { expectedRejected } = clients;
     const expectedRejectedTotal = Object.values(expectedRejected).reduce((a, b) => a + b, 0);
-    await until('ingest to receive every delivered message', () => running.stats().receivedMessages >= delivered.length, 60_000).catch(() => undefined);
+    await until('ingest to receive every delivered message', () => running.stats().receivedMessages >= clients.deliveredToIngest, 60_000).catch(() => undefined);
     await running.flush();
     await until('the dead letters to come back from the broker', () => Object.values(deadLettersSeen).reduce((a, b) => a + b, 0) >= expectedRejectedTotal, 20_000).catch(() => undefined);
     rssPeakMb = Math.max(rssPeakMb, rssMb());
     return {
       seed: options.seed,
-      cases: done,
-      seconds,
-      byKind,
-      deliveredToIngest: delivered.length,
-      expectedRejected,
-      expectedAcceptedReadings,
-      validBatches: delivered.filter((m) => m.valid).length,
-      validReadings: delivered.filter((m) => m.valid).reduce((sum, m) => sum + (JSON.parse(m.bytes.toString('utf8')) as { readings: unknown[] }).readings.length, 0),
+      ...clients,
       ingest: running.stats(),
       deadLettersSeen,
       brokerDenied,
-      reconnects,
       rssStartMb,
       rssPeakMb,
       rssEndMb: rssMb(),
+      rssTimelineMb,
     };
   } finally {
     await watcher?.endAsync().catch(() => undefined);
     await ingest?.stop();
     await broker.stop();
   }
+}
+
+export interface MqttFuzzClientOptions {
+  port: number;
+  passwords: { gateway: string; admin: string };
+  seed: number;
+  cases: number;
+  maxMs?: number;
+  registryFile: string;
+  gatewaySessions?: number;
+  oneShotConcurrency?: number;
+}
+
+/** What the senders did and what they predict ingest made of it. */
+export type MqttFuzzClientSummary = Pick<
+  MqttFuzzResult,
+  'cases' | 'seconds' | 'byKind' | 'deliveredToIngest' | 'expectedRejected' | 'expectedAcceptedReadings' | 'validBatches' | 'validReadings' | 'reconnects'
+>;
+
+/** The senders: in the broker's process for the tests, in a child process of their own for the bench (test/harness/fuzz-mqtt-child.ts). */
+export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promise<MqttFuzzClientSummary> {
+  const random = seededRandom(options.seed);
+  const { port, passwords } = options;
+  const registry = loadPlantRegistry(options.registryFile);
+  const byKind: Record<string, number> = {};
+  const count = (kind: string): void => void (byKind[kind] = (byKind[kind] ?? 0) + 1);
+
+  const delivered: { topic: string; bytes: Buffer; valid: boolean }[] = [];
+  let done = 0;
+  let reconnects = 0;
+  let batchNumber = 0;
+  const started = Date.now();
+  const deadline = started + (options.maxMs ?? Number.POSITIVE_INFINITY);
+  const more = (): boolean => done < options.cases && Date.now() < deadline;
+  const tick = (): void => void done++;
+
+  const publishQos1 = async (session: Session, topic: string, id: number): Promise<void> => {
+    const n = batchNumber++;
+    const p = payload(random, n, n);
+    count(`publish ${p.kind}`);
+    const ack = await request(session, publishPacket(topic, p.bytes, 1, id), `puback:${id}`);
+    // Without a PUBACK (the session ended, or 5 s passed) whether the broker routed it is unknown: counted apart.
+    if (!ack) count(`no puback (${session.closed ? 'session ended' : 'timeout'})`);
+    if (ack && topicMatches(READINGS_FILTER, topic)) delivered.push({ topic, bytes: p.bytes, valid: p.kind === 'valid' });
+  };
+
+  const gatewaySession = async (index: number): Promise<void> => {
+    let session = await login(port, `gw-fuzz-${index}`, GATEWAY, passwords.gateway, deadline);
+    let id = 1;
+    while (more()) {
+      if (session.closed) {
+        reconnects++;
+        session = await login(port, `gw-fuzz-${index}`, GATEWAY, passwords.gateway, deadline);
+      }
+      id = (id % 65_535) + 1;
+      const r = random();
+      tick();
+      if (r < 0.6) await publishQos1(session, OWN_TOPIC, id);
+      else if (r < 0.7) {
+        count('publish status qos0');
+        await request(session, publishPacket(`cleanstream/v1/status/${GATEWAY}`, payload(random, 0, 0).bytes, 0, 0, random() < 0.5), undefined);
+      } else if (r < 0.82) {
+        count('subscribe');
+        await request(session, subscribePacket(id, pick(random, FILTERS), int(random, 3)), 'type:9');
+      } else if (r < 0.9) {
+        count('unsubscribe');
+        await request(session, unsubscribePacket(id, pick(random, FILTERS)), 'type:11');
+      } else if (r < 0.998) {
+        count('pingreq');
+        await request(session, PINGREQ, 'type:13');
+      } else {
+        // A case that must end the session; the broker closes it and the session connects again.
+        const k = int(random, 6);
+        count(['publish forbidden topic', 'malformed packet', 'second connect', 'publish qos 3', 'subscribe bad filter or qos', 'unsubscribe bad filter'][k] as string);
+        const bytes =
+          k === 0
+            ? publishPacket(forbiddenTopic(random), Buffer.from('{}'), 1, id)
+            : k === 1
+              ? Buffer.concat([Buffer.from([pick(random, [0x00, 0x30, 0x82, 0xf0, 0x62])]), Buffer.from([0xff, 0xff, 0xff, 0x7f]), Buffer.alloc(int(random, 64), 0x41)])
+              : k === 2
+                ? connectPacket({ clientId: `gw-fuzz-${index}`, username: GATEWAY, password: passwords.gateway })
+                : k === 3
+                  ? packet(0x36, Buffer.concat([str(OWN_TOPIC), u16(id), Buffer.from('{}')]))
+                  : k === 4
+                    ? subscribePacket(id, random() < 0.7 ? pick(random, BAD_FILTERS) : pick(random, FILTERS), random() < 0.7 ? 0 : 3 + int(random, 250))
+                    : unsubscribePacket(id, pick(random, BAD_FILTERS));
+        await request(session, bytes, undefined);
+        await until('the broker to end the session', () => session.closed, 5000).catch(() => session.socket.destroy());
+      }
+    }
+    session.socket.destroy();
+  };
+
+  const adminSession = async (clientId: string): Promise<void> => {
+    let session = await login(port, clientId, 'admin', passwords.admin, deadline);
+    let id = 1;
+    while (more()) {
+      if (session.closed) {
+        reconnects++;
+        session = await login(port, clientId, 'admin', passwords.admin, deadline);
+      }
+      id = (id % 65_535) + 1;
+      tick();
+      await publishQos1(session, readingsTopic(random), id);
+    }
+    session.socket.destroy();
+  };
+
+  const oneShot = async (): Promise<void> => {
+    while (more()) {
+      tick();
+      const k = int(random, 8);
+      const kinds = ['random bytes', 'bad remaining length', 'connect unknown user', 'connect bad protocol', 'connect no credentials', 'publish before connect', 'connect wrong password form', 'truncated connect'];
+      count(`one-shot ${kinds[k] as string}`);
+      let bytes: Buffer;
+      if (k === 0) {
+        bytes = Buffer.alloc(int(random, 300));
+        for (let i = 0; i < bytes.length; i++) bytes[i] = int(random, 256);
+      } else if (k === 1) bytes = Buffer.concat([Buffer.from([pick(random, [0x10, 0x30, 0x32, 0x82, 0xc0])]), varint(int(random, 268_435_455)), Buffer.alloc(int(random, 100), 0x00)]);
+      else if (k === 2) bytes = connectPacket({ clientId: `x${int(random, 1e6)}`, username: pick(random, ODD_STRINGS) || 'nobody', password: 'x' });
+      else if (k === 3) bytes = connectPacket({ clientId: 'x', protocol: pick(random, ['MQIsdp', 'MQTT\u0000', '', 'HTTP']), level: int(random, 256), flags: int(random, 256) });
+      else if (k === 4) bytes = connectPacket({ clientId: pick(random, ODD_STRINGS) });
+      else if (k === 5) bytes = publishPacket(OWN_TOPIC, Buffer.from('{}'), 1, 1);
+      else if (k === 6) bytes = connectPacket({ clientId: 'x', flags: 0x40 | 0x02, password: 'p' }); // password without username: forbidden (§3.1.2.9)
+      else bytes = connectPacket({ clientId: 'x', username: GATEWAY, password: 'y' }).subarray(0, 5 + int(random, 20));
+      await new Promise<void>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port });
+        const timer = setTimeout(() => socket.destroy(), 2000);
+        socket.on('error', () => undefined);
+        socket.resume();
+        socket.on('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        socket.on('connect', () => socket.end(bytes));
+      });
+    }
+  };
+
+  await Promise.all([
+    ...Array.from({ length: options.gatewaySessions ?? 8 }, (_, i) => gatewaySession(i)),
+    adminSession('admin-fuzz-1'),
+    adminSession('admin-fuzz-2'),
+    ...Array.from({ length: options.oneShotConcurrency ?? 8 }, () => oneShot()),
+  ]);
+  const seconds = (Date.now() - started) / 1000;
+
+  const expectedRejected: Record<string, number> = {};
+  let expectedAcceptedReadings = 0;
+  for (const m of delivered) {
+    const verdict = validateMessage(m.topic, m.bytes, registry);
+    if (verdict.ok) expectedAcceptedReadings += verdict.batch.readings.length;
+    else expectedRejected[verdict.reason] = (expectedRejected[verdict.reason] ?? 0) + 1;
+  }
+  return {
+    cases: done,
+    seconds,
+    byKind,
+    deliveredToIngest: delivered.length,
+    expectedRejected,
+    expectedAcceptedReadings,
+    validBatches: delivered.filter((m) => m.valid).length,
+    validReadings: delivered.filter((m) => m.valid).reduce((sum, m) => sum + (JSON.parse(m.bytes.toString('utf8')) as { readings: unknown[] }).readings.length, 0),
+    reconnects,
+  };
+}
+
+function inChildProcess(options: MqttFuzzClientOptions): Promise<MqttFuzzClientSummary> {
+  const child = fork(fileURLToPath(new URL('./fuzz-mqtt-child.ts', import.meta.url)), [JSON.stringify(options)], { execArgv: ['--import', 'tsx'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (summary) => resolve(summary as MqttFuzzClientSummary));
+    child.once('exit', (code) => reject(new Error(`the fuzz senders' process exited (${code}) without a summary`)));
+  });
 }

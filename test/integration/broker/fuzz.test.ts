@@ -7,7 +7,6 @@
  * `node bin/run-ts.js bench/fuzz.ts` runs 100,000+ cases.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { runMqttFuzz } from '../../harness/fuzz-mqtt.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 
@@ -25,8 +24,8 @@ describe('MQTT fuzz against the embedded broker (auth on) and ingest', () => {
   });
 
   it(`survives ${CASES} random and mutated packets, and ingest accounts for every message that passed the ACL (seed ${SEED})`, async () => {
-    const registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
-    const run = await runMqttFuzz({ seed: SEED, cases: CASES, influxUrl: influx.url, database: DB, registry });
+    const registryFile = new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname;
+    const run = await runMqttFuzz({ seed: SEED, cases: CASES, influxUrl: influx.url, database: DB, registryFile });
     const where = `seed ${SEED}: ${JSON.stringify({ byKind: run.byKind, ingest: run.ingest, deadLettersSeen: run.deadLettersSeen })}`;
     expect(run.cases, where).toBe(CASES);
     // Each kind of abuse was tried and the broker's ACL said no to some of it.
