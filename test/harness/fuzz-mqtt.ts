@@ -425,7 +425,9 @@ export type MqttFuzzClientSummary = Pick<
 
 /** The senders: in the broker's process for the tests, in a child process of their own for the bench (test/harness/fuzz-mqtt-child.ts). */
 export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promise<MqttFuzzClientSummary> {
-  const random = seededRandom(options.seed);
+  // One generator per sender, so that each sender's n-th case is the same in every run of a seed (how many cases
+  // each sender gets to send before the total is reached depends on timing).
+  const generator = (sender: number): (() => number) => seededRandom(options.seed * 1000 + sender);
   const { port, passwords } = options;
   const registry = loadPlantRegistry(options.registryFile);
   const byKind: Record<string, number> = {};
@@ -434,14 +436,13 @@ export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promis
   const delivered: { topic: string; bytes: Buffer; valid: boolean }[] = [];
   let done = 0;
   let reconnects = 0;
-  let batchNumber = 0;
   const started = Date.now();
   const deadline = started + (options.maxMs ?? Number.POSITIVE_INFINITY);
   const more = (): boolean => done < options.cases && Date.now() < deadline;
   const tick = (): void => void done++;
 
-  const publishQos1 = async (session: Session, topic: string, id: number): Promise<void> => {
-    const n = batchNumber++;
+  /** Batch n of a sender: n = sender × 1,000,000 + its count, so that readings' times never collide between senders. */
+  const publishQos1 = async (session: Session, topic: string, id: number, random: () => number, n: number): Promise<void> => {
     const p = payload(random, n, n);
     count(`publish ${p.kind}`);
     const ack = await request(session, publishPacket(topic, p.bytes, 1, id), `puback:${id}`);
@@ -451,6 +452,8 @@ export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promis
   };
 
   const gatewaySession = async (index: number): Promise<void> => {
+    const random = generator(index);
+    let batches = (index + 1) * 1_000_000;
     let session = await login(port, `gw-fuzz-${index}`, GATEWAY, passwords.gateway, deadline);
     let id = 1;
     while (more()) {
@@ -461,7 +464,7 @@ export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promis
       id = (id % 65_535) + 1;
       const r = random();
       tick();
-      if (r < 0.6) await publishQos1(session, OWN_TOPIC, id);
+      if (r < 0.6) await publishQos1(session, OWN_TOPIC, id, random, batches++);
       else if (r < 0.7) {
         count('publish status qos0');
         await request(session, publishPacket(`cleanstream/v1/status/${GATEWAY}`, payload(random, 0, 0).bytes, 0, 0, random() < 0.5), undefined);
@@ -497,7 +500,9 @@ export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promis
     session.socket.destroy();
   };
 
-  const adminSession = async (clientId: string): Promise<void> => {
+  const adminSession = async (clientId: string, sender: number): Promise<void> => {
+    const random = generator(sender);
+    let batches = (sender + 1) * 1_000_000;
     let session = await login(port, clientId, 'admin', passwords.admin, deadline);
     let id = 1;
     while (more()) {
@@ -507,12 +512,13 @@ export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promis
       }
       id = (id % 65_535) + 1;
       tick();
-      await publishQos1(session, readingsTopic(random), id);
+      await publishQos1(session, readingsTopic(random), id, random, batches++);
     }
     session.socket.destroy();
   };
 
-  const oneShot = async (): Promise<void> => {
+  const oneShot = async (sender: number): Promise<void> => {
+    const random = generator(sender);
     while (more()) {
       tick();
       const k = int(random, 8);
@@ -543,11 +549,12 @@ export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promis
     }
   };
 
+  const gateways = options.gatewaySessions ?? 8;
   await Promise.all([
-    ...Array.from({ length: options.gatewaySessions ?? 8 }, (_, i) => gatewaySession(i)),
-    adminSession('admin-fuzz-1'),
-    adminSession('admin-fuzz-2'),
-    ...Array.from({ length: options.oneShotConcurrency ?? 8 }, () => oneShot()),
+    ...Array.from({ length: gateways }, (_, i) => gatewaySession(i)),
+    adminSession('admin-fuzz-1', gateways),
+    adminSession('admin-fuzz-2', gateways + 1),
+    ...Array.from({ length: options.oneShotConcurrency ?? 8 }, (_, i) => oneShot(gateways + 2 + i)),
   ]);
   const seconds = (Date.now() - started) / 1000;
 
