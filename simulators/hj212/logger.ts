@@ -1,6 +1,7 @@
 /**
  * A simulated HJ 212-2017 data logger (数采仪) for tests and demos: connects to a platform (or the gateway's HJ 212
- * receiver), uploads real-time (2011), minute (2051) or hourly (2061) data with Flag=5, and follows the upload flow:
+ * receiver), uploads real-time (2011), minute (2051) or hourly (2061) data with Flag=5 (or the Flag of another version,
+ * or without asking for an answer), and follows the upload flow:
  * it waits OverTime for the 9014 carrying its QN and resends up to ReCount times, then gives up on that packet
  * (HJ 212-2017 communication procedures, as summarised in hj212.md). A 9011 refusal (wrong PW, unknown MN) ends
  * the packet's attempts.
@@ -13,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { unitFactor } from '../../core/catalog.ts';
 import { CleanstreamError, TransportError } from '../../core/errors.ts';
-import { buildPacket, parsePacket, type Hj212Packet } from '../../gateway/drivers/hj212/codec.ts';
+import { buildPacket, parsePacket, type Hj212Packet, type Hj212Version } from '../../gateway/drivers/hj212/codec.ts';
 import type { CrcVariant } from '../../gateway/drivers/hj212/crc.ts';
 import { dataCp, type Hj212PollutantInput } from '../../gateway/drivers/hj212/cp.ts';
 import { flowVolume } from '../../gateway/drivers/hj212/cumulative.ts';
@@ -51,6 +52,13 @@ export interface Hj212LoggerOptions {
   /** Stop after this many packets (default: until stop()). */
   count?: number;
   crc?: CrcVariant;
+  /** The version in the Flag's bits 7..2 (default 2017: Flag=5). */
+  version?: Hj212Version;
+  /**
+   * Ask for an answer (Flag bit 0, default true). Without, each packet is sent once and not waited for (outcome 'sent'),
+   * as public real-time uploads with Flag=4 (2017) or Flag=8 (2025) are.
+   */
+  replyRequested?: boolean;
   /** Reconnect after the connection drops (default true); otherwise the logger ends. */
   reconnect?: boolean;
   reconnectDelayMs?: number;
@@ -76,9 +84,11 @@ export interface SentPacket {
   /** Per code: the values as sent (HJ 212 units) and the data flag. */
   pollutants: Record<string, { values: SentValues; flag: string }>;
   attempts: number;
-  outcome: 'acknowledged' | 'refused' | 'unanswered' | 'pending';
+  outcome: 'acknowledged' | 'refused' | 'unanswered' | 'sent' | 'pending';
   /** QnRtn of a 9011 refusal. */
   qnRtn?: number;
+  /** The version the answer's Flag declared. */
+  answerVersion?: Hj212Version;
 }
 
 export interface Hj212LoggerStats {
@@ -214,11 +224,22 @@ class SimulatedLogger extends EventEmitter<Hj212LoggerEvents> implements Running
     }
     const qn = this.nextQn();
     const frame = buildPacket(
-      { qn, st: this.st, cn, pw: this.options.pw, mn: this.options.mn, replyRequested: true, cp: dataCp(dataTime, inputs, this.offset) },
-      { crc: this.options.crc ?? 'hj212' },
+      { qn, st: this.st, cn, pw: this.options.pw, mn: this.options.mn, replyRequested: this.options.replyRequested ?? true, cp: dataCp(dataTime, inputs, this.offset) },
+      { crc: this.options.crc ?? 'hj212', version: this.options.version ?? '2017' },
     );
     const packet: SentPacket = { qn, cn, dataTime, pollutants, attempts: 0, outcome: 'pending' };
     this.sent.push(packet);
+    if (this.options.replyRequested === false) {
+      const socket = await this.connected();
+      if (socket) {
+        // Flushed to the kernel before the next packet, or before the socket is destroyed after the last one.
+        await new Promise<void>((resolve) => socket.write(frame, () => resolve()));
+        packet.attempts = 1;
+        packet.outcome = 'sent';
+      } else packet.outcome = 'unanswered';
+      this.emit('packet', packet);
+      return;
+    }
     const reCount = this.options.reCount ?? 3;
     while (!this.stopped && packet.attempts <= reCount) {
       const socket = await this.connected();
@@ -238,6 +259,7 @@ class SimulatedLogger extends EventEmitter<Hj212LoggerEvents> implements Running
         continue;
       }
       if (result === 'timeout') continue;
+      if (result.flag?.version) packet.answerVersion = result.flag.version;
       if (result.cn === '9014') packet.outcome = 'acknowledged';
       else {
         packet.outcome = 'refused';

@@ -65,10 +65,30 @@ describe('Flag (data segment structure table: bits 7..2 version, bit 1 split, bi
     expect(parsePacket(buildPacket({ ...base }, { version: '2025' }), { version: '2025' }).flag?.raw).toBe(8);
   });
 
-  it('refuses a packet of a newer version than the receiver speaks', () => {
+  it('reads each packet in the version its own Flag declares: 2005, 2017 and 2025 alike', () => {
+    const versionOf = (flag: string): unknown => parsePacket(frameOf(`${HEADER.replace('Flag=4', flag)}CP=&&&&`)).flag;
+    // Flag=8: HJ 212-2025 public real-time data, no answer asked.
+    expect(versionOf('Flag=8')).toEqual({ raw: 8, versionBits: 2, version: '2025', splitPacket: false, replyRequested: false });
+    expect(versionOf('Flag=5')).toMatchObject({ version: '2017', replyRequested: true });
+    expect(versionOf('Flag=1')).toMatchObject({ version: '2005', replyRequested: true });
+    expect(parsePacket(frameOf(`${HEADER.replace('Flag=4;', '')}CP=&&&&`)).flag).toBeUndefined();
+  });
+
+  it('refuses version bits no standard has assigned', () => {
+    const frame = frameOf(`${HEADER.replace('Flag=4', 'Flag=13')}CP=&&&&`);
+    expectReason(() => parsePacket(frame), 'unsupported_version', 'Flag=13', 'version bits 3', 'no standard has assigned');
+  });
+
+  it('refuses a newer version than a one-version client (the uplink) is told to accept', () => {
     const frame = frameOf(`${HEADER.replace('Flag=4', 'Flag=9')}CP=&&&&`);
-    expectReason(() => parsePacket(frame), 'unsupported_version', 'Flag=9', 'HJ 212-2025', 'speaks HJ 212-2017');
+    expectReason(() => parsePacket(frame, { version: '2017' }), 'unsupported_version', 'Flag=9', 'HJ 212-2025', 'reads HJ 212-2017 and older');
     expect(parsePacket(frame, { version: '2025' }).flag?.version).toBe('2025');
+  });
+
+  it('builds the Flag of any version, 2005 included', () => {
+    const base = { qn: '20240501083000123', st: '91', cn: '9014', pw: '123456', mn: 'MN1', cp: [] };
+    expect(parsePacket(buildPacket(base, { version: '2005' })).flag?.raw).toBe(0);
+    expect(parsePacket(buildPacket({ ...base, replyRequested: true }, { version: '2025' })).flag?.raw).toBe(9);
   });
 });
 
@@ -240,6 +260,8 @@ describe('errors name exactly what is wrong', () => {
     const cases: [string, string[]][] = [
       [`${HEADER.replace('ST=32', 'ST=3x')}CP=&&&&`, ['ST="3x" must be 2 digits']],
       [`${HEADER.replace('CN=2011', 'CN=20')}CP=&&&&`, ['CN="20" must be 4 digits']],
+      // Found by the receiver fuzz: a PW holding CR LF (inside a frame whose length is right) cannot be echoed in an answer.
+      [`${HEADER.replace('PW=123456', 'PW=1234\r\n56')}CP=&&&&`, ['PW="1234\\r\\n56" must be 1 to 32 characters']],
       [`${HEADER.replace('Flag=4', 'Flag=300')}CP=&&&&`, ['Flag="300" must be a number 0..255']],
       [`${HEADER.replace('QN=20240501083000123', 'QN=2024')}CP=&&&&`, ['QN="2024" must be 17 digits']],
       [`${HEADER.replace('QN=20240501083000123', 'QN=20241301083000123')}CP=&&&&`, ['QN=20241301083000123 is not a valid calendar time']],

@@ -86,8 +86,12 @@ export interface Hj212PacketInput {
 export interface ParseOptions {
   /** Which CRC16 the device computes (per device: some loggers send the Modbus variant). Default 'hj212'. */
   crc?: CrcVariant;
-  /** The version this receiver speaks; a Flag declaring a newer one is refused. Default '2017'. */
-  version?: ReceiverVersion;
+  /**
+   * The newest version accepted: a Flag declaring a newer one is refused (a client that speaks one version, as the
+   * uplink does). Default: every version this codec knows (2005, 2017, 2025), each packet read as its Flag declares.
+   * Version bits no standard has assigned are always refused.
+   */
+  version?: Hj212Version;
   /** Largest accepted data segment in bytes. Default 9999. */
   maxLength?: number;
   /** Zone offset of the logger's clock for DataTime; default 480 (China Standard Time, UTC+8). */
@@ -96,7 +100,8 @@ export interface ParseOptions {
 
 export interface BuildOptions {
   crc?: CrcVariant;
-  version?: ReceiverVersion;
+  /** The version written in the Flag's bits 7..2 when the Flag is not given. Default '2017'. */
+  version?: Hj212Version;
   maxLength?: number;
 }
 
@@ -169,7 +174,7 @@ const QN_PATTERN = /^\d{17}$/;
 const ST_PATTERN = /^\d{2}$/;
 const CN_PATTERN = /^\d{4}$/;
 /** The standard's PW is 6 characters and MN 24; shorter and longer ones occur in the field and are accepted up to 32. */
-const PW_PATTERN = /^[^;,&]{1,32}$/;
+const PW_PATTERN = /^[^;,&\r\n]{1,32}$/;
 const MN_PATTERN = /^[0-9A-Za-z_-]{1,32}$/;
 const SMALL_INT = /^\d{1,4}$/;
 const FLAG_PATTERN = /^\d{1,3}$/;
@@ -203,7 +208,7 @@ export function parseDataSegment(segment: string, options: ParseOptions = {}): H
   }
   const st = required(header, 'ST', ST_PATTERN, '2 digits');
   const cn = required(header, 'CN', CN_PATTERN, '4 digits');
-  const pw = required(header, 'PW', PW_PATTERN, '1 to 32 characters');
+  const pw = required(header, 'PW', PW_PATTERN, '1 to 32 characters without ; , & CR or LF');
   const mn = required(header, 'MN', MN_PATTERN, '1 to 32 letters, digits, - or _');
   const packet: Hj212Packet = { st, cn, pw, mn, headerExtras, cp: [], data: { pollutants: new Map(), fields: new Map() } };
 
@@ -219,13 +224,14 @@ export function parseDataSegment(segment: string, options: ParseOptions = {}): H
       throw new Hj212Error('bad_field', `Flag=${JSON.stringify(preview(flagText))} must be a number 0..255`, { field: 'Flag' });
     }
     packet.flag = decodeFlag(Number(flagText));
-    const receiver = options.version ?? '2017';
-    if (packet.flag.versionBits > VERSION_BITS[receiver]) {
-      throw new Hj212Error(
-        'unsupported_version',
-        `Flag=${flagText} declares version bits ${packet.flag.versionBits} (${packet.flag.version ? `HJ 212-${packet.flag.version}` : 'unassigned'}); this receiver speaks HJ 212-${receiver}`,
-        { field: 'Flag', versionBits: packet.flag.versionBits },
-      );
+    const newest = options.version;
+    if (packet.flag.version === undefined || (newest !== undefined && packet.flag.versionBits > VERSION_BITS[newest])) {
+      const declared = packet.flag.version ? `HJ 212-${packet.flag.version}` : 'a version no standard has assigned';
+      const spoken = newest === undefined ? 'HJ/T 212-2005, HJ 212-2017 and HJ 212-2025' : `HJ 212-${newest} and older`;
+      throw new Hj212Error('unsupported_version', `Flag=${flagText} declares version bits ${packet.flag.versionBits} (${declared}); this side reads ${spoken}`, {
+        field: 'Flag',
+        versionBits: packet.flag.versionBits,
+      });
     }
   }
   const pnumText = header.get('PNUM');

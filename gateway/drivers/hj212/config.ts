@@ -11,6 +11,7 @@ import { canonicalCode, codeDef } from './codes.ts';
 /** The same character sets the codec accepts for MN and PW (codec.ts): the standard's 24 and 6 characters, up to 32 in the field. */
 const mnSchema = z.string().regex(/^[0-9A-Za-z_-]{1,32}$/, { message: 'expected an MN of 1 to 32 letters, digits, - or _' });
 const pwSchema = z.string().regex(/^[^;,&\r\n]{1,32}$/, { message: 'expected a PW of 1 to 32 characters without ; , & or line breaks' });
+const versionSchema = z.enum(['2005', '2017', '2025']);
 const pollutantCodeSchema = z.string().regex(/^[A-Za-z0-9]{1,16}$/, { message: 'expected a pollutant code such as w01018' });
 
 export const hj212DeviceSchema = z
@@ -24,6 +25,8 @@ export const hj212DeviceSchema = z
     meters: z.record(pollutantCodeSchema, idSchema),
     /** Use the values converted to reference O2 (ZsRtd/ZsAvg) where the device sends them. */
     converted: z.boolean().default(false),
+    /** The HJ 212 version this device is expected to send (default: the input's `version`); another one is accepted and warned about. */
+    version: versionSchema.optional(),
   })
   .superRefine((device, ctx) => {
     for (const code of Object.keys(device.meters)) {
@@ -40,8 +43,11 @@ export const hj212InputSchema = z
     name: z.string().min(1).optional(),
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535),
-    /** The HJ 212 version this receiver speaks; a Flag declaring a newer one is refused (QnRtn 6). */
-    version: z.enum(['2017', '2025']).default('2017'),
+    /**
+     * The HJ 212 version the devices are expected to send. Each packet is read and answered in the version its own Flag
+     * declares; one from another version is accepted, counted, and warned about (once an hour per device and version).
+     */
+    version: versionSchema.default('2017'),
     /** Largest frame (`##` to CR LF) accepted; longer ones are discarded by the stream decoder. 2017 allows 12 + 9999. */
     maxPacketBytes: z
       .number()

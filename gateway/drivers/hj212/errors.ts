@@ -9,7 +9,7 @@ import { CleanstreamError, type ErrorContext } from '../../../core/errors.ts';
  *   crc_mismatch         the CRC field differs from the CRC computed over the data segment (or is not 4 hex digits)
  *   missing_field        a mandatory field (ST, CN, PW, MN, CP; PNUM/PNO when the Flag says split; DataTime for data) is absent
  *   bad_field            a field or CP item is malformed (names the field, the value and what was expected)
- *   unsupported_version  the Flag declares a newer HJ 212 version than the receiver is configured for
+ *   unsupported_version  the Flag declares version bits no standard has assigned, or a version newer than the parser accepts
  *   garbage              bytes on a stream that are not part of any frame were discarded
  *   split_inconsistent   parts of one split message disagree (PNUM, header fields)
  *   split_timeout        a split message did not complete in time; its parts were dropped

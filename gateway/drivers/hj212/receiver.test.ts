@@ -7,13 +7,20 @@ import { STANDARD_EXAMPLE_FRAME } from './samples.ts';
 
 describe('peekHeader: what the receiver reads before checking a frame', () => {
   it('finds QN, PW, MN and the reply bit of the standard example, so the device (and its CRC) can be chosen', () => {
-    expect(peekHeader(Buffer.from(STANDARD_EXAMPLE_FRAME))).toEqual({ qn: '20160801085857223', pw: '100000', mn: '010000A8900016F000169DC0', replyRequested: true });
+    expect(peekHeader(Buffer.from(STANDARD_EXAMPLE_FRAME))).toEqual({ qn: '20160801085857223', pw: '100000', mn: '010000A8900016F000169DC0', replyRequested: true, version: '2017' });
   });
 
   it('ignores malformed values rather than addressing an answer to them', () => {
     const frame = Buffer.from('##0040QN=123;ST=32;CN=2011;PW=a;MN=bad mn!;Flag=4;CP=&&&&0000\r\n');
-    expect(peekHeader(frame)).toEqual({ pw: 'a', replyRequested: false });
+    expect(peekHeader(frame)).toEqual({ pw: 'a', replyRequested: false, version: '2017' });
     expect(peekHeader(Buffer.from('##00'))).toEqual({});
+  });
+
+  it('reads the version of the Flag, to answer a refusal in it; version bits no standard assigned give none', () => {
+    const header = (flag: number): unknown => peekHeader(Buffer.from(`##0040QN=20240501083000123;MN=M1;Flag=${flag};CP=&&&&0000\r\n`));
+    expect(header(8)).toEqual({ qn: '20240501083000123', mn: 'M1', replyRequested: false, version: '2025' });
+    expect(header(1)).toMatchObject({ replyRequested: true, version: '2005' });
+    expect(header(13)).toEqual({ qn: '20240501083000123', mn: 'M1', replyRequested: true });
   });
 });
 
@@ -24,6 +31,7 @@ describe('hj212 input config', () => {
     const config = hj212InputSchema.parse({ type: 'hj212', port: 9212, devices: [device] });
     expect(config).toMatchObject({ host: '127.0.0.1', version: '2017', maxPacketBytes: 10011, maxConnections: 5000, utcOffsetMinutes: 480 });
     expect(config.devices[0]).toMatchObject({ crc: 'hj212', converted: false });
+    expect(config.devices[0]?.version).toBeUndefined();
   });
 
   it('names a duplicate MN and a code without a catalog quantity', () => {

@@ -15,16 +15,18 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { CleanstreamError, TransportError, type ErrorContext } from '../../../core/errors.ts';
 import type { Reading } from '../../../core/reading.ts';
 import type { DriverContext, DriverEvents, InputDriver } from '../../driver.ts';
-import { FRAME_OVERHEAD_BYTES, parsePacket, type BuildOptions, type Hj212Packet, type ParseOptions } from './codec.ts';
+import { decodeFlag, FRAME_OVERHEAD_BYTES, parsePacket, type BuildOptions, type Hj212Packet, type Hj212Version, type ParseOptions } from './codec.ts';
 import type { Hj212DeviceConfig, Hj212InputConfig } from './config.ts';
 import { Hj212Error } from './errors.ts';
 import { isDataCommand, toReadings } from './readings.ts';
 import { buildDataAnswer, buildRequestAnswer, needsDataAnswer, QN_RTN, qnRtnFor, type QnRtn } from './replies.ts';
 import { Hj212Reassembler } from './split.ts';
-import { Hj212StreamDecoder } from './stream.ts';
+import { Hj212StreamDecoder, type Hj212StreamItem } from './stream.ts';
 
 /** Consecutive refused packets after which a connection is closed: a logger with a wrong PW will not fix itself. */
 const MAX_CONSECUTIVE_REFUSALS = 16;
+/** A device sending another version than configured is warned about again after this long (the packets are accepted). */
+const VERSION_WARNING_INTERVAL_MS = 3_600_000;
 
 export interface Hj212ReceiverStats {
   /** Open connections now. */
@@ -34,9 +36,20 @@ export interface Hj212ReceiverStats {
   closedConnections: Record<string, number>;
   /** Frames parsed and accepted (from a known device with the right PW). */
   packets: number;
+  /** Accepted frames by the version their Flag declares ('2005', '2017', '2025'; 'none' without a Flag); they add up to `packets`. */
+  packetsByVersion: Record<string, number>;
   readings: number;
-  /** Frames refused (parse errors, unknown MN, wrong PW), by reason. */
+  /**
+   * Frames refused, by reason: parse errors, unknown MN, wrong PW, bytes the stream decoder discarded (one count per
+   * discarded run: garbage, a frame cut short, over-long, incomplete at the end of the connection), and
+   * `connection_closed` for frames left unread in the chunk during which the receiver closed the connection. Every
+   * frame and discarded run is counted once, here or in `packets`.
+   */
   refused: Record<string, number>;
+  /** Accepted packets (or complete split messages) whose data could not be read as readings (bad DataTime, value), by reason. */
+  refusedData: Record<string, number>;
+  /** Split messages dropped incomplete or inconsistent (split_timeout, split_evicted, split_inconsistent, too_long). */
+  droppedSplitMessages: Record<string, number>;
   /** Bytes the stream decoder discarded (garbage, cut frames, over-long frames). */
   discardedBytes: number;
   answers: number;
@@ -48,6 +61,8 @@ interface PeekedHeader {
   pw?: string;
   mn?: string;
   replyRequested?: boolean;
+  /** The version the Flag declares, to answer in it. */
+  version?: Hj212Version;
 }
 
 const QN_TEXT = /^\d{17}$/;
@@ -72,14 +87,24 @@ export function peekHeader(frame: Buffer): PeekedHeader {
     if (key === 'QN' && QN_TEXT.test(value)) out.qn = value;
     else if (key === 'MN' && MN_TEXT.test(value)) out.mn = value;
     else if (key === 'PW' && PW_TEXT.test(value)) out.pw = value;
-    else if (key === 'Flag' && /^\d{1,3}$/.test(value)) out.replyRequested = (Number(value) & 1) === 1;
+    else if (key === 'Flag' && /^\d{1,3}$/.test(value) && Number(value) <= 255) {
+      const flag = decodeFlag(Number(value));
+      out.replyRequested = flag.replyRequested;
+      if (flag.version) out.version = flag.version;
+    }
   }
   return out;
 }
 
 /** A parsed packet without a Flag (2005-era uploads) expects no answer. */
 function addressOf(packet: Hj212Packet): PeekedHeader {
-  return { ...(packet.qn !== undefined ? { qn: packet.qn } : {}), pw: packet.pw, mn: packet.mn, replyRequested: packet.flag?.replyRequested ?? false };
+  return {
+    ...(packet.qn !== undefined ? { qn: packet.qn } : {}),
+    pw: packet.pw,
+    mn: packet.mn,
+    replyRequested: packet.flag?.replyRequested ?? false,
+    ...(packet.flag?.version ? { version: packet.flag.version } : {}),
+  };
 }
 
 interface Connection {
@@ -99,6 +124,8 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
   private readonly parseBase: ParseOptions;
   private readonly connections = new Set<Connection>();
   private readonly reportedSkips = new Set<string>();
+  /** When a device was last warned about sending another version than configured, by MN and declared version. */
+  private readonly versionWarnedAt = new Map<string, number>();
   private server: Server | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private boundPort: number | undefined;
@@ -106,8 +133,11 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     acceptedConnections: 0,
     closedConnections: {} as Record<string, number>,
     packets: 0,
+    packetsByVersion: {} as Record<string, number>,
     readings: 0,
     refused: {} as Record<string, number>,
+    refusedData: {} as Record<string, number>,
+    droppedSplitMessages: {} as Record<string, number>,
     discardedBytes: 0,
     answers: 0,
   };
@@ -119,7 +149,8 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     super();
     this.name = config.name ?? `hj212:${config.host}:${config.port}`;
     this.devices = new Map(config.devices.map((d) => [d.mn, d]));
-    this.parseBase = { version: config.version, maxLength: config.maxPacketBytes - FRAME_OVERHEAD_BYTES, utcOffsetMinutes: config.utcOffsetMinutes };
+    // No version limit: each packet is read as its own Flag declares (a device's configured version only warns).
+    this.parseBase = { maxLength: config.maxPacketBytes - FRAME_OVERHEAD_BYTES, utcOffsetMinutes: config.utcOffsetMinutes };
   }
 
   /** The port listened on (useful with port 0); undefined before start. */
@@ -132,7 +163,10 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
       connections: this.connections.size,
       ...this.counters,
       closedConnections: { ...this.counters.closedConnections },
+      packetsByVersion: { ...this.counters.packetsByVersion },
       refused: { ...this.counters.refused },
+      refusedData: { ...this.counters.refusedData },
+      droppedSplitMessages: { ...this.counters.droppedSplitMessages },
     };
   }
 
@@ -187,15 +221,20 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     socket.on('error', (err) => this.report('HJ212_CONNECTION', `connection from ${remote} failed: ${err.message}`, { address: remote, mn: conn.mn, reason: 'socket_error' }, err));
     socket.on('close', () => {
       this.connections.delete(conn);
-      const rest = conn.decoder.reset();
-      for (const item of rest) if (item.kind === 'discarded') this.counters.discardedBytes += Number(item.error.context.discardedBytes ?? 0);
+      // A frame cut short by the end of the connection is a refusal like any other.
+      this.countUnread(conn.decoder.reset());
     });
   }
 
   private receive(conn: Connection, chunk: Buffer): void {
     if (conn.socket.destroyed) return;
-    for (const item of conn.decoder.push(chunk)) {
-      if (conn.socket.destroyed) return;
+    const items = conn.decoder.push(chunk);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Hj212StreamItem;
+      if (conn.socket.destroyed) {
+        this.countUnread(items.slice(i));
+        return;
+      }
       if (item.kind === 'discarded') {
         const bytes = Number(item.error.context.discardedBytes ?? 0);
         this.counters.discardedBytes += bytes;
@@ -204,10 +243,12 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
         conn.junkBytes += bytes;
         if (item.error.reason === 'too_long') {
           this.close(conn, 'too_long', `sent a frame longer than ${this.config.maxPacketBytes} bytes`);
+          this.countUnread(items.slice(i + 1));
           return;
         }
         if (conn.junkBytes > this.config.maxPacketBytes) {
           this.close(conn, 'junk', `sent ${conn.junkBytes} bytes outside frames, more than one frame's worth (${this.config.maxPacketBytes})`);
+          this.countUnread(items.slice(i + 1));
           return;
         }
         continue;
@@ -216,9 +257,20 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
         this.handleFrame(conn, item.frame);
       } catch (err) {
         // A bug, not a bad frame (those are Hj212Errors): keep the process and the other connections alive.
+        this.counters.refused.internal_error = (this.counters.refused.internal_error ?? 0) + 1;
         this.close(conn, 'internal_error', `handling a frame failed: ${(err as Error).message}`);
+        this.countUnread(items.slice(i + 1));
         return;
       }
+    }
+  }
+
+  /** What the decoder cut but the receiver did not handle (the connection was closed): counted, not lost silently. */
+  private countUnread(items: readonly Hj212StreamItem[]): void {
+    for (const item of items) {
+      const reason = item.kind === 'discarded' ? item.error.reason : 'connection_closed';
+      if (item.kind === 'discarded') this.counters.discardedBytes += Number(item.error.context.discardedBytes ?? 0);
+      this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
     }
   }
 
@@ -246,6 +298,9 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     conn.junkBytes = 0;
     conn.refusals = 0;
     this.counters.packets++;
+    const declared = packet.flag?.version;
+    this.counters.packetsByVersion[declared ?? 'none'] = (this.counters.packetsByVersion[declared ?? 'none'] ?? 0) + 1;
+    if (declared !== undefined) this.checkVersion(conn, packet.mn, declared, device);
     // Answers from the logger to the platform's own requests: nothing to do, and never answered (no answer loops).
     if (packet.cn.startsWith('9')) return;
 
@@ -257,11 +312,11 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
         utcOffsetMinutes: this.config.utcOffsetMinutes,
       });
       const result = conn.reassembler.add(packet);
-      for (const dropped of result.dropped) this.report('HJ212_INVALID', `from ${conn.remote}: ${dropped.message}`, { address: conn.remote, mn: packet.mn, reason: dropped.reason }, dropped);
+      for (const dropped of result.dropped) this.dropSplit(conn, packet.mn, dropped);
       // Each part is its own transmission with its own OverTime/ReCount at the logger, so each is answered; a message
       // whose other parts never come is reported (split_timeout) rather than held back from the logger.
       if (result.complete) this.handleMessage(conn, result.complete, device);
-      else if (needsDataAnswer(packet)) this.answer(conn, buildDataAnswer(packet, this.answerOptions(device)));
+      else if (needsDataAnswer(packet)) this.answer(conn, buildDataAnswer(packet, this.answerOptions(device, packet.flag?.version)));
       return;
     }
     this.handleMessage(conn, packet, device);
@@ -282,7 +337,7 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
       } catch (err) {
         if (!(err instanceof Hj212Error)) throw err;
         const field = typeof err.context.field === 'string' ? err.context.field : undefined;
-        this.refuse(conn, addressOf(packet), qnRtnFor(err.reason, field), err.reason, err.message, err);
+        this.refuse(conn, addressOf(packet), qnRtnFor(err.reason, field), err.reason, err.message, err, 'data');
         return;
       }
       if (readings.length > 0) {
@@ -290,17 +345,17 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
         this.emit('scan', readings);
       }
       // Answered once the readings are with the gateway's publisher, which owns delivery from here on.
-      if (needsDataAnswer(packet)) this.answer(conn, buildDataAnswer(packet, this.answerOptions(device)));
+      if (needsDataAnswer(packet)) this.answer(conn, buildDataAnswer(packet, this.answerOptions(device, packet.flag?.version)));
       return;
     }
     if (packet.cn.startsWith('2')) {
       // Other uploads (2021 run state, 2041 run time, 2081 boot time): accepted, no readings.
-      if (needsDataAnswer(packet)) this.answer(conn, buildDataAnswer(packet, this.answerOptions(device)));
+      if (needsDataAnswer(packet)) this.answer(conn, buildDataAnswer(packet, this.answerOptions(device, packet.flag?.version)));
       return;
     }
     if (packet.flag?.replyRequested && packet.qn !== undefined) {
       // A request this receiver does not execute (it accepts uploads only).
-      this.answer(conn, buildRequestAnswer(packet, QN_RTN.refused, this.answerOptions(device)));
+      this.answer(conn, buildRequestAnswer(packet, QN_RTN.refused, this.answerOptions(device, packet.flag?.version)));
     }
   }
 
@@ -308,20 +363,50 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
    * A refusal is answered (9011) when it can be addressed (QN and MN readable) and the sender did not say it wants no
    * answer: a frame too broken to parse is answered unless its Flag is readable and says no reply.
    */
-  private refuse(conn: Connection, header: PeekedHeader, qnRtn: QnRtn, reason: string, detail: string, cause?: Error): void {
-    this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
+  private refuse(conn: Connection, header: PeekedHeader, qnRtn: QnRtn, reason: string, detail: string, cause?: Error, what: 'frame' | 'data' = 'frame'): void {
+    const counter = what === 'frame' ? this.counters.refused : this.counters.refusedData;
+    counter[reason] = (counter[reason] ?? 0) + 1;
     conn.refusals++;
     const mn = header.mn;
     this.report('HJ212_REFUSED', `refused a packet from ${conn.remote}${mn ? ` (MN=${mn})` : ''}: ${detail}; QnRtn=${qnRtn}`, { address: conn.remote, mn, reason, qnRtn }, cause);
     if (header.qn !== undefined && mn !== undefined && header.replyRequested !== false) {
-      this.answer(conn, buildRequestAnswer({ qn: header.qn, mn, pw: header.pw ?? '' }, qnRtn, this.answerOptions(this.devices.get(mn))));
+      let refusal: string;
+      try {
+        refusal = buildRequestAnswer({ qn: header.qn, mn, pw: header.pw ?? '' }, qnRtn, this.answerOptions(this.devices.get(mn), header.version));
+      } catch (err) {
+        // The refused packet's own fields cannot be echoed in a frame (a separator in them): no answer, not a crash.
+        if (!(err instanceof Hj212Error)) throw err;
+        this.report('HJ212_REFUSED', `cannot answer the refused packet from ${conn.remote} (MN=${mn}): ${err.message}`, { address: conn.remote, mn, reason: 'unanswerable' }, err);
+        refusal = '';
+      }
+      if (refusal !== '') this.answer(conn, refusal);
     }
     if (conn.refusals >= MAX_CONSECUTIVE_REFUSALS) this.close(conn, 'refused', `${conn.refusals} packets in a row were refused`);
   }
 
-  /** Answers carry the device's own CRC variant: a logger that computes the Modbus CRC checks answers with it too. */
-  private answerOptions(device: Hj212DeviceConfig | undefined): BuildOptions {
-    return { version: this.config.version, crc: device?.crc ?? 'hj212' };
+  /**
+   * Answers carry the device's own CRC variant (a logger that computes the Modbus CRC checks answers with it too) and
+   * the version the packet declared: a 2017 logger may not take an answer with 2025 version bits, nor the reverse.
+   * Without a readable version, the device's configured one.
+   */
+  private answerOptions(device: Hj212DeviceConfig | undefined, declared: Hj212Version | undefined): BuildOptions {
+    return { version: declared ?? device?.version ?? this.config.version, crc: device?.crc ?? 'hj212' };
+  }
+
+  /** A packet in another version than the device is configured for is accepted; it is worth a warning, not one per packet. */
+  private checkVersion(conn: Connection, mn: string, declared: Hj212Version, device: Hj212DeviceConfig): void {
+    const expected = device.version ?? this.config.version;
+    if (declared === expected) return;
+    const key = `${mn}|${declared}`;
+    const now = Date.now();
+    const last = this.versionWarnedAt.get(key);
+    if (last !== undefined && now - last < VERSION_WARNING_INTERVAL_MS) return;
+    this.versionWarnedAt.set(key, now);
+    this.report(
+      'HJ212_VERSION_MISMATCH',
+      `MN=${mn} sends HJ 212-${declared} packets (Flag version bits), configured for HJ 212-${expected}: accepted and answered in HJ 212-${declared} (warned at most once an hour)`,
+      { address: conn.remote, mn, reason: 'version_mismatch', declared, expected },
+    );
   }
 
   private answer(conn: Connection, frame: string): void {
@@ -344,13 +429,16 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     this.counters.closedConnections[reason] = (this.counters.closedConnections[reason] ?? 0) + 1;
   }
 
+  private dropSplit(conn: Connection, mn: string | undefined, dropped: Hj212Error): void {
+    this.counters.droppedSplitMessages[dropped.reason] = (this.counters.droppedSplitMessages[dropped.reason] ?? 0) + 1;
+    this.report('HJ212_INVALID', `from ${conn.remote}: ${dropped.message}`, { address: conn.remote, mn, reason: dropped.reason }, dropped);
+  }
+
   private expireSplits(): void {
     const now = Date.now();
     for (const conn of this.connections) {
       if (!conn.reassembler || conn.reassembler.pendingMessages === 0) continue;
-      for (const dropped of conn.reassembler.expire(now)) {
-        this.report('HJ212_INVALID', `from ${conn.remote}: ${dropped.message}`, { address: conn.remote, mn: conn.mn, reason: dropped.reason }, dropped);
-      }
+      for (const dropped of conn.reassembler.expire(now)) this.dropSplit(conn, conn.mn, dropped);
     }
   }
 

@@ -3,7 +3,8 @@
  * -> ingest -> a real InfluxDB 1.x. What users rely on: a logger's minute and real-time values land in InfluxDB at
  * their DataTime, converted to canonical units, with the data flag as quality; a device that computes the Modbus CRC
  * works when configured so; a wrong PW is refused with 9011 QnRtn=3 and writes nothing; a client sending an
- * over-long frame or garbage is dropped while the loggers next to it carry on.
+ * over-long frame or garbage is dropped while the loggers next to it carry on; each packet is read and answered in the
+ * HJ 212 version its own Flag declares, whatever version the receiver is configured for.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +33,8 @@ const WATER_MN = 'PAPER01WATER000000000001';
 const STACK_MN = 'PAPER01STACK000000000001';
 const WATER_METERS = { w01018: 'outfall-1-cod', w00000: 'outfall-1-flow', w21003: 'outfall-1-nh3n', w01001: 'outfall-1-ph' };
 const STACK_METERS = { a21026: 'stack-1-cems', a19001: 'stack-1-cems' };
+const DYEING_WATER_MN = 'DYEING01WATER00000000001';
+const DYEING_STACK_MN = 'DYEING01STACK00000000001';
 
 
 describe('HJ 212 data loggers -> gateway -> MQTT -> ingest -> InfluxDB', () => {
@@ -42,11 +45,12 @@ describe('HJ 212 data loggers -> gateway -> MQTT -> ingest -> InfluxDB', () => {
   let registry: PlantRegistry;
   let workDir: string;
   let port: number;
+  let port2025: number;
 
   beforeAll(async () => {
     workDir = mkdtempSync(path.join(tmpdir(), 'cs-hj212-rx-'));
     registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
-    [influx, broker, port] = await Promise.all([startInfluxd(), startBroker(), freePort()]);
+    [influx, broker, port, port2025] = await Promise.all([startInfluxd(), startBroker(), freePort(), freePort()]);
     ingest = await startIngest(parseIngestConfig('test ingest', { mqtt: { url: broker.url }, clientId: 'ingest-hj212', influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 50 }, timestamps: { backfill: true } }), {
       registry,
       connectTimeoutMs: 5000,
@@ -64,7 +68,15 @@ describe('HJ 212 data loggers -> gateway -> MQTT -> ingest -> InfluxDB', () => {
           devices: [
             { mn: WATER_MN, pw: '123456', plant: 'paper-01', meters: WATER_METERS },
             { mn: STACK_MN, pw: 'abc123', plant: 'paper-01', crc: 'modbus', meters: STACK_METERS },
+            { mn: DYEING_WATER_MN, pw: '222222', plant: 'dyeing-01', meters: { w01018: 'outfall-1-cod' } },
           ],
+        },
+        {
+          type: 'hj212',
+          port: port2025,
+          version: '2025',
+          idleTimeoutMs: 10_000,
+          devices: [{ mn: DYEING_STACK_MN, pw: '333333', plant: 'dyeing-01', meters: { a21026: 'stack-1-cems' } }],
         },
       ],
     });
@@ -139,6 +151,41 @@ describe('HJ 212 data loggers -> gateway -> MQTT -> ingest -> InfluxDB', () => {
     const input = gateway.stats().inputs[0]!;
     expect(input.type).toBe('hj212');
     expect(input.errors).toBeGreaterThanOrEqual(3);
+  });
+
+  it('keeps the readings of a packet in another version than configured and answers it in its own version', async () => {
+    const common = { host: '127.0.0.1', intervalMs: 20, overTimeMs: 2000, reCount: 1, startDataTime: T0 };
+    const errorsBefore = gateway.stats().inputs.map((i) => i.errors);
+    // Public real-time data of a 2025 logger, Flag=8 (no answer asked), into an input configured for 2017 (the default).
+    const rtd = (code: string, t: number): number => 40 + (t - T0) / 30_000;
+    const flag8 = startHj212Logger({ ...common, port, mn: DYEING_WATER_MN, pw: '222222', codes: ['w01018'], source: { value: rtd }, cn: '2011', count: 3, version: '2025', replyRequested: false });
+    await flag8.done;
+    expect(flag8.sent.map((p) => p.outcome)).toEqual(['sent', 'sent', 'sent']);
+    // The same device's minute data with Flag=9 (2025, answer asked): answered with 2025 version bits.
+    const flag9 = startHj212Logger({ ...common, port, mn: DYEING_WATER_MN, pw: '222222', codes: ['w01018'], source: { value: () => 50 }, cn: '2051', count: 2, startDataTime: T0 + 3_600_000, version: '2025' });
+    // A 2017 logger (Flag=5) on the input configured for 2025: answered with 2017 version bits (Flag=4), not Flag=8.
+    const flag5 = startHj212Logger({ ...common, port: port2025, mn: DYEING_STACK_MN, pw: '333333', codes: ['a21026'], source: { value: () => 20 }, cn: '2011', count: 2 });
+    await Promise.all([flag9.done, flag5.done]);
+    expect(flag9.sent.map((p) => [p.outcome, p.answerVersion])).toEqual([['acknowledged', '2025'], ['acknowledged', '2025']]);
+    expect(flag5.sent.map((p) => [p.outcome, p.answerVersion])).toEqual([['acknowledged', '2017'], ['acknowledged', '2017']]);
+
+    await until('the readings written', () => ingest.stats().writtenReadings >= 26 + 7, 10_000);
+    await ingest.flush();
+    const cod = await influx.query<{ time: number; cod: number }>(`SELECT cod FROM water WHERE plant = 'dyeing-01' AND meter = 'outfall-1-cod' ORDER BY time`, DB);
+    expect(cod).toEqual([
+      { time: T0, cod: 40 },
+      { time: T0 + 30_000, cod: 41 },
+      { time: T0 + 60_000, cod: 42 },
+      { time: T0 + 3_600_000, cod: 50 },
+      { time: T0 + 3_660_000, cod: 50 },
+    ]);
+    const so2 = await influx.query<{ time: number; so2: number }>(`SELECT so2 FROM emissions WHERE plant = 'dyeing-01' ORDER BY time`, DB);
+    expect(so2).toEqual([
+      { time: T0, so2: 20 },
+      { time: T0 + 30_000, so2: 20 },
+    ]);
+    // One warning per device and version, not one per packet: 5 packets of 2025 into the 2017 input, 2 of 2017 into the 2025 one.
+    expect(gateway.stats().inputs.map((i, n) => i.errors - (errorsBefore[n] ?? 0))).toEqual([1, 1]);
   });
 
   it('accepts a minute packet written by hand (not by our codec) and answers it with a 9014 the standard\'s own CRC accepts', async () => {
