@@ -22,6 +22,11 @@ import { startTestModbusServer } from './servers.ts';
 import { until } from '../../harness/wait.ts';
 
 const POLL_MS = 100;
+/**
+ * The ACL test's poll interval: 200 ms, so that a loaded machine's late timer costs one tick rather than three (the
+ * refused plant makes the gateway reconnect again and again, busy work that a starved CPU turns into late timers).
+ */
+const ACL_POLL_MS = 200;
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-auth-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
@@ -106,7 +111,7 @@ describe('gateway and broker users', () => {
             type: 'modbus',
             host: '127.0.0.1',
             port: modbusPort,
-            pollIntervalMs: POLL_MS,
+            pollIntervalMs: ACL_POLL_MS,
             registers: [
               { plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', unit: 'mg/L', area: 'holding', address: 0, type: 'uint16' },
               { plant: 'steel-01', meter: 'stack-1-so2', quantity: 'so2', unit: 'mg/m3', area: 'holding', address: 1, type: 'uint16' },
@@ -118,7 +123,7 @@ describe('gateway and broker users', () => {
     );
     try {
       const startedAt = Date.now();
-      await until('paper-01 batches flowing after the refusals', () => received.filter((r) => r.batch.sentAt > startedAt + 3_000).length >= 10, 20_000);
+      await until('paper-01 batches flowing after the refusals', () => received.filter((r) => r.batch.sentAt > startedAt + 3_000).length >= 20, 20_000);
       expect(received.every((r) => r.topic === topics.readings('paper-01', 'gw-auth'))).toBe(true);
       expect(denied.some((d) => d.includes(topics.readings('steel-01', 'gw-auth')))).toBe(true);
       const refusal = lines.find((l) => l.code === 'PUBLISH_REFUSED');
@@ -137,15 +142,23 @@ describe('gateway and broker users', () => {
       const paperStamps = received.map((r) => r.batch.readings[0]!.ts);
       const unique = [...new Set(paperStamps)];
       expect(unique).toEqual([...unique].sort((a, b) => a - b));
-      // A tick the driver skipped because the previous poll overran (a loaded machine) is reported as an input error,
-      // not lost by the publisher: every gap must be whole ticks, and no more ticks missing than the driver reported.
+      // A tick the driver did not poll (its timer fired late, or the previous poll overran, on a loaded machine) is
+      // reported as an input error, not lost by the publisher: every gap is whole ticks, and each run of missing ticks
+      // is an error the input reported (one MODBUS_TICKS_MISSED covers a run). However many errors were reported,
+      // missing ticks stay a small part of the stream (10 %: a timer 300 ms late on a loaded machine is one or two
+      // ticks of the ~40 observed): the refused plant must not cost the allowed one its readings.
       let missingTicks = 0;
+      let gaps = 0;
       for (let i = 1; i < unique.length; i++) {
         const gap = unique[i]! - unique[i - 1]!;
-        expect(gap % POLL_MS).toBe(0);
-        missingTicks += gap / POLL_MS - 1;
+        expect(gap % ACL_POLL_MS).toBe(0);
+        if (gap > ACL_POLL_MS) gaps++;
+        missingTicks += gap / ACL_POLL_MS - 1;
       }
-      expect(missingTicks).toBeLessThanOrEqual(gateway.stats().inputs[0]!.errors);
+      expect(gaps, `${gaps} runs of missing ticks`).toBeLessThanOrEqual(gateway.stats().inputs[0]!.errors);
+      expect(missingTicks, `${missingTicks} ticks missing of ${unique.length}`).toBeLessThanOrEqual(Math.ceil(0.1 * (unique.length + missingTicks)));
+      // and what was read is the register's value (5), or value-less where a poll failed
+      expect(received.flatMap((r) => r.batch.readings).every((r) => (r.quality === 'good' ? r.value === 5 : r.value === null))).toBe(true);
     } catch (err) {
       throw new Error(`${(err as Error).message}\nlog:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`, { cause: err });
     } finally {

@@ -12,7 +12,8 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { startBroker } from '../../../deploy/broker.ts';
 import { freePort } from '../../harness/ports.ts';
-import { decodeBatch, type ReadingBatch } from '../../../core/reading.ts';
+import { decodeBatch, type BatchReading, type ReadingBatch } from '../../../core/reading.ts';
+import type { InputStats } from '../../../gateway/health.ts';
 import { topics } from '../../../core/topics.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
@@ -24,6 +25,26 @@ const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-outage-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
+/** "A few percent": what a user reading the plant's figures accepts as ticks without a value on a loaded machine. */
+const FEW = 0.03;
+
+/**
+ * The Modbus device never goes away in these tests, and the broker's state must not change what is read. A bad
+ * reading (value-less, quality bad) is allowed only where the driver says why: a poll that timed out on a loaded
+ * machine, reported as an input error (MODBUS_REQUEST, one per failed request). The one exception is a tick that
+ * comes before the driver's first connection to the device is open (it polls on the interval from the start):
+ * such ticks are bad without an error of their own, and only before the first good reading. So: every bad reading is
+ * value-less, those after the first good reading are no more than the input reported errors, and all of them are at
+ * most a few percent of the readings.
+ */
+function expectFewBadReadings(readings: BatchReading[], input: InputStats): void {
+  const bad = readings.filter((r) => r.quality !== 'good');
+  expect(bad.every((r) => r.quality === 'bad' && r.value === null), JSON.stringify(bad)).toBe(true);
+  const firstGood = readings.findIndex((r) => r.quality === 'good');
+  const badOnceConnected = readings.slice(firstGood).filter((r) => r.quality !== 'good').length;
+  expect(badOnceConnected, `bad readings once connected against ${input.errors} reported input errors`).toBeLessThanOrEqual(input.errors);
+  expect(bad.length, `bad readings of ${readings.length}`).toBeLessThanOrEqual(Math.ceil(FEW * readings.length));
+}
 
 describe('gateway while the broker is down', () => {
   it('keeps every batch in order and delivers them once the broker is up', async () => {
@@ -74,11 +95,11 @@ describe('gateway while the broker is down', () => {
       expect(received.slice(0, handedOver).map((b) => b.seq)).toEqual(Array.from({ length: handedOver }, (_, i) => i));
       const stamps = received.map((b) => b.readings[0]!.ts);
       expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
-      // A poll that times out on a loaded machine is a value-less bad reading (correct); every value read is the register's.
+      // The device is up the whole time: every value read is the register's, and bad readings are within what
+      // expectFewBadReadings allows (the broker's absence makes none of them).
       const readings = received.map((b) => b.readings[0]!);
-      expect(readings.filter((r) => r.quality !== 'good').every((r) => r.value === null)).toBe(true);
       expect(readings.filter((r) => r.quality === 'good').every((r) => r.value === 42)).toBe(true);
-      expect(readings.filter((r) => r.quality === 'good').length).toBeGreaterThan(readings.length / 2);
+      expectFewBadReadings(readings, gateway.stats().inputs[0]!);
       expect(gateway.stats().publisher.publishErrors).toBe(0);
     } finally {
       await gateway.stop();
@@ -157,17 +178,23 @@ describe('gateway when the broker goes down for 30 s mid-stream', () => {
         const readings = firstArrivals().flatMap((b) => b.readings.filter((r) => r.meter === meter));
         const stamps = readings.map((r) => r.ts);
         let missingTicks = 0;
+        let gaps = 0;
         for (let i = 1; i < stamps.length; i++) {
           const gap = stamps[i]! - stamps[i - 1]!;
           expect(gap).toBeGreaterThan(0);
           expect(gap % POLL_MS).toBe(0);
+          if (gap > POLL_MS) gaps++;
           missingTicks += gap / POLL_MS - 1;
         }
-        expect(missingTicks).toBeLessThanOrEqual(inputErrors);
-        expect(stamps.length).toBeGreaterThan((OUTAGE_MS / POLL_MS) * 0.8);
-        // a poll that timed out is a value-less bad reading; every value read is the register's
-        expect(readings.every((r) => (r.quality === 'good' ? r.value === (meter === 'outfall-1-cod' ? 42 : 7) : r.value === null))).toBe(true);
-        expect(readings.filter((r) => r.quality === 'good').length).toBeGreaterThan(readings.length / 2);
+        // Ticks missing downstream are ones the driver reported as not polled, never ones lost on the way: each run of
+        // them is an input error (MODBUS_TICKS_MISSED names how many ticks a late timer let pass, one error for the
+        // run; MODBUS_POLL_OVERRUN one per tick). And they are a few, not a share of the outage.
+        expect(gaps, `${gaps} runs of missing ticks against ${inputErrors} input errors`).toBeLessThanOrEqual(inputErrors);
+        expect(missingTicks, `${missingTicks} ticks missing of ${stamps.length}`).toBeLessThanOrEqual(Math.ceil(FEW * stamps.length));
+        expect(stamps.length).toBeGreaterThan(OUTAGE_MS / POLL_MS);
+        // The device is up the whole time: every value read is the register's, bad readings as expectFewBadReadings allows.
+        expect(readings.filter((r) => r.quality === 'good').every((r) => r.value === (meter === 'outfall-1-cod' ? 42 : 7))).toBe(true);
+        expectFewBadReadings(readings, gateway.stats().inputs[0]!);
       }
     } finally {
       await gateway.stop();

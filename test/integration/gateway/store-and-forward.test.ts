@@ -22,6 +22,8 @@ import { until } from '../../harness/wait.ts';
 import { startCli, type CliProcess } from '../../harness/cli.ts';
 
 const POLL_MS = 100;
+/** How long after its first tick a starting gateway may still be opening its Modbus connection (its ticks then are bad). */
+const START_WINDOW_MS = 1_000;
 const workDir = mkdtempSync(path.join(tmpdir(), 'cs-gw-saf-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
@@ -85,6 +87,7 @@ inputs:
       // The gateway dies with batches queued, and starts again while the broker is still away.
       gateway.proc.kill('SIGKILL');
       await gateway.exited;
+      const firstRunLog = gateway.log;
       const queuedAtKill = await queuedSeqs(path.join(dataDir, 'queue'));
       expect(queuedAtKill.length).toBeGreaterThanOrEqual(20); // ~3 s at 2 batches per 100 ms scan
       gateway = startGatewayProcess(configFile);
@@ -113,11 +116,24 @@ inputs:
         expect(stamps.length).toBeGreaterThan(50);
         for (let i = 1; i < stamps.length; i++) expect(stamps[i]!, `${meter} reading ${i}`).toBeGreaterThan(stamps[i - 1]!);
       }
-      // The device stays up: readings are good, except ticks the restarted gateway polled before its Modbus connection
-      // was back or that timed out on a loaded machine, which arrive as value-less bad readings (never a wrong value).
+      // The device stays up and its registers never change: every good reading carries the register's value, through
+      // the queue, the kill and the replay.
+      const registerValue: Record<string, number> = { 'outfall-1-cod': 42, 'stack-1-so2': 7 };
       const all = firstCopies.flatMap((b) => b.readings);
-      expect(all.filter((r) => r.quality !== 'good').every((r) => r.quality === 'bad' && r.value === null)).toBe(true);
-      expect(all.filter((r) => r.quality === 'good').length / all.length).toBeGreaterThan(0.9);
+      const wrong = all.filter((r) => r.quality === 'good' && r.value !== registerValue[r.meter]);
+      expect(wrong, 'good readings with a value the register does not hold').toEqual([]);
+      // Bad readings (value-less, never a wrong value) only where a user expects them: the ticks a gateway process polls
+      // in its first second, before its Modbus connection is open (each start: the first run's and the restarted
+      // one's, whose batches are those after the last one queued at the kill); anywhere else only a poll that timed out
+      // on a loaded machine, which the gateway logs (MODBUS_REQUEST), and at most a few percent of the readings.
+      const bad = firstCopies.flatMap((b) => b.readings.filter((r) => r.quality !== 'good').map((r) => ({ ...r, seq: b.seq })));
+      expect(bad.every((r) => r.quality === 'bad' && r.value === null), JSON.stringify(bad)).toBe(true);
+      const firstTs = (run: ReadingBatch[]) => Math.min(...run.flatMap((b) => b.readings.map((r) => r.ts)));
+      const startOfRun = [firstTs(firstCopies.filter((b) => b.seq <= lastQueued)), firstTs(firstCopies.filter((b) => b.seq > lastQueued))];
+      const inStartWindow = (r: { ts: number; seq: number }) => r.ts < startOfRun[r.seq <= lastQueued ? 0 : 1]! + START_WINDOW_MS;
+      const unexplained = bad.filter((r) => !inStartWindow(r));
+      if (unexplained.length > 0) expect([...firstRunLog, ...gateway.log].some((l) => l.includes('MODBUS_REQUEST')), JSON.stringify(unexplained)).toBe(true);
+      expect(bad.length, `bad readings of ${all.length}`).toBeLessThanOrEqual(Math.ceil(0.03 * all.length));
     } catch (err) {
       throw new Error(`${(err as Error).message}\ngateway output:\n${gateway.log.join('\n')}`, { cause: err });
     } finally {

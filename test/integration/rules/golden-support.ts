@@ -123,3 +123,116 @@ export function goldenLine(t: AlertTransition, startMs: number): string {
   const v = a.value === null ? '-' : String(Number(a.value.toPrecision(3)));
   return `${t.transition} ${a.rule} ${a.plant}/${a.meter} ${hhmm} ${v}${a.limit !== null && t.transition !== 'cleared' ? ` limit ${a.limit}` : ''}`;
 }
+
+/**
+ * Expected rows for a scenario's scripted faults, worked out here from the feed's readings and the rule's own
+ * figures with the plainest code that does the job, not with the rules engine (which is what the golden tables
+ * test). Each returns rows in goldenLine's format.
+ */
+export interface PointSample {
+  ts: number;
+  value: number | null;
+  quality: string;
+}
+
+/** One point's readings in the feed, once per timestamp (a duplicated send counted once), in time order. */
+export function pointSamples(feed: readonly FeedMessage[], plant: string, meter: string, quantity: string): PointSample[] {
+  const byTs = new Map<number, PointSample>();
+  for (const m of feed) {
+    if (m.payload.plant !== plant) continue;
+    for (const r of m.payload.readings) if (r.meter === meter && r.quantity === quantity && !byTs.has(r.ts)) byTs.set(r.ts, { ts: r.ts, value: r.value, quality: r.quality });
+  }
+  return [...byTs.values()].sort((a, b) => a.ts - b.ts);
+}
+
+function hhmm(at: number, startMs: number): string {
+  const mins = Math.round((at - startMs) / 60_000);
+  return `${String(Math.floor(mins / 60)).padStart(2, '0')}:${String(mins % 60).padStart(2, '0')}`;
+}
+const fig = (v: number): string => String(Number(v.toPrecision(3)));
+
+/**
+ * A limit: raised at the first value over `max`; while open, each return over `max` after a value at or under it
+ * is the same alert updated; cleared at the first value under `clearBelow`.
+ */
+export function expectedLimitRows(samples: readonly PointSample[], o: { rule: string; plant: string; meter: string; max: number; clearBelow: number; startMs: number }): string[] {
+  const rows: string[] = [];
+  let open = false;
+  let wasOver = false;
+  const key = `${o.rule} ${o.plant}/${o.meter}`;
+  for (const s of samples) {
+    if (s.value === null || s.quality !== 'good') continue;
+    const over = s.value > o.max;
+    if (!open && over) {
+      rows.push(`raised ${key} ${hhmm(s.ts, o.startMs)} ${fig(s.value)} limit ${o.max}`);
+      open = true;
+    } else if (open && over && !wasOver) rows.push(`updated ${key} ${hhmm(s.ts, o.startMs)} ${fig(s.value)} limit ${o.max}`);
+    else if (open && s.value < o.clearBelow) {
+      rows.push(`cleared ${key} ${hhmm(s.ts, o.startMs)} ${fig(s.value)}`);
+      open = false;
+    }
+    wasOver = over;
+  }
+  return rows;
+}
+
+/** A flatline: raised at the `samples`-th value in a row within `epsilon` of the first; cleared at the first that moves away. */
+export function expectedFlatlineRows(samples: readonly PointSample[], o: { rule: string; plant: string; meter: string; epsilon: number; samples: number; startMs: number }): string[] {
+  const rows: string[] = [];
+  const key = `${o.rule} ${o.plant}/${o.meter}`;
+  let runStart = 0;
+  let open = false;
+  samples.forEach((s, i) => {
+    const first = samples[runStart]!;
+    if (Math.abs(s.value! - first.value!) > o.epsilon) {
+      if (open) rows.push(`cleared ${key} ${hhmm(s.ts, o.startMs)} ${fig(s.value!)}`);
+      open = false;
+      runStart = i;
+    } else if (!open && i - runStart + 1 >= o.samples) {
+      rows.push(`raised ${key} ${hhmm(s.ts, o.startMs)} ${fig(s.value!)}`);
+      open = true;
+    }
+  });
+  return rows;
+}
+
+/** A quality share: the share (%) of bad readings among those of the last `windowMs` (both ends in); raised over `maxPct`, cleared at or under `clearPct`. */
+export function expectedQualityRows(samples: readonly PointSample[], o: { rule: string; plant: string; meter: string; windowMs: number; maxPct: number; clearPct: number; startMs: number }): string[] {
+  const rows: string[] = [];
+  const key = `${o.rule} ${o.plant}/${o.meter}`;
+  let open = false;
+  for (const s of samples) {
+    const inWindow = samples.filter((x) => x.ts >= s.ts - o.windowMs && x.ts <= s.ts);
+    const pct = (100 * inWindow.filter((x) => x.quality === 'bad').length) / inWindow.length;
+    if (!open && pct > o.maxPct) {
+      rows.push(`raised ${key} ${hhmm(s.ts, o.startMs)} ${fig(pct)} limit ${o.maxPct}`);
+      open = true;
+    } else if (open && pct <= o.clearPct) {
+      rows.push(`cleared ${key} ${hhmm(s.ts, o.startMs)} ${fig(pct)}`);
+      open = false;
+    }
+  }
+  return rows;
+}
+
+/** A limit on hourly means (clock hours), judged when each hour ends: raised over `max`, cleared under `clearBelow`. */
+export function expectedHourlyMeanRows(samples: readonly PointSample[], o: { rule: string; plant: string; meter: string; max: number; clearBelow: number; minSamples: number; startMs: number }): string[] {
+  const HOUR = 3_600_000;
+  const rows: string[] = [];
+  const key = `${o.rule} ${o.plant}/${o.meter}`;
+  const hours = new Map<number, number[]>();
+  for (const s of samples) if (s.value !== null && s.quality === 'good') hours.set(Math.floor(s.ts / HOUR) * HOUR, [...(hours.get(Math.floor(s.ts / HOUR) * HOUR) ?? []), s.value]);
+  let open = false;
+  for (const [hour, values] of [...hours].sort((a, b) => a[0] - b[0])) {
+    if (values.length < o.minSamples) continue;
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    if (!open && mean > o.max) {
+      rows.push(`raised ${key} ${hhmm(hour + HOUR, o.startMs)} ${fig(mean)} limit ${o.max}`);
+      open = true;
+    } else if (open && mean < o.clearBelow) {
+      rows.push(`cleared ${key} ${hhmm(hour + HOUR, o.startMs)} ${fig(mean)}`);
+      open = false;
+    }
+  }
+  return rows;
+}

@@ -3,10 +3,11 @@
  * broker into the rules service, gives exactly the alert sequence below. Rows read
  * `transition rule plant/meter hh:mm(after the scenario start, event time) value [limit]`.
  *
- * The tables were checked against the scenarios' scripts (simulators/scenarios/*.yaml): the COD upset at paper-01
- * from 02:00 peaking near 150 mg/L against GB 3544's 90; the dyeing works' COD analyser stuck 02:00-05:00; the
- * comm loss, dropout and NaN windows of meter-offline; steel-01's NOx excursion judged on hourly means. Rows outside
- * the scripted faults are the simulator's own normal variation (dyeing-01's NH3-N runs close to its 10 mg/L limit).
+ * The rows of the scripted faults are not only recorded: each test works them out again from the scenario's script
+ * (the fault's window and magnitude), the feed's readings of that point, the limit from the standard's data file and
+ * the rule's clear condition, with plain code here (golden-support.ts `expected*Rows`), and asserts them, so that a
+ * table recorded from a wrong engine cannot pass for right. Rows outside the scripted faults are the simulator's own
+ * normal variation (dyeing-01's NH3-N runs close to its 10 mg/L limit) and are checked against the recorded tables.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +19,52 @@ import type { Scenario } from '../../../simulators/scenario.ts';
 import type { FeedMessage } from '../../../simulators/feed.ts';
 import { topics } from '../../../core/topics.ts';
 import { freePort } from '../../harness/ports.ts';
-import { endOfFeed, feedOf, goldenLine, inlineScenario, publishFeed, scenario, scenarioWith, startGoldenRules } from './golden-support.ts';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { Fault } from '../../../simulators/faults.ts';
+import {
+  endOfFeed,
+  expectedFlatlineRows,
+  expectedHourlyMeanRows,
+  expectedLimitRows,
+  expectedQualityRows,
+  feedOf,
+  goldenLine,
+  inlineScenario,
+  pointSamples,
+  publishFeed,
+  scenario,
+  scenarioWith,
+  startGoldenRules,
+} from './golden-support.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+
+/** A limit as the standard's data file states it (rules/limits/standards), read here without the rules' catalog code. */
+function standardMax(file: string, quantity: string, category: string): number {
+  const doc = parse(readFileSync(path.join(ROOT, 'rules/limits/standards', file), 'utf8')) as { entries: { quantity: string; category?: string; max?: number }[] };
+  const entry = doc.entries.find((e) => e.quantity === quantity && e.category === category);
+  if (entry?.max === undefined) throw new Error(`no ${quantity} max for category ${category} in ${file}`);
+  return entry.max;
+}
+
+/** The rows of one rule and point, in the order emitted. */
+const rowsOf = (lines: string[], rule: string, plant: string, meter: string): string[] => lines.filter((l) => l.split(' ')[1] === rule && l.split(' ')[2] === `${plant}/${meter}`);
+
+/** The event time of a row (hh:mm after the start) as ms since the epoch. */
+const rowAt = (line: string, startMs: number): number => {
+  const [h, m] = line.split(' ')[3]!.split(':').map(Number);
+  return startMs + h! * HOUR + m! * MINUTE;
+};
+
+/** The scripted fault of a kind on a point (the scenario file's, with absolute times). */
+const faultOf = (s: Scenario, match: Partial<Fault>): Fault => {
+  const found = s.faults.find((f) => Object.entries(match).every(([k, v]) => (f as unknown as Record<string, unknown>)[k] === v));
+  if (!found) throw new Error(`${s.name} scripts no fault ${JSON.stringify(match)}`);
+  return found;
+};
 
 /** cod-upset with the rules of golden-support.ts. */
 const COD_UPSET = [
@@ -97,21 +143,91 @@ describe('golden replays of the simulator scenarios through a broker', () => {
   }
 
   it('cod-upset: one COD alert for the whole upset, NH3-N following it', async () => {
-    const run = await replay(scenario('cod-upset'));
+    const s = scenario('cod-upset');
+    const run = await replay(s);
+    // The scripted faults, worked out from the script: paper-01 is an integrated mill, so GB 3544-2008's integrated
+    // limits (COD 90, NH3-N 8 mg/L), cleared under the limit less the rule's deadband (5 % and 15 %).
+    const feed = feedOf(s);
+    const codFault = faultOf(s, { plant: 'paper-01', quantity: 'cod', kind: 'excursion' });
+    const nh3nFault = faultOf(s, { plant: 'paper-01', quantity: 'nh3n', kind: 'excursion' });
+    const cod = pointSamples(feed, 'paper-01', 'outfall-1-cod', 'cod');
+    const nh3n = pointSamples(feed, 'paper-01', 'outfall-1-nh3n', 'nh3n');
+    const codMax = standardMax('gb3544-2008.yaml', 'cod', 'integrated');
+    const nh3nMax = standardMax('gb3544-2008.yaml', 'nh3n', 'integrated');
+    expect([codMax, nh3nMax]).toEqual([90, 8]);
+    // the feed carries the script: COD under its limit outside the upset, and at its height the scripted peak (150)
+    // give or take the analyser's noise; NH3-N at its height the scripted factor (1.8) times its level before
+    const peakOf = (xs: typeof cod, f: Fault) => Math.max(...xs.filter((x) => x.ts >= f.fromMs && x.ts < f.toMs).map((x) => x.value!));
+    expect(cod.filter((x) => x.ts < codFault.fromMs || x.ts >= codFault.toMs).every((x) => x.value! <= codMax)).toBe(true);
+    expect(codFault.kind === 'excursion' && codFault.peak).toBe(150);
+    expect(Math.abs(peakOf(cod, codFault) - 150)).toBeLessThan(15);
+    const nh3nBefore = Math.max(...nh3n.filter((x) => x.ts < nh3nFault.fromMs && x.ts >= nh3nFault.fromMs - HOUR).map((x) => x.value!));
+    expect(peakOf(nh3n, nh3nFault)).toBeGreaterThan(nh3nBefore * 1.3);
+    expect(peakOf(nh3n, nh3nFault)).toBeLessThan(nh3nBefore * 1.8 * 1.3);
+    const expectedCod = expectedLimitRows(cod, { rule: 'cod-limit', plant: 'paper-01', meter: 'outfall-1-cod', max: codMax, clearBelow: codMax * 0.95, startMs: s.startMs });
+    const expectedNh3n = expectedLimitRows(nh3n, { rule: 'nh3n-limit', plant: 'paper-01', meter: 'outfall-1-nh3n', max: nh3nMax, clearBelow: nh3nMax * 0.85, startMs: s.startMs });
+    // one alert each, raised and cleared within the fault's window
+    for (const [rows, fault] of [[expectedCod, codFault], [expectedNh3n, nh3nFault]] as const) {
+      expect(rows[0]).toMatch(/^raised /);
+      expect(rows.at(-1)).toMatch(/^cleared /);
+      expect(rows.filter((r) => r.startsWith('raised'))).toHaveLength(1);
+      expect(rows.every((r) => rowAt(r, s.startMs) >= fault.fromMs && rowAt(r, s.startMs) < fault.toMs), rows.join('\n')).toBe(true);
+    }
+    expect(rowsOf(run.lines, 'cod-limit', 'paper-01', 'outfall-1-cod')).toEqual(expectedCod);
+    expect(rowsOf(run.lines, 'nh3n-limit', 'paper-01', 'outfall-1-nh3n')).toEqual(expectedNh3n);
     expect(run.lines).toEqual(COD_UPSET);
     expect(run.late).toBe(0);
   });
 
   it('stuck-cod: the frozen analyser is caught by flatness alone', async () => {
-    expect((await replay(scenario('stuck-cod'))).lines).toEqual(STUCK_COD);
+    const s = scenario('stuck-cod');
+    const run = await replay(s);
+    // From the script: frozen from 02:00, so the 30th equal sample (epsilon 0.01) is 29 steps later; it moves at 05:00.
+    const stuck = faultOf(s, { plant: 'dyeing-01', quantity: 'cod', kind: 'stuck' });
+    const samples = pointSamples(feedOf(s), 'dyeing-01', 'outfall-1-cod', 'cod');
+    const expected = expectedFlatlineRows(samples, { rule: 'cod-flatline', plant: 'dyeing-01', meter: 'outfall-1-cod', epsilon: 0.01, samples: 30, startMs: s.startMs });
+    expect(expected).toHaveLength(2);
+    expect(rowAt(expected[0]!, s.startMs)).toBe(stuck.fromMs + 29 * s.stepMs);
+    expect(rowAt(expected[1]!, s.startMs)).toBe(stuck.toMs);
+    expect(rowsOf(run.lines, 'cod-flatline', 'dyeing-01', 'outfall-1-cod')).toEqual(expected);
+    expect(run.lines).toEqual(STUCK_COD);
   });
 
   it('meter-offline: comm loss, dropout and NaN raise quality alerts, cleared when the window is clean again', async () => {
-    expect((await replay(scenario('meter-offline'))).lines).toEqual(METER_OFFLINE);
+    const s = scenario('meter-offline');
+    const run = await replay(s);
+    // From the script: each fault window makes the point's readings bad; over 15 minutes (both ends in: 16 samples)
+    // the share passes 20 % at the 4th bad minute (4/16 = 25 %) and is back to 0 (at or under 5 %) 15 minutes after
+    // the window closes.
+    const feed = feedOf(s);
+    const quality = { windowMs: 15 * MINUTE, maxPct: 20, clearPct: 5, startMs: s.startMs };
+    const points = [
+      { fault: faultOf(s, { plant: 'steel-01', kind: 'comm_loss' }), rule: 'nh3n-quality', meter: 'outfall-1-nh3n', quantity: 'nh3n' },
+      { fault: faultOf(s, { plant: 'steel-01', kind: 'comm_loss' }), rule: 'ph-quality', meter: 'outfall-1-ph', quantity: 'ph' },
+      { fault: faultOf(s, { plant: 'paper-01', kind: 'dropout' }), rule: 'nh3n-quality', meter: 'outfall-1-nh3n', quantity: 'nh3n' },
+      { fault: faultOf(s, { plant: 'dyeing-01', kind: 'nan' }), rule: 'ph-quality', meter: 'outfall-1-ph', quantity: 'ph' },
+    ];
+    for (const { fault, rule, meter, quantity } of points) {
+      const expected = expectedQualityRows(pointSamples(feed, fault.plant, meter, quantity), { ...quality, rule, plant: fault.plant, meter });
+      expect(expected.map((r) => rowAt(r, s.startMs))).toEqual([fault.fromMs + 3 * s.stepMs, fault.toMs + 15 * MINUTE]);
+      expect(rowsOf(run.lines, rule, fault.plant, meter)).toEqual(expected);
+    }
+    expect(run.lines).toEqual(METER_OFFLINE);
   });
 
   it('nox-excursion: duplicated sends are judged once, reordered sends are put back in order before judging', async () => {
-    const run = await replay(scenario('nox-excursion'), { allowedLatenessMs: 0 });
+    const s = scenario('nox-excursion');
+    const run = await replay(s, { allowedLatenessMs: 0 });
+    // From the script: the excursion to 110 mg/m3 from 01:30 to 04:00 puts the hourly means of the hours it covers
+    // over the rule's 50; each hour is judged at its end, and the alert clears at the end of the first hour under 45.
+    const excursion = faultOf(s, { plant: 'steel-01', quantity: 'nox', kind: 'excursion' });
+    const nox = pointSamples(feedOf(s), 'steel-01', 'stack-1-cems', 'nox');
+    const expected = expectedHourlyMeanRows(nox, { rule: 'nox-hourly', plant: 'steel-01', meter: 'stack-1-cems', max: 50, clearBelow: 45, minSamples: 30, startMs: s.startMs });
+    expect(expected).toHaveLength(2);
+    expect(rowAt(expected[0]!, s.startMs)).toBe(Math.ceil(excursion.fromMs / HOUR) * HOUR);
+    expect(rowAt(expected[1]!, s.startMs)).toBeGreaterThan(excursion.toMs);
+    expect(rowAt(expected[1]!, s.startMs)).toBeLessThanOrEqual(excursion.toMs + 2 * HOUR);
+    expect(rowsOf(run.lines, 'nox-hourly', 'steel-01', 'stack-1-cems')).toEqual(expected);
     expect(run.lines).toEqual(NOX_EXCURSION);
     // 05:00-05:30: every 3rd batch of steel-01 sent twice, every 4th held back behind the next one
     expect(run.duplicates).toBe(7);
