@@ -305,3 +305,30 @@ export function startScenarioAt(scenario: Scenario, startMs: number): Scenario {
 export function scenarioSteps(scenario: Pick<Scenario, 'startMs' | 'durationMs' | 'stepMs'>): number {
   return Math.ceil(scenario.durationMs / scenario.stepMs);
 }
+
+/** What a fault does, where, in a few words: `COD excursion at paper-01/outfall-1-cod`. */
+export function describeFault(fault: Fault): string {
+  const where = fault.meter === undefined ? `${fault.plant} (every meter)` : `${fault.plant}/${fault.meter}`;
+  const what = fault.quantity === undefined ? '' : `${QUANTITIES[fault.quantity].label.en} `;
+  switch (fault.kind) {
+    case 'excursion':
+      return `${what || 'process '}excursion at ${where}`;
+    case 'stuck':
+      return `stuck ${what}analyser at ${where}`;
+    case 'comm_loss':
+      return `comm loss at ${where}`;
+    default:
+      return `${what}${fault.kind.replace('_', ' ')} at ${where}`;
+  }
+}
+
+/**
+ * What a running scenario will show and when, in one line, with times as `time` formats them:
+ * `21:40:40 COD excursion at paper-01/outfall-1-cod (to 21:41:40), …; again every 10 min`.
+ */
+export function describeTimeline(scenario: Scenario, time: (ms: number) => string): string {
+  if (scenario.faults.length === 0) return 'no scripted faults';
+  const faults = scenario.faults.map((f) => `${time(f.fromMs)} ${describeFault(f)} (to ${time(f.toMs)})`).join(', ');
+  const again = scenario.repeatMs === undefined ? '' : `; again every ${scenario.repeatMs % 60_000 === 0 ? `${scenario.repeatMs / 60_000} min` : `${scenario.repeatMs / 1000} s`}`;
+  return `${faults}${again}`;
+}
