@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/errors.ts';
-import { loadScenario, parseDuration, parseScenario, startScenarioAt } from './scenario.ts';
+import { describeTimeline, loadScenario, parseDuration, parseScenario, startScenarioAt } from './scenario.ts';
 
 const scenariosDir = new URL('./scenarios/', import.meta.url).pathname;
 const demoDir = new URL('../deploy/demo/', import.meta.url).pathname;
@@ -189,5 +189,19 @@ describe('live scenarios (start: now) and repeats', () => {
     const moved = startScenarioAt(dated, NOW);
     expect(moved.startMs).toBe(NOW);
     expect(moved.faults.map((f) => [f.fromMs - NOW, f.toMs - NOW])).toEqual(dated.faults.map((f) => [f.fromMs - dated.startMs, f.toMs - dated.startMs]));
+  });
+});
+
+describe('the line `cleanstream up` prints about a scenario', () => {
+  it('says each fault\'s clock time, offset from the start, what and where, and the repeat', () => {
+    const start = Date.UTC(2026, 11, 7, 13, 40, 0);
+    const s = loadScenario(path.join(scenariosDir, 'demo-live.yaml'), start);
+    const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+    expect(describeTimeline(s, time)).toBe(
+      '13:40:40 (+40s) COD excursion at paper-01/outfall-1-cod (to 13:41:40), 13:41:00 (+1m) stuck COD analyser at dyeing-01/outfall-1-cod (to 13:43:00), ' +
+        '13:41:20 (+1m20s) comm loss at steel-01/main-power (to 13:43:20); again every 10m',
+    );
+    const offline = startScenarioAt(loadScenario(path.join(scenariosDir, 'meter-offline.yaml')), start);
+    expect(describeTimeline(offline, time)).toMatch(/^14:40:00 \(\+1h\) comm loss at steel-01, every meter \(to 15:40:00\), 16:40:00 \(\+3h\) dropout at paper-01\/outfall-1-nh3n/);
   });
 });

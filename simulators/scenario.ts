@@ -308,7 +308,7 @@ export function scenarioSteps(scenario: Pick<Scenario, 'startMs' | 'durationMs' 
 
 /** What a fault does, where, in a few words: `COD excursion at paper-01/outfall-1-cod`. */
 export function describeFault(fault: Fault): string {
-  const where = fault.meter === undefined ? `${fault.plant} (every meter)` : `${fault.plant}/${fault.meter}`;
+  const where = fault.meter === undefined ? `${fault.plant}, every meter` : `${fault.plant}/${fault.meter}`;
   const what = fault.quantity === undefined ? '' : `${QUANTITIES[fault.quantity].label.en} `;
   switch (fault.kind) {
     case 'excursion':
@@ -322,13 +322,27 @@ export function describeFault(fault: Fault): string {
   }
 }
 
+/** 40s, 1m20s, 2h30m, 1d2h: a duration as a scenario file writes it. */
+export function formatDuration(ms: number): string {
+  let rest = Math.round(ms / 1000);
+  if (rest === 0) return '0s';
+  let text = '';
+  for (const [unit, seconds] of [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]] as const) {
+    if (rest >= seconds) {
+      text += `${Math.floor(rest / seconds)}${unit}`;
+      rest %= seconds;
+    }
+  }
+  return text;
+}
+
 /**
- * What a running scenario will show and when, in one line, with times as `time` formats them:
- * `21:40:40 COD excursion at paper-01/outfall-1-cod (to 21:41:40), …; again every 10 min`.
+ * What a running scenario will show and when, in one line, with clock times as `time` formats them and the offset
+ * from the start: `21:40:40 (+40s) COD excursion at paper-01/outfall-1-cod (to 21:41:40), …; again every 10m`.
  */
 export function describeTimeline(scenario: Scenario, time: (ms: number) => string): string {
   if (scenario.faults.length === 0) return 'no scripted faults';
-  const faults = scenario.faults.map((f) => `${time(f.fromMs)} ${describeFault(f)} (to ${time(f.toMs)})`).join(', ');
-  const again = scenario.repeatMs === undefined ? '' : `; again every ${scenario.repeatMs % 60_000 === 0 ? `${scenario.repeatMs / 60_000} min` : `${scenario.repeatMs / 1000} s`}`;
+  const faults = scenario.faults.map((f) => `${time(f.fromMs)} (+${formatDuration(f.fromMs - scenario.startMs)}) ${describeFault(f)} (to ${time(f.toMs)})`).join(', ');
+  const again = scenario.repeatMs === undefined ? '' : `; again every ${formatDuration(scenario.repeatMs)}`;
   return `${faults}${again}`;
 }

@@ -32,7 +32,7 @@ describe.skipIf(!hasChromium)('the demo that cleanstream up runs by default', ()
     try {
       await until('up to print its dashboard', () => output().includes('Ctrl-C stops') || up.proc.exitCode !== null, 60_000, 100);
       // one line says what the demo will show and when
-      const demo = /demo \(demo-live\): (\d\d:\d\d:\d\d) COD excursion at paper-01\/outfall-1-cod \(to \S+\), \d\d:\d\d:\d\d stuck COD analyser at dyeing-01\/outfall-1-cod \(to \S+\), \d\d:\d\d:\d\d comm loss at steel-01\/main-power \(to \S+\); again every 10 min; open the dashboard to see the alerts/.exec(output());
+      const demo = /demo \(demo-live\): \d\d:\d\d:\d\d \(\+40s\) COD excursion at paper-01\/outfall-1-cod \(to \S+\), \d\d:\d\d:\d\d \(\+1m\) stuck COD analyser at dyeing-01\/outfall-1-cod \(to \S+\), \d\d:\d\d:\d\d \(\+1m20s\) comm loss at steel-01\/main-power \(to \S+\); again every 10m; open the dashboard to see the alerts/.exec(output());
       expect(demo, output()).not.toBeNull();
       const [, base, token] = /dashboard\s+(http:\/\/\S+)\/\?token=(\S+)/.exec(output()) as RegExpExecArray;
 
