@@ -1,67 +1,15 @@
 /**
  * `cleanstream rules --config <file>`: run the rules service until SIGINT/SIGTERM, then publish what is pending,
- * write a checkpoint and stop. The config file and the limits and baseline files it names are watched: a change
- * (or SIGHUP) reloads the rules without losing window or alert state; an invalid change is logged, naming the file
- * and field, and the rules in force stay.
+ * write a checkpoint and stop. The config file and the limits and baseline files it names are watched (watch.ts): a
+ * change (or SIGHUP) reloads the rules without losing window or alert state; an invalid change is logged, naming the
+ * file and field, and the rules in force stay.
  */
-import { unwatchFile, watchFile } from 'node:fs';
 import type { Command } from 'commander';
-import { pino, type Logger } from 'pino';
-import { CleanstreamError } from '../core/errors.ts';
+import { pino } from 'pino';
 import { loadRulesConfig, type RulesConfig } from './config.ts';
 import { parsePartitionFlag } from './partition.ts';
-import { startRules, type RulesService } from './service.ts';
-
-/** The files a reload reads: the config, and the limits and baseline files it names. */
-function watchedFiles(configFile: string, config: RulesConfig): string[] {
-  return [configFile, ...config.limits, ...config.history.baselineFiles];
-}
-
-/**
- * Reload on change: files polled every `intervalMs` (editors that save by renaming are seen too), changes within
- * 300 ms taken as one, one reload at a time. Returns a stop function.
- */
-function watchAndReload(configFile: string, load: () => RulesConfig, rules: RulesService, first: RulesConfig, intervalMs: number | undefined, log: Logger): { reloadNow(): void; stop(): void } {
-  let files: string[] = [];
-  let debounce: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const watch = (list: string[]): void => {
-    for (const f of files) unwatchFile(f);
-    if (intervalMs === undefined) return; // --no-watch: SIGHUP only
-    files = [...new Set(list)];
-    for (const f of files) watchFile(f, { interval: intervalMs }, (now, before) => {
-      if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) schedule(`${f} changed`);
-    });
-  };
-  const reloadNow = (why: string): void => {
-    running = running.then(async () => {
-      let config: RulesConfig;
-      try {
-        config = load();
-        const result = await rules.reload(config);
-        log.info({ why, rules: config.rules.length, ...result }, `rules reloaded: ${result.added.length} added, ${result.changed.length} changed, ${result.removed.length} removed; the state of the others carried over`);
-        if (result.restartNeeded.length) log.warn({ settings: result.restartNeeded }, `changed settings take effect at the next start: ${result.restartNeeded.join(', ')}`);
-      } catch (err) {
-        const detail = err instanceof CleanstreamError ? { code: err.code, ...err.context } : {};
-        log.error({ why, err: (err as Error).message, ...detail }, `rules not reloaded, the rules in force stay: ${(err as Error).message}`);
-        return;
-      }
-      watch(watchedFiles(configFile, config));
-    });
-  };
-  const schedule = (why: string): void => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => reloadNow(why), 300);
-  };
-  watch(watchedFiles(configFile, first));
-  return {
-    reloadNow: () => reloadNow('SIGHUP'),
-    stop: () => {
-      clearTimeout(debounce);
-      for (const f of files) unwatchFile(f);
-    },
-  };
-}
+import { startRules } from './service.ts';
+import { watchRulesFiles } from './watch.ts';
 
 function seconds(flag: string) {
   return (v: string): number => {
@@ -93,7 +41,7 @@ export function registerRulesCommand(program: Command): void {
       };
       const config = load();
       const rules = await startRules(config, { logger: log });
-      const watcher = watchAndReload(opts.config, load, rules, config, opts.watch ? Math.max(50, opts.watchInterval * 1000) : undefined, log);
+      const watcher = watchRulesFiles({ configFile: opts.config, load, rules, first: config, intervalMs: opts.watch ? Math.max(50, opts.watchInterval * 1000) : undefined, log });
       const onHup = (): void => watcher.reloadNow();
       process.on('SIGHUP', onHup);
       log.info({ broker: config.mqtt.url, rules: config.rules.length, checkpoint: config.checkpoint.file ?? null, partition: config.partition ?? null }, 'rules running');

@@ -151,3 +151,40 @@ describe('sample faults', () => {
     expect(backward).toEqual(forward);
   });
 });
+
+describe('repeating faults (a scenario with `repeat`)', () => {
+  const EVERY = 10 * MINUTE;
+  const cycle = { fromMs: T0 + 40_000, toMs: T0 + 100_000, everyMs: EVERY };
+
+  it('come again every period, each occurrence as long as the first, and nothing between them', () => {
+    const plan = planWith({ ...COD, ...cycle, kind: 'out_of_range', value: 500 });
+    for (const k of [0, 1, 7]) {
+      const from = cycle.fromMs + k * EVERY;
+      expect(plan.sample(COD.plant, COD.meter, COD.quantity, from).value).toBe(500);
+      expect(plan.sample(COD.plant, COD.meter, COD.quantity, from + 59_999).value).toBe(500);
+      expect(plan.sample(COD.plant, COD.meter, COD.quantity, from + 60_000).value).toBe(truth(COD.meter, COD.quantity, from + 60_000));
+      expect(plan.sample(COD.plant, COD.meter, COD.quantity, from - 1).value).toBe(truth(COD.meter, COD.quantity, from - 1));
+    }
+  });
+
+  it('a stuck analyser holds, in each occurrence, the value it read when that occurrence began', () => {
+    const plan = planWith({ ...COD, ...cycle, kind: 'stuck' });
+    for (const k of [0, 1, 2]) {
+      const from = cycle.fromMs + k * EVERY;
+      expect(plan.sample(COD.plant, COD.meter, COD.quantity, from + 30_000).value).toBe(truth(COD.meter, COD.quantity, from));
+    }
+    expect(truth(COD.meter, COD.quantity, cycle.fromMs)).not.toBe(truth(COD.meter, COD.quantity, cycle.fromMs + EVERY));
+  });
+
+  it('an excursion rises and falls in each occurrence from that occurrence\'s own start', () => {
+    const fault = { ...COD, ...cycle, kind: 'excursion' as const, peak: 150, riseMs: 10_000, fallMs: 15_000 };
+    const plan = planWith(fault);
+    for (const k of [0, 3]) {
+      const from = cycle.fromMs + k * EVERY;
+      expect(excursionShape(fault, from + 5_000)).toBeCloseTo(0.5, 9);
+      expect(excursionShape(fault, from + 30_000)).toBe(1);
+      expect(plan.sample(COD.plant, COD.meter, COD.quantity, from + 30_000).value - truth(COD.meter, COD.quantity, from + 30_000)).toBeCloseTo(150 - truth(COD.meter, COD.quantity, from), 9);
+      expect(excursionShape(fault, from + 60_000)).toBe(0);
+    }
+  });
+});

@@ -36,13 +36,19 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 export const GATEWAY_TARGET_FAILED = 0x0b;
 export const SLAVE_DEVICE_FAILURE = 0x04;
 
-/** Where and when a fault applies: [fromMs, toMs). No meter = every meter of the plant; no quantity = every quantity of the meter. */
+/**
+ * Where and when a fault applies: [fromMs, toMs). No meter = every meter of the plant; no quantity = every quantity of
+ * the meter. With `everyMs` the window comes again every everyMs after fromMs, without end (a demo's cycle): each
+ * occurrence is a fault of its own, starting from the value at its own start.
+ */
 export interface FaultTarget {
   plant: string;
   meter?: string;
   quantity?: QuantityId;
   fromMs: number;
   toMs: number;
+  /** The period of a repeating window (at least toMs − fromMs). */
+  everyMs?: number;
 }
 
 export type FaultEffect =
@@ -99,8 +105,15 @@ export interface FaultedSample {
 
 export type PointSampler = (tMs: number) => FaultedSample;
 
+/** The start of the fault's occurrence that covers t, or undefined when none does. */
+export function occurrenceAt(fault: FaultTarget, tMs: number): number | undefined {
+  if (tMs < fault.fromMs) return undefined;
+  const from = fault.everyMs === undefined ? fault.fromMs : fault.fromMs + Math.floor((tMs - fault.fromMs) / fault.everyMs) * fault.everyMs;
+  return tMs < from + (fault.toMs - fault.fromMs) ? from : undefined;
+}
+
 export function faultActive(fault: FaultTarget, tMs: number): boolean {
-  return tMs >= fault.fromMs && tMs < fault.toMs;
+  return occurrenceAt(fault, tMs) !== undefined;
 }
 
 export function faultCovers(fault: FaultTarget, plant: string, meter: string, quantity: QuantityId): boolean {
@@ -117,9 +130,10 @@ function smoothstep(x: number): number {
 
 /** How far an excursion has developed at t: 0 before it, 1 at full height. */
 export function excursionShape(fault: FaultTarget & { riseMs: number; fallMs: number }, tMs: number): number {
-  if (!faultActive(fault, tMs)) return 0;
-  const rising = fault.riseMs > 0 ? smoothstep((tMs - fault.fromMs) / fault.riseMs) : 1;
-  const falling = fault.fallMs > 0 ? smoothstep((fault.toMs - tMs) / fault.fallMs) : 1;
+  const from = occurrenceAt(fault, tMs);
+  if (from === undefined) return 0;
+  const rising = fault.riseMs > 0 ? smoothstep((tMs - from) / fault.riseMs) : 1;
+  const falling = fault.fallMs > 0 ? smoothstep((from + fault.toMs - fault.fromMs - tMs) / fault.fallMs) : 1;
   return Math.min(rising, falling);
 }
 
@@ -128,22 +142,27 @@ export function excursionShape(fault: FaultTarget & { riseMs: number; fallMs: nu
  * result is `below` unchanged. `key` seeds the fault's own noise (tampering's wobble under the limit).
  */
 export function applyFault(fault: SampleFault, below: PointSampler, key: number): PointSampler {
-  const at = (tMs: number, effect: (s: FaultedSample) => FaultedSample): FaultedSample => {
+  const at = (tMs: number, effect: (s: FaultedSample, from: number) => FaultedSample): FaultedSample => {
     const s = below(tMs);
-    return faultActive(fault, tMs) ? effect(s) : s;
+    const from = occurrenceAt(fault, tMs);
+    return from === undefined ? s : effect(s, from);
+  };
+  /** A value taken once per occurrence at its start (stuck's held value, an excursion's base, a counter at its reset). */
+  const atOccurrenceStart = (): ((from: number) => number) => {
+    let cached: { from: number; value: number } | undefined;
+    return (from) => {
+      if (cached?.from !== from) cached = { from, value: below(from).value };
+      return cached.value;
+    };
   };
   switch (fault.kind) {
     case 'spike':
       return (t) => at(t, (s) => ({ ...s, value: s.value * fault.factor + fault.add }));
     case 'drift':
-      return (t) => at(t, (s) => ({ ...s, value: s.value + (fault.perHour * (t - fault.fromMs)) / MS_PER_HOUR }));
+      return (t) => at(t, (s, from) => ({ ...s, value: s.value + (fault.perHour * (t - from)) / MS_PER_HOUR }));
     case 'stuck': {
-      let held: number | undefined;
-      return (t) =>
-        at(t, (s) => {
-          held ??= below(fault.fromMs).value;
-          return { ...s, value: held };
-        });
+      const held = atOccurrenceStart();
+      return (t) => at(t, (s, from) => ({ ...s, value: held(from) }));
     }
     case 'dropout':
       return (t) => at(t, (s) => ({ ...s, value: Number.NaN, quality: 'bad', missing: 'dropout', exception: fault.exception }));
@@ -156,12 +175,8 @@ export function applyFault(fault: SampleFault, below: PointSampler, key: number)
     case 'clock_skew':
       return (t) => at(t, (s) => ({ ...s, ts: s.ts + fault.offsetMs }));
     case 'counter_reset': {
-      let atReset: number | undefined;
-      return (t) =>
-        at(t, (s) => {
-          atReset ??= below(fault.fromMs).value;
-          return { ...s, value: fault.startAt + s.value - atReset };
-        });
+      const atReset = atOccurrenceStart();
+      return (t) => at(t, (s, from) => ({ ...s, value: fault.startAt + s.value - atReset(from) }));
     }
     case 'tampering': {
       const ceiling = fault.limit * (1 - fault.margin);
@@ -170,13 +185,13 @@ export function applyFault(fault: SampleFault, below: PointSampler, key: number)
       return (t) => at(t, (s) => (s.value > ceiling ? { ...s, value: ceiling - wobble * uniform(key, Math.floor(t / 1000)) } : s));
     }
     case 'excursion': {
-      let startValue: number | undefined;
+      const startValue = atOccurrenceStart();
       return (t) =>
-        at(t, (s) => {
+        at(t, (s, from) => {
           const shape = excursionShape(fault, t);
           if (fault.factor !== undefined) return { ...s, value: s.value * (1 + shape * (fault.factor - 1)) };
-          startValue ??= below(fault.fromMs).value;
-          return { ...s, value: s.value + shape * ((fault.peak ?? startValue) - startValue) };
+          const base = startValue(from);
+          return { ...s, value: s.value + shape * ((fault.peak ?? base) - base) };
         });
     }
   }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/errors.ts';
-import { loadScenario, parseDuration, parseScenario } from './scenario.ts';
+import { describeTimeline, loadScenario, parseDuration, parseScenario, startScenarioAt } from './scenario.ts';
 
 const scenariosDir = new URL('./scenarios/', import.meta.url).pathname;
 const demoDir = new URL('../deploy/demo/', import.meta.url).pathname;
@@ -38,8 +38,8 @@ describe('durations', () => {
 describe('shipped scenarios', () => {
   const files = readdirSync(scenariosDir).filter((f) => f.endsWith('.yaml'));
 
-  it('include the five the issue asks for, the feed faults no process scenario covers, and a per-tonne excursion', () => {
-    expect(files.sort()).toEqual(['cod-upset.yaml', 'feed-faults.yaml', 'meter-offline.yaml', 'normal-week.yaml', 'nox-excursion.yaml', 'steel-water-intensity.yaml', 'stuck-cod.yaml']);
+  it('include the five the issue asks for, the feed faults no process scenario covers, a per-tonne excursion and the live demo', () => {
+    expect(files.sort()).toEqual(['cod-upset.yaml', 'demo-live.yaml', 'feed-faults.yaml', 'meter-offline.yaml', 'normal-week.yaml', 'nox-excursion.yaml', 'steel-water-intensity.yaml', 'stuck-cod.yaml']);
   });
 
   it('script every fault kind a pipeline must show, across them', () => {
@@ -151,5 +151,57 @@ describe('bad scenarios fail naming the file, the field path and what was expect
       faults: [{ plant: 'p1', meter: 'cems', quantity: 'nox', kind: 'spike', from: '2024-06-03T02:00:00+08:00', to: '3h' }],
     });
     expect(s.faults[0]).toMatchObject({ kind: 'spike', factor: 3, add: 0, fromMs: s.startMs + 2 * HOUR, toMs: s.startMs + 3 * HOUR });
+  });
+});
+
+describe('live scenarios (start: now) and repeats', () => {
+  const NOW = Date.UTC(2026, 11, 7, 13, 40, 0);
+  const live = { seed: 1, start: 'now', duration: '10m', step: '1s', plants: 'plants.yaml' };
+
+  it('start when they are run, with faults at offsets written +40s or 40s', () => {
+    const s = parseScenario('live.yaml', { ...live, faults: [{ plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', kind: 'stuck', from: '+40s', to: '100s' }] }, demoDir, NOW);
+    expect(s.live).toBe(true);
+    expect(s.startMs).toBe(NOW);
+    expect(s.faults[0]).toMatchObject({ fromMs: NOW + 40_000, toMs: NOW + 100_000 });
+    expect(s.repeatMs).toBeUndefined();
+    expect(s.faults[0]?.everyMs).toBeUndefined();
+  });
+
+  it('take no dated fault times: a live scenario has no date', () => {
+    const issues = issuesOf({ ...live, faults: [{ plant: 'paper-01', meter: 'outfall-1-cod', kind: 'stuck', from: '2024-06-03T02:00:00+08:00', to: '+1m' }] });
+    expect(issues.find((i) => i.path === 'faults[0].from')?.expected).toContain('live scenario');
+  });
+
+  it('repeat their faults every period, each window inside one period', () => {
+    const s = parseScenario('live.yaml', { ...live, repeat: '10m', faults: [{ plant: 'steel-01', meter: 'main-power', kind: 'comm_loss', from: '+80s', to: '+200s' }] }, demoDir, NOW);
+    expect(s.repeatMs).toBe(600_000);
+    expect(s.faults[0]).toMatchObject({ fromMs: NOW + 80_000, toMs: NOW + 200_000, everyMs: 600_000 });
+    const issues = issuesOf({ ...live, duration: '1h', repeat: '10m', faults: [{ plant: 'steel-01', kind: 'comm_loss', from: '5m', to: '11m' }] });
+    expect(issues.find((i) => i.path === 'faults[0].to')?.expected).toContain('first repeat period');
+  });
+
+  it('name `now` in the error for a start that is neither', () => {
+    expect(issuesOf({ ...live, start: 'today' }).find((i) => i.path === 'start')?.expected).toContain('now');
+  });
+
+  it('move, whatever their start, to the moment a run begins (cleanstream up), their faults with them', () => {
+    const dated = loadScenario(path.join(scenariosDir, 'cod-upset.yaml'));
+    const moved = startScenarioAt(dated, NOW);
+    expect(moved.startMs).toBe(NOW);
+    expect(moved.faults.map((f) => [f.fromMs - NOW, f.toMs - NOW])).toEqual(dated.faults.map((f) => [f.fromMs - dated.startMs, f.toMs - dated.startMs]));
+  });
+});
+
+describe('the line `cleanstream up` prints about a scenario', () => {
+  it('says each fault\'s clock time, offset from the start, what and where, and the repeat', () => {
+    const start = Date.UTC(2026, 11, 7, 13, 40, 0);
+    const s = loadScenario(path.join(scenariosDir, 'demo-live.yaml'), start);
+    const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+    expect(describeTimeline(s, time)).toBe(
+      '13:40:40 (+40s) COD excursion at paper-01/outfall-1-cod (to 13:41:40), 13:41:00 (+1m) stuck COD analyser at dyeing-01/outfall-1-cod (to 13:43:00), ' +
+        '13:41:20 (+1m20s) comm loss at steel-01/main-power (to 13:43:20); again every 10m',
+    );
+    const offline = startScenarioAt(loadScenario(path.join(scenariosDir, 'meter-offline.yaml')), start);
+    expect(describeTimeline(offline, time)).toMatch(/^14:40:00 \(\+1h\) comm loss at steel-01, every meter \(to 15:40:00\), 16:40:00 \(\+3h\) dropout at paper-01\/outfall-1-nh3n/);
   });
 });

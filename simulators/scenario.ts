@@ -4,8 +4,9 @@
  * path and what was expected there, before anything is generated or served.
  *
  *   seed: 7
- *   start: 2024-06-03T00:00:00+08:00      # ISO 8601 with an offset
+ *   start: 2024-06-03T00:00:00+08:00      # ISO 8601 with an offset, or `now`: a live scenario, timed from its run
  *   duration: 6h                          # 90s, 30m, 6h, 7d, 1h30m, or a number of ms
+ *   repeat: 10m                           # optional: the faults come again every 10m, without end
  *   stepMs: 60000                         # one gateway scan per step (or `step: 1m`)
  *   plants: ../../deploy/demo/plants.yaml # a registry file (relative to this file) or an inline registry
  *   protocol: opcua                       # how the plants are read: opcua | modbus (default opcua)
@@ -13,7 +14,8 @@
  *   faults:
  *     - { plant: paper-01, meter: outfall-1-cod, quantity: cod, kind: stuck, from: 2h, to: 4h }
  *
- * A fault's `from`/`to` is a duration after `start` or an ISO time; the window is [from, to).
+ * A fault's `from`/`to` is a duration after `start` (`40s` or `+40s`) or an ISO time; the window is [from, to). A live
+ * scenario (`start: now`) takes durations only: it starts when `cleanstream up` or `simulate` runs it.
  */
 import path from 'node:path';
 import { z } from 'zod';
@@ -24,6 +26,8 @@ import { loadPlantRegistry, plantRegistryFrom, type PlantRegistry } from '../cor
 import { FAULT_KINDS, GATEWAY_TARGET_FAILED, SLAVE_DEVICE_FAILURE, type Fault, type FaultEffect } from './faults.ts';
 
 export const PROTOCOLS = ['opcua', 'modbus'] as const;
+/** `start: now`: the scenario starts when it is run (`cleanstream up`, `simulate`), its faults at offsets from then. */
+export const LIVE_START = 'now';
 export type Protocol = (typeof PROTOCOLS)[number];
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -50,9 +54,9 @@ const durationField = (what: string, { allowNegative = false, allowZero = false 
     return ms;
   });
 
-/** A fault time: a duration after the scenario start, or an ISO 8601 time with an offset. */
+/** A fault time: a duration after the scenario start (`+` allowed: `+40s`), or an ISO 8601 time with an offset. */
 const instantField = z.union([z.number(), z.string()]).transform((v, ctx): { offsetMs: number } | { atMs: number } => {
-  const offsetMs = parseDuration(v);
+  const offsetMs = parseDuration(typeof v === 'string' ? v.trim().replace(/^\+/, '') : v);
   if (offsetMs !== undefined && offsetMs >= 0) return { offsetMs };
   const atMs = typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : Number.NaN;
   if (Number.isFinite(atMs)) return { atMs };
@@ -101,10 +105,11 @@ export const scenarioSchema = z.strictObject({
   name: z.string().optional(),
   description: z.string().optional(),
   seed: z.number().int().nonnegative(),
-  start: z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(s) && Number.isFinite(Date.parse(s)), {
-    message: 'expected an ISO 8601 time with a UTC offset, e.g. 2024-06-03T00:00:00+08:00',
+  start: z.string().refine((s) => s === LIVE_START || (/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(s) && Number.isFinite(Date.parse(s))), {
+    message: `expected an ISO 8601 time with a UTC offset, e.g. 2024-06-03T00:00:00+08:00, or ${LIVE_START} (a live scenario, timed from when it runs)`,
   }),
   duration: durationField('the scenario length'),
+  repeat: durationField('a repeat period').optional(),
   stepMs: z.number().int().min(10).optional(),
   step: durationField('the scan step').optional(),
   plants: z.union([z.string().min(1), z.looseObject({ plants: z.array(z.unknown()) })]),
@@ -121,6 +126,10 @@ export interface Scenario {
   seed: number;
   startMs: number;
   durationMs: number;
+  /** Whether the file said `start: now` (startMs is then when it was loaded, or the run's start: startScenarioAt). */
+  live?: boolean;
+  /** With `repeat`: the faults come again every repeatMs after their first window, without end. */
+  repeatMs?: number;
   stepMs: number;
   registry: PlantRegistry;
   /** How each plant is read, by plant id. */
@@ -134,13 +143,14 @@ const DEFAULT_STEP_MS = 60_000;
 const MAX_STEPS = 10_000_000;
 
 /**
- * Validate an already-parsed scenario. `baseDir` resolves a registry path. Throws ConfigError naming `source`, each
- * field path and what was expected.
+ * Validate an already-parsed scenario. `baseDir` resolves a registry path; `nowMs` is where a live scenario
+ * (`start: now`) starts. Throws ConfigError naming `source`, each field path and what was expected.
  */
-export function parseScenario(source: string, raw: unknown, baseDir = process.cwd()): Scenario {
+export function parseScenario(source: string, raw: unknown, baseDir = process.cwd(), nowMs = Date.now()): Scenario {
   const file = parseConfig(source, raw, scenarioSchema);
   const issues: ConfigIssue[] = [];
-  const startMs = Date.parse(file.start);
+  const live = file.start === LIVE_START;
+  const startMs = live ? nowMs : Date.parse(file.start);
   if (file.stepMs !== undefined && file.step !== undefined) issues.push({ path: 'step', expected: 'either step or stepMs, not both' });
   const stepMs = file.stepMs ?? file.step ?? DEFAULT_STEP_MS;
   if (stepMs < 10) issues.push({ path: 'step', expected: 'a step of at least 10 ms' });
@@ -163,8 +173,18 @@ export function parseScenario(source: string, raw: unknown, baseDir = process.cw
   const faults: Fault[] = [];
   file.faults.forEach((f, i) => {
     const at = `faults[${i}]`;
+    if (live) {
+      for (const edge of ['from', 'to'] as const) {
+        if ('atMs' in f[edge]) issues.push({ path: `${at}.${edge}`, expected: `a duration after start such as +40s: a live scenario (start: ${LIVE_START}) has no fixed date` });
+      }
+    }
     const fault = checkFault(f, at, registry, protocols, startMs, file.duration, issues);
-    if (fault) faults.push(fault);
+    if (!fault) return;
+    if (file.repeat !== undefined) {
+      if (fault.toMs - startMs > file.repeat) issues.push({ path: `${at}.to`, expected: `a time within the first repeat period (start + ${file.repeat / 1000} s): each occurrence must end before the next begins` });
+      fault.everyMs = file.repeat;
+    }
+    faults.push(fault);
   });
   if (issues.length) throw new ConfigError(source, issues);
 
@@ -175,6 +195,8 @@ export function parseScenario(source: string, raw: unknown, baseDir = process.cw
     seed: file.seed,
     startMs,
     durationMs: file.duration,
+    live,
+    ...(file.repeat === undefined ? {} : { repeatMs: file.repeat }),
     stepMs,
     registry,
     protocols,
@@ -264,13 +286,63 @@ function toEffect(kind: (typeof FAULT_KINDS)[number], p: unknown): FaultEffect {
   }
 }
 
-/** Load and validate a scenario file; a registry path in it is relative to the file. */
-export function loadScenario(file: string): Scenario {
+/** Load and validate a scenario file; a registry path in it is relative to the file. A live one starts at nowMs. */
+export function loadScenario(file: string, nowMs = Date.now()): Scenario {
   const raw = loadConfigFile(file, z.unknown());
-  return parseScenario(file, raw, path.dirname(path.resolve(file)));
+  return parseScenario(file, raw, path.dirname(path.resolve(file)), nowMs);
+}
+
+/**
+ * The scenario moved in time to start at startMs, every fault window with it: how `cleanstream up` runs a scenario in
+ * real time, a live one from its own start and one with a fixed date as if that date were now.
+ */
+export function startScenarioAt(scenario: Scenario, startMs: number): Scenario {
+  const shift = startMs - scenario.startMs;
+  return { ...scenario, startMs, faults: scenario.faults.map((f) => ({ ...f, fromMs: f.fromMs + shift, toMs: f.toMs + shift })) };
 }
 
 /** The instants the scenario scans at: start, start + step, … up to (not including) start + duration. */
 export function scenarioSteps(scenario: Pick<Scenario, 'startMs' | 'durationMs' | 'stepMs'>): number {
   return Math.ceil(scenario.durationMs / scenario.stepMs);
+}
+
+/** What a fault does, where, in a few words: `COD excursion at paper-01/outfall-1-cod`. */
+export function describeFault(fault: Fault): string {
+  const where = fault.meter === undefined ? `${fault.plant}, every meter` : `${fault.plant}/${fault.meter}`;
+  const what = fault.quantity === undefined ? '' : `${QUANTITIES[fault.quantity].label.en} `;
+  switch (fault.kind) {
+    case 'excursion':
+      return `${what || 'process '}excursion at ${where}`;
+    case 'stuck':
+      return `stuck ${what}analyser at ${where}`;
+    case 'comm_loss':
+      return `comm loss at ${where}`;
+    default:
+      return `${what}${fault.kind.replace('_', ' ')} at ${where}`;
+  }
+}
+
+/** 40s, 1m20s, 2h30m, 1d2h: a duration as a scenario file writes it. */
+export function formatDuration(ms: number): string {
+  let rest = Math.round(ms / 1000);
+  if (rest === 0) return '0s';
+  let text = '';
+  for (const [unit, seconds] of [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]] as const) {
+    if (rest >= seconds) {
+      text += `${Math.floor(rest / seconds)}${unit}`;
+      rest %= seconds;
+    }
+  }
+  return text;
+}
+
+/**
+ * What a running scenario will show and when, in one line, with clock times as `time` formats them and the offset
+ * from the start: `21:40:40 (+40s) COD excursion at paper-01/outfall-1-cod (to 21:41:40), …; again every 10m`.
+ */
+export function describeTimeline(scenario: Scenario, time: (ms: number) => string): string {
+  if (scenario.faults.length === 0) return 'no scripted faults';
+  const faults = scenario.faults.map((f) => `${time(f.fromMs)} (+${formatDuration(f.fromMs - scenario.startMs)}) ${describeFault(f)} (to ${time(f.toMs)})`).join(', ');
+  const again = scenario.repeatMs === undefined ? '' : `; again every ${formatDuration(scenario.repeatMs)}`;
+  return `${faults}${again}`;
 }

@@ -6,11 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { startCli } from '../harness/cli.ts';
 import { startInfluxd } from '../harness/influxd.ts';
 import { freePort } from '../harness/ports.ts';
+import { until } from '../harness/wait.ts';
 
 describe('cleanstream up', () => {
   it('runs the whole pipeline on the demo plants and leaves their series in InfluxDB', async () => {
@@ -112,6 +115,83 @@ describe('cleanstream up', () => {
     } finally {
       taken.close();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe('cleanstream up: scenario and reloading', () => {
+  it('refuses a plant registry together with a scenario, naming --no-scenario', async () => {
+    const up = startCli(['up', '--plants', 'deploy/demo/plants.yaml', '--data-dir', path.join(tmpdir(), 'cleanstream-up-never')]);
+    expect(await up.exited).toBe(1);
+    expect(up.log.join('\n')).toContain('--plants deploy/demo/plants.yaml: the scenario simulators/scenarios/demo-live.yaml brings its own plants; add --no-scenario');
+    expect(up.log.join('\n')).not.toMatch(/NODE-OPCUA/);
+  });
+
+  it('reloads its rules and limits files when they change, like cleanstream rules, and the page\'s limits follow', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-up-reload-'));
+    const rulesFile = path.join(dir, 'rules.yaml');
+    const limitsFile = path.join(dir, 'permits.yaml');
+    const permit = (max: number) =>
+      `standard: test permit\nversion: 1\ntitle: { en: Test permit, zh: 测试许可 }\nsource: this test\nscope: override\n` +
+      `entries:\n  - { quantity: cod, plants: [paper-01], max: ${max}, effectiveFrom: 2015-01-01 }\n`;
+    const rules = (extra = '') =>
+      'mqtt: { url: "${MQTT_URL}" }\ninflux: { url: "${INFLUX_URL}", database: "${INFLUX_DB}" }\nlimits: [permits.yaml]\nrules:\n' +
+      '  - { id: cod-limit, kind: limit, severity: major, selector: { plants: [paper-01], quantity: cod }, limit: catalog }\n' + extra;
+    writeFileSync(limitsFile, permit(500));
+    writeFileSync(rulesFile, rules());
+    const [mqttPort, opcua, modbus, http] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const up = startCli(['up', '--no-scenario', '--rules', rulesFile, '--data-dir', path.join(dir, 'var'), '--mqtt-port', String(mqttPort), '--opcua-port', String(opcua), '--modbus-port', String(modbus), '--http-port', String(http)]);
+    const output = () => up.log.join('\n');
+    let alerts: MqttClient | undefined;
+    try {
+      await until('up to be up', () => output().includes('Ctrl-C stops') || up.proc.exitCode !== null, 60_000, 100);
+      expect(output()).toContain('no scenario: plain simulated plants');
+      const [, base, token] = /dashboard\s+(http:\/\/\S+)\/\?token=(\S+)/.exec(output()) as RegExpExecArray;
+      const limitOnPage = async () => {
+        const body = (await (await fetch(`${base}/api/plants/paper-01/limits`, { headers: { authorization: `Bearer ${token}` } })).json()) as { limits: { quantity: string; max?: number }[] };
+        return body.limits.find((l) => l.quantity === 'cod')?.max;
+      };
+      expect(await limitOnPage()).toBe(500);
+
+      alerts = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { reconnectPeriod: 0 });
+      const seen: { topic: string; state: string }[] = [];
+      alerts.on('message', (topic, payload) => seen.push({ topic, state: (JSON.parse(payload.toString()) as { state: string }).state }));
+      await alerts.subscribeAsync('cleanstream/v1/alerts/#', { qos: 1 });
+      // readings are judged (paper-01's COD is about 60 mg/L, under the permit's 500): nothing to raise
+      const latestCod = async () => {
+        const body = (await (await fetch(`${base}/api/plants/paper-01/latest`, { headers: { authorization: `Bearer ${token}` } })).json()) as { readings: { meter: string; value: number | null }[] };
+        return body.readings.find((r) => r.meter === 'outfall-1-cod')?.value ?? null;
+      };
+      await until('paper-01\'s COD to be stored', async () => (await latestCod()) !== null, 30_000, 200);
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(seen).toEqual([]);
+
+      // the permit tightened to 20 mg/L: the running rules judge by it, and the page draws it
+      writeFileSync(limitsFile, permit(20));
+      await until('cod-limit raised at paper-01 under the new permit', () => seen.some((s) => s.topic === 'cleanstream/v1/alerts/paper-01/cod-limit/outfall-1-cod' && s.state === 'raised'), 20_000, 100);
+      expect(output()).toMatch(/rules reloaded from .*rules\.yaml: 0 added, 0 changed, 0 removed; limits read again/);
+      expect(await limitOnPage()).toBe(20);
+
+      // an invalid edit is refused naming the file and the field; the rules in force stay
+      writeFileSync(rulesFile, rules('  - { id: ph-demo, kind: limit, severity: huge, selector: { quantity: ph }, limit: { min: 7.9, max: 8 } }\n'));
+      await until('the invalid edit to be reported', () => output().includes('rules not reloaded, the rules in force stay'), 20_000, 100);
+      expect(output()).toContain(rulesFile);
+      expect(output()).toContain('rules[1].severity');
+
+      // a rule added to the file judges from the next reading: pH 7.9-8 holds no plant's effluent for long
+      writeFileSync(rulesFile, rules('  - { id: ph-demo, kind: limit, severity: minor, selector: { quantity: ph }, limit: { min: 7.9, max: 8 } }\n'));
+      await until('the added rule to raise', () => seen.some((s) => /^cleanstream\/v1\/alerts\/[^/]+\/ph-demo\//.test(s.topic) && s.state === 'raised'), 20_000, 100);
+      expect(output()).toMatch(/rules reloaded from .*rules\.yaml: 1 added, 0 changed, 0 removed/);
+
+      up.proc.kill('SIGINT');
+      expect(await up.exited, output()).toBe(0);
+    } finally {
+      await alerts?.endAsync(true);
+      if (up.proc.exitCode === null) {
+        up.proc.kill('SIGKILL');
+        await up.exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
 });
