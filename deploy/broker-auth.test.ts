@@ -87,3 +87,23 @@ describe('broker ACL model', () => {
     expect(() => boundClientId({ ...ingest, clientIdPrefixes: ['x-'] })).toThrow(/only client id prefixes/);
   });
 });
+
+describe('password checks', () => {
+  it('run off the event loop: the CONNECT hook returns before the answer, so a wrong password stalls no other client', async () => {
+    const users = new BrokerUsers([{ username: 'ingest', passwordHash: hashPassword('right'), role: 'ingest' }]);
+    const hooks = users.aedesHooks();
+    const answers: (number | undefined)[] = [];
+    let returned = false;
+    const answered = new Promise<void>((resolve) => {
+      hooks.authenticate!({ id: 'cleanstream-ingest' } as never, 'ingest', Buffer.from('wrong'), (err) => {
+        answers.push(returned ? (err as { returnCode?: number } | null)?.returnCode : -1);
+        resolve();
+      });
+    });
+    returned = true;
+    await answered;
+    // -1 would mean the answer came inside the call: scrypt ran on the event loop
+    expect(answers).toEqual([4]);
+  });
+});
+

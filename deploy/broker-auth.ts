@@ -20,7 +20,7 @@
  * `mosquittoAcl()` writes the topic rules as a Mosquitto acl_file; `mosquittoDynsec()` writes users, client ids and
  * topic rules as the configuration of Mosquitto's dynamic-security plugin, which also binds client ids.
  */
-import { pbkdf2Sync, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { pbkdf2Sync, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import { idSchema, loadConfigFile } from '../core/config.ts';
@@ -50,6 +50,20 @@ const SCRYPT_KEYLEN = 32;
 export function hashPassword(password: string, salt: Buffer = randomBytes(16)): string {
   const hash = scryptSync(password, salt, SCRYPT_KEYLEN);
   return `scrypt$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+/**
+ * The same check off the event loop (scrypt on libuv's thread pool): the broker serves every client from one thread,
+ * and a synchronous scrypt (~50 ms) per CONNECT with a wrong password let anyone who knew a username stall them all.
+ */
+export async function verifyPasswordAsync(password: string, stored: string): Promise<boolean> {
+  const [scheme, saltB64, hashB64] = stored.split('$');
+  if (scheme !== 'scrypt' || !saltB64 || !hashB64) return false;
+  const expected = Buffer.from(hashB64, 'base64');
+  const actual = await new Promise<Buffer>((resolve, reject) =>
+    scrypt(password, Buffer.from(saltB64, 'base64'), expected.length, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
 export function verifyPassword(password: string, stored: string): boolean {
@@ -217,6 +231,14 @@ export class BrokerUsers {
     return ownsClientId(clientIdRules(user), clientId);
   }
 
+  /** The user these credentials log in as, checked off the event loop (see verifyPasswordAsync). */
+  async authenticateAsync(username: string | undefined, password: Buffer | undefined): Promise<BrokerUser | undefined> {
+    if (!username || !password) return undefined;
+    const user = this.users.get(username);
+    if (!user) return undefined;
+    return (await verifyPasswordAsync(password.toString('utf8'), user.passwordHash)) ? user : undefined;
+  }
+
   authenticate(username: string | undefined, password: Buffer | undefined): BrokerUser | undefined {
     if (!username || !password) return undefined;
     const user = this.users.get(username);
@@ -238,24 +260,25 @@ export class BrokerUsers {
     const byClient = new WeakMap<Client, BrokerUser>();
     return {
       authenticate: (client, username, password, done) => {
-        const user = this.authenticate(username ?? undefined, password ?? undefined);
-        if (!user) {
-          onDenied?.(`authentication failed for user ${JSON.stringify(username ?? '')} (client ${client.id})`);
-          const err = Object.assign(new Error('bad username or password'), { returnCode: 4 }) as AuthenticateError;
-          done(err, false);
-          return;
-        }
-        // aedes runs this hook before it looks for an existing session with this id, so a refusal here leaves the
-        // owner's session, its queued messages and its live connection alone.
-        if (!this.mayUseClientId(user, client.id)) {
-          onDenied?.(`client id ${JSON.stringify(client.id)} refused for user ${user.username}: not one of its client ids`);
-          const err = Object.assign(new Error('identifier rejected'), { returnCode: 2 }) as AuthenticateError;
-          done(err, false);
-          return;
-        }
-        byClient.set(client, user);
-        onLogin?.(client, user);
-        done(null, true);
+        void this.authenticateAsync(username ?? undefined, password ?? undefined).then((user) => {
+          if (!user) {
+            onDenied?.(`authentication failed for user ${JSON.stringify(username ?? '')} (client ${client.id})`);
+            const err = Object.assign(new Error('bad username or password'), { returnCode: 4 }) as AuthenticateError;
+            done(err, false);
+            return;
+          }
+          // aedes runs this hook before it looks for an existing session with this id, so a refusal here leaves the
+          // owner's session, its queued messages and its live connection alone.
+          if (!this.mayUseClientId(user, client.id)) {
+            onDenied?.(`client id ${JSON.stringify(client.id)} refused for user ${user.username}: not one of its client ids`);
+            const err = Object.assign(new Error('identifier rejected'), { returnCode: 2 }) as AuthenticateError;
+            done(err, false);
+            return;
+          }
+          byClient.set(client, user);
+          onLogin?.(client, user);
+          done(null, true);
+        }, (err: unknown) => done(Object.assign(new Error(`authentication failed: ${(err as Error).message}`), { returnCode: 4 }) as AuthenticateError, false));
       },
       authorizePublish: (client, packet, done) => {
         // client is null for messages the broker publishes itself (e.g. $SYS); those are not ACL-checked.
