@@ -329,6 +329,9 @@ export async function runMqttFuzz(options: MqttFuzzOptions): Promise<MqttFuzzRes
   const brokerDenied: Record<string, number> = {};
   const broker: RunningBroker = await startBroker({
     users,
+    // the fuzz opens thousands of one-shot connections from one address to reach the parser; the per-address
+    // rate limit (tested on its own in broker/limits.test.ts) would refuse them before any byte is read
+    limits: { connectionBurst: 1_000_000, connectionsPerSecond: 1_000_000 },
     onDenied: (line) => {
       const kind = line.split(' ')[0] ?? '?';
       brokerDenied[kind] = (brokerDenied[kind] ?? 0) + 1;
@@ -345,11 +348,13 @@ export async function runMqttFuzz(options: MqttFuzzOptions): Promise<MqttFuzzRes
         clientId: 'ingest-fuzz',
         influx: { url: options.influxUrl, database: options.database },
         batch: { maxDelayMs: 50 },
+        // the cases carry fixed timestamps so that a seed replays the same bytes; how old they are is not what is fuzzed
+        timestamps: { backfill: true },
       }),
       { registry: loadPlantRegistry(options.registryFile), connectTimeoutMs: 10_000 },
     );
     const running = ingest;
-    watcher = await mqtt.connectAsync(broker.url, { username: 'admin', password: passwords.admin, clientId: 'fuzz-deadletters', reconnectPeriod: 0 });
+    watcher = await mqtt.connectAsync(broker.url, { username: 'admin', password: passwords.admin, clientId: 'admin-deadletters', reconnectPeriod: 0 });
     await watcher.subscribeAsync('cleanstream/v1/deadletter/ingest', { qos: 1 });
     watcher.on('message', (_topic, message) => {
       let reason: string;
@@ -460,6 +465,8 @@ export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promis
       if (session.closed) {
         reconnects++;
         session = await login(port, `gw-fuzz-${index}`, GATEWAY, passwords.gateway, deadline);
+        // other senders went on during the login: the count may be reached now
+        continue;
       }
       id = (id % 65_535) + 1;
       const r = random();
@@ -509,6 +516,7 @@ export async function runMqttFuzzClients(options: MqttFuzzClientOptions): Promis
       if (session.closed) {
         reconnects++;
         session = await login(port, clientId, 'admin', passwords.admin, deadline);
+        continue;
       }
       id = (id % 65_535) + 1;
       tick();
