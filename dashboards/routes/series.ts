@@ -95,6 +95,15 @@ export function counterStatement(req: SeriesRequest): string {
   );
 }
 
+/** The counter's last reading in the window, at its own time: where a live client counts on from. */
+export function counterLastStatement(req: SeriesRequest): string {
+  const measurement = quoteIdentifier(QUANTITIES[req.quantity].domain);
+  return (
+    `SELECT last(${quoteIdentifier(req.quantity)}) AS "value" FROM ${measurement}` +
+    ` WHERE "plant" = ${quoteString(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${req.from}ms AND time < ${req.to}ms GROUP BY "meter"`
+  );
+}
+
 /**
  * What a counter counted in each bucket, from its last reading per bucket ([bucket start, last], sorted): the last
  * reading minus the previous bucket's last. A drop is a reset (a meter replaced, a register that wrapped): the bucket
@@ -162,7 +171,7 @@ export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx:
                     points: { type: 'array', description: '[bucket start ms, mean] (mode increase: [bucket start ms, amount counted])', items: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 } },
                     last: {
                       type: 'array',
-                      description: 'mode increase: the counter\'s last reading in the window [ms, value] (the bucket\'s, not the reading\'s time), from which a live client counts on; absent without one',
+                      description: 'mode increase: the counter\'s last reading in the window [ms, value], from which a live client counts on; absent without one',
                       items: { type: 'number' },
                       minItems: 2,
                       maxItems: 2,
@@ -187,14 +196,15 @@ export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx:
       const window = resolveWindow(request.query, now());
       const meters = meter === undefined ? measuring : [meter];
       const req = { plant: plant.id, quantity, meters, ...window };
-      const [result = []] = await influx.query([mode === 'increase' ? counterStatement(req) : seriesStatement(req)]);
+      const [result = [], lasts = []] = await influx.query(mode === 'increase' ? [counterStatement(req), counterLastStatement(req)] : [seriesStatement(req)]);
       const series = meters.map((m) => {
         const found = result.find((s) => s.tags.meter === m);
         const points = (found?.values ?? []).filter((v): v is [number, number] => typeof v[0] === 'number' && typeof v[1] === 'number').map(([t, v]): [number, number] => [t, v]);
         if (mode === 'mean') return { meter: m, points };
-        const last = points.at(-1);
+        const last = lasts.find((s) => s.tags.meter === m)?.values[0];
         const firstBucket = Math.floor(window.from / window.everyMs) * window.everyMs;
-        return { meter: m, points: counterIncreases(points, window.everyMs, firstBucket), ...(last ? { last } : {}) };
+        const counted = counterIncreases(points, window.everyMs, firstBucket);
+        return { meter: m, points: counted, ...(typeof last?.[0] === 'number' && typeof last[1] === 'number' ? { last: [last[0], last[1]] } : {}) };
       });
       return { plant: plant.id, quantity, unit: QUANTITIES[quantity].unit, mode, from: window.from, to: window.to, everyMs: window.everyMs, series };
     },
