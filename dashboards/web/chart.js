@@ -79,7 +79,7 @@ export class TileChart {
     const dateLabel = new Intl.DateTimeFormat(locale(), { month: '2-digit', day: '2-digit', timeZone: PLANT_TIME_ZONE });
     const axis = { stroke: colors.text, font: `${AXIS_FONT_PX}px ${FONT_FAMILY}`, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1, size: 4 } };
     const valueSeries = counter
-      ? { stroke: colors.line, fill: colors.line, width: 0, paths: uPlot.paths.bars({ size: [0.8, Infinity, 1], align: 1 }), points: { show: false } }
+      ? { stroke: colors.line, fill: colors.line, width: 0, paths: uPlot.paths.bars({ size: [0.8, Infinity, 1], gap: 1, align: 1 }), points: { show: false } }
       : { stroke: colors.line, width: 1.5, points: { show: false }, spanGaps: false };
     this.plot = new uPlot(
       {
