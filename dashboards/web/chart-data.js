@@ -155,6 +155,9 @@ export class CounterSeries {
     this.last = null;
     /** A bucket whose amount cannot be known (the one before it had no reading): readings in it only move `last`. */
     this.unknownBucket = null;
+    /** Live readings that came before history: counted once history says where to count from. */
+    this.pending = [];
+    this.historyLoaded = false;
   }
 
   get length() {
@@ -165,17 +168,32 @@ export class CounterSeries {
     return Math.floor(ts / this.everyMs) * this.everyMs;
   }
 
-  /** History's amounts, and its last reading ([ts, value]) to count live readings from. */
+  /**
+   * History's amounts, and its last reading ([ts, value]) to count live readings from; live readings that came
+   * before it are then counted on from there (those history already holds add nothing).
+   */
   addHistory(points, now, last) {
-    const known = new Set(this.points.map(([t]) => t));
-    this.points.push(...points.filter(([t, v]) => Number.isFinite(t) && Number.isFinite(v) && !known.has(t)).map(([t, v]) => [t, v]));
+    const fromHistory = new Map(points.filter(([t, v]) => Number.isFinite(t) && Number.isFinite(v)).map(([t, v]) => [t, v]));
+    // a reload (after a gap in the stream): history replaces what it covers, newer buckets are kept
+    this.points = [...this.points.filter(([t]) => !fromHistory.has(t) && (!last || t > this.bucketOf(last[0]))), ...[...fromHistory].map(([t, v]) => [t, v])];
     this.points.sort((a, b) => a[0] - b[0]);
-    if (last && Number.isFinite(last[1]) && (!this.last || last[0] > this.last.ts)) this.last = { ts: last[0], value: last[1], bucket: this.bucketOf(last[0]) };
+    if (last && Number.isFinite(last[1]) && (!this.last || last[0] >= this.last.ts || !this.historyLoaded)) {
+      this.last = { ts: last[0], value: last[1], bucket: this.bucketOf(last[0]) };
+      this.unknownBucket = null;
+    }
+    this.historyLoaded = true;
+    const pending = this.pending;
+    this.pending = [];
+    for (const [ts, value] of pending) this.addReading(ts, value, now);
     this.trim(now);
   }
 
   addReading(ts, value, now = ts) {
     if (value === null || value === undefined || !Number.isFinite(value)) return;
+    if (!this.historyLoaded) {
+      if (this.pending.length < this.maxPoints) this.pending.push([ts, value]);
+      return;
+    }
     // a reading history already counted (or older) adds nothing
     if (this.last && ts <= this.last.ts) return;
     const bucket = this.bucketOf(ts);

@@ -98,8 +98,20 @@ describe('a counter\'s chart: the amount counted per bucket', () => {
     expect(s.points.map(([t, amount]) => [t - T0, amount])).toEqual([[-5000, 600], [0, 25], [5000, 15]]);
   });
 
+  it('counts live readings that came before history once history says where to count from, and none twice', () => {
+    const s = counter();
+    // the stream is opened before history is asked for: these readings reach the page first
+    s.addReading(T0 + 1000, 1010, T0 + 1000);
+    s.addReading(T0 + 2000, 1020, T0 + 2000);
+    expect(s.length).toBe(0);
+    // history's query ran after the first of them: its last reading is that one, its bucket holds 10 since the one before
+    s.addHistory([[T0 - 5000, 50], [T0, 10]], T0 + 2000, [T0 + 1000, 1010]);
+    expect(s.points.map(([t, amount]) => [t - T0, amount])).toEqual([[-5000, 50], [0, 20]]);
+  });
+
   it('counts a drop as a reset from zero, never a negative amount', () => {
     const s = counter();
+    s.addHistory([], T0);
     s.addReading(T0, 9_999_990);
     s.addReading(T0 + 5000, 9_999_998);
     s.addReading(T0 + 10_000, 4);
@@ -108,6 +120,7 @@ describe('a counter\'s chart: the amount counted per bucket', () => {
 
   it('leaves the bucket after a silence unknown: a gap with no bar, not zero and not the silence\'s amount', () => {
     const s = counter();
+    s.addHistory([], T0);
     s.addReading(T0, 100);
     s.addReading(T0 + 5000, 110);
     s.addReading(T0 + 20_000, 170);

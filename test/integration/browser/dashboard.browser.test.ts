@@ -150,10 +150,11 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     expect(await operator.locator('#range-picker [aria-pressed="true"]').textContent()).toBe('15 分钟');
 
     // hover: the bucket's time (plant time) and its value with the unit
+    // positions within the plot, measured as each action happens: an alert arriving moves the tiles down the page
     const plot = cod.locator('.u-over');
-    await plot.scrollIntoViewIfNeeded();
     const box = (await plot.boundingBox())!;
-    await operator.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2);
+    const at = (share: number) => ({ position: { x: box.width * share, y: box.height / 2 }, force: true });
+    await plot.hover(at(0.9));
     const readout = cod.locator('.chart-readout-text');
     await expect.poll(() => readout.textContent(), { timeout: 5_000 }).toMatch(/^\d\d:\d\d:\d\d {2}\d[\d,]*(\.\d+)? mg\/L$/);
     const hovered = Number(await cod.getAttribute('data-hover'));
@@ -162,9 +163,10 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     await cod.screenshot({ path: path.join(ARTIFACTS, 'operator-chart-hover.png') });
 
     // zoom: drag across the plot; the reset returns to the whole window
-    await operator.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+    await plot.hover(at(0.5));
     await operator.mouse.down();
-    await operator.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2, { steps: 5 });
+    await plot.hover(at(0.65));
+    await plot.hover(at(0.8));
     await operator.mouse.up();
     await expect.poll(() => cod.getAttribute('data-zoomed'), { timeout: 5_000 }).toBe('true');
     await expect.poll(() => span(), { timeout: 5_000 }).toBeLessThan(15 * 60_000 * 0.4);
@@ -188,9 +190,9 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     expect(counted.length).toBeGreaterThan(5);
     expect(Math.min(...counted)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...counted)).toBeLessThan(reading / 100);
-    await energyChart.scrollIntoViewIfNeeded();
-    const energyBox = (await energyChart.locator('.u-over').boundingBox())!;
-    await operator.mouse.move(energyBox.x + energyBox.width * 0.9, energyBox.y + energyBox.height / 2);
+    const energyPlot = energyChart.locator('.u-over');
+    const energyBox = (await energyPlot.boundingBox())!;
+    await energyPlot.hover({ position: { x: energyBox.width * 0.9, y: energyBox.height / 2 }, force: true });
     await expect.poll(() => energyChart.locator('.chart-readout-text').textContent(), { timeout: 5_000 }).toMatch(/^\d\d:\d\d:\d\d–\d\d:\d\d:\d\d {2}(\d[\d,]*(\.\d+)? kWh|暂无数据)$/);
     // one number format on tiles, axes and read-outs: thousands grouped with commas, never 万/亿
     expect(await energy.locator('.num').textContent()).toMatch(/^\d{1,3}(,\d{3})*(\.\d+)?$/);
