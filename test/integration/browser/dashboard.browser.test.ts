@@ -220,6 +220,21 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     expect(titles.map((x) => x.text)).toContain('Active energy (counter)');
     await shot(operator, 'operator-en');
     await operator.click('#lang');
+
+    // other pages (an alert's) draw a meter's quantity over a window with the same chart
+    // (a string: the test's own transform would rewrite a dynamic import inside a function)
+    const drawn = (await operator.evaluate(`(async () => {
+      const { drawSeries } = await import('/chart.js');
+      const box = document.createElement('div');
+      box.className = 'chart';
+      document.body.append(box);
+      const to = Date.now();
+      await drawSeries(box, { plant: 'paper-01', meter: 'main-power', quantity: { id: 'active_energy', unit: 'kWh', kind: 'counter' }, from: to - 15 * 60000, to });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return { ...box.dataset };
+    })()`)) as Record<string, string>;
+    expect(drawn).toMatchObject({ mode: 'increase', everyMs: '15000', live: 'false' });
+    expect(Number(drawn.points)).toBeGreaterThan(5);
     await operator.click('#range-picker [data-range="1h"]');
     await expect.poll(() => cod.getAttribute('data-live'), { timeout: 5_000 }).toBe('true');
     expect(cspViolations).toEqual([]);
