@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HttpError } from '../auth.ts';
 import { latestStatement } from './latest.ts';
-import { MAX_POINTS, parseEvery, resolveWindow, seriesStatement } from './series.ts';
+import { counterIncreases, counterStatement, MAX_POINTS, parseEvery, resolveWindow, seriesStatement } from './series.ts';
 import { quoteIdentifier, quoteString } from '../influx.ts';
 
 const NOW = 1_700_000_000_000;
@@ -67,6 +67,39 @@ describe('InfluxQL built on the server', () => {
     expect(latestStatement('paper-01', 'so2', ['stack-1-cems'])).toBe(
       `SELECT last("so2_quality") AS "quality", "so2" AS "value" FROM "emissions" WHERE "plant" = 'paper-01' AND ("meter" = 'stack-1-cems') AND time <= now() + 1m GROUP BY "meter"`,
     );
+  });
+});
+
+describe('a counter as the amount counted per bucket (mode=increase)', () => {
+  const M = 60_000;
+
+  it('reads the last reading per bucket from the bucket before the window\'s first', () => {
+    expect(counterStatement({ plant: 'paper-01', quantity: 'active_energy', meters: ['main-meter'], from: 10 * M + 5000, to: 20 * M, everyMs: M })).toBe(
+      `SELECT last("active_energy") AS "value" FROM "energy" WHERE "plant" = 'paper-01' AND ("meter" = 'main-meter') AND time >= 540000ms AND time < 1200000ms GROUP BY time(60000ms), "meter" fill(none)`,
+    );
+  });
+
+  it('counts each bucket from the previous bucket\'s last reading; the bucket before the window only counts from', () => {
+    expect(counterIncreases([[9 * M, 527_640_000], [10 * M, 527_640_600], [11 * M, 527_641_800], [12 * M, 527_641_800]], M, 10 * M)).toEqual([
+      [10 * M, 600],
+      [11 * M, 1200],
+      [12 * M, 0],
+    ]);
+  });
+
+  it('counts a drop as a reset from zero, never a negative amount', () => {
+    expect(counterIncreases([[0, 9_999_990], [M, 9_999_998], [2 * M, 12], [3 * M, 30]], M, 0)).toEqual([
+      [M, 8],
+      [2 * M, 12],
+      [3 * M, 18],
+    ]);
+  });
+
+  it('leaves out a bucket after one without readings: a gap, not zero and not the silence\'s whole amount in one bucket', () => {
+    expect(counterIncreases([[0, 100], [M, 110], [4 * M, 170], [5 * M, 180]], M, 0)).toEqual([
+      [M, 10],
+      [5 * M, 10],
+    ]);
   });
 });
 

@@ -137,3 +137,141 @@ export function valueRange(values, limits = []) {
   const min = nonNegative ? Math.max(0, lo - span * 0.08) : lo - span * 0.08;
   return { min, max: hi + span * 0.08, shown, hidden };
 }
+
+/**
+ * A counter (catalog kind `counter`: totalised volume, energy, production) as the amount counted per bucket, like
+ * GET /series?mode=increase: each bucket's last reading minus the previous bucket's last; a drop is a reset, counted
+ * from zero; a bucket after one without readings is unknown (left out, a gap). History comes as [bucket start, amount]
+ * with the counter's last reading; live readings then add what they counted since the one before.
+ */
+export class CounterSeries {
+  constructor({ everyMs, windowMs, maxPoints }) {
+    this.everyMs = everyMs;
+    this.windowMs = windowMs;
+    this.maxPoints = maxPoints;
+    /** [bucket start ms, amount], sorted by bucket start. */
+    this.points = [];
+    /** The reading counted from: { ts, value, bucket }, or null before the first. */
+    this.last = null;
+    /** A bucket whose amount cannot be known (the one before it had no reading): readings in it only move `last`. */
+    this.unknownBucket = null;
+    /** Live readings that came before history: counted once history says where to count from. */
+    this.pending = [];
+    this.historyLoaded = false;
+  }
+
+  get length() {
+    return this.points.length;
+  }
+
+  bucketOf(ts) {
+    return Math.floor(ts / this.everyMs) * this.everyMs;
+  }
+
+  /**
+   * History's amounts, and its last reading ([ts, value]) to count live readings from; live readings that came
+   * before it are then counted on from there (those history already holds add nothing).
+   */
+  addHistory(points, now, last) {
+    const fromHistory = new Map(points.filter(([t, v]) => Number.isFinite(t) && Number.isFinite(v)).map(([t, v]) => [t, v]));
+    // a reload (after a gap in the stream): history replaces what it covers, newer buckets are kept
+    this.points = [...this.points.filter(([t]) => !fromHistory.has(t) && (!last || t > this.bucketOf(last[0]))), ...[...fromHistory].map(([t, v]) => [t, v])];
+    this.points.sort((a, b) => a[0] - b[0]);
+    if (last && Number.isFinite(last[1]) && (!this.last || last[0] >= this.last.ts || !this.historyLoaded)) {
+      this.last = { ts: last[0], value: last[1], bucket: this.bucketOf(last[0]) };
+      this.unknownBucket = null;
+    }
+    this.historyLoaded = true;
+    const pending = this.pending;
+    this.pending = [];
+    for (const [ts, value] of pending) this.addReading(ts, value, now);
+    this.trim(now);
+  }
+
+  addReading(ts, value, now = ts) {
+    if (value === null || value === undefined || !Number.isFinite(value)) return;
+    if (!this.historyLoaded) {
+      if (this.pending.length < this.maxPoints) this.pending.push([ts, value]);
+      return;
+    }
+    // a reading history already counted (or older) adds nothing
+    if (this.last && ts <= this.last.ts) return;
+    const bucket = this.bucketOf(ts);
+    const previous = this.last;
+    this.last = { ts, value, bucket };
+    if (!previous) return;
+    const amount = value >= previous.value ? value - previous.value : value;
+    if (bucket === previous.bucket) {
+      if (bucket === this.unknownBucket) return;
+      const point = this.points.find(([t]) => t === bucket);
+      if (point) point[1] += amount;
+      else this.points.push([bucket, amount]);
+    } else if (bucket === previous.bucket + this.everyMs) {
+      this.points.push([bucket, amount]);
+    } else {
+      // silent for a whole bucket or more: what was counted over the silence is not this bucket's
+      this.unknownBucket = bucket;
+      return;
+    }
+    this.trim(now);
+  }
+
+  trim(now) {
+    const from = now - this.windowMs;
+    let drop = 0;
+    while (drop < this.points.length && this.points[drop][0] + this.everyMs <= from) drop++;
+    drop = Math.max(drop, this.points.length - this.maxPoints);
+    if (drop > 0) this.points.splice(0, drop);
+  }
+
+  /** uPlot's aligned data: every bucket from the first to the last, null where none is known (no bar, never zero). */
+  aligned() {
+    const xs = [];
+    const ys = [];
+    if (this.points.length === 0) return [xs, ys];
+    const amounts = new Map(this.points);
+    const first = this.points[0][0];
+    const end = this.points[this.points.length - 1][0];
+    // one empty bucket after the last, so that a lone bar is one bucket wide
+    for (let t = first; t <= end + this.everyMs; t += this.everyMs) {
+      xs.push(t);
+      ys.push(amounts.has(t) ? amounts.get(t) : null);
+    }
+    return [xs, ys];
+  }
+}
+
+/** Bucket widths a chart may use, smallest first. */
+export const EVERY_STEPS_MS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400, 172_800, 604_800].map((s) => s * 1000);
+/** Buckets a chart shows at most: a few hundred, about one per two pixels of a desktop tile. */
+export const TARGET_BUCKETS = 360;
+/** Bars a counter's chart shows at most: few enough to tell apart and to read one ("kWh / 1 分钟" over an hour). */
+export const COUNTER_BARS = 60;
+
+/** The smallest round bucket width that fits `spanMs` into at most `buckets` buckets. */
+export function chooseEvery(spanMs, buckets = TARGET_BUCKETS) {
+  return EVERY_STEPS_MS.find((step) => spanMs / step <= buckets) ?? EVERY_STEPS_MS[EVERY_STEPS_MS.length - 1];
+}
+
+/** A chart's bucket width for a window: a gauge's means, or a counter's bars (fewer, wider). */
+export function chartEvery(spanMs, counter) {
+  return chooseEvery(spanMs, counter ? COUNTER_BARS : TARGET_BUCKETS);
+}
+
+/** The ranges of the picker, ending now. */
+export const RANGE_PRESETS = [
+  { id: '15m', ms: 15 * 60_000 },
+  { id: '1h', ms: 3_600_000 },
+  { id: '6h', ms: 6 * 3_600_000 },
+  { id: '24h', ms: 24 * 3_600_000 },
+  { id: '7d', ms: 7 * 86_400_000 },
+];
+
+/** `every` for GET /series: `300000` ms → `5m`. */
+export function everyParam(ms) {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

@@ -20,12 +20,22 @@ export const locale = () => (language() === 'zh' ? 'zh-CN' : 'en');
  */
 export const PLANT_TIME_ZONE = 'Asia/Shanghai';
 
-export function formatNumber(value) {
+/**
+ * The one number format of tiles, chart axes, chart read-outs and alerts: digits grouped by thousands with commas
+ * (527,640,600, the same in Chinese and English), never shortened to 万/亿 or K/M (a counter's tile and its chart's
+ * axis then read alike), and as many decimals as a reading of that size carries: none from 1,000, one from 100, two
+ * from 1, three significant digits below. `decimals` fixes the count (an axis: as many as its step has).
+ */
+export function formatNumber(value, decimals) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
   const abs = Math.abs(value);
-  // Totalising counters reach ten digits: shorten them (万/亿, K/M/B) to fit a tile at phone width.
-  if (abs >= 1e7) return new Intl.NumberFormat(locale(), { notation: 'compact', maximumSignificantDigits: 6 }).format(value);
-  const digits = abs >= 1000 ? 0 : abs >= 100 ? 1 : 2;
-  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
+  const options = decimals !== undefined
+    ? { minimumFractionDigits: decimals, maximumFractionDigits: decimals }
+    : abs >= 1000 ? { maximumFractionDigits: 0 }
+      : abs >= 100 ? { maximumFractionDigits: 1 }
+        : abs >= 1 || abs === 0 ? { maximumFractionDigits: 2 }
+          : { maximumSignificantDigits: 3 };
+  return new Intl.NumberFormat(locale(), { useGrouping: true, ...options }).format(value);
 }
 
 export function formatTime(ts) {
@@ -36,19 +46,25 @@ export function formatDateTime(ts) {
   return new Intl.DateTimeFormat(locale(), { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone: PLANT_TIME_ZONE }).format(ts);
 }
 
-/**
- * Labels of a chart's value axis at ticks `increment` apart: as many decimals as the increment has, and compact (万,
- * 亿 / K, M) only where four significant digits still tell the ticks apart (a totalising counter's do not).
- */
+/** Labels of a chart's value axis at ticks `increment` apart: formatNumber with as many decimals as the increment has. */
 export function formatAxisTicks(splits, increment) {
-  const top = Math.max(0, ...splits.map((v) => Math.abs(v)));
-  if (top >= 1e5 && increment >= top / 1e3) {
-    const compact = new Intl.NumberFormat(locale(), { notation: 'compact', maximumSignificantDigits: 4 });
-    return splits.map((v) => compact.format(v));
-  }
   const decimals = Math.min(4, (String(increment).split('.')[1] ?? '').length);
-  const plain = new Intl.NumberFormat(locale(), { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
-  return splits.map((v) => plain.format(v));
+  return splits.map((v) => formatNumber(v, decimals));
+}
+
+/** A chart's bucket width for people: 5 分钟 / 5 min, 10 秒 / 10 s, 1 小时 / 1 h, 1 天 / 1 d. */
+export function formatEvery(ms) {
+  const zh = language() === 'zh';
+  const [n, zhUnit, enUnit] = ms % 86_400_000 === 0 ? [ms / 86_400_000, '天', 'd'] : ms % 3_600_000 === 0 ? [ms / 3_600_000, '小时', 'h'] : ms % 60_000 === 0 ? [ms / 60_000, '分钟', 'min'] : [ms / 1000, '秒', 's'];
+  return zh ? `${n} ${zhUnit}` : `${n} ${enUnit}`;
+}
+
+/** A chart's time at the cursor: the time of day within a day, with the date beyond (plant time). */
+export function formatChartTime(ts, withDate) {
+  const options = withDate
+    ? { month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: PLANT_TIME_ZONE }
+    : { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZone: PLANT_TIME_ZONE };
+  return new Intl.DateTimeFormat(locale(), options).format(ts);
 }
 
 export function formatTonnes(t) {

@@ -1,14 +1,16 @@
 /* global EventSource */
 // The operator's view of one plant: open alerts, then tiles with the last value, unit, quality, the limit in force and
-// a chart of the last half hour with its limit lines, for the outfall (flow, COD, NH3-N, pH), energy, the stack and production.
-// History comes from /latest and /series, then the SSE stream keeps values, charts and alerts live.
+// a chart over the window the range picker chooses (15 min to 7 days ending now, or a custom one) with its limit lines, for
+// the outfall (flow, COD, NH3-N, pH), energy, the stack and production; counters (totalised volume, energy, production)
+// charted as the amount per bucket. History comes from /latest and /series, then the SSE stream keeps values, charts
+// (of windows ending now) and alerts live.
 import { api, liveUrl } from './api.js';
 import { alertItem, OpenAlerts, renderListState } from './alerts-ui.js';
 import { $, element, formatDuration, formatNumber, formatTime } from './format.js';
 import { localized, t } from './i18n.js';
 import { exceeds, limitsByQuantity } from './limits.js';
-import { BucketSeries } from './chart-data.js';
-import { chartsAvailable, TileChart } from './chart.js';
+import { chartEvery, everyParam, RANGE_PRESETS } from './chart-data.js';
+import { chartSeries, chartsAvailable, TileChart } from './chart.js';
 import { Cadence, staleness } from './liveness.js';
 
 const GROUPS = [
@@ -18,16 +20,29 @@ const GROUPS = [
   // the denominator operators read every per-tonne figure against
   { id: 'production', quantities: ['production_rate', 'production_total'] },
 ];
-const HISTORY_MS = 30 * 60_000;
-// 5 s buckets: a new point every five readings of a 1 Hz meter, 360 in the window (GET /series allows 1000)
-const HISTORY_EVERY = '5s';
-const HISTORY_EVERY_MS = 5_000;
-const MAX_POINTS = 400;
+// where a page starts: an hour in 10 s buckets (360; chooseEvery keeps every window to a few hundred)
+const DEFAULT_RANGE = '1h';
+const MAX_POINTS = 1000;
+// China Standard Time has no daylight saving: a custom range's inputs are read as plant time at this offset
+const PLANT_UTC_OFFSET_MS = 8 * 3_600_000;
 // Until a meter's cadence is known (three readings seen live), its reading is stale after this long: the overview's
 // threshold for a silent meter.
 const STALE_FALLBACK_MS = 5 * 60_000;
 
 const keyOf = (meter, quantity) => `${meter}/${quantity}`;
+
+/** `2026-12-07T14:00` from a datetime-local input, read as plant time → ms; NaN when incomplete. */
+export function plantInputToMs(text) {
+  const match = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)$/.exec(text ?? '');
+  if (!match) return Number.NaN;
+  const [, y, mo, d, h, mi] = match.map(Number);
+  return Date.UTC(y, mo - 1, d, h, mi) - PLANT_UTC_OFFSET_MS;
+}
+
+/** ms → `2026-12-07T14:00` in plant time, for a datetime-local input. */
+export function msToPlantInput(ms) {
+  return new Date(ms + PLANT_UTC_OFFSET_MS).toISOString().slice(0, 16);
+}
 
 function describeLimit(limit, unit) {
   const shownUnit = unit === 'pH' ? '' : ` ${unit}`;
@@ -48,6 +63,9 @@ export class PlantView {
     this.alertsLoad = 'loading';
     this.source = null;
     this.generation = 0;
+    /** The charts' window: a preset ending now ({ id }) or { id: 'custom', from, to }. */
+    this.range = { id: DEFAULT_RANGE };
+    this.rangeGeneration = 0;
     setInterval(() => {
       // Ages grow without new data: a meter that stops reporting is marked within a second of becoming overdue.
       for (const tile of this.tiles.values()) this.markStale(tile);
@@ -64,6 +82,7 @@ export class PlantView {
     this.alertsLoad = 'loading';
     this.latestFailed = false;
     this.renderInfo();
+    this.renderRangePicker();
     this.buildTiles();
     this.renderAlerts();
     // Live first, history second: readings arriving meanwhile are kept, and older history does not overwrite them.
@@ -79,8 +98,90 @@ export class PlantView {
   rerender() {
     if (!this.plant) return;
     this.renderInfo();
+    this.renderRangePicker();
     this.buildTiles();
     this.renderAlerts();
+  }
+
+  /** The charts' window now: { windowMs, to: null for one ending now }; each chart's buckets follow from it (chartEvery). */
+  chartWindow() {
+    const preset = RANGE_PRESETS.find((r) => r.id === this.range.id);
+    if (preset) return { windowMs: preset.ms, to: null };
+    return { windowMs: this.range.to - this.range.from, to: this.range.to };
+  }
+
+  isCounter(quantity) {
+    return this.ctx.quantities.get(quantity)?.kind === 'counter';
+  }
+
+  /** 15 分钟 · 1 小时 · 6 小时 · 24 小时 · 7 天 · 自定义 (from/to in plant time). */
+  renderRangePicker() {
+    const box = $('range-picker');
+    box.setAttribute('aria-label', t('rangeLabel'));
+    const buttons = [...RANGE_PRESETS.map((r) => r.id), 'custom'].map((id) => {
+      const button = element('button', 'range', t(`range-${id}`));
+      button.type = 'button';
+      button.dataset.range = id;
+      button.setAttribute('aria-pressed', String(this.range.id === id));
+      button.addEventListener('click', () => {
+        if (id === 'custom') {
+          this.customOpen = true;
+          this.renderRangePicker();
+          return;
+        }
+        this.customOpen = false;
+        this.setRange({ id });
+      });
+      return button;
+    });
+    const custom = element('form', 'range-custom');
+    custom.hidden = !(this.customOpen || this.range.id === 'custom');
+    const { windowMs, to } = this.chartWindow();
+    const end = to ?? Date.now();
+    const input = (name, value) => {
+      const el = element('input');
+      el.type = 'datetime-local';
+      el.name = name;
+      el.value = msToPlantInput(value);
+      const label = element('label', '', t(`range-${name}`));
+      label.append(' ', el);
+      return label;
+    };
+    const apply = element('button', 'range-apply', t('range-apply'));
+    apply.type = 'submit';
+    const error = element('span', 'range-error');
+    error.setAttribute('role', 'alert');
+    custom.append(input('from', end - windowMs), input('to', end), element('span', 'muted small', t('range-plantTime')), apply, error);
+    custom.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const from = plantInputToMs(custom.elements.from.value);
+      const until = plantInputToMs(custom.elements.to.value);
+      if (!(from < until)) {
+        error.textContent = t('range-invalid');
+        return;
+      }
+      this.setRange({ id: 'custom', from, to: until });
+    });
+    box.replaceChildren(element('span', 'range-title', t('rangeLabel')), ...buttons, custom);
+  }
+
+  /** Another window: every chart starts over with that window's buckets from /series. */
+  setRange(range) {
+    this.range = range;
+    this.renderRangePicker();
+    const window = this.chartWindow();
+    for (const [key, data] of this.readings) data.series = this.newSeries(key.split('/')[1], window);
+    for (const tile of this.tiles.values()) {
+      tile.chart?.setWindow(window);
+      this.renderTile(tile);
+    }
+    const generation = this.generation;
+    this.loadSeries(generation).catch((err) => this.ctx.showError(err));
+  }
+
+  newSeries(quantity, window = this.chartWindow()) {
+    const counter = this.isCounter(quantity);
+    return chartSeries({ counter, everyMs: chartEvery(window.windowMs, counter), windowMs: window.windowMs, maxPoints: MAX_POINTS });
   }
 
   renderInfo() {
@@ -101,6 +202,7 @@ export class PlantView {
     const label = element('span', 'label');
     title.append(label);
     if (showMeter) title.append(' ', element('small', 'meter', localized(meter.name) || meter.id));
+    // a title too long for the tile ends in an ellipsis: the whole of it on hover
     const valueLine = element('p', 'value');
     const num = element('span', 'num');
     const unit = element('span', 'unit');
@@ -130,7 +232,7 @@ export class PlantView {
     const limit = this.limits.get(tile.quantity);
     const value = reading ? reading.value : null;
     parts.label.textContent = q ? localized(q.label) : tile.quantity;
-    parts.label.title = parts.label.textContent;
+    parts.label.parentElement.title = parts.label.parentElement.textContent;
     parts.num.textContent = value === null || value === undefined ? '—' : formatNumber(value);
     parts.unit.textContent = q && q.unit !== 'pH' ? q.unit : '';
     parts.quality.textContent = reading ? t(reading.quality) : this.latestFailed ? t('notLoaded') : t('noData');
@@ -183,8 +285,10 @@ export class PlantView {
     }
     // charts once the tiles are laid out, so that each starts at its container's width
     if (!chartsAvailable()) return;
+    const window = this.chartWindow();
     for (const tile of this.tiles.values()) {
-      tile.chart = new TileChart(tile.parts.chartBox, { windowMs: HISTORY_MS });
+      const q = this.ctx.quantities.get(tile.quantity);
+      tile.chart = new TileChart(tile.parts.chartBox, { ...window, unit: q?.unit ?? '', counter: q?.kind === 'counter' });
       this.renderTile(tile);
     }
   }
@@ -200,7 +304,8 @@ export class PlantView {
     if (addPoint) {
       // from the stream: when it reached the page says whether the meter keeps reporting, whatever its clock says
       if (newer) data.arrivedAt = Date.now();
-      data.series.addReading(r.ts, r.value, Date.now());
+      // a window ending now follows the stream; a custom one in the past stays as /series gave it
+      if (this.range.id !== 'custom') data.series.addReading(r.ts, r.value, Date.now());
       data.cadence.note(r.ts);
     }
     this.renderTile(tile);
@@ -209,7 +314,7 @@ export class PlantView {
   dataOf(key) {
     let data = this.readings.get(key);
     if (!data) {
-      data = { value: null, ts: 0, arrivedAt: null, quality: null, cadence: new Cadence(), series: new BucketSeries({ everyMs: HISTORY_EVERY_MS, windowMs: HISTORY_MS, maxPoints: MAX_POINTS }) };
+      data = { value: null, ts: 0, arrivedAt: null, quality: null, cadence: new Cadence(), series: this.newSeries(key.split('/')[1]) };
       this.readings.set(key, data);
     }
     return data;
@@ -257,16 +362,27 @@ export class PlantView {
     if (generation !== this.generation) return;
     this.latestFailed = false;
     for (const r of latest.readings) this.applyReading(r, false);
-    const now = Date.now();
+    await this.loadSeries(generation);
+  }
+
+  /** Each quantity's buckets over the charts' window: means, or a counter's amounts (mode=increase). */
+  async loadSeries(generation) {
+    const path = `/api/plants/${encodeURIComponent(this.plant.id)}`;
+    const rangeGeneration = ++this.rangeGeneration;
+    const { windowMs, to } = this.chartWindow();
+    const end = to ?? Date.now();
     const quantities = [...new Set([...this.tiles.values()].map((tile) => tile.quantity))];
     await Promise.all(quantities.map(async (quantity) => {
-      const { body: answer } = await api(`${path}/series?quantity=${quantity}&from=${now - HISTORY_MS}&to=${now}&every=${HISTORY_EVERY}`);
-      if (generation !== this.generation) return;
+      const counter = this.isCounter(quantity);
+      const every = everyParam(chartEvery(windowMs, counter));
+      const { body: answer } = await api(`${path}/series?quantity=${quantity}&from=${end - windowMs}&to=${end}&every=${every}${counter ? '&mode=increase' : ''}`);
+      // another plant, or another range chosen meanwhile: this answer is not for the charts shown
+      if (generation !== this.generation || rangeGeneration !== this.rangeGeneration) return;
       for (const series of answer.series) {
         const key = keyOf(series.meter, quantity);
         const tile = this.tiles.get(key);
-        if (!tile || series.points.length === 0) continue;
-        this.dataOf(key).series.addHistory(series.points, Date.now());
+        if (!tile) continue;
+        this.dataOf(key).series.addHistory(series.points, to ?? Date.now(), series.last);
         this.renderTile(tile);
       }
     }));

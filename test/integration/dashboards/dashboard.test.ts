@@ -180,6 +180,38 @@ describe('history from InfluxDB', () => {
     expect(body.series).toEqual([{ meter: 'outfall-1-cod', points: [[T0, 55]] }]);
   });
 
+  it('/series?mode=increase gives a counter\'s amount per bucket: a reset counted from zero, a bucket after a silent one left out', async () => {
+    // paper-01's main power meter, its energy register read in InfluxDB: replaced (from 0) in the third minute, silent in the fourth
+    const readings: [number, number][] = [
+      [T0 - 30_000, 527_640_000],
+      [T0 + 10_000, 527_640_300],
+      [T0 + 50_000, 527_640_600],
+      [T0 + MINUTE + 20_000, 527_641_800],
+      [T0 + 2 * MINUTE + 10_000, 2],
+      [T0 + 2 * MINUTE + 40_000, 5],
+      [T0 + 4 * MINUTE + 10_000, 40],
+      [T0 + 5 * MINUTE + 10_000, 55],
+    ];
+    const lines = readings.map(([ts, kWh]) => `energy,plant=paper-01,meter=main-power active_energy=${kWh},active_energy_quality="good" ${ts}`);
+    expect((await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: 'POST', body: lines.join('\n') })).status).toBe(204);
+    const { status, body } = await api(`/api/plants/paper-01/series?quantity=active_energy&meter=main-power&from=${T0}&to=${T0 + 6 * MINUTE}&every=1m&mode=increase`, paperOperator);
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ quantity: 'active_energy', unit: 'kWh', mode: 'increase', everyMs: MINUTE });
+    expect(body.series).toEqual([
+      {
+        meter: 'main-power',
+        // the first minute counted from the reading before the window; the fourth minute had none, so the fifth's 35 kWh
+        // cannot be told apart from the fourth's: neither is given
+        points: [[T0, 600], [T0 + MINUTE, 1200], [T0 + 2 * MINUTE, 5], [T0 + 5 * MINUTE, 15]],
+        last: [T0 + 5 * MINUTE + 10_000, 55],
+      },
+    ]);
+    // a gauge has no amount per bucket
+    const gauge = await api(`/api/plants/paper-01/series?quantity=cod&mode=increase`, paperOperator);
+    expect(gauge.status).toBe(400);
+    expect(gauge.body.code).toBe('NOT_A_COUNTER');
+  });
+
   it('/series refuses what it cannot answer boundedly or sensibly, with 400', async () => {
     const bad = [
       '/api/plants/paper-01/series?quantity=vibranium',
