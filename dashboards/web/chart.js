@@ -36,11 +36,12 @@ function valueAxisSize(self, values) {
 export class TileChart {
   /**
    * container: an element sized by CSS (width from the layout, height fixed); windowMs: the time the x axis spans,
-   * ending now.
+   * ending now; or span: a fixed [from, to] for the x axis (the time around an alert).
    */
-  constructor(container, { windowMs }) {
+  constructor(container, { windowMs, span }) {
     this.container = container;
     this.windowMs = windowMs;
+    this.xRange = span ? () => span : () => [Date.now() - this.windowMs, Date.now()];
     this.series = null;
     this.limits = [];
     // which limits the last y range took in and left out (set by the range function, read by the draw hook)
@@ -63,7 +64,7 @@ export class TileChart {
         // room on the right for the last time label, centred on now
         padding: [8, 18, 0, 0],
         scales: {
-          x: { time: true, range: () => [Date.now() - this.windowMs, Date.now()] },
+          x: { time: true, range: () => this.xRange() },
           y: {
             range: (self) => {
               const { min, max, shown, hidden } = valueRange(self.data[1] ?? [], this.limits);
