@@ -98,6 +98,14 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     // the limits the tile states are the lines drawn: COD's maximum, both pH bounds
     expect(await cod.getAttribute('data-limits')).toBe('90');
     expect((await operator.locator('[data-key="outfall-1-ph/ph"] .chart').getAttribute('data-limits'))?.split(' ').map(Number).sort()).toEqual([6, 9]);
+    // every tile that states a limit draws it, the stack's too (GB 13271-2014, Hebei special limits: SO2 200, NOx 200, particulate 30)
+    expect(await operator.locator('[data-key="stack-1-cems/so2"] .chart').getAttribute('data-limits')).toBe('200');
+    expect(await operator.locator('[data-key="stack-1-cems/nox"] .chart').getAttribute('data-limits')).toBe('200');
+    expect(await operator.locator('[data-key="stack-1-cems/particulate"] .chart').getAttribute('data-limits')).toBe('30');
+    const tilesWithLimits = await operator.locator('.tile').evaluateAll((tiles) =>
+      tiles.map((tile) => ({ key: tile.getAttribute('data-key'), stated: tile.querySelector('.limit')?.textContent ?? '', drawn: tile.querySelector('.chart')?.getAttribute('data-limits') ?? '' })),
+    );
+    for (const tile of tilesWithLimits) expect({ key: tile.key, drawn: tile.stated ? tile.drawn !== '' : tile.drawn === '' }).toEqual({ key: tile.key, drawn: true });
     // the canvas holds the line (the page's --line colour) and the dashed limit (--limit)
     const colours = await cod.locator('canvas').evaluate((canvas) => {
       const c = canvas as unknown as { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
