@@ -32,6 +32,10 @@ export const alertSchema = z.object({
   comment: z.string().optional(),
   value: finiteOrNull,
   limit: finiteOrNull,
+  /** Which bound `limit` is (rules/alerts.ts): a floor (`min`) or a ceiling/upper limit (`max`); absent from older alerts. */
+  bound: z.enum(['min', 'max']).nullable().optional(),
+  /** The unit of value, limit and peak; null for a count; absent from older alerts. */
+  unit: z.string().max(32).nullable().optional(),
   count: z.number().int().nonnegative(),
   /** Absent from alerts published before rules tracked it. */
   peak: finiteOrNull.optional(),

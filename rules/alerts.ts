@@ -16,7 +16,7 @@
  * limit re-triggers every few seconds: the history keeps a bounded number of rows an hour with the count, the peak
  * and the last value, instead of one row per crossing.
  */
-import type { AlertPort, Localized, Threshold } from './kinds/types.ts';
+import { crossedBound, type AlertPort, type Localized, type Threshold } from './kinds/types.ts';
 
 export const SEVERITIES = ['warning', 'minor', 'major', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -46,6 +46,17 @@ export interface Alert {
   value: number | null;
   /** The bound that was crossed (upper or lower), null when the rule has none (flatline). */
   limit: number | null;
+  /**
+   * Which bound `limit` is: `min` a floor the value fell below (pH under 6), `max` a ceiling or upper limit it rose
+   * above; null without a bound. Absent on alerts from checkpoints older than it.
+   */
+  bound?: 'min' | 'max' | null;
+  /**
+   * The unit of `value`, `limit` and `peak` (the quantity's canonical unit, or the rule's measure: `min` of silence,
+   * `%` of bad readings, `mg/L/min`); null for a count. `pH` is a unit here but is not printed after a number.
+   * Absent on alerts from checkpoints older than it.
+   */
+  unit?: string | null;
   /** How many times the condition was met since raised (re-triggers, re-notifications). */
   count: number;
   /**
@@ -115,6 +126,8 @@ export class AlertSlot implements AlertPort {
     readonly meter: string,
     readonly quantity: string | null,
     private readonly describe: Describe,
+    /** The unit of the values the rule reports (Alert.unit). */
+    private readonly unit: string | null = null,
   ) {}
 
   get open(): boolean {
@@ -138,6 +151,8 @@ export class AlertSlot implements AlertPort {
         updatedAt: ts,
         value: finiteOrNull(value),
         limit: crossed(value, threshold),
+        bound: crossedBound(value, threshold),
+        unit: this.unit,
         count: 1,
         escalated: false,
         message: this.describe(value, threshold),
@@ -162,6 +177,7 @@ export class AlertSlot implements AlertPort {
     a.count++;
     a.updatedAt = Math.max(a.updatedAt, ts);
     a.limit = crossed(value, threshold);
+    a.bound = crossedBound(value, threshold);
     a.message = this.describe(value, threshold);
     // by the re-trigger's event time: an acknowledgement's processing time in updatedAt must not shift the interval
     const historyRow = ts - this.lastRowAt >= this.book.retriggerRowIntervalMs || this.peakExcess > this.rowExcess;
@@ -241,6 +257,7 @@ export class AlertSlot implements AlertPort {
     this.openedAt = state.openedAt;
     // Checkpoints from before history throttling: the alert's last change stands for its last row, its value for its peak.
     this.alert.peak ??= this.alert.value;
+    if (this.alert.unit === undefined) this.alert.unit = this.unit;
     const peak = this.alert.peak;
     this.peakExcess = state.peakExcess ?? (peak === null ? -Infinity : this.alert.limit === null ? peak : Math.abs(peak - this.alert.limit));
     this.lastRowAt = state.lastRowAt ?? this.alert.updatedAt;
@@ -270,11 +287,11 @@ export class AlertBook {
     readonly retriggerRowIntervalMs = DEFAULT_RETRIGGER_ROW_INTERVAL_MS,
   ) {}
 
-  slot(rule: AlertRule, plant: string, meter: string, quantity: string | null, describe: Describe): AlertSlot {
+  slot(rule: AlertRule, plant: string, meter: string, quantity: string | null, describe: Describe, unit: string | null = null): AlertSlot {
     const key = `${rule.id}\u0000${plant}\u0000${meter}`;
     let slot = this.slots.get(key);
     if (!slot) {
-      slot = new AlertSlot(this, rule, plant, meter, quantity, describe);
+      slot = new AlertSlot(this, rule, plant, meter, quantity, describe, unit);
       this.slots.set(key, slot);
     }
     return slot;

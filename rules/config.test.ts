@@ -10,7 +10,7 @@ describe('rules config', () => {
   it('loads the sample rules with paths resolved next to the file', () => {
     const sample = fileURLToPath(new URL('./sample.yaml', import.meta.url));
     const config = loadRulesConfig(sample, {});
-    expect(config.rules.map((r) => r.kind)).toEqual(['limit', 'limit', 'limit', 'stale', 'flatline', 'repeated', 'baseline', 'quality', 'intensity']);
+    expect(config.rules.map((r) => r.kind)).toEqual(['limit', 'limit', 'limit', 'limit', 'limit', 'stale', 'flatline', 'repeated', 'baseline', 'quality', 'intensity']);
     expect(config.rules.at(-1)).toMatchObject({ id: 'water-intensity', selector: { industries: ['steel'] }, params: { indicator: 'water_m3_per_t', level: 'III', marginPct: 10, windowMs: 86_400_000 } });
     expect(config.history).toMatchObject({ enabled: true, learn: { quantities: ['cod', 'nh3n'], days: 30, percentile: 50 } });
     expect(config.plants).toBe(fileURLToPath(new URL('../deploy/demo/plants.yaml', import.meta.url)));

@@ -688,8 +688,12 @@ export class RulesEngine implements SlotMaker {
     const def: QuantityDef | undefined = quantity ? QUANTITIES[quantity] : undefined;
     const what = def ? def.label : { en: '', zh: '' };
     const unit = def?.unit ?? '';
-    const describe: Describe = (value, threshold) => rt.kind.describe(rt.rule.params, { plant, meter, what, unit, value, threshold });
-    return this.book.slot(rt.rule, plant, meter, quantity, describe);
+    // names for people; a plant or meter the registry does not know (or names not) is called by its id
+    const plantName = this.opts.registry?.plant(plant)?.name ?? { en: plant, zh: plant };
+    const meterName = this.opts.registry?.meter(plant, meter)?.name ?? { en: meter, zh: meter };
+    const describe: Describe = (value, threshold) => rt.kind.describe(rt.rule.params, { plant, meter, plantName, meterName, what, unit, value, threshold });
+    const valueUnit = rt.kind.valueUnit ? rt.kind.valueUnit(rt.rule.params, unit) : unit || null;
+    return this.book.slot(rt.rule, plant, meter, quantity, describe, valueUnit);
   }
 
   /** The existing binding of a rule to a meter (any of its series), if any. */

@@ -38,6 +38,8 @@ export const alertSchema = {
     comment: { type: 'string' },
     value: nullableNumber,
     limit: nullableNumber,
+    bound: { type: ['string', 'null'], enum: ['min', 'max', null], description: 'which bound limit is: a floor the value fell below (min) or a ceiling it rose above (max)' },
+    unit: { type: ['string', 'null'], description: 'the unit of value, limit and peak (pH is not printed after a number); null for a count' },
     count: { type: 'integer' },
     peak: nullableNumber,
     escalated: { type: 'boolean' },

@@ -1,9 +1,16 @@
 /* global EventSource */
 // One alert: what, where, since when, its transitions (from InfluxDB), and acknowledging it with a comment.
+// Names (plant, meter, quantity) in the reader's language from the registry and the catalog, the value and the limit
+// with their unit once, and a chart of the meter around the alert's time with the limit it crossed.
 import { api, liveUrl } from './api.js';
-import { plantName } from './alerts-ui.js';
-import { $, describeError, element, formatDateTime, formatDuration, formatNumber } from './format.js';
+import { boundText, formatWithUnit, meterName, plantName } from './alerts-ui.js';
+import { BucketSeries } from './chart-data.js';
+import { chartsAvailable, TileChart } from './chart.js';
+import { $, describeError, element, formatDateTime, formatDuration } from './format.js';
 import { localized, t } from './i18n.js';
+
+const AROUND_MS = 30 * 60_000;
+const MAX_AFTER_MS = 6 * 3_600_000;
 
 export class AlertView {
   constructor(ctx) {
@@ -13,6 +20,9 @@ export class AlertView {
     this.lifecycle = null;
     this.source = null;
     this.generation = 0;
+    this.chart = null;
+    /** The catalog limit of the alert's quantity ({ min?, max? }), when the alert crossed one of its bounds. */
+    this.range = null;
     $('ack-form').addEventListener('submit', (event) => {
       event.preventDefault();
       this.acknowledge().catch((err) => this.ctx.showError(err));
@@ -26,6 +36,8 @@ export class AlertView {
     this.history = [];
     this.lifecycle = null;
     this.historyError = null;
+    this.range = null;
+    this.closeChart();
     $('ack-result').textContent = '';
     $('ack-comment').value = '';
     $('alert-back').href = this.ctx.role === 'operator' ? '#/plant' : '#/overview';
@@ -39,6 +51,62 @@ export class AlertView {
     this.render();
     const alert = this.alert;
     this.openLive(generation, alert);
+    this.loadChart(generation, alert).catch((err) => {
+      if (generation !== this.generation) return;
+      const state = $('alert-chart-state');
+      state.textContent = t('loadFailed') + describeError(err);
+      state.hidden = false;
+    });
+  }
+
+  /**
+   * The meter's readings from half an hour before the raise to half an hour after the clear (or now), at most six
+   * hours after the raise, with the bound it crossed (both bounds of a range) drawn as on the plant page.
+   */
+  async loadChart(generation, alert) {
+    const section = $('alert-chart-section');
+    const state = $('alert-chart-state');
+    state.hidden = true;
+    if (!alert.quantity || !chartsAvailable()) {
+      section.hidden = true;
+      return;
+    }
+    section.hidden = false;
+    const now = Date.now();
+    const from = alert.raisedAt - AROUND_MS;
+    const to = Math.min(now, alert.raisedAt + MAX_AFTER_MS, alert.clearedAt !== undefined ? alert.clearedAt + AROUND_MS : now);
+    section.dataset.from = String(from);
+    section.dataset.to = String(to);
+    section.dataset.raisedAt = String(alert.raisedAt);
+    const plant = encodeURIComponent(alert.plant);
+    const quantity = encodeURIComponent(alert.quantity);
+    const [series, limits] = await Promise.all([
+      api(`/api/plants/${plant}/series?quantity=${quantity}&meter=${encodeURIComponent(alert.meter)}&from=${from}&to=${Math.max(to, from + 60_000)}`),
+      api(`/api/plants/${plant}/limits`).catch(() => null),
+    ]);
+    if (generation !== this.generation) return;
+    const catalogLimit = (limits?.body.limits ?? []).find((l) => l.quantity === alert.quantity);
+    // the catalog's bounds when the alert crossed one of them (both pH bounds), else the bound the rule crossed
+    this.range = catalogLimit && alert.limit !== null && (catalogLimit.min === alert.limit || catalogLimit.max === alert.limit) ? catalogLimit : null;
+    const comparable = alert.unit === undefined || alert.unit === series.body.unit;
+    const lines = this.range ?? (alert.limit !== null && comparable ? { [alert.bound === 'min' ? 'min' : 'max']: alert.limit } : null);
+    const points = series.body.series.find((s) => s.meter === alert.meter)?.points ?? [];
+    const buckets = new BucketSeries({ everyMs: series.body.everyMs, windowMs: now - from + 86_400_000, maxPoints: 2000 });
+    buckets.addHistory(points, now);
+    this.closeChart();
+    this.chart = new TileChart($('alert-chart'), { windowMs: to - from, everyMs: series.body.everyMs, unit: series.body.unit ?? '', to });
+    this.chart.update(buckets, lines);
+    if (points.length === 0) {
+      state.textContent = t('alertChartNone');
+      state.hidden = false;
+    }
+    // the facts name the bound as the range has it (below the floor / above the ceiling)
+    this.render();
+  }
+
+  closeChart() {
+    this.chart?.destroy();
+    this.chart = null;
   }
 
   takeHistory(body) {
@@ -50,6 +118,12 @@ export class AlertView {
   close() {
     if (this.source) this.source.close();
     this.source = null;
+  }
+
+  /** Leaving the page: the live stream and the chart go. */
+  leave() {
+    this.close();
+    this.closeChart();
   }
 
   rerender() {
@@ -66,10 +140,14 @@ export class AlertView {
     const facts = element('dl', 'facts');
     const fact = (label, value) => facts.append(element('dt', '', t(label)), element('dd', '', value));
     fact('plant', plantName(this.ctx.plants, a.plant));
-    fact('meter', a.meter);
+    fact('meter', meterName(this.ctx.plants, a.plant, a.meter));
+    const quantity = a.quantity ? this.ctx.quantities?.get(a.quantity) : undefined;
+    if (quantity) fact('quantity', localized(quantity.label));
     fact('rule', a.rule);
-    if (a.value !== null) fact('value', formatNumber(a.value));
-    if (a.limit !== null) fact('limit', formatNumber(a.limit));
+    const crossing = boundText(a, this.range);
+    if (a.value !== null) fact('value', `${formatWithUnit(a.value, a.unit)}${crossing ? ` · ${crossing}` : ''}`);
+    if (a.limit !== null) fact(a.bound === 'min' ? 'floor' : crossing === t('bound-max-range') ? 'ceiling' : 'limit', formatWithUnit(a.limit, a.unit));
+    if (a.peak !== null && a.peak !== undefined && a.peak !== a.value) fact('peak', formatWithUnit(a.peak, a.unit));
     fact('raisedAt', formatDateTime(a.raisedAt));
     fact('updatedAt', formatDateTime(a.updatedAt));
     fact('count', String(a.count));
@@ -80,7 +158,7 @@ export class AlertView {
     $('ack-form').hidden = a.state !== 'raised';
     this.renderLifecycle();
     // a history that could not be loaded says so in its place, rather than showing as an alert without transitions
-    $('alert-history').replaceChildren(...(this.historyError ? [element('li', 'list-state error', t('loadFailed') + describeError(this.historyError))] : this.history.map((h) => historyItem(h))));
+    $('alert-history').replaceChildren(...(this.historyError ? [element('li', 'list-state error', t('loadFailed') + describeError(this.historyError))] : this.history.map((h) => historyItem(h, a.unit))));
   }
 
   /** Raise → acknowledgement (who, comment) → clear, with how long each took: what an auditor reads first. */
@@ -176,11 +254,11 @@ export class AlertView {
   }
 }
 
-function historyItem(h) {
+function historyItem(h, unit) {
   const li = element('li', '', `${formatDateTime(h.time)} · ${t(`transition-${h.transition}`)}`);
   li.dataset.transition = h.transition;
-  if (h.value !== null) li.append(` · ${t('value')} ${formatNumber(h.value)}`);
-  if (h.peak !== null && h.peak !== undefined && h.transition !== 'raised') li.append(` · ${t('peak')} ${formatNumber(h.peak)}`);
+  if (h.value !== null) li.append(` · ${t('value')} ${formatWithUnit(h.value, unit)}`);
+  if (h.peak !== null && h.peak !== undefined && h.transition !== 'raised') li.append(` · ${t('peak')} ${formatWithUnit(h.peak, unit)}`);
   if (h.count !== null && h.transition !== 'raised') li.append(` · ${t('count')} ${h.count}`);
   if (h.sinceRaisedMs !== null && h.sinceRaisedMs !== undefined && h.transition !== 'raised') li.append(` · ${t('afterRaise')} ${formatDuration(h.sinceRaisedMs)}`);
   if (h.transition === 'acknowledged') {

@@ -37,6 +37,28 @@ export function plantName(plants, id) {
   return plant ? localized(plant.name) : id;
 }
 
+/** A meter's name from the registry in the reader's language; its id when the registry names it not. */
+export function meterName(plants, plantId, meterId) {
+  const meter = plants.find((p) => p.id === plantId)?.meters.find((m) => m.id === meterId);
+  return (meter && localized(meter.name)) || meterId;
+}
+
+/** "52.4 mg/L"; a pH value has no unit after it (its unit is its name); a count none at all. */
+export function formatWithUnit(value, unit) {
+  const number = formatNumber(value);
+  return unit && unit !== 'pH' ? `${number} ${unit}` : number;
+}
+
+/**
+ * What the value did to the bound it crossed, in the reader's language: below the floor, above the ceiling (of a
+ * range: `range` is the quantity's limit with both bounds, when the crossed bound is one of them), above the limit.
+ */
+export function boundText(alert, range) {
+  if (alert.bound === 'min') return t('bound-min');
+  if (alert.bound === 'max') return range && range.min !== undefined && range.max === alert.limit ? t('bound-max-range') : t('bound-max');
+  return '';
+}
+
 export function alertItem(alert, { plants, showPlant }) {
   const li = element('li', 'alert-item');
   li.dataset.alertId = alert.id;
@@ -49,8 +71,8 @@ export function alertItem(alert, { plants, showPlant }) {
   if (showPlant) head.append(' ', element('strong', 'alert-plant', plantName(plants, alert.plant)));
   const message = element('span', 'alert-message', localized(alert.message));
   const meta = element('span', 'alert-meta', `${t('raisedAt')} ${formatDateTime(alert.raisedAt)}`);
-  if (alert.value !== null) meta.append(` · ${t('value')} ${formatNumber(alert.value)}`);
-  if (alert.limit !== null) meta.append(` / ${t('limit')} ${formatNumber(alert.limit)}`);
+  if (alert.value !== null) meta.append(` · ${t('value')} ${formatWithUnit(alert.value, alert.unit)}`);
+  if (alert.limit !== null) meta.append(` / ${t(alert.bound === 'min' ? 'floor' : 'limit')} ${formatWithUnit(alert.limit, alert.unit)}`);
   link.append(head, message, meta);
   li.append(link);
   return li;

@@ -243,7 +243,9 @@ export class PlantView {
     this.markStale(tile);
     const over = exceeds(limit, value);
     tile.el.classList.toggle('over', over);
-    parts.limit.textContent = limit ? `${t('limit')} ${describeLimit(limit, q ? q.unit : '')} (${limit.standard})${over ? ` · ${t('exceeded')}` : ''}` : '';
+    // a value under a floor is "below floor", not "over limit"
+    const verdict = !over ? '' : limit.min !== undefined && value < limit.min ? t('bound-min') : limit.min !== undefined ? t('bound-max-range') : t('exceeded');
+    parts.limit.textContent = limit ? `${t('limit')} ${describeLimit(limit, q ? q.unit : '')} (${limit.standard})${verdict ? ` · ${verdict}` : ''}` : '';
     parts.limit.title = limit ? limit.source : '';
     if (tile.chart) tile.chart.update(data ? data.series : null, limit);
   }

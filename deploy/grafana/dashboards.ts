@@ -21,7 +21,8 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as barchart from '@grafana/grafana-foundation-sdk/barchart';
-import type { PlantRegistry } from '../../core/plants.ts';
+import type { QuantityId } from '../../core/catalog.ts';
+import type { Plant, PlantRegistry } from '../../core/plants.ts';
 
 export const DATASOURCE = { type: 'influxdb', uid: 'cleanstream-influxdb' } as const;
 
@@ -254,16 +255,69 @@ export function fleetDashboard(): dashboard.Dashboard {
     .build();
 }
 
+/** A limit as the limits catalog gives it (rules/limits/catalog.ts): what the dashboard page draws, drawn here too. */
+export interface PanelLimit {
+  min?: number;
+  max?: number;
+  standard: string;
+}
+
+/** The quantities a plant's limit panels show, with their measurement, label and Grafana unit. */
+const LIMITED_QUANTITIES = [
+  { quantity: 'cod', measurement: 'water', title: 'COD / 化学需氧量', unit: 'mg/L' },
+  { quantity: 'nh3n', measurement: 'water', title: 'NH3-N / 氨氮', unit: 'mg/L' },
+  { quantity: 'ph', measurement: 'water', title: 'pH', unit: 'none' },
+  { quantity: 'so2', measurement: 'emissions', title: 'SO2 / 二氧化硫', unit: 'mg/m3' },
+  { quantity: 'nox', measurement: 'emissions', title: 'NOx / 氮氧化物', unit: 'mg/m3' },
+  { quantity: 'particulate', measurement: 'emissions', title: 'Particulate / 颗粒物', unit: 'mg/m3' },
+] as const;
+
+/**
+ * Threshold steps for a limit: red above a maximum, and below a minimum (pH 6–9), drawn as dashed lines like the page's
+ * limit lines.
+ */
+export function limitThresholds(limit: PanelLimit): { value: number | null; color: string }[] {
+  const steps: { value: number | null; color: string }[] = [{ value: null, color: limit.min !== undefined ? 'red' : 'green' }];
+  if (limit.min !== undefined) steps.push({ value: limit.min, color: 'green' });
+  if (limit.max !== undefined) steps.push({ value: limit.max, color: 'red' });
+  return steps;
+}
+
+/**
+ * One plant's concentrations against its limits: a panel per limited quantity the plant measures, with the catalog's
+ * limit in force as dashed threshold lines (Grafana thresholds are fixed per panel, so a plant with its own limits
+ * has its own dashboard; the `$plant` dashboard cannot draw them).
+ */
+export function plantLimitsDashboard(plant: Plant, limitOf: (quantity: QuantityId) => PanelLimit | undefined): dashboard.Dashboard {
+  const measured = new Set(plant.meters.flatMap((m) => m.quantities));
+  let board = base(`cleanstream-limits-${plant.id}`, `cleanstream · ${plant.name.en} limits / ${plant.name.zh} 限值`);
+  for (const q of LIMITED_QUANTITIES) {
+    if (!measured.has(q.quantity)) continue;
+    const limit = limitOf(q.quantity);
+    const query = `SELECT mean("${q.quantity}") FROM "${q.measurement}" WHERE "plant" = '${plant.id}' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`;
+    let panel = series(limit ? `${q.title} · ${limit.standard}` : q.title, q.unit, influxql(query).alias('$tag_meter'));
+    if (limit) {
+      panel = panel
+        .thresholds(new dashboard.ThresholdsConfigBuilder().mode(dashboard.ThresholdsMode.Absolute).steps(limitThresholds(limit)))
+        .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed));
+    }
+    board = board.withPanel(panel);
+  }
+  return board.build();
+}
+
 export interface GeneratedDashboard {
   file: string;
   dashboard: dashboard.Dashboard;
 }
 
-export function allDashboards(registry: PlantRegistry): GeneratedDashboard[] {
+/** `limitOf`: the limit in force for a plant's quantity (the limits catalog); with it, a limits dashboard per plant. */
+export function allDashboards(registry: PlantRegistry, limitOf?: (plant: Plant, quantity: QuantityId) => PanelLimit | undefined): GeneratedDashboard[] {
   return [
     { file: 'plant.json', dashboard: plantDashboard() },
     { file: 'region.json', dashboard: regionDashboard(registry) },
     { file: 'fleet.json', dashboard: fleetDashboard() },
+    ...(limitOf ? registry.plants.map((plant) => ({ file: `limits-${plant.id}.json`, dashboard: plantLimitsDashboard(plant, (q) => limitOf(plant, q)) })) : []),
   ];
 }
 

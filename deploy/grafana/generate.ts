@@ -10,7 +10,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadPlantRegistry, type PlantRegistry } from '../../core/plants.ts';
+import type { QuantityId } from '../../core/catalog.ts';
+import { loadPlantRegistry, type Plant, type PlantRegistry } from '../../core/plants.ts';
+import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from '../../rules/limits/catalog.ts';
 import { allDashboards, DATASOURCE } from './dashboards.ts';
 
 const HERE = import.meta.dirname;
@@ -45,10 +47,21 @@ providers:
       path: \${CLEANSTREAM_GRAFANA_DASHBOARDS:-/var/lib/grafana/dashboards/cleanstream}
 `;
 
-/** Relative path under deploy/grafana → content. */
-export function generatedFiles(registry: PlantRegistry): Map<string, string> {
+/** The demo permits, read with the shipped standards as the dashboard and rules are given them (`cleanstream up`). */
+export const DEMO_LIMITS = path.join(HERE, '../../rules/limits/overrides/demo.yaml');
+
+/**
+ * Relative path under deploy/grafana → content. The limits dashboards draw the limits in force at `atMs` (now): re-run
+ * after changing the limits catalog, or when an effective date has passed (`--check` says so).
+ */
+export function generatedFiles(registry: PlantRegistry, limitsFiles: readonly string[] = [BUILTIN_STANDARDS_DIR, DEMO_LIMITS], atMs = Date.now()): Map<string, string> {
   const files = new Map<string, string>();
-  for (const { file, dashboard } of allDashboards(registry)) files.set(path.join('dashboards', file), `${JSON.stringify(dashboard, null, 2)}\n`);
+  const catalog = loadLimitsCatalog(limitsFiles);
+  const limitOf = (plant: Plant, quantity: QuantityId) => {
+    const limit = catalog.limitFor(plant, quantity, atMs);
+    return limit && { ...(limit.min !== undefined ? { min: limit.min } : {}), ...(limit.max !== undefined ? { max: limit.max } : {}), standard: limit.standard };
+  };
+  for (const { file, dashboard } of allDashboards(registry, limitOf)) files.set(path.join('dashboards', file), `${JSON.stringify(dashboard, null, 2)}\n`);
   files.set(path.join('provisioning', 'datasources', 'cleanstream.yaml'), DATASOURCE_YAML);
   files.set(path.join('provisioning', 'dashboards', 'cleanstream.yaml'), PROVIDER_YAML);
   return files;

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
 import { TumblingMean, type TumblingState } from '../windows.ts';
-import { fmt, usable, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+import { fmt, usable, whereOf, withUnit, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const baselineParams = z
   .strictObject({
@@ -73,9 +73,11 @@ export const baselineKind: RuleKind<typeof baselineParams> = {
     const mins = fmt(params.meanOverMs / 60_000);
     const level = params.level === 'plant' ? "the plant's baseline" : `the level ${params.level} baseline`;
     const levelZh = params.level === 'plant' ? '本厂基准值' : `${params.level} 级基准值`;
+    const above = f.threshold?.max !== undefined ? withUnit(f.threshold.max, f.unit) : '?';
+    const where = whereOf(f);
     return {
-      en: `${f.what.en} at ${f.plant}/${f.meter}: ${mins} min mean ${fmt(f.value)} ${f.unit} is more than ${params.marginPct}% above ${level} (alert above ${f.threshold?.max !== undefined ? fmt(f.threshold.max) : '?'} ${f.unit})`,
-      zh: `${f.plant}/${f.meter} ${f.what.zh} ${mins} 分钟均值 ${fmt(f.value)} ${f.unit}，超过${levelZh} ${params.marginPct}% 以上`,
+      en: `${f.what.en} at ${where.en}: ${mins} min mean ${withUnit(f.value, f.unit)} is more than ${params.marginPct}% above ${level} (alert above ${above})`,
+      zh: `${where.zh} ${f.what.zh} ${mins} 分钟均值 ${withUnit(f.value, f.unit, 'zh')}，超过${levelZh} ${params.marginPct}% 以上（报警线 ${above}）`,
     };
   },
 };

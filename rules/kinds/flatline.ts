@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
-import { fmt, usable, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+import { fmt, usable, whereOf, withUnit, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const flatlineParams = z
   .strictObject({
@@ -72,9 +72,11 @@ export const flatlineKind: RuleKind<typeof flatlineParams> = {
   describe(params: FlatlineParams, f: MessageFacts) {
     const span = [params.samples !== undefined ? `${params.samples} samples` : '', params.forMs !== undefined ? `${fmt(params.forMs / 60_000)} min` : ''].filter(Boolean).join(' or ');
     const spanZh = [params.samples !== undefined ? `${params.samples} 个样本` : '', params.forMs !== undefined ? `${fmt(params.forMs / 60_000)} 分钟` : ''].filter(Boolean).join('或');
+    const where = whereOf(f);
+    const within = withUnit(params.epsilon, f.unit);
     return {
-      en: `${f.what.en} at ${f.plant}/${f.meter} flat at ${fmt(f.value)} ${f.unit} (within ${params.epsilon}) for ${span}: analyser stuck?`,
-      zh: `${f.plant}/${f.meter} ${f.what.zh}在 ${spanZh}内恒定于 ${fmt(f.value)} ${f.unit}（波动不超过 ${params.epsilon}），仪表可能故障`,
+      en: `${f.what.en} at ${where.en} flat at ${withUnit(f.value, f.unit)} (within ${within}) for ${span}: analyser stuck?`,
+      zh: `${where.zh} ${f.what.zh}在 ${spanZh}内恒定于 ${withUnit(f.value, f.unit, 'zh')}（波动不超过 ${within}），仪表可能故障`,
     };
   },
 };

@@ -48,7 +48,7 @@ describe('intensity rule (per unit of product, against the clean-production base
     // 10,000 kWh × 0.1229 + 2 t of steam × 95 kgce/t (paper-01's own coefficient) = 1,419 kgce, for 10 t: 141.9 kgce/t
     const out = h.feed([kwh(T0, 50_000), steam(T0, 2), produced(T0, 1000, 'paper-01'), kwh(T0 + H, 60_000), steam(T0 + H, 2), produced(T0 + H, 1010, 'paper-01')]);
     expect(out).toEqual([`raised energy-intensity production 141.9@${T0 + H} limit=120`]);
-    expect(h.transitions[0]!.alert.message.en).toBe('Comprehensive energy per tonne of product at paper-01: 141.9 kgce/t over 1 h is more than 20% above the plant\'s baseline (alert above 120 kgce/t)');
+    expect(h.transitions[0]!.alert.message.en).toBe('Comprehensive energy per tonne of product at Baoding Paper Mill: 141.9 kgce/t over 1 h is more than 20% above the plant\'s baseline (alert above 120 kgce/t)');
   });
 
   it('takes the COD load as the window\'s mean concentration times its volume, and does not judge a window without production', () => {

@@ -306,10 +306,11 @@ export const intensityKind: RuleKind<typeof intensityParams> = {
     const hours = fmt(params.windowMs / 3_600_000);
     const level = params.level === 'plant' ? "the plant's baseline" : `the level ${params.level} baseline`;
     const levelZh = params.level === 'plant' ? '本厂基准值' : `${params.level} 级基准值`;
-    const above = f.threshold?.max !== undefined ? fmt(f.threshold.max) : '?';
+    const above = f.threshold?.max !== undefined ? `${fmt(f.threshold.max)} ${u.unit}` : '?';
     return {
-      en: `${u.en} at ${f.plant}: ${fmt(f.value)} ${u.unit} over ${hours} h is more than ${params.marginPct}% above ${level} (alert above ${above} ${u.unit})`,
-      zh: `${f.plant} ${u.zh} ${hours} 小时 ${fmt(f.value)} ${u.unit}，超过${levelZh} ${params.marginPct}% 以上`,
+      en: `${u.en} at ${f.plantName.en}: ${fmt(f.value)} ${u.unit} over ${hours} h is more than ${params.marginPct}% above ${level} (alert above ${above})`,
+      zh: `${f.plantName.zh} ${u.zh} ${hours} 小时 ${fmt(f.value)} ${u.unit}，超过${levelZh} ${params.marginPct}% 以上（报警线 ${above}）`,
     };
   },
+  valueUnit: (params: IntensityParams) => UNITS[params.indicator].unit,
 };

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
 import { TumblingMean, type TumblingState } from '../windows.ts';
 import { clearSpecSchema, formatThreshold, limitSpecSchema, ThresholdTracker } from './threshold.ts';
-import { fmt, usable, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+import { crossingText, fmt, usable, whereOf, withUnit, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const limitParams = z.strictObject({
   limit: limitSpecSchema,
@@ -101,15 +101,20 @@ export const limitKind: RuleKind<typeof limitParams> = {
   // an instantaneous limit judges each sample on its own: only where the limit comes from tells operators apart
   sharing: (params: LimitParams) => (params.averaging !== 'instantaneous' ? undefined : typeof params.limit === 'string' || 'catalog' in params.limit ? 'plant' : 'rule'),
   describe(params: LimitParams, f: MessageFacts) {
-    const range = f.threshold?.min !== undefined && f.threshold.max !== undefined;
+    const t = f.threshold;
+    const range = t?.min !== undefined && t.max !== undefined;
     const mean = params.averaging === 'instantaneous' ? '' : ` (${fmt(params.averaging.meanOverMs / 60_000)} min mean)`;
     const meanZh = params.averaging === 'instantaneous' ? '' : `（${fmt(params.averaging.meanOverMs / 60_000)} 分钟均值）`;
-    const std = f.threshold?.standard ? ` (${f.threshold.standard}${f.threshold.verified === false ? ', UNVERIFIED' : ''})` : '';
-    const stdZh = f.threshold?.standard ? `（${f.threshold.standard}${f.threshold.verified === false ? '，数值未核实' : ''}）` : '';
-    const lim = formatThreshold(f.threshold, f.unit);
+    const unverified = t?.verified === false;
+    const notes = {
+      en: [range ? `range ${formatThreshold(t, f.unit)}` : '', t?.standard ? `${t.standard}${unverified ? ', UNVERIFIED' : ''}` : ''].filter(Boolean).join('; '),
+      zh: [range ? `范围 ${formatThreshold(t, f.unit)}` : '', t?.standard ? `${t.standard}${unverified ? '，数值未核实' : ''}` : ''].filter(Boolean).join('；'),
+    };
+    const crossing = crossingText(f.value, t, f.unit);
+    const where = whereOf(f);
     return {
-      en: `${f.what.en}${mean} ${fmt(f.value)} ${f.unit} at ${f.plant}/${f.meter} is ${range ? 'outside' : 'above'} the limit ${lim}${std}`,
-      zh: `${f.plant}/${f.meter} ${f.what.zh}${meanZh} ${fmt(f.value)} ${f.unit}，${range ? '超出范围' : '超过限值'} ${lim}${stdZh}`,
+      en: `${f.what.en}${mean} ${withUnit(f.value, f.unit)} at ${where.en} is ${crossing.en}${notes.en ? ` (${notes.en})` : ''}`,
+      zh: `${where.zh} ${f.what.zh}${meanZh} ${withUnit(f.value, f.unit, 'zh')}，${crossing.zh}${notes.zh ? `（${notes.zh}）` : ''}`,
     };
   },
 };

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
 import { defaultResolutionMs, type BucketedState, type SharedWindows, type SlidingSum } from '../windows.ts';
-import { fmt, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+import { fmt, whereOf, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const qualityParams = z
   .strictObject({
@@ -70,9 +70,11 @@ export const qualityKind: RuleKind<typeof qualityParams> = {
     const what = params.count === 'bad' ? 'bad' : 'bad or uncertain';
     const whatZh = params.count === 'bad' ? '坏值' : '坏值或可疑值';
     const min = fmt(params.windowMs / 60_000);
+    const where = whereOf(f);
     return {
-      en: `${fmt(f.value)}% of ${f.what.en} readings at ${f.plant}/${f.meter} ${what} over ${min} min (more than ${fmt(params.maxShare * 100)}%)`,
-      zh: `${f.plant}/${f.meter} ${f.what.zh}在 ${min} 分钟内 ${fmt(f.value)}% 为${whatZh}（超过 ${fmt(params.maxShare * 100)}%）`,
+      en: `${fmt(f.value)}% of ${f.what.en} readings at ${where.en} ${what} over ${min} min (more than ${fmt(params.maxShare * 100)}%)`,
+      zh: `${where.zh} ${f.what.zh}在 ${min} 分钟内 ${fmt(f.value)}% 为${whatZh}（超过 ${fmt(params.maxShare * 100)}%）`,
     };
   },
+  valueUnit: () => '%',
 };

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
 import { defaultResolutionMs, type BucketedState, type SharedWindows, type SlidingOldest } from '../windows.ts';
-import { fmt, usable, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+import { printedUnit, usable, whereOf, withUnit, type AlertPort, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const rateParams = z
   .strictObject({
@@ -71,9 +71,13 @@ export const rateKind: RuleKind<typeof rateParams> = {
   needsQuantity: true,
   create: (params: RateParams, _ctx, windows) => new Rate(params, windows),
   describe(params: RateParams, f: MessageFacts) {
+    const where = whereOf(f);
+    const perMin = (v: number): string => `${withUnit(v, f.unit)}/min`;
+    const perMinZh = (v: number): string => `${withUnit(v, f.unit, 'zh')}/分钟`;
     return {
-      en: `${f.what.en} at ${f.plant}/${f.meter} changing at ${fmt(f.value)} ${f.unit}/min, faster than ${params.maxPerMinute} ${f.unit}/min`,
-      zh: `${f.plant}/${f.meter} ${f.what.zh}变化速率 ${fmt(f.value)} ${f.unit}/分钟，超过 ${params.maxPerMinute} ${f.unit}/分钟`,
+      en: `${f.what.en} at ${where.en} changing at ${perMin(f.value)}, faster than ${perMin(params.maxPerMinute)}`,
+      zh: `${where.zh} ${f.what.zh}变化速率 ${perMinZh(f.value)}，超过 ${perMinZh(params.maxPerMinute)}`,
     };
   },
+  valueUnit: (_params: RateParams, unit: string) => `${printedUnit(unit) || unit}/min`,
 };

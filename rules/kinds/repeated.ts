@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
 import { formatThreshold, limitSpecSchema, ThresholdTracker } from './threshold.ts';
-import { fmt, usable, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+import { fmt, usable, whereOf, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const repeatedParams = z
   .strictObject({
@@ -73,9 +73,12 @@ export const repeatedKind: RuleKind<typeof repeatedParams> = {
   describe(params: RepeatedParams, f: MessageFacts) {
     const h = fmt(params.withinMs / 3_600_000);
     const lim = formatThreshold(f.threshold, f.unit);
+    const range = f.threshold?.min !== undefined && f.threshold.max !== undefined;
+    const where = whereOf(f);
     return {
-      en: `${f.what.en} at ${f.plant}/${f.meter} exceeded the limit ${lim} ${fmt(f.value)} times within ${h} h (alert at ${params.times})`,
-      zh: `${f.plant}/${f.meter} ${f.what.zh} ${h} 小时内 ${fmt(f.value)} 次超过限值 ${lim}（${params.times} 次即报警）`,
+      en: `${f.what.en} at ${where.en} ${range ? 'left the range' : 'exceeded the limit'} ${lim} ${fmt(f.value)} times within ${h} h (alert at ${params.times})`,
+      zh: `${where.zh} ${f.what.zh} ${h} 小时内 ${fmt(f.value)} 次${range ? '超出范围' : '超过限值'} ${lim}（${params.times} 次即报警）`,
     };
   },
+  valueUnit: () => null,
 };

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
-import { fmt, type AlertPort, type BindContext, type MessageFacts, type Operator, type RuleKind } from './types.ts';
+import { fmt, whereOf, type AlertPort, type BindContext, type MessageFacts, type Operator, type RuleKind } from './types.ts';
 
 export const staleParams = z.strictObject({
   afterMs: durationMs,
@@ -74,10 +74,12 @@ export const staleKind: RuleKind<typeof staleParams> = {
   create: (params: StaleParams, ctx: BindContext) => new Stale(params, ctx.now()),
   describe(params: StaleParams, f: MessageFacts) {
     const after = fmt(params.afterMs / 60_000);
+    const where = whereOf(f);
     return {
-      en: `No data from ${f.plant}/${f.meter}${f.what.en ? ` (${f.what.en})` : ''} for ${fmt(f.value)} min (limit ${after} min)`,
-      zh: `${f.plant}/${f.meter}${f.what.zh ? `（${f.what.zh}）` : ''}已 ${fmt(f.value)} 分钟无数据（限 ${after} 分钟）`,
+      en: `No data from ${where.en}${f.what.en ? ` (${f.what.en})` : ''} for ${fmt(f.value)} min (limit ${after} min)`,
+      zh: `${where.zh}${f.what.zh ? `（${f.what.zh}）` : ''}已 ${fmt(f.value)} 分钟无数据（限 ${after} 分钟）`,
     };
   },
+  valueUnit: () => 'min',
 };
 

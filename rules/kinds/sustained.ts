@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
-import { clearSpecSchema, formatThreshold, limitSpecSchema, ThresholdTracker } from './threshold.ts';
-import { fmt, usable, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+import { clearSpecSchema, limitSpecSchema, ThresholdTracker } from './threshold.ts';
+import { crossingText, fmt, usable, whereOf, withUnit, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
 export const sustainedParams = z.strictObject({
   limit: limitSpecSchema,
@@ -60,10 +60,11 @@ export const sustainedKind: RuleKind<typeof sustainedParams> = {
   create: (params: SustainedParams, ctx: BindContext) => new Sustained(new ThresholdTracker(params.limit, params.clear, ctx), params.forMs),
   describe(params: SustainedParams, f: MessageFacts) {
     const min = fmt(params.forMs / 60_000);
-    const lim = formatThreshold(f.threshold, f.unit);
+    const crossing = crossingText(f.value, f.threshold, f.unit);
+    const where = whereOf(f);
     return {
-      en: `${f.what.en} at ${f.plant}/${f.meter} beyond the limit ${lim} for ${min} min or more (now ${fmt(f.value)} ${f.unit})`,
-      zh: `${f.plant}/${f.meter} ${f.what.zh}持续 ${min} 分钟以上超出限值 ${lim}（当前 ${fmt(f.value)} ${f.unit}）`,
+      en: `${f.what.en} at ${where.en} ${crossing.en} for ${min} min or more (now ${withUnit(f.value, f.unit)})`,
+      zh: `${where.zh} ${f.what.zh}持续 ${min} 分钟以上${crossing.zh}（当前 ${withUnit(f.value, f.unit, 'zh')}）`,
     };
   },
 };

@@ -3,7 +3,7 @@
  * separate clear condition that keeps a signal hovering at the limit from flapping (raise above 90, clear below 85).
  */
 import { z } from 'zod';
-import type { BindContext, Threshold } from './types.ts';
+import { printedUnit, type BindContext, type Threshold } from './types.ts';
 
 export const limitSpecSchema = z.union([
   z.literal('catalog'),
@@ -125,9 +125,10 @@ function nextDown(x: number): number {
   return x - Math.max(Number.EPSILON * Math.abs(x), Number.MIN_VALUE);
 }
 
-/** "90 mg/L" / "6–9 pH" for messages. */
+/** "90 mg/L" / "6–9" (pH) for messages: the unit once, none for pH. */
 export function formatThreshold(t: Threshold | undefined, unit: string): string {
-  if (!t) return 'none';
-  if (t.min !== undefined && t.max !== undefined) return `${t.min}–${t.max} ${unit}`;
-  return `${t.max ?? t.min} ${unit}`;
+  if (!t) return '—';
+  const u = printedUnit(unit);
+  const text = t.min !== undefined && t.max !== undefined ? `${t.min}–${t.max}` : `${t.max ?? t.min}`;
+  return u ? `${text} ${u}` : text;
 }

@@ -87,6 +87,9 @@ export interface BindContext {
 export interface MessageFacts {
   plant: string;
   meter: string;
+  /** The plant's and the meter's names from the registry (the ids when it has none): alert text is for people. */
+  plantName: Localized;
+  meterName: Localized;
   /** The quantity's label and canonical unit; for meter-wide rules, the meter. */
   what: { en: string; zh: string };
   unit: string;
@@ -124,10 +127,55 @@ export interface RuleKind<S extends z.ZodType = z.ZodType> {
   /** For plant-level kinds: the meter their alert is on (e.g. the plant's production meter). */
   plantAlertMeter?(params: z.output<S>, plant: Plant | undefined): string;
   describe(params: z.output<S>, facts: MessageFacts): Localized;
+  /**
+   * The unit of the alert's `value` when it is not the quantity's (a rate per minute, minutes of silence, a share in
+   * %); null when the value is a count. Undefined: the quantity's canonical unit.
+   */
+  valueUnit?(params: z.output<S>, quantityUnit: string): string | null;
 }
 
 /** Numbers in messages: at most 4 significant digits, no float noise. */
 export function fmt(value: number): string {
   if (value !== value) return 'no value';
   return String(Number(value.toPrecision(4)));
+}
+
+/**
+ * The unit as printed after a number: none for pH, whose "unit" is the quantity's own name ("pH 7.46", not
+ * "pH 7.46 pH"), nor for a unitless value.
+ */
+export function printedUnit(unit: string | null | undefined): string {
+  return !unit || unit === 'pH' ? '' : unit;
+}
+
+/** "52.4 mg/L", "7.46" (pH); a missing value says so in the reader's language. */
+export function withUnit(value: number, unit: string, lang: 'en' | 'zh' = 'en'): string {
+  if (value !== value) return lang === 'zh' ? '无数值' : 'no value';
+  const u = printedUnit(unit);
+  return u ? `${fmt(value)} ${u}` : fmt(value);
+}
+
+/** Where an alert is, in both languages: the plant's and the meter's names. */
+export function whereOf(f: Pick<MessageFacts, 'plantName' | 'meterName'>): Localized {
+  return { en: `${f.plantName.en}, ${f.meterName.en}`, zh: `${f.plantName.zh} ${f.meterName.zh}` };
+}
+
+/** Which bound of a threshold a value crossed: the floor when it is below the minimum, else the ceiling (or the upper limit). */
+export function crossedBound(value: number, t: Threshold | undefined): 'min' | 'max' | null {
+  if (!t) return null;
+  if (t.min !== undefined && (t.max === undefined || value < t.min)) return 'min';
+  return t.max !== undefined ? 'max' : null;
+}
+
+/**
+ * How a value stands to the bound it crossed, in both languages: below the floor / above the ceiling of a range
+ * (pH 6–9), above an upper limit; with the bound and its unit ("below the floor 6", "超过限值 90 mg/L").
+ */
+export function crossingText(value: number, t: Threshold | undefined, unit: string): Localized {
+  const bound = crossedBound(value, t);
+  if (!t || bound === null) return { en: 'beyond its limit', zh: '超出限值' };
+  const limit = withUnit(bound === 'min' ? t.min! : t.max!, unit);
+  if (bound === 'min') return { en: `below the floor ${limit}`, zh: `低于下限 ${limit}` };
+  if (t.min !== undefined) return { en: `above the ceiling ${limit}`, zh: `高于上限 ${limit}` };
+  return { en: `above the limit ${limit}`, zh: `超过限值 ${limit}` };
 }

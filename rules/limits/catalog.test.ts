@@ -20,12 +20,30 @@ describe('limits catalog', () => {
     expect(catalog.limitFor(plant('paper-01'), 'ph', t)).toMatchObject({ min: 6, max: 9 });
   });
 
-  it('falls back to GB 8978-1996 grade 1 where no industry standard applies (steel here), or before it took effect', () => {
-    expect(catalog.limitFor(plant('steel-01'), 'cod', at('2024-01-01T00:00:00Z'))).toMatchObject({ max: 100, standard: 'GB 8978-1996' });
-    expect(catalog.limitFor(plant('steel-01'), 'nh3n', at('2024-01-01T00:00:00Z'))?.max).toBe(15);
+  it('falls back to GB 8978-1996 grade 1 where no industry standard applies (steel before GB 13456-2012), or before it took effect', () => {
+    expect(catalog.limitFor(plant('steel-01'), 'cod', at('2012-09-30T00:00:00Z'))).toMatchObject({ max: 100, standard: 'GB 8978-1996' });
+    expect(catalog.limitFor(plant('steel-01'), 'nh3n', at('2012-09-30T00:00:00Z'))?.max).toBe(15);
     // GB 3544-2008 takes effect 2008-08-01 00:00 China Standard Time
     expect(catalog.limitFor(plant('paper-01'), 'cod', at('2008-07-31T15:59:59Z'))).toMatchObject({ max: 100, standard: 'GB 8978-1996' });
     expect(catalog.limitFor(plant('paper-01'), 'cod', at('2008-07-31T16:00:00Z'))).toMatchObject({ max: 90, standard: 'GB 3544-2008' });
+  });
+
+  it('judges the steel works by its sector standards: GB 13456-2012 for water, GB 28662-2012 for the sinter stack (unverified, row named)', () => {
+    const t = at('2024-01-01T00:00:00Z');
+    expect(catalog.limitFor(plant('steel-01'), 'cod', t)).toMatchObject({ max: 50, standard: 'GB 13456-2012', verified: false, source: expect.stringContaining('Table 2, row COD') });
+    expect(catalog.limitFor(plant('steel-01'), 'nh3n', t)).toMatchObject({ max: 5, standard: 'GB 13456-2012' });
+    expect(catalog.limitFor(plant('steel-01'), 'ph', t)).toMatchObject({ min: 6, max: 9, standard: 'GB 13456-2012' });
+    expect(['so2', 'nox', 'particulate'].map((q) => catalog.limitFor(plant('steel-01'), q as 'so2', t)?.max)).toEqual([200, 300, 50]);
+    expect(catalog.limitFor(plant('steel-01'), 'so2', t)).toMatchObject({ standard: 'GB 28662-2012', verified: false, source: expect.stringContaining('Table 2, row SO2') });
+  });
+
+  it('gives every demo stack air-emission limits: GB 13271-2014 boilers, coal-fired (Hebei special limits) at the paper mill, gas-fired at the dyeing works', () => {
+    const t = at('2024-01-01T00:00:00Z');
+    expect(['so2', 'nox', 'particulate'].map((q) => catalog.limitFor(plant('paper-01'), q as 'so2', t)?.max)).toEqual([200, 200, 30]);
+    expect(catalog.limitFor(plant('paper-01'), 'nox', t)).toMatchObject({ standard: 'GB 13271-2014', verified: false, source: expect.stringContaining('Table 3') });
+    expect(['so2', 'nox', 'particulate'].map((q) => catalog.limitFor(plant('dyeing-01'), q as 'so2', t)?.max)).toEqual([50, 200, 20]);
+    expect(catalog.limitFor(plant('dyeing-01'), 'so2', t)).toMatchObject({ verified: false, source: expect.stringContaining('gas-fired') });
+    expect(catalog.limitFor(plant('dyeing-01'), 'so2', at('2014-06-30T00:00:00Z'))).toBeUndefined(); // before GB 13271-2014
   });
 
   it('marks UNVERIFIED values (GB 4287-2012 direct discharge) and lets a per-plant override win from its effective date', () => {
@@ -36,7 +54,7 @@ describe('limits catalog', () => {
 
   it('gives GB 13223-2011 flue gas limits when the standard is named, key-region values by region', () => {
     const t = at('2024-01-01T00:00:00Z');
-    expect(catalog.limitFor(plant('paper-01'), 'nox', t)).toBeUndefined(); // a paper mill is not a power plant
+    expect(catalog.limitFor(plant('paper-01'), 'nox', t)?.standard).not.toBe('GB 13223-2011'); // a paper mill is not a power plant
     const q = { standard: 'GB 13223-2011' };
     expect(catalog.limitFor(plant('paper-01'), 'so2', t, q)?.max).toBe(50); // Hebei: key region
     expect(catalog.limitFor(plant('steel-01'), 'so2', t, q)?.max).toBe(100);

@@ -54,6 +54,8 @@ const entrySchema = z
     effectiveTo: dateSchema.optional(),
     /** false for commonly quoted values not confirmed from a copy of the standard (UNVERIFIED). */
     verified: z.boolean().default(true),
+    /** Where this value comes from when the file's `source` is not precise enough: the standard, its table and row. */
+    source: z.string().min(1).optional(),
     note: z.string().optional(),
   })
   .superRefine((e, ctx) => {
@@ -175,7 +177,7 @@ export class LimitsCatalog {
       ...(e.min !== undefined ? { min: e.min } : {}),
       ...(e.max !== undefined ? { max: e.max } : {}),
       standard: best.file.standard,
-      source: best.file.source,
+      source: best.entry.source ?? best.file.source,
       verified: e.verified,
       ...(e.note !== undefined ? { note: e.note } : {}),
       validFrom,

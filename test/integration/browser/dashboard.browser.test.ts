@@ -99,6 +99,14 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     // the limits the tile states are the lines drawn: COD's maximum, both pH bounds
     expect(await cod.getAttribute('data-limits')).toBe('90');
     expect((await operator.locator('[data-key="outfall-1-ph/ph"] .chart').getAttribute('data-limits'))?.split(' ').map(Number).sort()).toEqual([6, 9]);
+    // every tile that states a limit draws it, the stack's too (GB 13271-2014, Hebei special limits: SO2 200, NOx 200, particulate 30)
+    expect(await operator.locator('[data-key="stack-1-cems/so2"] .chart').getAttribute('data-limits')).toBe('200');
+    expect(await operator.locator('[data-key="stack-1-cems/nox"] .chart').getAttribute('data-limits')).toBe('200');
+    expect(await operator.locator('[data-key="stack-1-cems/particulate"] .chart').getAttribute('data-limits')).toBe('30');
+    const tilesWithLimits = await operator.locator('.tile').evaluateAll((tiles) =>
+      tiles.map((tile) => ({ key: tile.getAttribute('data-key'), stated: tile.querySelector('.limit')?.textContent ?? '', drawn: tile.querySelector('.chart')?.getAttribute('data-limits') ?? '' })),
+    );
+    for (const tile of tilesWithLimits) expect({ key: tile.key, drawn: tile.stated ? tile.drawn !== '' : tile.drawn === '' }).toEqual({ key: tile.key, drawn: true });
     // the canvas holds the line (the page's --line colour) and the dashed limit (--limit)
     const colours = await cod.locator('canvas').evaluate((canvas) => {
       const c = canvas as unknown as { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
@@ -276,6 +284,66 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     await shot(operator, 'alert-acknowledged');
   });
 
+  it('shows an alert for people: names in Chinese by default, value and limit with units once, "低于下限" for a low pH, and a chart around the alert time', async () => {
+    const page = await openPage(pipeline.tokens.admin, '');
+    const openAlert = async (plant: string, rule: string): Promise<{ id: string; raisedAt: number } | undefined> =>
+      page.evaluate(
+        async ({ token, plant, rule }) => {
+          const res = await fetch(`/api/alerts?plant=${plant}`, { headers: { authorization: `Bearer ${token}` } });
+          const body = (await res.json()) as { alerts: { id: string; rule: string; raisedAt: number }[] };
+          return body.alerts.find((a) => a.rule === rule);
+        },
+        { token: pipeline.tokens.admin, plant, rule },
+      );
+    await expect.poll(() => openAlert('dyeing-01', 'ph-range'), { timeout: 20_000 }).toBeDefined();
+    const ph = (await openAlert('dyeing-01', 'ph-range'))!;
+    await page.goto(`${pipeline.dashboard.url}/#/alert/${encodeURIComponent(ph.id)}`);
+    const detail = page.locator('#alert-detail');
+    await page.locator('#alert-detail[data-state="raised"]').waitFor({ timeout: 10_000 });
+    const title = (await detail.locator('h2').textContent()) ?? '';
+    // the plant's and the meter's names, not their ids; "below the floor" for a pH under 6; no "pH" after the value
+    expect(title).toMatch(/绍兴印染厂 总排口pH计 pH值 4\.\d+，低于下限 6（范围 6–9；GB 4287-2012）/);
+    expect(title).not.toMatch(/dyeing-01|outfall-1-ph|over limit|[A-Za-z]{3,} [a-z]{3,}/);
+    expect(title).not.toMatch(/\d pH/);
+    const facts = async (): Promise<Record<string, string>> =>
+      detail.locator('dl.facts').evaluate((dl) => {
+        const out: Record<string, string> = {};
+        const items = (dl as unknown as { children: ArrayLike<{ tagName: string; textContent: string | null }> }).children;
+        for (let i = 0; i + 1 < items.length; i += 2) out[items[i]!.textContent ?? ''] = items[i + 1]!.textContent ?? '';
+        return out;
+      });
+    await expect.poll(async () => (await facts())['下限'], { timeout: 10_000 }).toBe('6');
+    const zh = await facts();
+    expect(zh).toMatchObject({ 企业: '绍兴印染厂', 仪表: '总排口pH计', 监测项目: 'pH值' });
+    expect(zh['数值']).toMatch(/^4\.\d+ · 低于下限$/);
+    // the chart: the meter's readings from before the raise to after it, with both pH bounds drawn
+    const section = page.locator('#alert-chart-section');
+    await section.waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await page.textContent('#alert-chart-title')).toBe('报警前后趋势');
+    const chart = page.locator('#alert-chart');
+    await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 10_000 }).toBeGreaterThan(10);
+    expect((await chart.getAttribute('data-limits'))?.split(' ').map(Number).sort()).toEqual([6, 9]);
+    expect(Number(await section.getAttribute('data-from'))).toBeLessThan(ph.raisedAt);
+    expect(Number(await section.getAttribute('data-to'))).toBeGreaterThan(ph.raisedAt);
+    expect(await chart.locator('canvas').count()).toBe(1);
+    await shot(page, 'alert-ph-below-floor');
+    // in English: the same alert in the reader's language
+    await page.click('#lang');
+    const en = await facts();
+    expect(en).toMatchObject({ Plant: 'Shaoxing Dyeing Works', Meter: 'Main outfall pH meter', Floor: '6' });
+    expect(en['Value']).toMatch(/^4\.\d+ · below floor$/);
+    expect(await detail.locator('h2').textContent()).toMatch(/pH 4\.\d+ at Shaoxing Dyeing Works, Main outfall pH meter is below the floor 6 \(range 6–9; GB 4287-2012\)/);
+    await shot(page, 'alert-ph-below-floor-en');
+    // an upper limit in mg/L: the value and the limit with their unit, once
+    await page.click('#lang');
+    const cod = await openAlert('paper-01', 'cod-limit');
+    expect(cod).toBeDefined();
+    await page.goto(`${pipeline.dashboard.url}/#/alert/${encodeURIComponent(cod!.id)}`);
+    await expect.poll(async () => (await facts())['限值'], { timeout: 10_000 }).toBe('90 mg/L');
+    expect((await facts())['数值']).toMatch(/^[\d.]+ mg\/L · 超过限值$/);
+    expect(await detail.locator('h2').textContent()).toMatch(/保定造纸厂 总排口COD在线监测仪 化学需氧量 [\d.]+ mg\/L，超过限值 90 mg\/L（GB 3544-2008）/);
+  });
+
   it('does not let a regulator see another region\'s plant', async () => {
     const page = await openPage(pipeline.tokens.zhejiangRegulator, '#/plant/paper-01', 'en-US');
     await expect.poll(() => page.textContent('#message'), { timeout: 10_000 }).toContain('may not see');
@@ -284,11 +352,12 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     // nor through the API with the token the page holds
     const status = await page.evaluate(async (token) => (await fetch('/api/plants/paper-01/latest', { headers: { authorization: `Bearer ${token}` } })).status, pipeline.tokens.zhejiangRegulator);
     expect(status).toBe(403);
-    // its overview lists its own region's plant only, and none of paper-01's alerts
+    // its overview lists its own region's plant only, and none of paper-01's alerts (dyeing-01's pH alert is its own)
     await page.goto(`${pipeline.dashboard.url}/#/overview`);
     await page.locator('.plant-card').first().waitFor();
     expect(await page.locator('.plant-card').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-plant')))).toEqual(['dyeing-01']);
-    expect(await page.locator('#overview-alerts .alert-item').count()).toBe(0);
+    await page.locator('#overview-alerts .alert-item[data-alert-id*=".dyeing-01."]').first().waitFor({ timeout: 10_000 });
+    expect(await page.locator('#overview-alerts .alert-item[data-alert-id*=".paper-01."]').count()).toBe(0);
     await shot(page, 'regulator-other-region');
   });
 

@@ -1,8 +1,9 @@
 /**
  * A running pipeline for browser tests: influxd, the embedded broker, ingest, rules and the dashboard, fed live by a
  * simulated scenario re-timed to now (one gateway scan a second, published when its time comes), with a scripted COD
- * excursion at paper-01 that crosses the GB 3544-2008 limit (90 mg/L) some seconds after the start. Rules runs its
- * history job (baselines, reductions) every few seconds.
+ * excursion at paper-01 that crosses the GB 3544-2008 limit (90 mg/L) some seconds after the start, and a pH drop
+ * to 4.8 at dyeing-01 (below GB 4287-2012's floor of 6) two minutes before the live part begins, so that its alert
+ * has readings on both sides of its raise. Rules runs its history job (baselines, reductions) every few seconds.
  */
 import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -79,7 +80,10 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
         // baselines and reductions against them, from the shipped demo baselines (rules/baselines/demo.yaml), written
         // to InfluxDB for the overview's progress bars; often, so that the first runs after the feed starts count it
         history: { enabled: true, everyMs: 5_000 },
-        rules: [{ id: 'cod-limit', kind: 'limit', severity: 'major', selector: { quantity: 'cod' }, limit: 'catalog', clear: { deadbandPct: 5 } }],
+        rules: [
+          { id: 'cod-limit', kind: 'limit', severity: 'major', selector: { quantity: 'cod' }, limit: 'catalog', clear: { deadbandPct: 5 } },
+          { id: 'ph-range', kind: 'limit', severity: 'minor', selector: { plants: ['dyeing-01'], quantity: 'ph' }, limit: 'catalog' },
+        ],
       },
       { registry, logger: silent },
     );
@@ -106,7 +110,10 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
         step: '1s',
         plants: PLANTS_FILE,
         protocol: 'opcua',
-        faults: [{ plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', kind: 'excursion', from: `${historySeconds + faultAfter}s`, to: '1h', params: { peak: 150, rise: '4s' } }],
+        faults: [
+          { plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', kind: 'excursion', from: `${historySeconds + faultAfter}s`, to: '1h', params: { peak: 150, rise: '4s' } },
+          { plant: 'dyeing-01', meter: 'outfall-1-ph', quantity: 'ph', kind: 'excursion', from: `${Math.max(0, historySeconds - 120)}s`, to: '1h', params: { peak: 4.8 } },
+        ],
       },
       ROOT,
     );

@@ -167,7 +167,8 @@ describe('alerts', () => {
     expect((await api('/api/alerts?region=hebei', zhejiangEpb)).status).toBe(403);
     expect((await api(`/api/alerts/${alert.id}`, zhejiangEpb)).status).toBe(403);
     expect((await api('/api/alerts')).status).toBe(401);
-    expect((await api(`/api/alerts/${alert.id}`, hebeiEpb)).body).toMatchObject({ id: alert.id, state: 'raised' });
+    // the facts a page renders text from, kept through the API's response schema: the bound crossed and the unit
+    expect((await api(`/api/alerts/${alert.id}`, hebeiEpb)).body).toMatchObject({ id: alert.id, state: 'raised', limit: 90, bound: 'max', unit: 'mg/L' });
     expect((await api('/api/alerts/cod-limit.paper-01.outfall-1-cod.1', paperOps)).status).toBe(404);
   });
 

@@ -135,7 +135,7 @@ describe('authentication and scope', () => {
     const { body } = await api('/api/plants', paperOperator);
     const [paper] = body.plants as Record<string, unknown>[];
     expect(paper).toMatchObject({ id: 'paper-01', name: { en: 'Baoding Paper Mill', zh: '保定造纸厂' }, region: { id: 'hebei', name: { zh: '河北（京津冀）' } }, industry: 'pulp-paper' });
-    expect(paper?.meters).toContainEqual({ id: 'outfall-1-cod', location: 'outfall-1', quantities: ['cod'] });
+    expect(paper?.meters).toContainEqual({ id: 'outfall-1-cod', location: 'outfall-1', quantities: ['cod'], name: { en: 'Main outfall COD analyser', zh: '总排口COD在线监测仪' } });
     expect(body.quantities).toContainEqual({ id: 'cod', domain: 'water', label: { en: 'COD', zh: '化学需氧量' }, unit: 'mg/L', kind: 'gauge' });
   });
 

@@ -17,7 +17,8 @@ import type { BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../core/topics.ts';
 import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
 import { interpolate, overriddenRange, panelQueries } from '../../../deploy/grafana/dashboards.ts';
-import { generatedFiles } from '../../../deploy/grafana/generate.ts';
+import { DEMO_LIMITS, generatedFiles } from '../../../deploy/grafana/generate.ts';
+import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from '../../../rules/limits/catalog.ts';
 import { parseIngestConfig } from '../../../ingest/config.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import { loadBaselines } from '../../../rules/baselines.ts';
@@ -91,7 +92,7 @@ describe('Grafana dashboards', () => {
     expect(datasource).toMatch(/dbName: /);
   });
 
-  it.each(['plant.json', 'region.json', 'fleet.json'])('%s: every panel query returns rows from the replayed scenario', async (file) => {
+  it.each(['plant.json', 'region.json', 'fleet.json', 'limits-paper-01.json', 'limits-dyeing-01.json', 'limits-steel-01.json'])('%s: every panel query returns rows from the replayed scenario', async (file) => {
     const board = committed(file);
     const queries = panelQueries(board);
     expect(queries.length).toBeGreaterThan(2);
@@ -106,6 +107,24 @@ describe('Grafana dashboards', () => {
       const sql = interpolate(query, overriddenRange(values, timeFrom));
       const rows = await influx.query(sql, DB);
       expect(rows.length, `${file} "${panel}" ${refId}: ${sql}`).toBeGreaterThan(0);
+    }
+  });
+
+  it('draws each plant\'s limits as threshold lines, the same the dashboard page draws (every stack quantity included)', () => {
+    const catalog = loadLimitsCatalog([BUILTIN_STANDARDS_DIR, DEMO_LIMITS]);
+    const now = Date.now();
+    for (const plant of registry.plants) {
+      const board = committed(`limits-${plant.id}.json`) as unknown as { panels: { title: string; targets: { query: string }[]; fieldConfig: { defaults: { thresholds?: { steps: { value: number | null }[] }; custom?: { thresholdsStyle?: { mode: string } } } } }[] };
+      for (const quantity of ['cod', 'nh3n', 'ph', 'so2', 'nox', 'particulate'] as const) {
+        const panel = board.panels.find((p) => p.targets[0]!.query.includes(`mean("${quantity}")`));
+        expect(panel, `${plant.id} ${quantity}`).toBeDefined();
+        const limit = catalog.limitFor(plant, quantity, now);
+        expect(limit, `${plant.id} ${quantity}: a limit in the catalog`).toBeDefined();
+        const drawn = (panel!.fieldConfig.defaults.thresholds?.steps ?? []).map((step) => step.value).filter((v): v is number => v !== null);
+        expect(drawn, `${plant.id} ${quantity}`).toEqual([limit!.min, limit!.max].filter((v): v is number => v !== undefined));
+        expect(panel!.fieldConfig.defaults.custom?.thresholdsStyle?.mode).toBe('dashed');
+        expect(panel!.title).toContain(limit!.standard);
+      }
     }
   });
 

@@ -85,7 +85,7 @@ describe('intensity rules and partitions through a broker', () => {
     expect(transitions.map((t) => goldenLine(t, s.startMs))).toEqual(STEEL_WATER);
     const raised = transitions[0]!.alert;
     expect(raised.severity).toBe('major');
-    expect(raised.message.en).toMatch(/^Wastewater per tonne of product at steel-01: 1\.976 m3\/t over 1 h is more than 20% above the plant's baseline/);
+    expect(raised.message.en).toMatch(/^Wastewater per tonne of product at Anshan Steel Works: 1\.976 m3\/t over 1 h is more than 20% above the plant's baseline/);
   }, 20_000);
 
   it('partitioned over two processes: together the same alerts as one process, each for its own plants only', async () => {

@@ -32,7 +32,7 @@ export interface ReceivedNotification {
   path: string;
   key: string;
   at: number;
-  body: { idempotencyKey: string; transition: string; region: string | null; alert: { id: string; rule: string; plant: string; severity: string; state: string } };
+  body: { idempotencyKey: string; transition: string; region: string | null; alert: { id: string; rule: string; plant: string; severity: string; state: string; message: { en: string; zh: string } } };
 }
 
 export interface Receiver {

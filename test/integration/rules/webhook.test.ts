@@ -94,6 +94,10 @@ describe('webhook notifications', () => {
     expect(receiver.attempts.every((a) => a.signatureOk)).toBe(true);
     const raised = receiver.accepted.find((a) => a.key === `cod-limit.paper-01.outfall-1-cod.${t0 + 1000}:raised`)!;
     expect(raised.body).toMatchObject({ transition: 'raised', region: 'hebei', idempotencyKey: raised.key, alert: { rule: 'cod-limit', plant: 'paper-01', severity: 'major', state: 'raised' } });
+    // text for people in both languages (a regulator's system may be Chinese), and the facts behind it
+    expect(raised.body.alert).toMatchObject({ bound: 'max', unit: 'mg/L', limit: 90 });
+    expect(raised.body.alert.message.zh).toMatch(/^保定造纸厂 总排口COD在线监测仪 化学需氧量 [\d.]+ mg\/L，超过限值 90 mg\/L（GB 3544-2008）$/);
+    expect(raised.body.alert.message.en).toMatch(/^COD [\d.]+ mg\/L at Baoding Paper Mill, Main outfall COD analyser is above the limit 90 mg\/L \(GB 3544-2008\)$/);
     // Per route, notifications arrive in the order they happened: raised before cleared.
     expect(receiver.accepted.filter((a) => a.path === '/hebei').map((a) => a.body.transition)).toEqual(['raised', 'cleared']);
     // The first Hebei attempt got 503 + Retry-After: 1; the retry waited for it (not the 100 ms backoff step).
