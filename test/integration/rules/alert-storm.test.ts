@@ -58,7 +58,7 @@ describe('alert storm past the in-flight bound', () => {
         eventTime: { allowedLatenessMs: 0 },
         checkpoint: { file: path.join(dir, 'checkpoint.json'), intervalMs: 200 },
         // every series, every round: raised, cleared, raised again...
-        rules: quantities.map((q) => ({ id: `above-50-${q}`, kind: 'limit', severity: 'major', selector: { quantity: q }, limit: { max: 50 } })),
+        rules: quantities.map((q) => ({ id: `above-5-${q}`, kind: 'limit', severity: 'major', selector: { quantity: q }, limit: { max: 5 } })),
       },
       { registry, logger: pino({ level: 'silent' }), maxAlertsInFlight: 3 },
     );
@@ -67,11 +67,12 @@ describe('alert storm past the in-flight bound', () => {
     for (let round = 0; round < rounds; round++) {
       for (const plant of registry.plants) {
         const ts = T0 + round * 60_000;
-        const readings = meters.filter((m) => m.plant === plant.id).map((m) => ({ meter: m.meter, quantity: m.quantity, value: round % 2 === 0 ? 99 : 1, unit: QUANTITIES[m.quantity].unit, ts, quality: 'good' as const }));
+        const readings = meters.filter((m) => m.plant === plant.id).map((m) => ({ meter: m.meter, quantity: m.quantity, value: round % 2 === 0 ? 9 : 1, unit: QUANTITIES[m.quantity].unit, ts, quality: 'good' as const }));
         await publisher.publishAsync(topics.readings(plant.id, 'gw-storm'), encodeBatch({ v: 1, gateway: 'gw-storm', plant: plant.id, seq: round * registry.plants.length + registry.plants.indexOf(plant), sentAt: ts, readings }), { qos: 1 });
       }
     }
-    // What the feed calls for, worked out here and not read from the service: each series is over the limit (99 > 50)
+    // What the feed calls for, worked out here and not read from the service: each series is over the limit (9 > 5; 9 is within every quantity's physical range, pH's 0-14 included, so no reading is set
+    // aside as impossible)
     // in rounds 0, 2 and 4 and far under it (1) in rounds 1, 3 and 5, so it is raised, cleared, raised... on its own
     // alert topic (one per rule × plant × meter): two transitions per series per pair of rounds.
     const expectedBySeries = new Map<string, string[]>();
@@ -79,12 +80,12 @@ describe('alert storm past the in-flight bound', () => {
       const states: string[] = [];
       let open = false;
       for (let round = 0; round < rounds; round++) {
-        const over = (round % 2 === 0 ? 99 : 1) > 50;
+        const over = (round % 2 === 0 ? 9 : 1) > 5;
         if (over && !open) states.push('raised');
         if (!over && open) states.push('cleared');
         open = over;
       }
-      expectedBySeries.set(topics.alert(m.plant, `above-50-${m.quantity}`, m.meter), states);
+      expectedBySeries.set(topics.alert(m.plant, `above-5-${m.quantity}`, m.meter), states);
     }
     const expected = [...expectedBySeries.values()].reduce((n, states) => n + states.length, 0);
     expect(expected).toBe(meters.length * rounds);
