@@ -28,7 +28,9 @@ const letters: DeadLetter[] = [];
 let seq = 0;
 
 beforeAll(async () => {
-  [influx, broker] = await Promise.all([startInfluxd(), startBroker()]);
+  // a broker that lets the 10 MB message through, so that ingest's own bound on dead letters is what is tested
+  // (the embedded broker's default cuts packets over 8 MiB: deploy/broker-limits.ts)
+  [influx, broker] = await Promise.all([startInfluxd(), startBroker({ limits: { maxPacketBytes: 16 * 1024 * 1024, maxConsumerPacketBytes: 16 * 1024 * 1024 } })]);
   registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
   // The defaults under test: timestamps within 5 minutes ahead and 30 days behind, dead letters of at most 64 KiB.
   ingest = await startIngest({ mqtt: { url: broker.url, protocolVersion: 4 }, clientId: 'ingest-values', influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 50 }, http: { port: 0 } }, { registry, connectTimeoutMs: 5000 });
