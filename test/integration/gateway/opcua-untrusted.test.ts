@@ -1,8 +1,9 @@
 /**
  * The OPC UA input refuses a server whose certificate it does not trust (the default: `pki.trustUnknownServerCertificate`
- * false), even when the server trusts the gateway and the user and password are right: nothing is read from a server
- * that could be an impostor. The log says what to do, the server's certificate waits in the PKI's rejected/ folder,
- * and once an operator moves it to trusted/certs the gateway reads.
+ * false), also when that certificate is given in the config (`pki.serverCertificateFile`): nothing is read from a
+ * server that could be an impostor. The log says what to do, the server's certificate waits in the PKI's rejected/
+ * folder, and once an operator moves it to trusted/certs (and the server trusts the gateway) the gateway reads,
+ * without a restart.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
