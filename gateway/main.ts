@@ -19,6 +19,9 @@ import { Publisher } from './publisher.ts';
 import { HealthReporter, type GatewayStats, type HealthReport, type InputStats } from './health.ts';
 import type { MetricsServer } from './metrics.ts';
 
+/** /healthz stays 503 this long after a probe saw batches dropped (refused by a full queue). */
+const UNHEALTHY_AFTER_DROP_MS = 60_000;
+
 export type { GatewayStats, HealthReport, InputStats } from './health.ts';
 
 export interface StartGatewayOptions {
@@ -134,6 +137,8 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
     await metrics?.stop();
   };
 
+  /** Batches refused for want of queue room as last seen by a health probe, and when the count last grew. */
+  const dropsSeen = { count: 0, at: Number.NEGATIVE_INFINITY };
   try {
     if (config.metrics) {
       const { gatewayMetrics, startMetricsServer } = await import('./metrics.ts');
@@ -143,8 +148,11 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
         registry: gatewayMetrics(stats),
         health: () => {
           const s = stats();
-          // Queueing through a broker outage is the gateway doing its job; dropping data is not.
-          const healthy = s.publisher.queueBytes < s.publisher.queueMaxBytes;
+          // Queueing through a broker outage is the gateway doing its job; dropping data is not. A full queue refuses
+          // a batch that does not fit in what is left, so it never reaches its maximum exactly: the drops say it.
+          const now = Date.now();
+          if (s.publisher.droppedBatches > dropsSeen.count) Object.assign(dropsSeen, { count: s.publisher.droppedBatches, at: now });
+          const healthy = now - dropsSeen.at >= UNHEALTHY_AFTER_DROP_MS && s.publisher.queueBytes < s.publisher.queueMaxBytes;
           return { healthy, detail: { healthy, ...probeReporter.report(s) } };
         },
       });

@@ -82,7 +82,8 @@ export interface MetricsServer {
 
 /**
  * GET /metrics (Prometheus text) and GET /healthz: 200 while the gateway runs and its queue still accepts data
- * (a broker outage is not unhealthy: the gateway is doing its job by queueing), 503 once it drops data.
+ * (a broker outage is not unhealthy: the gateway is doing its job by queueing), 503 once it drops data (batches refused
+ * by a full queue) and for a minute after a probe last saw a drop.
  */
 export async function startMetricsServer(opts: { host: string; port: number; registry: Registry; health: () => { healthy: boolean; detail: unknown } }): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {

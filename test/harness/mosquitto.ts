@@ -29,6 +29,8 @@ export interface MosquittoOptions {
   extraConf?: string[];
   /** Keep sessions and queued QoS 1 messages across restart() in the temp folder. */
   persistence?: boolean;
+  /** Lines appended to mosquitto.conf: another listener (TLS) and its settings; files it names must be world-readable. */
+  extraConfig?: string[];
 }
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
@@ -71,6 +73,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   } else {
     conf.push('allow_anonymous true');
   }
+  conf.push(...(opts.extraConfig ?? []));
   const confFile = path.join(dir, 'mosquitto.conf');
   writeFileSync(confFile, conf.join('\n') + '\n');
   chmodSync(confFile, 0o644);

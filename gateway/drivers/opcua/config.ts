@@ -73,6 +73,8 @@ export const opcuaInputSchema = z.strictObject({
       /**
        * The server's certificate (PEM or DER file). Without it the client asks the server for its endpoints over an
        * unsecured channel first (GetEndpoints, Part 4 §5.4.4); servers that refuse any unsecured channel need it.
+       * It is trusted like a certificate the server sends: only when it is in trusted/certs (an unknown one is copied
+       * to rejected/ and the connection refused, retried until an operator moves it).
        */
       serverCertificateFile: configPathSchema.optional(),
     })

@@ -247,8 +247,23 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
       await certificateManager.initialize();
       this.certificateManager = certificateManager;
     }
+    const serverCertificateFile = this.config.pki.serverCertificateFile;
+    const serverCertificate = serverCertificateFile ? readCertificateFile(serverCertificateFile) : undefined;
+    if (serverCertificate) {
+      // node-opcua checks the server's certificate against the trust list only when it fetches it from the server
+      // itself; one given up front would be used untrusted. An unknown one lands in rejected/ here, as it would there.
+      const status = await this.certificateManager.checkCertificate(serverCertificate);
+      if (!status.isGood()) {
+        // read the folders again at the next attempt: an operator moving the certificate to trusted/certs is then seen
+        // without a restart (the manager watches no files)
+        const stale = this.certificateManager;
+        this.certificateManager = undefined;
+        await stale.dispose();
+        throw new Error(`the server certificate ${serverCertificateFile} is not trusted: ${status.toString()}`);
+      }
+    }
     return OPCUAClient.create({
-      ...(this.config.pki.serverCertificateFile ? { serverCertificate: readCertificateFile(this.config.pki.serverCertificateFile) } : {}),
+      ...(serverCertificate ? { serverCertificate } : {}),
       applicationName: OPCUA_APPLICATION_NAME,
       clientName: `${OPCUA_APPLICATION_NAME}:${this.context.gatewayId}`,
       clientCertificateManager: this.certificateManager,

@@ -137,7 +137,7 @@ describe('OPC UA server -> gateway -> MQTT', () => {
       await server?.stop();
     }
   });
-  it('resumes publishing after the server restarts', async () => {
+  it('resumes publishing the served values of every node after the server restarts', async () => {
     const port = await freePort();
     const pkiDir = path.join(workDir, 'server-pki-c');
     const names = POINTS.map((p) => p.name);
@@ -149,7 +149,19 @@ describe('OPC UA server -> gateway -> MQTT', () => {
       await server.stop();
       const restartedAt = Date.now();
       server = await startTestOpcuaServer({ port, pkiDir, names, intervalMs: INTERVAL_MS, valueAt });
-      await until('readings from the restarted server', () => mine().some((r) => r.batch.readings.some((x) => x.ts > restartedAt)), 30_000);
+      const afterRestart = () => mine().flatMap((r) => r.batch.readings.map((x) => ({ plant: r.batch.plant, topic: r.topic, ...x }))).filter((x) => x.ts > restartedAt);
+      // every node monitored again (not one that happened to come back), over several publish cycles
+      await until('several readings of every point from the restarted server', () => POINTS.every((p) => afterRestart().filter((x) => x.meter === p.meter).length >= 3), 30_000);
+      expect(gateway.stats().inputs[0]!.state).toBe('connected');
+      for (const p of POINTS) {
+        const readings = afterRestart().filter((x) => x.meter === p.meter);
+        for (const x of readings) {
+          // the value the restarted server served at that source timestamp, on its plant's topic
+          expect(x, p.name).toMatchObject({ plant: p.plant, topic: topics.readings(p.plant, 'gw-opcua-c'), quantity: p.quantity, unit: p.unit, quality: 'good', value: valueAt(p.name, x.ts) });
+        }
+        // values that keep changing, not one value repeated
+        expect(new Set(readings.map((x) => x.value)).size, p.name).toBeGreaterThanOrEqual(3);
+      }
     } finally {
       await gateway.stop();
       await server.stop();
