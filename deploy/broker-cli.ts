@@ -45,7 +45,7 @@ export function registerBrokerCommands(program: Command): void {
     .option('--tls-port <n>', 'also listen for MQTT over TLS on this port', port)
     .option('--tls-cert <file>', 'PEM certificate for the TLS listener')
     .option('--tls-key <file>', 'PEM private key for the TLS listener')
-    .option('--tls-ca <file>', 'PEM CA bundle for client certificates')
+    .option('--tls-ca <file>', 'PEM CA bundle for client certificates: with it, every TLS client must present a certificate it signed (mutual TLS)')
     .option('--max-connect-bytes <n>', 'largest packet accepted before login (CONNECT); a larger one closes the connection', positive, BROKER_LIMITS.maxConnectBytes)
     .option('--max-packet-bytes <n>', 'largest packet accepted after login (size it to the largest reading batch)', positive, BROKER_LIMITS.maxPacketBytes)
     .option('--max-consumer-packet-bytes <n>', 'largest packet after login for ingest and rules users, which republish refused messages as dead letters (every client, without --users)', positive, BROKER_LIMITS.maxConsumerPacketBytes)

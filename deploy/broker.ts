@@ -95,7 +95,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       {
         cert: readFileSync(options.tls.certFile),
         key: readFileSync(options.tls.keyFile),
-        ...(options.tls.caFile ? { ca: readFileSync(options.tls.caFile) } : {}),
+        // a CA for client certificates means mutual TLS: a client without a certificate it signed is refused in the
+        // handshake (without requestCert Node never asks for one, and the CA was silently unused)
+        ...(options.tls.caFile ? { ca: readFileSync(options.tls.caFile), requestCert: true, rejectUnauthorized: true } : {}),
       },
       track,
     );

@@ -177,4 +177,40 @@ describe('embedded broker over TLS', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('with a CA for client certificates, refuses a client without one it signed (mutual TLS)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(tmpdir(), 'cs-mtls-'));
+    const file = (name: string) => path.join(dir, name);
+    const selfSigned = (name: string, cn: string, ip: boolean) =>
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file(`${name}.key`), '-out', file(`${name}.pem`), '-days', '1', '-subj', `/CN=${cn}`, ...(ip ? ['-addext', 'subjectAltName=IP:127.0.0.1'] : [])], { stdio: 'ignore' });
+    selfSigned('server', '127.0.0.1', true);
+    selfSigned('client', 'ingest', false);
+    selfSigned('stranger', 'ingest', false);
+    // the client's own certificate is the CA the broker trusts for clients
+    const tlsBroker = await startBroker({ users, tls: { certFile: file('server.pem'), keyFile: file('server.key'), caFile: file('client.pem') } });
+    const options = { protocolVersion: 4 as const, clientId: 'ingest', username: 'ingest', password: 'ingest-secret', reconnectPeriod: 0, ca: readFileSync(file('server.pem')) };
+    // under TLS 1.3 the server refuses a client certificate after the client's side of the handshake is done: the
+    // refusal is a closed connection without CONNACK, which connectAsync would wait for forever
+    const attempt = (extra: object) =>
+      new Promise<mqtt.MqttClient>((resolve, reject) => {
+        const c = mqtt.connect(tlsBroker.tlsUrl!, { ...options, ...extra });
+        c.once('connect', () => resolve(c));
+        c.once('error', (err) => (c.end(true), reject(err)));
+        c.once('close', () => (c.end(true), reject(new Error('closed before CONNACK'))));
+      });
+    try {
+      await expect(attempt({})).rejects.toThrow();
+      await expect(attempt({ cert: readFileSync(file('stranger.pem')), key: readFileSync(file('stranger.key')) })).rejects.toThrow();
+      const client = await attempt({ cert: readFileSync(file('client.pem')), key: readFileSync(file('client.key')) });
+      await expect(client.subscribeAsync(topics.readingsFilter(), { qos: 1 })).resolves.toMatchObject([{ qos: 1 }]);
+      await client.endAsync();
+    } finally {
+      await tlsBroker.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
