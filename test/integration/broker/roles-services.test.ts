@@ -56,7 +56,8 @@ describe('rules and dashboard as their broker roles', () => {
     return { status: res.status, body: (await res.json()) as T };
   }
   async function connect(username: string, password: string): Promise<MqttClient> {
-    const c = await mqtt.connectAsync(broker.url, { protocolVersion: 4, username, password, reconnectPeriod: 0 });
+    // one of the user's own client ids (a user may not take another's)
+    const c = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: `${username}-test-${clients.length}`, username, password, reconnectPeriod: 0 });
     clients.push(c);
     return c;
   }

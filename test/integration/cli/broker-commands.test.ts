@@ -58,7 +58,7 @@ describe('passwd, broker-acl and broker as processes', () => {
       await until('the broker listening', () => canConnect(port), 20_000);
       const url = `mqtt://127.0.0.1:${port}`;
       await expect(mqtt.connectAsync(url, { protocolVersion: 4, username: 'gw-paper', password: 'wrong', reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 });
-      const gateway = await mqtt.connectAsync(url, { protocolVersion: 4, username: 'gw-paper', password: 'gw-secret', reconnectPeriod: 0 });
+      const gateway = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: 'gw-paper', username: 'gw-paper', password: 'gw-secret', reconnectPeriod: 0 });
       try {
         await gateway.publishAsync(topics.readings('paper-01', 'gw-paper'), '{}', { qos: 1 });
         await expect(gateway.subscribeAsync(topics.readingsFilter(), { qos: 1 })).rejects.toThrow(/Subscribe error/);
