@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { runHj212Fuzz } from '../test/harness/fuzz-hj212.ts';
 import { runMqttFuzz } from '../test/harness/fuzz-mqtt.ts';
 import { startInfluxd } from '../test/harness/influxd.ts';
+import { positive } from './peers/flags.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/fuzz.ts [options]
 
@@ -22,15 +23,6 @@ options:
   --connections N  HJ 212 connections open at once (default 32)
   --help           this text`;
 
-function positive(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`--${name} must be a positive number, got ${JSON.stringify(text)}`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const { values } = parseArgs({
   options: {

@@ -31,6 +31,7 @@ import { startBroker } from '../deploy/broker.ts';
 import { freePort } from '../test/harness/ports.ts';
 import { topics } from '../core/topics.ts';
 import { processUsage, type ProcessUsage } from './peers/process-usage.ts';
+import { positive } from './peers/flags.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/gateway.ts [options]
 
@@ -61,15 +62,6 @@ const { values: args } = parseArgs({
   },
 });
 
-function positive(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`--${name} must be a positive number, got ${JSON.stringify(text)}`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const ITEMS = positive('items', args.items, 10_000);
 const REPO = path.resolve(import.meta.dirname, '..');

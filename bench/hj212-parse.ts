@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { buildPacket, parsePacket, type ParseOptions } from '../gateway/drivers/hj212/codec.ts';
 import { samplePacket, seededRandom } from '../gateway/drivers/hj212/samples.ts';
 import { Hj212StreamDecoder } from '../gateway/drivers/hj212/stream.ts';
+import { positive } from './peers/flags.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/hj212-parse.ts [options]
 
@@ -21,15 +22,6 @@ options:
   --stream       also cut the packets out of a byte stream in 1460-byte chunks (TCP segment size)
   --help         this text`;
 
-function positive(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`--${name} must be a positive number, got ${JSON.stringify(text)}`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const { values } = parseArgs({
   options: {

@@ -14,6 +14,7 @@ import { fuzzCase } from '../../gateway/drivers/hj212/fuzz-cases.ts';
 import { Hj212Receiver, type Hj212ReceiverStats } from '../../gateway/drivers/hj212/receiver.ts';
 import { samplePacket, seededRandom } from '../../gateway/drivers/hj212/samples.ts';
 import { Hj212StreamDecoder } from '../../gateway/drivers/hj212/stream.ts';
+import { sampleRss } from './rss-sampler.ts';
 import { until } from './wait.ts';
 
 export interface Hj212FuzzOptions {
@@ -65,7 +66,6 @@ const METERS = { w01018: 'outfall-1-cod', w00000: 'outfall-1-flow', a21026: 'sta
 const VERSIONS: Hj212Version[] = ['2005', '2017', '2025'];
 const MAX_PACKET_BYTES = 10_011;
 
-const rssMb = (): number => Math.round(process.memoryUsage().rss / 1e5) / 10;
 
 export async function runHj212Fuzz(options: Hj212FuzzOptions): Promise<Hj212FuzzResult> {
   const config = hj212InputSchema.parse({
@@ -84,15 +84,7 @@ export async function runHj212Fuzz(options: Hj212FuzzOptions): Promise<Hj212Fuzz
   });
   receiver.on('scan', (r) => void (readings += r.length));
   await receiver.start();
-  const rssStartMb = rssMb();
-  let rssPeakMb = rssStartMb;
-  const rssTimelineMb: number[] = [];
-  let samples = 0;
-  const sampler = setInterval(() => {
-    const now = rssMb();
-    rssPeakMb = Math.max(rssPeakMb, now);
-    if (++samples % 40 === 0) rssTimelineMb.push(now);
-  }, 250);
+  const rss = sampleRss();
   try {
     const clientOptions: Hj212FuzzClientOptions = {
       port: receiver.port as number,
@@ -104,11 +96,9 @@ export async function runHj212Fuzz(options: Hj212FuzzOptions): Promise<Hj212Fuzz
     const clients = options.clientsInChildProcess ? await inChildProcess(clientOptions) : await runHj212FuzzClients(clientOptions);
     const accounted = (s: Hj212ReceiverStats): number => s.packets + Object.values(s.refused).reduce((a, b) => a + b, 0);
     await until('the receiver to account for every case', () => receiver.stats().connections === 0 && accounted(receiver.stats()) >= clients.expectedUnits, 10_000).catch(() => undefined);
-    clearInterval(sampler);
-    rssPeakMb = Math.max(rssPeakMb, rssMb());
-    return { seed: options.seed, ...clients, receiver: receiver.stats(), readings, errorsByCode, internalErrors, rssStartMb, rssPeakMb, rssEndMb: rssMb(), rssTimelineMb };
+    return { seed: options.seed, ...clients, receiver: receiver.stats(), readings, errorsByCode, internalErrors, ...rss.stop() };
   } finally {
-    clearInterval(sampler);
+    rss.stop();
     await receiver.stop();
   }
 }

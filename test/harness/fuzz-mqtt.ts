@@ -26,6 +26,7 @@ import { parseIngestConfig } from '../../ingest/config.ts';
 import { startIngest, type Ingest, type IngestStats } from '../../ingest/service.ts';
 import { validateMessage } from '../../ingest/validate.ts';
 import { seededRandom } from '../../gateway/drivers/hj212/samples.ts';
+import { sampleRss } from './rss-sampler.ts';
 import { until } from './wait.ts';
 
 export interface MqttFuzzOptions {
@@ -78,7 +79,6 @@ const READINGS_FILTER = 'cleanstream/v1/readings/+/+';
 /** Batch n's readings are at BASE_TS + 8n + i (i < 5): every accepted reading is a point of its own in InfluxDB. */
 const BASE_TS = Date.UTC(2025, 0, 1);
 
-const rssMb = (): number => Math.round(process.memoryUsage().rss / 1e5) / 10;
 const int = (random: () => number, n: number): number => Math.floor(random() * n);
 const pick = <T>(random: () => number, items: readonly T[]): T => items[int(random, items.length)] as T;
 
@@ -340,6 +340,7 @@ export async function runMqttFuzz(options: MqttFuzzOptions): Promise<MqttFuzzRes
   const port = broker.port;
   let ingest: Ingest | undefined;
   let watcher: mqtt.MqttClient | undefined;
+  let rss: ReturnType<typeof sampleRss> | undefined;
   const deadLettersSeen: Record<string, number> = {};
   try {
     ingest = await startIngest(
@@ -366,15 +367,7 @@ export async function runMqttFuzz(options: MqttFuzzOptions): Promise<MqttFuzzRes
       deadLettersSeen[reason] = (deadLettersSeen[reason] ?? 0) + 1;
     });
 
-    const rssStartMb = rssMb();
-    let rssPeakMb = rssStartMb;
-    const rssTimelineMb: number[] = [];
-    let samples = 0;
-    const sampler = setInterval(() => {
-      const now = rssMb();
-      rssPeakMb = Math.max(rssPeakMb, now);
-      if (++samples % 40 === 0) rssTimelineMb.push(now);
-    }, 250);
+    rss = sampleRss();
     const clientOptions: MqttFuzzClientOptions = {
       port,
       passwords,
@@ -386,25 +379,21 @@ export async function runMqttFuzz(options: MqttFuzzOptions): Promise<MqttFuzzRes
       ...(options.oneShotConcurrency !== undefined ? { oneShotConcurrency: options.oneShotConcurrency } : {}),
     };
     const clients = options.clientsInChildProcess ? await inChildProcess(clientOptions) : await runMqttFuzzClients(clientOptions);
-    clearInterval(sampler);
     const { expectedRejected } = clients;
     const expectedRejectedTotal = Object.values(expectedRejected).reduce((a, b) => a + b, 0);
     await until('ingest to receive every delivered message', () => running.stats().receivedMessages >= clients.deliveredToIngest, 60_000).catch(() => undefined);
     await running.flush();
     await until('the dead letters to come back from the broker', () => Object.values(deadLettersSeen).reduce((a, b) => a + b, 0) >= expectedRejectedTotal, 20_000).catch(() => undefined);
-    rssPeakMb = Math.max(rssPeakMb, rssMb());
     return {
       seed: options.seed,
       ...clients,
       ingest: running.stats(),
       deadLettersSeen,
       brokerDenied,
-      rssStartMb,
-      rssPeakMb,
-      rssEndMb: rssMb(),
-      rssTimelineMb,
+      ...rss.stop(),
     };
   } finally {
+    rss?.stop();
     await watcher?.endAsync().catch(() => undefined);
     await ingest?.stop();
     await broker.stop();
