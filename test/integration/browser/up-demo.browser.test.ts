@@ -47,7 +47,8 @@ describe.skipIf(!hasChromium)('the demo that cleanstream up runs by default', ()
       const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' })).newPage();
       await page.goto(`${base}/?token=${token}`);
       // the admin token starts on the overview: the open alerts of every plant
-      const alert = page.locator('#overview-alerts .alert-item[data-severity="major"][data-state="raised"]', { hasText: 'paper-01/outfall-1-cod' });
+      // by its id (rule.plant.meter.raisedAt): the text names the plant and meter in the reader's language
+      const alert = page.locator('#overview-alerts .alert-item[data-severity="major"][data-state="raised"][data-alert-id^="cod-limit.paper-01.outfall-1-cod."]');
       await alert.waitFor({ timeout: Math.max(1_000, startedAt + THREE_MINUTES - Date.now()) });
       expect(await alert.textContent()).toContain('超过限值');
       mkdirSync(ARTIFACTS, { recursive: true });
