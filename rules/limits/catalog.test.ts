@@ -37,6 +37,14 @@ describe('limits catalog', () => {
     expect(catalog.limitFor(plant('steel-01'), 'so2', t)).toMatchObject({ standard: 'GB 28662-2012', verified: false, source: expect.stringContaining('Table 2, row SO2') });
   });
 
+  it('judges a cement works\' kiln stack by GB 4915-2013 Table 2 (unverified, row named)', () => {
+    const cement = { ...plant('steel-01'), id: 'cement-01', industry: 'cement' as const };
+    const t = at('2024-01-01T00:00:00Z');
+    expect(['particulate', 'so2', 'nox'].map((q) => catalog.limitFor(cement, q as 'so2', t)?.max)).toEqual([30, 200, 400]);
+    expect(catalog.limitFor(cement, 'nox', t)).toMatchObject({ standard: 'GB 4915-2013', verified: false, source: expect.stringContaining('Table 2, row NOx') });
+    expect(catalog.limitFor(cement, 'so2', at('2014-02-28T00:00:00Z'))?.standard).not.toBe('GB 4915-2013');
+  });
+
   it('gives every demo stack air-emission limits: GB 13271-2014 boilers, coal-fired (Hebei special limits) at the paper mill, gas-fired at the dyeing works', () => {
     const t = at('2024-01-01T00:00:00Z');
     expect(['so2', 'nox', 'particulate'].map((q) => catalog.limitFor(plant('paper-01'), q as 'so2', t)?.max)).toEqual([200, 200, 30]);
