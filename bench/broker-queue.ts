@@ -104,6 +104,8 @@ async function main(): Promise<void> {
       plants: path.join(REPO, 'deploy/demo/plants.yaml'),
       http: { port: await freePort() },
       spool: { dir: path.join(work, 'spool') },
+      // the readings carry fixed timestamps from 2023 (T0), unique per reading: older than ingest's 30-day bound
+      timestamps: { backfill: true },
     }),
   );
   const queue = await DiskQueue.open({ dir: path.join(work, 'gateway-queue'), maxBytes: 8 * 1024 * MiB });
