@@ -6,6 +6,18 @@
  * running mean of its bucket (the same buckets, aligned to the epoch as InfluxDB's GROUP BY time), so that raw values
  * and history means never mix in one line.
  */
+/**
+ * Forget a series' buckets older than its window before `now`, and the oldest beyond its maxPoints: the one rule for
+ * gauges' means and counters' amounts alike.
+ */
+function trimToWindow(series, now) {
+  const from = now - series.windowMs;
+  let drop = 0;
+  while (drop < series.points.length && series.points[drop][0] + series.everyMs <= from) drop++;
+  drop = Math.max(drop, series.points.length - series.maxPoints);
+  if (drop > 0) series.points.splice(0, drop);
+}
+
 export class BucketSeries {
   constructor({ everyMs, windowMs, maxPoints }) {
     this.everyMs = everyMs;
@@ -62,11 +74,7 @@ export class BucketSeries {
 
   /** Forget buckets older than the window before `now`, and the oldest beyond maxPoints. */
   trim(now) {
-    const from = now - this.windowMs;
-    let drop = 0;
-    while (drop < this.points.length && this.points[drop][0] + this.everyMs <= from) drop++;
-    drop = Math.max(drop, this.points.length - this.maxPoints);
-    if (drop > 0) this.points.splice(0, drop);
+    trimToWindow(this, now);
   }
 
   /**
@@ -217,11 +225,7 @@ export class CounterSeries {
   }
 
   trim(now) {
-    const from = now - this.windowMs;
-    let drop = 0;
-    while (drop < this.points.length && this.points[drop][0] + this.everyMs <= from) drop++;
-    drop = Math.max(drop, this.points.length - this.maxPoints);
-    if (drop > 0) this.points.splice(0, drop);
+    trimToWindow(this, now);
   }
 
   /** uPlot's aligned data: every bucket from the first to the last, null where none is known (no bar, never zero). */

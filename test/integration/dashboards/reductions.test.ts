@@ -24,6 +24,7 @@ import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { replayFixture } from '../../harness/replay.ts';
 import { until } from '../../harness/wait.ts';
+import type { ReductionRow } from '../../../dashboards/reductions.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const DB = 'reductions';
@@ -143,23 +144,8 @@ let dashboard: RunningDashboard;
 let dir: string;
 const samples = feedSamples();
 
-interface Row {
-  month: string;
-  plant: string;
-  region: string;
-  pollutant: string;
-  dischargedTonnes: number | null;
-  baselineTonnes: number | null;
-  reductionTonnes: number | null;
-  reductionShare: number | null;
-  volumeM3: number | null;
-  coveredHours: number;
-  hours: number;
-  coverage: number;
-  partial: boolean;
-}
 interface Body {
-  rows: Row[];
+  rows: ReductionRow[];
   partialBelow: number;
   national: { year: string; pollutants: { pollutant: string; month: string; targetTonnes: number; yearToDateTonnes: number; progress: number }[] } | null;
 }
