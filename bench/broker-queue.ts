@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { DiskQueue } from '../core/disk-queue.ts';
 import type { Reading } from '../core/reading.ts';
 import { Publisher } from '../gateway/publisher.ts';
-import { BROKER_LIMITS } from '../deploy/broker-limits.ts';
+import { BROKER_LIMITS } from '../bus/broker-limits.ts';
 import { startCli, type CliProcess } from '../test/harness/cli.ts';
 import { startInfluxd, type RunningInflux } from '../test/harness/influxd.ts';
 import { freePort } from '../test/harness/ports.ts';

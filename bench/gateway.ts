@@ -27,9 +27,9 @@ import {
   TimestampsToReturn,
   type UAVariable,
 } from 'node-opcua';
-import { startBroker } from '../deploy/broker.ts';
+import { startBroker } from '../bus/broker.ts';
 import { freePort } from '../test/harness/ports.ts';
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 import { processUsage, type ProcessUsage } from './peers/process-usage.ts';
 import { positive } from './peers/flags.ts';
 

@@ -1,12 +1,12 @@
 /**
  * HJ 212 parse throughput: parses a mix of realistic data uploads (real-time, minute, hourly and daily data from outfall
- * loggers and stack CEMS, see gateway/drivers/hj212/samples.ts) until a packet count or a time limit, whichever comes
+ * loggers and stack CEMS, see protocols/hj212/samples.ts) until a packet count or a time limit, whichever comes
  * first, and prints packets/s and MB/s. Run: node bin/run-ts.js bench/hj212-parse.ts [--count N] [--seconds S]
  */
 import { parseArgs } from 'node:util';
-import { buildPacket, parsePacket, type ParseOptions } from '../gateway/drivers/hj212/codec.ts';
-import { samplePacket, seededRandom } from '../gateway/drivers/hj212/samples.ts';
-import { Hj212StreamDecoder } from '../gateway/drivers/hj212/stream.ts';
+import { buildPacket, parsePacket, type ParseOptions } from '../protocols/hj212/codec.ts';
+import { samplePacket, seededRandom } from '../protocols/hj212/samples.ts';
+import { Hj212StreamDecoder } from '../protocols/hj212/stream.ts';
 import { positive } from './peers/flags.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/hj212-parse.ts [options]

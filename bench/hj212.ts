@@ -9,10 +9,10 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildPacket, parsePacket } from '../gateway/drivers/hj212/codec.ts';
+import { buildPacket, parsePacket } from '../protocols/hj212/codec.ts';
 import { hj212InputSchema } from '../gateway/drivers/hj212/config.ts';
 import { Hj212Receiver } from '../gateway/drivers/hj212/receiver.ts';
-import { samplePacket, seededRandom } from '../gateway/drivers/hj212/samples.ts';
+import { samplePacket, seededRandom } from '../protocols/hj212/samples.ts';
 import { startHj212Logger, type Hj212LoggerStats } from '../simulators/hj212/logger.ts';
 
 const HELP = `usage: node bin/run-ts.js bench/hj212.ts [options]

@@ -18,12 +18,12 @@ const commands: Record<string, () => Promise<Register>> = {
   gateway: async () => (await import('../gateway/main.ts')).registerGatewayCommand,
   ingest: async () => (await import('../ingest/cli.ts')).registerIngestCommand,
   rules: async () => (await import('../rules/cli.ts')).registerRulesCommand,
-  uplink: async () => (await import('../gateway/uplink/cli.ts')).registerUplinkCommand,
+  uplink: async () => (await import('../uplink/cli.ts')).registerUplinkCommand,
   dashboard: async () => (await import('../dashboards/cli.ts')).registerDashboardCommand,
   'dashboard-token': async () => (await import('../dashboards/cli.ts')).registerDashboardCommand,
-  broker: async () => (await import('../deploy/broker-cli.ts')).registerBrokerCommands,
-  passwd: async () => (await import('../deploy/broker-cli.ts')).registerBrokerCommands,
-  'broker-acl': async () => (await import('../deploy/broker-cli.ts')).registerBrokerCommands,
+  broker: async () => (await import('../bus/broker-cli.ts')).registerBrokerCommands,
+  passwd: async () => (await import('../bus/broker-cli.ts')).registerBrokerCommands,
+  'broker-acl': async () => (await import('../bus/broker-cli.ts')).registerBrokerCommands,
 };
 
 const program = new Command('cleanstream')

@@ -17,7 +17,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
-import { startBroker } from '../deploy/broker.ts';
+import { startBroker } from '../bus/broker.ts';
 import { startInfluxd } from '../deploy/influxd.ts';
 import { simulatorLayout, type SimPoint } from '../simulators/layout.ts';
 import { startOpcuaSimulator } from '../simulators/servers/opcua.ts';

@@ -1,7 +1,6 @@
 export * from './catalog.ts';
 export * from './errors.ts';
 export * from './reading.ts';
-export * from './topics.ts';
 export * from './plants.ts';
 export * from './config.ts';
 export * from './coverage.ts';

@@ -1,11 +1,11 @@
 /**
  * Alerts as the dashboard sees them: the rules stage publishes each alert's current state retained on
- * `cleanstream/v1/alerts/{plant}/{rule}/{meter}` (core/topics.ts), so subscribing to the alert topics gives the state
+ * `cleanstream/v1/alerts/{plant}/{rule}/{meter}` (bus/topics.ts), so subscribing to the alert topics gives the state
  * of every slot at once, then every change. The board keeps the last state per slot; open alerts are those not
  * cleared. The payload is validated here rather than trusted: it crosses a process boundary.
  */
 import { z } from 'zod';
-import { TOPIC_ROOT } from '../core/topics.ts';
+import { TOPIC_ROOT } from '../bus/topics.ts';
 import { ID_PATTERN } from '../core/reading.ts';
 
 export const SEVERITIES = ['warning', 'minor', 'major', 'critical'] as const;

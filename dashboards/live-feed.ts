@@ -12,7 +12,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { QUANTITIES, unitFactor } from '../core/catalog.ts';
 import { PayloadError, TransportError } from '../core/errors.ts';
 import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type BatchReading, type ReadingBatch } from '../core/reading.ts';
-import { parseReadingsTopic, topics } from '../core/topics.ts';
+import { parseReadingsTopic, topics } from '../bus/topics.ts';
 import { AlertBoard, parseAlertPayload, parseAlertTopic, type AlertSlotKey, type DashboardAlert } from './alerts.ts';
 
 /** A batch's reading as the stream sends it: in the catalog's canonical unit, like InfluxDB, whatever unit the gateway sent. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeBatch, encodeBatchAround, PAYLOAD_VERSION, type Reading, type ReadingBatch } from '../core/reading.ts';
 import { chunkReadings, mqttClientOptions, splitByPlant } from './publisher.ts';
 import { decodeSpoolRecord, encodeSpoolRecord } from './spool-record.ts';
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 
 const reading = (plant: string, meter: string, value: number): Reading => ({ plant, meter, quantity: 'cod', unit: 'mg/L', value, ts: 1_700_000_000_000, quality: 'good' });
 

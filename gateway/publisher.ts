@@ -33,12 +33,12 @@
 import { EventEmitter } from 'node:events';
 import { appendFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { watchClientIdClash } from '../core/client-id-clash.ts';
+import { watchClientIdClash } from '../bus/client-id-clash.ts';
 import { mqttConnectOptions, type MqttConnection } from '../core/config.ts';
 import { DiskQueueFullError, type DiskQueue, type QueuedRecord } from '../core/disk-queue.ts';
 import { TransportError, toError } from '../core/errors.ts';
 import { encodeBatchAround, type BatchReading, type Reading, type ReadingBatch } from '../core/reading.ts';
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { decodeSpoolRecord, encodeSpoolRecord } from './spool-record.ts';
 

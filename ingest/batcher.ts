@@ -3,7 +3,7 @@
  * waited `maxDelayMs`. Up to `concurrency` batches are written at once (InfluxDB takes two or more writers far faster
  * than one); they are started in order and may finish in any order. Callers that need order (acknowledgements, the
  * spool) get it from `BatchTurn.earlierSettled()`, which resolves once every earlier batch is done; OrderedAcks
- * (core/mqtt-acks.ts) releases PUBACKs in arrival order whatever order batches finish in.
+ * (bus/mqtt-acks.ts) releases PUBACKs in arrival order whatever order batches finish in.
  *
  * A batch holds whole entries (one entry = one MQTT message), so it may exceed `maxLines` by less than one message.
  * Each entry carries a ticket (what the caller needs to acknowledge or dead-letter it) handed back once written.

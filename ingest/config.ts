@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { configPathSchema, durationMs, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../core/config.ts';
 import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_FUTURE_SKEW_MS } from '../core/reading.ts';
-import { DEFAULT_DEAD_LETTER_MAX_PAYLOAD_BYTES, topics } from '../core/topics.ts';
+import { DEFAULT_DEAD_LETTER_MAX_PAYLOAD_BYTES, topics } from '../bus/topics.ts';
 
 /** An InfluxQL duration literal (`30d`, `52w`, `12h`) or INF (keep forever). */
 const influxDuration = z.string().regex(/^(INF|\d+(m|h|d|w))$/, { message: 'expected an InfluxQL duration such as 90d, 52w or INF' });

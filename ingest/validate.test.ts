@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { plantRegistryFrom } from '../core/plants.ts';
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 import { validateMessage, type Accepted, type Rejected } from './validate.ts';
 
 const registry = plantRegistryFrom('test registry', {

@@ -6,7 +6,7 @@
 import { PayloadError } from '../core/errors.ts';
 import type { PlantRegistry } from '../core/plants.ts';
 import { decodeBatch, describeInput, type ReadingBatch, type TimestampPolicy } from '../core/reading.ts';
-import { parseReadingsTopic, type ReadingsTopic } from '../core/topics.ts';
+import { parseReadingsTopic, type ReadingsTopic } from '../bus/topics.ts';
 
 /**
  * Short, stable reasons (they label the dead-letter counter):

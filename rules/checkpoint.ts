@@ -15,9 +15,9 @@ import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { CleanstreamError } from '../core/errors.ts';
 import type { EngineSnapshot } from './engine.ts';
-import type { GatewayOrderState } from './resequence.ts';
+import type { GatewayOrderState } from '../bus/resequence.ts';
 
-/** What the service keeps: the engine's state, the messages judged recently (rules/dedup.ts) and those waiting for their turn (rules/resequence.ts). */
+/** What the service keeps: the engine's state, the messages judged recently (bus/dedup.ts) and those waiting for their turn (bus/resequence.ts). */
 export type RulesCheckpoint = EngineSnapshot & {
   recentMessages?: Record<string, string[]>;
   reorder?: Record<string, GatewayOrderState>;

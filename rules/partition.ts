@@ -10,7 +10,7 @@
  */
 import { CleanstreamError, ConfigError } from '../core/errors.ts';
 import { PlantRegistry } from '../core/plants.ts';
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 
 export type PartitionSpec = { index: number; count: number } | { plants: readonly string[] };
 

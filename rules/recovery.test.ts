@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 import { alreadyOnTopic } from './recovery.ts';
 
 const cod = topics.alert('paper-01', 'cod-limit', 'outfall-1-cod');

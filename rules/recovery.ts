@@ -13,7 +13,7 @@ import { connect } from 'mqtt';
 import type { Logger } from 'pino';
 import { mqttConnectOptions } from '../core/config.ts';
 import { TransportError } from '../core/errors.ts';
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 import type { RulesConfig } from './config.ts';
 import type { AlertState } from './alerts.ts';
 import { alertTopicState, keyParts } from './journal.ts';

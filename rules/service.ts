@@ -9,7 +9,7 @@
  *                                        └──── checkpoint file ◀─────────┘ (periodically, early when many unacked, on stop)
  *
  * Crash safety (with a checkpoint file): readings are acknowledged to the broker only once a checkpoint covers them
- * (core/mqtt-acks.ts), and a checkpoint is written only after the transitions its snapshot produced are durable. After a
+ * (bus/mqtt-acks.ts), and a checkpoint is written only after the transitions its snapshot produced are durable. After a
  * SIGKILL the broker redelivers what the restored snapshot has not seen, the engine produces the same transitions
  * again (same alert ids), and what was already notified before the crash is recognised by the journal
  * (rules/journal.ts) and, for the transitions in flight at the crash, by the retained state of their topics, read
@@ -28,17 +28,17 @@
 import path from 'node:path';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
-import { watchClientIdClash } from '../core/client-id-clash.ts';
+import { watchClientIdClash } from '../bus/client-id-clash.ts';
 import { durableSessionOptions, mqttConnectOptions } from '../core/config.ts';
 import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type ReadingBatch } from '../core/reading.ts';
-import { TOPIC_ROOT, topics } from '../core/topics.ts';
+import { TOPIC_ROOT, topics } from '../bus/topics.ts';
 import type { Alert, AlertTransition } from './alerts.ts';
-import { CheckpointAcks } from '../core/mqtt-acks.ts';
+import { CheckpointAcks } from '../bus/mqtt-acks.ts';
 import { deltaFile, readCheckpoint, removeDeltas, writeCheckpointInSlices, type RulesCheckpoint, type SlicedSection } from './checkpoint.ts';
-import { RecentMessages } from './dedup.ts';
-import { Resequencer } from './resequence.ts';
+import { RecentMessages } from '../bus/dedup.ts';
+import { Resequencer } from '../bus/resequence.ts';
 import { alertTopicState, TransitionJournal, transitionKey } from './journal.ts';
 import { alreadyOnTopic, readRetainedStates, topicOfKey } from './recovery.ts';
 import { WebhookNotifier, type RouteStats } from './notify/webhook.ts';

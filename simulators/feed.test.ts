@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { QUANTITIES } from '../core/catalog.ts';
 import { decodeBatch, encodeBatch } from '../core/reading.ts';
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 import { generateFeed, writeFeedFile, type FeedMessage } from './feed.ts';
 import { decodeRegisters, encodeRegisters, QUANTITY_ENCODING } from './layout.ts';
 import { createRegistryModels } from './model.ts';

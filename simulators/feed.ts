@@ -13,7 +13,7 @@
  */
 import { QUANTITIES } from '../core/catalog.ts';
 import type { BatchReading, ReadingBatch } from '../core/reading.ts';
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 import { createFaultPlan, faultActive, type FaultedSample, type FeedFault } from './faults.ts';
 import { decodeRegisters, encodeRegisters, QUANTITY_ENCODING } from './layout.ts';
 import { createRegistryModels } from './model.ts';

@@ -2,7 +2,7 @@
  * Record what a broker carries on some topic filters to a recording (recording.ts), each message stamped with the
  * time it arrived. Bounded by message count and by time; `stop()` ends it early. Lines are written in arrival order.
  */
-import { topics } from '../core/topics.ts';
+import { topics } from '../bus/topics.ts';
 import { TransportError } from '../core/errors.ts';
 import { connectFeedClient, openLineWriter, recordLine, type QoS } from './recording.ts';
 

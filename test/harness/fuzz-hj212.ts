@@ -1,6 +1,6 @@
 /**
  * The HJ 212 receiver fuzz over real TCP, shared by test/integration/hj212/fuzz.test.ts (a short run) and bench/fuzz.ts
- * (the full 100,000 cases whose figures are in SECURITY.md). Each case (gateway/drivers/hj212/fuzz-cases.ts) is sent on
+ * (the full 100,000 cases whose figures are in SECURITY.md). Each case (protocols/hj212/fuzz-cases.ts) is sent on
  * a connection of its own, so that one case's bytes cannot change how the next is cut, and the receiver's counters can
  * be checked against what a stream decoder makes of the same bytes: every frame and every discarded run of bytes must
  * be counted once, accepted (`packets`) or refused by reason.
@@ -8,12 +8,12 @@
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { buildPacket, type Hj212Version } from '../../gateway/drivers/hj212/codec.ts';
+import { buildPacket, type Hj212Version } from '../../protocols/hj212/codec.ts';
 import { hj212InputSchema } from '../../gateway/drivers/hj212/config.ts';
-import { fuzzCase } from '../../gateway/drivers/hj212/fuzz-cases.ts';
+import { fuzzCase } from '../../protocols/hj212/fuzz-cases.ts';
 import { Hj212Receiver, type Hj212ReceiverStats } from '../../gateway/drivers/hj212/receiver.ts';
-import { samplePacket, seededRandom } from '../../gateway/drivers/hj212/samples.ts';
-import { Hj212StreamDecoder } from '../../gateway/drivers/hj212/stream.ts';
+import { samplePacket, seededRandom } from '../../protocols/hj212/samples.ts';
+import { Hj212StreamDecoder } from '../../protocols/hj212/stream.ts';
 import { sampleRss } from './rss-sampler.ts';
 import { until } from './wait.ts';
 

@@ -1,6 +1,6 @@
 /**
  * MQTT fuzz at the door, shared by test/integration/fuzz/mqtt.test.ts (a short run) and bench/fuzz.ts (100,000+ cases,
- * figures in SECURITY.md): raw MQTT 3.1.1 packets written on raw TCP sockets to the embedded broker (deploy/broker.ts,
+ * figures in SECURITY.md): raw MQTT 3.1.1 packets written on raw TCP sockets to the embedded broker (bus/broker.ts,
  * users and topic ACLs on), with the real ingest service behind it writing to a real InfluxDB.
  *
  * Three kinds of sender, one case = one packet (or one connection's bytes):
@@ -20,12 +20,12 @@ import mqtt from 'mqtt';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadPlantRegistry } from '../../core/plants.ts';
-import { hashPassword, BrokerUsers, topicMatches } from '../../deploy/broker-auth.ts';
-import { startBroker, type RunningBroker } from '../../deploy/broker.ts';
+import { hashPassword, BrokerUsers, topicMatches } from '../../bus/broker-auth.ts';
+import { startBroker, type RunningBroker } from '../../bus/broker.ts';
 import { parseIngestConfig } from '../../ingest/config.ts';
 import { startIngest, type Ingest, type IngestStats } from '../../ingest/service.ts';
 import { validateMessage } from '../../ingest/validate.ts';
-import { seededRandom } from '../../gateway/drivers/hj212/samples.ts';
+import { seededRandom } from '../../protocols/hj212/samples.ts';
 import { sampleRss } from './rss-sampler.ts';
 import { until } from './wait.ts';
 

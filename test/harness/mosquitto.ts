@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { canConnect, freePort } from './ports.ts';
-import type { BrokerUsers } from '../../deploy/broker-auth.ts';
+import type { BrokerUsers } from '../../bus/broker-auth.ts';
 
 export interface RunningMosquitto {
   url: string;

@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { durationMs, idSchema } from '../../../core/config.ts';
-import { FRAME_OVERHEAD_BYTES, MAX_DATA_SEGMENT_BYTES } from './codec.ts';
-import { canonicalCode, codeDef } from './codes.ts';
+import { FRAME_OVERHEAD_BYTES, MAX_DATA_SEGMENT_BYTES } from '../../../protocols/hj212/codec.ts';
+import { canonicalCode, codeDef } from '../../../protocols/hj212/codes.ts';
 
 /** The same character sets the codec accepts for MN and PW (codec.ts): the standard's 24 and 6 characters, up to 32 in the field. */
 const mnSchema = z.string().regex(/^[0-9A-Za-z_-]{1,32}$/, { message: 'expected an MN of 1 to 32 letters, digits, - or _' });
@@ -31,7 +31,7 @@ export const hj212DeviceSchema = z
   .superRefine((device, ctx) => {
     for (const code of Object.keys(device.meters)) {
       if (!codeDef(code)?.quantity) {
-        ctx.addIssue({ code: 'custom', path: ['meters', code], message: `expected a pollutant code with a catalog quantity (${canonicalCode(code)} has none); see gateway/drivers/hj212/codes.ts` });
+        ctx.addIssue({ code: 'custom', path: ['meters', code], message: `expected a pollutant code with a catalog quantity (${canonicalCode(code)} has none); see protocols/hj212/codes.ts` });
       }
     }
   });

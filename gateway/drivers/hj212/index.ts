@@ -2,17 +2,6 @@ import type { DriverPlugin } from '../../driver.ts';
 import { hj212InputSchema } from './config.ts';
 import { Hj212Receiver } from './receiver.ts';
 
-export * from './crc.ts';
-export * from './errors.ts';
-export * from './time.ts';
-export * from './cp.ts';
-export * from './codec.ts';
-export * from './stream.ts';
-export * from './split.ts';
-export * from './replies.ts';
-export * from './codes.ts';
-export * from './readings.ts';
-export * from './cumulative.ts';
 export * from './config.ts';
 export { Hj212Receiver, peekHeader, type Hj212ReceiverStats } from './receiver.ts';
 

@@ -3,7 +3,7 @@ import { ConfigError } from '../../../core/errors.ts';
 import { parseConfig } from '../../../core/config.ts';
 import { hj212InputSchema } from './config.ts';
 import { peekHeader } from './receiver.ts';
-import { STANDARD_EXAMPLE_FRAME } from './samples.ts';
+import { STANDARD_EXAMPLE_FRAME } from '../../../protocols/hj212/samples.ts';
 
 describe('peekHeader: what the receiver reads before checking a frame', () => {
   it('finds QN, PW, MN and the reply bit of the standard example, so the device (and its CRC) can be chosen', () => {

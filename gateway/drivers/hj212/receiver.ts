@@ -15,13 +15,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { CleanstreamError, TransportError, type ErrorContext } from '../../../core/errors.ts';
 import type { Reading } from '../../../core/reading.ts';
 import type { DriverContext, DriverEvents, InputDriver } from '../../driver.ts';
-import { decodeFlag, FRAME_OVERHEAD_BYTES, parsePacket, type BuildOptions, type Hj212Packet, type Hj212Version, type ParseOptions } from './codec.ts';
+import { decodeFlag, FRAME_OVERHEAD_BYTES, parsePacket, type BuildOptions, type Hj212Packet, type Hj212Version, type ParseOptions } from '../../../protocols/hj212/codec.ts';
 import type { Hj212DeviceConfig, Hj212InputConfig } from './config.ts';
-import { Hj212Error } from './errors.ts';
-import { isDataCommand, toReadings } from './readings.ts';
-import { buildDataAnswer, buildRequestAnswer, needsDataAnswer, QN_RTN, qnRtnFor, type QnRtn } from './replies.ts';
-import { Hj212Reassembler } from './split.ts';
-import { Hj212StreamDecoder, type Hj212StreamItem } from './stream.ts';
+import { Hj212Error } from '../../../protocols/hj212/errors.ts';
+import { isDataCommand, toReadings } from '../../../protocols/hj212/readings.ts';
+import { buildDataAnswer, buildRequestAnswer, needsDataAnswer, QN_RTN, qnRtnFor, type QnRtn } from '../../../protocols/hj212/replies.ts';
+import { Hj212Reassembler } from '../../../protocols/hj212/split.ts';
+import { Hj212StreamDecoder, type Hj212StreamItem } from '../../../protocols/hj212/stream.ts';
 
 /** Consecutive refused packets after which a connection is closed: a logger with a wrong PW will not fix itself. */
 const MAX_CONSECUTIVE_REFUSALS = 16;

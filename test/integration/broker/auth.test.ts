@@ -4,9 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
-import { BrokerUsers, hashPassword } from '../../../deploy/broker-auth.ts';
-import { topics } from '../../../core/topics.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
+import { BrokerUsers, hashPassword } from '../../../bus/broker-auth.ts';
+import { topics } from '../../../bus/topics.ts';
 import { liveSessionIsNotTakenOver, offlineQueueIsNotStolen, takeoverUsers } from './takeover.ts';
 
 const users = new BrokerUsers([

@@ -5,8 +5,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
-import { startBroker } from '../../../deploy/broker.ts';
-import { watchClientIdClash } from '../../../core/client-id-clash.ts';
+import { startBroker } from '../../../bus/broker.ts';
+import { watchClientIdClash } from '../../../bus/client-id-clash.ts';
 import { startMosquitto } from '../../harness/mosquitto.ts';
 import { until } from '../../harness/wait.ts';
 

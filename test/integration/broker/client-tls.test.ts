@@ -12,7 +12,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { encodeBatch } from '../../../core/reading.ts';
-import { topics } from '../../../core/topics.ts';
+import { topics } from '../../../bus/topics.ts';
 import { startRules } from '../../../rules/service.ts';
 import { DEMO_PLANTS } from '../../../rules/test-support.ts';
 import { startMosquitto, type RunningMosquitto } from '../../harness/mosquitto.ts';

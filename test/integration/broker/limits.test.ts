@@ -14,9 +14,9 @@ import { freePort } from '../../harness/ports.ts';
 import { until } from '../../harness/wait.ts';
 import { startMosquitto, type RunningMosquitto } from '../../harness/mosquitto.ts';
 import { processUsage } from '../../../bench/peers/process-usage.ts';
-import { startBroker } from '../../../deploy/broker.ts';
-import { BrokerUsers, hashPassword } from '../../../deploy/broker-auth.ts';
-import { topics } from '../../../core/topics.ts';
+import { startBroker } from '../../../bus/broker.ts';
+import { BrokerUsers, hashPassword } from '../../../bus/broker-auth.ts';
+import { topics } from '../../../bus/topics.ts';
 
 const MiB = 1024 * 1024;
 

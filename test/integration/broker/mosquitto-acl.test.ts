@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
-import { BrokerUsers, hashPassword } from '../../../deploy/broker-auth.ts';
-import { topics } from '../../../core/topics.ts';
+import { BrokerUsers, hashPassword } from '../../../bus/broker-auth.ts';
+import { topics } from '../../../bus/topics.ts';
 import { startMosquitto, type RunningMosquitto } from '../../harness/mosquitto.ts';
 import { liveSessionIsNotTakenOver, offlineQueueIsNotStolen, takeoverUsers } from './takeover.ts';
 

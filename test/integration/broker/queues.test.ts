@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { DiskQueue } from '../../../core/disk-queue.ts';
 import { decodeBatch, type Reading } from '../../../core/reading.ts';
-import { topics } from '../../../core/topics.ts';
+import { topics } from '../../../bus/topics.ts';
 import { Publisher } from '../../../gateway/publisher.ts';
 import { until } from '../../harness/wait.ts';
 

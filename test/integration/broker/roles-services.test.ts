@@ -1,5 +1,5 @@
 /**
- * The rules service and the dashboard on a broker that requires users (deploy/broker-auth.ts), each connecting as the
+ * The rules service and the dashboard on a broker that requires users (bus/broker-auth.ts), each connecting as the
  * user of its role and doing its whole job: rules reads a gateway's readings and publishes the alert, the dashboard
  * shows it and forwards an operator's acknowledgement, rules acknowledges it; no refusal on the way. The same users
  * are refused what their roles do not allow: injecting readings, publishing alerts from the dashboard, reading
@@ -11,9 +11,9 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { loadPlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type ReadingBatch } from '../../../core/reading.ts';
-import { topics } from '../../../core/topics.ts';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
-import { BrokerUsers, hashPassword } from '../../../deploy/broker-auth.ts';
+import { topics } from '../../../bus/topics.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
+import { BrokerUsers, hashPassword } from '../../../bus/broker-auth.ts';
 import { TokenStore } from '../../../dashboards/auth.ts';
 import { startDashboard, type RunningDashboard } from '../../../dashboards/server.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';

@@ -4,7 +4,7 @@
  */
 import { expect } from 'vitest';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { topics } from '../../../core/topics.ts';
+import { topics } from '../../../bus/topics.ts';
 import { until } from '../../harness/wait.ts';
 
 export const INGEST_ID = 'cleanstream-ingest';

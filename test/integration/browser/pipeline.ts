@@ -10,7 +10,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { loadPlantRegistry, type PlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch } from '../../../core/reading.ts';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { TokenStore } from '../../../dashboards/auth.ts';
 import { startDashboard, type RunningDashboard } from '../../../dashboards/server.ts';
 import { parseIngestConfig } from '../../../ingest/config.ts';

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { startCli, type CliProcess } from '../../harness/cli.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { until } from '../../harness/wait.ts';

@@ -1,5 +1,5 @@
 /**
- * The gateway against a broker with users and topic ACLs (deploy/broker-auth.ts). What users rely on:
+ * The gateway against a broker with users and topic ACLs (bus/broker-auth.ts). What users rely on:
  * - wrong credentials are a clear error naming the user, retried with growing delays (not once a second for ever),
  *   and readings queued meanwhile are delivered once the broker accepts the gateway;
  * - a gateway publishing into a plant it is not allowed to is refused by the broker; its batches for that plant go
@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
-import { BrokerUsers, hashPassword, type BrokerUser } from '../../../deploy/broker-auth.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
+import { BrokerUsers, hashPassword, type BrokerUser } from '../../../bus/broker-auth.ts';
 import { decodeBatch, type ReadingBatch } from '../../../core/reading.ts';
-import { topics } from '../../../core/topics.ts';
+import { topics } from '../../../bus/topics.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway } from '../../../gateway/main.ts';
 import { freePort } from '../../harness/ports.ts';

@@ -5,8 +5,8 @@
  * test/harness/hj212-frames.ts (written from the standard, not from our codec): a mismatch lands in `errors`.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { buildDataAnswer, parsePacket, type Hj212Packet } from '../../../gateway/drivers/hj212/index.ts';
-import { Hj212StreamDecoder } from '../../../gateway/drivers/hj212/stream.ts';
+import { buildDataAnswer, parsePacket, type Hj212Packet } from '../../../protocols/hj212/index.ts';
+import { Hj212StreamDecoder } from '../../../protocols/hj212/stream.ts';
 import { frameProblem } from '../../harness/hj212-frames.ts';
 
 export type PlatformAction = 'answer' | 'ignore' | 'drop';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { loadPlantRegistry, type PlantRegistry } from '../../../core/plants.ts';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
 import { parseIngestConfig } from '../../../ingest/config.ts';

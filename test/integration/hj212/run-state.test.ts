@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { hj212InputSchema } from '../../../gateway/drivers/hj212/config.ts';
 import { Hj212Receiver } from '../../../gateway/drivers/hj212/receiver.ts';
-import { parsePacket, type Hj212Packet } from '../../../gateway/drivers/hj212/codec.ts';
-import { frameOf } from '../../../gateway/drivers/hj212/samples.ts';
-import { Hj212StreamDecoder } from '../../../gateway/drivers/hj212/stream.ts';
+import { parsePacket, type Hj212Packet } from '../../../protocols/hj212/codec.ts';
+import { frameOf } from '../../../protocols/hj212/samples.ts';
+import { Hj212StreamDecoder } from '../../../protocols/hj212/stream.ts';
 import { freePort } from '../../harness/ports.ts';
 
 const MN = 'PAPER01WATER000000000001';

@@ -4,10 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { loadPlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
-import { topics } from '../../../core/topics.ts';
+import { topics } from '../../../bus/topics.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import { rollupSelect, type RollupPlan } from '../../../ingest/rollups.ts';

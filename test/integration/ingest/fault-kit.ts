@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { encodeBatch, type ReadingBatch } from '../../../core/reading.ts';
-import { topics } from '../../../core/topics.ts';
+import { topics } from '../../../bus/topics.ts';
 import { startMosquitto, type RunningMosquitto } from '../../harness/mosquitto.ts';
 import type { IngestConfigInput } from '../../../ingest/config.ts';
 import type { RunningInflux } from '../../harness/influxd.ts';

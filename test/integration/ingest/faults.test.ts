@@ -8,8 +8,8 @@
  * bench/ingest covers long outages (`--restart-down 300`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
-import { topics } from '../../../core/topics.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
+import { topics } from '../../../bus/topics.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { rmSync } from 'node:fs';

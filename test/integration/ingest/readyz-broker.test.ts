@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlantRegistry } from '../../../core/plants.ts';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';

@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
-import { topics, type DeadLetter } from '../../../core/topics.ts';
+import { topics, type DeadLetter } from '../../../bus/topics.ts';
 import { InfluxQueryClient } from '../../../dashboards/influx.ts';
 import { fetchLatest } from '../../../dashboards/routes/latest.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
@@ -29,7 +29,7 @@ let seq = 0;
 
 beforeAll(async () => {
   // a broker that lets the 10 MB message through, so that ingest's own bound on dead letters is what is tested
-  // (the embedded broker's default cuts packets over 8 MiB: deploy/broker-limits.ts)
+  // (the embedded broker's default cuts packets over 8 MiB: bus/broker-limits.ts)
   [influx, broker] = await Promise.all([startInfluxd(), startBroker({ limits: { maxPacketBytes: 16 * 1024 * 1024, maxConsumerPacketBytes: 16 * 1024 * 1024 } })]);
   registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
   // The defaults under test: timestamps within 5 minutes ahead and 30 days behind, dead letters of at most 64 KiB.

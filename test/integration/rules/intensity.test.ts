@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import type { AlertTransition } from '../../../rules/alerts.ts';
 import { partitionOf } from '../../../rules/partition.ts';
 import type { FeedMessage } from '../../../simulators/feed.ts';

@@ -12,7 +12,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { ConfigError } from '../../../core/errors.ts';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import type { Alert } from '../../../rules/alerts.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import { DEMO_PLANTS } from '../../../rules/test-support.ts';

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { Alert } from '../../../rules/alerts.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
-import { topics } from '../../../core/topics.ts';
+import { topics } from '../../../bus/topics.ts';
 import { startCli, type CliProcess } from '../../harness/cli.ts';
 import { freePort } from '../../harness/ports.ts';
 

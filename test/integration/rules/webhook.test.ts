@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import type { RulesConfigInput } from '../../../rules/config.ts';

@@ -9,7 +9,7 @@ import ModbusModule from 'modbus-serial';
 import { AttributeIds, MessageSecurityMode, OPCUACertificateManager, OPCUAClient, SecurityPolicy, StatusCodes, type ClientSession } from 'node-opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlantRegistry } from '../../../core/plants.ts';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { writeFeedFile } from '../../../simulators/feed.ts';
 import type { Fault } from '../../../simulators/faults.ts';
 import { decodeRegisters, simulatorLayout, type SimPoint } from '../../../simulators/layout.ts';

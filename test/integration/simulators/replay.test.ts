@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUANTITIES, type QuantityId } from '../../../core/catalog.ts';
 import type { Quality } from '../../../core/reading.ts';
-import { startBroker, type RunningBroker } from '../../../deploy/broker.ts';
+import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { parseIngestConfig } from '../../../ingest/config.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import { faultActive, faultCovers, type Fault, type FeedFault } from '../../../simulators/faults.ts';

@@ -4,8 +4,8 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { configPathSchema, durationMs, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../../core/config.ts';
-import { codeDef, quantityForCode } from '../drivers/hj212/codes.ts';
+import { configPathSchema, durationMs, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../core/config.ts';
+import { codeDef, quantityForCode } from '../protocols/hj212/codes.ts';
 
 const pollutantSchema = z
   .strictObject({
@@ -16,7 +16,7 @@ const pollutantSchema = z
   })
   .superRefine((p, ctx) => {
     if (!codeDef(p.code) || !quantityForCode(p.code)) {
-      ctx.addIssue({ code: 'custom', path: ['code'], message: `expected a pollutant code with a catalog quantity (see gateway/drivers/hj212/codes.ts), got ${p.code}` });
+      ctx.addIssue({ code: 'custom', path: ['code'], message: `expected a pollutant code with a catalog quantity (see protocols/hj212/codes.ts), got ${p.code}` });
     }
   });
 

@@ -17,7 +17,7 @@ export interface BrokerOptions {
   port?: number;
   /** Hooks for authentication and topic ACLs (see aedes' authenticate/authorizePublish/authorizeSubscribe). */
   aedes?: Pick<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
-  /** Require these users' credentials and enforce their topic ACLs (deploy/broker-auth.ts). */
+  /** Require these users' credentials and enforce their topic ACLs (bus/broker-auth.ts). */
   users?: BrokerUsers;
   /** Called with a line for every refused connection, publish or subscription. */
   onDenied?: (what: string) => void;

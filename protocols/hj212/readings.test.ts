@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { acceptedUnits, QUANTITIES, QUANTITY_IDS, unitFactor, type QuantityDef } from '../../../core/catalog.ts';
-import { decodeBatch, encodeBatch } from '../../../core/reading.ts';
+import { acceptedUnits, QUANTITIES, QUANTITY_IDS, unitFactor, type QuantityDef } from '../../core/catalog.ts';
+import { decodeBatch, encodeBatch } from '../../core/reading.ts';
 import { buildPacket, parsePacket } from './codec.ts';
 import { dataCp, type Hj212PollutantInput } from './cp.ts';
 import { canonicalCode, HJ212_CODES, LEGACY_CODES, qualityForFlag, quantityForCode, unitForCode } from './codes.ts';

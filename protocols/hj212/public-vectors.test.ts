@@ -5,7 +5,7 @@
  * from the standard's text, so a wrong vector or a wrong codec cannot agree by accident.
  */
 import { describe, expect, it } from 'vitest';
-import { crcFromTheStandard, frameProblem } from '../../../test/harness/hj212-frames.ts';
+import { crcFromTheStandard, frameProblem } from '../../test/harness/hj212-frames.ts';
 import { hj212Crc16, parsePacket } from './index.ts';
 
 const PUBLIC_FRAMES = [

@@ -10,24 +10,24 @@
  * and the platform can recognise it. Each station's open intervals, the end of the last closed one per kind and the
  * batches they hold are checkpointed next to the outbox (checkpoint.ts) after each outbox append, every
  * `checkpointIntervalMs` (or `maxUnackedMessages`) and at stop. A message is acknowledged to the broker only once
- * every station it fed has it on disk (core/mqtt-acks.ts), so a crash loses no reading: the broker delivers again
+ * every station it fed has it on disk (bus/mqtt-acks.ts), so a crash loses no reading: the broker delivers again
  * what the checkpoints do not hold, and a batch delivered again that a station holds already is not counted twice.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino, type Logger } from 'pino';
-import { watchClientIdClash } from '../../core/client-id-clash.ts';
-import { unitFactor, type QuantityId } from '../../core/catalog.ts';
-import { durableSessionOptions, mqttConnectOptions } from '../../core/config.ts';
-import { DiskQueue, DiskQueueFullError } from '../../core/disk-queue.ts';
-import { CheckpointAcks } from '../../core/mqtt-acks.ts';
-import { CleanstreamError, ConfigError, PayloadError, TransportError } from '../../core/errors.ts';
-import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type Quality } from '../../core/reading.ts';
-import { parseReadingsTopic, topics } from '../../core/topics.ts';
-import { dataCp, type Hj212PollutantInput } from '../drivers/hj212/cp.ts';
-import { quantityForCode, unitForCode } from '../drivers/hj212/codes.ts';
-import { formatHj212Time } from '../drivers/hj212/time.ts';
+import { watchClientIdClash } from '../bus/client-id-clash.ts';
+import { unitFactor, type QuantityId } from '../core/catalog.ts';
+import { durableSessionOptions, mqttConnectOptions } from '../core/config.ts';
+import { DiskQueue, DiskQueueFullError } from '../core/disk-queue.ts';
+import { CheckpointAcks } from '../bus/mqtt-acks.ts';
+import { CleanstreamError, ConfigError, PayloadError, TransportError } from '../core/errors.ts';
+import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type Quality } from '../core/reading.ts';
+import { parseReadingsTopic, topics } from '../bus/topics.ts';
+import { dataCp, type Hj212PollutantInput } from '../protocols/hj212/cp.ts';
+import { quantityForCode, unitForCode } from '../protocols/hj212/codes.ts';
+import { formatHj212Time } from '../protocols/hj212/time.ts';
 import { IntervalAggregator, type AggregatorOptions, type ClosedInterval, type IntervalKind } from './aggregate.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import type { UplinkConfig, UplinkStationConfig } from './config.ts';

@@ -27,7 +27,7 @@ export const BROKER_LIMITS = {
   connectTimeoutMs: 5_000,
   /**
    * Bytes of QoS 1 messages held for one persistent session (ingest stopped) before publishes to its topics are
-   * refused and stay in the gateways' store-and-forward queues (deploy/broker-queues.ts). The broker's RSS levels off
+   * refused and stay in the gateways' store-and-forward queues (bus/broker-queues.ts). The broker's RSS levels off
    * at about its start plus 1.4 times this (measured: 447 MB with 256 MiB); 128 MiB is ~5 s of the 150k readings/s
    * bench feed and hours of the demo's.
    */

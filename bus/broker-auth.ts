@@ -2,7 +2,7 @@
  * Broker authentication and topic ACLs, one model for the embedded aedes broker and for Mosquitto.
  *
  * A users file lists MQTT users with a scrypt password hash and a role. The role decides what the user may publish
- * and subscribe to, in the topic scheme of core/topics.ts:
+ * and subscribe to, in the topic scheme of bus/topics.ts:
  *   gateway    publish readings/{each of its plants}/{its gateway id}, status/{its id} and status/{its id}/health; subscribe nothing
  *   ingest     subscribe readings (also as a shared subscription); publish deadletter/ingest
  *   rules      subscribe readings, alerts and alert-acks; publish alerts and deadletter/rules
@@ -24,7 +24,7 @@ import { pbkdf2Sync, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'no
 import { z } from 'zod';
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import { idSchema, loadConfigFile } from '../core/config.ts';
-import { TOPIC_ROOT } from '../core/topics.ts';
+import { TOPIC_ROOT } from './topics.ts';
 import { CleanstreamError, ConfigError } from '../core/errors.ts';
 
 export const ROLES = ['gateway', 'ingest', 'rules', 'dashboard', 'admin'] as const;

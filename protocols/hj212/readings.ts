@@ -9,8 +9,8 @@
  * to the measured value. The timestamp is DataTime (interval data is labelled with the start of its period).
  * The unit is the HJ 212 unit of the code (e.g. L/s for w00000); ingest converts it to the quantity's canonical unit.
  */
-import { unitFactor } from '../../../core/catalog.ts';
-import { ID_PATTERN, NO_VALUE, type Reading } from '../../../core/reading.ts';
+import { unitFactor } from '../../core/catalog.ts';
+import { ID_PATTERN, NO_VALUE, type Reading } from '../../core/reading.ts';
 import type { Hj212NumericSuffix } from './cp.ts';
 import type { Hj212Packet } from './codec.ts';
 import { canonicalCode, codeDef, qualityForFlag } from './codes.ts';

@@ -10,7 +10,7 @@ export function registerUplinkCommand(program: Command): void {
   program
     .command('uplink')
     .description('send plants\' real-time, minute, hourly and daily data to a regulator platform over HJ 212 (Flag=5, resent until 9014)')
-    .requiredOption('--config <file>', 'uplink config file (gateway/uplink/sample.yaml shows every field)')
+    .requiredOption('--config <file>', 'uplink config file (uplink/sample.yaml shows every field)')
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
     .option('--stats-interval <seconds>', 'log the per-station counters this often (0: never)', '60')
     .action(async (opts: { config: string; logLevel: string; statsInterval: string }) => {

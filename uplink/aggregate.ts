@@ -19,9 +19,9 @@
  * closed interval lists each of them, a code without any reading in it with empty values and flag B (communication
  * failure), and an interval in which no code had a reading is still closed, all B, so the platform sees no silent gap.
  */
-import type { Quality } from '../../core/reading.ts';
-import { canonicalCode } from '../drivers/hj212/codes.ts';
-import { hasCumulative, intervalCumulatives, isFlowCode, pairedFlowCode, type CumulativeSample } from '../drivers/hj212/cumulative.ts';
+import type { Quality } from '../core/reading.ts';
+import { canonicalCode } from '../protocols/hj212/codes.ts';
+import { hasCumulative, intervalCumulatives, isFlowCode, pairedFlowCode, type CumulativeSample } from '../protocols/hj212/cumulative.ts';
 
 export type IntervalKind = 'minute' | 'hour' | 'day';
 

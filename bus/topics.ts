@@ -12,7 +12,7 @@
  * per-plant subscription as "readings/{plant}/#".
  */
 import { createHash } from 'node:crypto';
-import { ID_PATTERN } from './reading.ts';
+import { ID_PATTERN } from '../core/reading.ts';
 
 export const TOPIC_ROOT = 'cleanstream/v1';
 

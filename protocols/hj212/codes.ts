@@ -5,8 +5,8 @@
  * Units are written as core/catalog.ts spells them so that ingest can convert them (pH is dimensionless in the standard
  * and spelled 'pH' here, as core does). 2005 codes still sent by old loggers resolve to their 2017 code.
  */
-import { quantityByHj212, type QuantityId } from '../../../core/catalog.ts';
-import type { Quality } from '../../../core/reading.ts';
+import { quantityByHj212, type QuantityId } from '../../core/catalog.ts';
+import type { Quality } from '../../core/reading.ts';
 
 export interface Hj212CodeDef {
   code: string;

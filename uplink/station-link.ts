@@ -14,14 +14,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { CleanstreamError, TransportError } from '../../core/errors.ts';
-import type { DiskQueue } from '../../core/disk-queue.ts';
-import { Backoff, cancellableDelay } from '../backoff.ts';
-import { buildPacket, parsePacket, type Hj212Packet, type ReceiverVersion } from '../drivers/hj212/codec.ts';
-import type { CrcVariant } from '../drivers/hj212/crc.ts';
-import type { Hj212CpGroup } from '../drivers/hj212/cp.ts';
-import { buildExecutionResult, buildRequestAnswer, EXE_RTN, QN_RTN } from '../drivers/hj212/replies.ts';
-import { Hj212StreamDecoder } from '../drivers/hj212/stream.ts';
+import { CleanstreamError, TransportError } from '../core/errors.ts';
+import type { DiskQueue } from '../core/disk-queue.ts';
+import { Backoff, cancellableDelay } from '../gateway/backoff.ts';
+import { buildPacket, parsePacket, type Hj212Packet, type ReceiverVersion } from '../protocols/hj212/codec.ts';
+import type { CrcVariant } from '../protocols/hj212/crc.ts';
+import type { Hj212CpGroup } from '../protocols/hj212/cp.ts';
+import { buildExecutionResult, buildRequestAnswer, EXE_RTN, QN_RTN } from '../protocols/hj212/replies.ts';
+import { Hj212StreamDecoder } from '../protocols/hj212/stream.ts';
 
 /** What the outbox holds per interval: enough to rebuild the same packet (with the station's current PW). */
 export interface OutboxRecord {

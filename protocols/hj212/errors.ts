@@ -1,4 +1,4 @@
-import { CleanstreamError, type ErrorContext } from '../../../core/errors.ts';
+import { CleanstreamError, type ErrorContext } from '../../core/errors.ts';
 
 /**
  * Stable reasons: they label counters and log lines, and map onto the QnRtn a platform answers with (replies.ts).
