@@ -738,8 +738,8 @@ async function main(): Promise<void> {
   const broker = BROKER === 'aedes' ? await startAedesProcess() : await startMosquitto();
   try {
     const header = [
-      `steady runs of ${DURATION} s at ${RATES.map(k).join(', ')} readings/s offered`,
-      `restart run of ${RESTART_DURATION} s at ${k(RESTART_RATE)} readings/s`,
+      DURATION > 0 ? `steady runs of ${DURATION} s at ${RATES.map(k).join(', ')} readings/s offered` : 'no steady runs',
+      RESTART_DURATION > 0 ? `InfluxDB restart run of ${RESTART_DURATION} s at ${k(RESTART_RATE)} readings/s` : 'no restart run',
       `${SHAPE.perMessage} readings/message, ${k(SHAPE.plants * 1000)} series, ${GENERATORS} generator processes, ${BROKER === 'aedes' ? 'aedes' : 'Mosquitto'}`,
       `ingest as ${RUNTIME}, Node-RED flow ${NODE_RED_FLOW}, batches of ${k(MAX_LINES)} points or ${BATCH_MS} ms for both`,
       `node flags for both peers: ${NODE_FLAGS.length ? NODE_FLAGS.join(' ') : 'none'}`,
@@ -797,7 +797,7 @@ async function main(): Promise<void> {
     }
     console.log(`\nrows for ingest/README.md and bench/README.md (${SHAPE.perMessage} readings/message, ${k(SHAPE.plants * 1000)} series, ${GENERATORS} generator processes, ingest as ${RUNTIME}):\n`);
     console.log(table(['date (UTC)', 'peer', 'run', 'offered readings/s (reached)', 'finish line', 'readings/s', 'spooled', 'loss', 'p50 / p99 publish → accepted', 'peak RSS', 'CPU (of one core)', 'node flags', 'load average at start'], rows));
-    console.log('\nlatency: publish → accepted by InfluxDB (/debug/vars pointsWrittenOK) for both peers, matched by count; 100 ms sampling');
+    console.log('\nlatency: publish → accepted by InfluxDB (/debug/vars pointsWrittenOK) for both peers, matched by count (approximate for a run with loss); 100 ms sampling');
   } finally {
     await broker.stop();
     await influx.stop();
