@@ -563,11 +563,14 @@ async function run(peerName: string, work: string, influx: RunningInflux, broker
   const accepted = new MonotonicCounter();
   const base = (await influxPointsWritten(influx)) ?? 0;
   const acceptedCurve: { t: number; n: number }[] = [];
-  const sampleAccepted = async (): Promise<void> => {
-    const t = now();
-    const raw = await influxPointsWritten(influx);
-    if (raw !== undefined) acceptedCurve.push({ t, n: accepted.update(raw) - base });
-  };
+  // One sample at a time: two answers handled out of order would look like an InfluxDB restart to the counter.
+  let samplingChain: Promise<void> = Promise.resolve();
+  const sampleAccepted = (): Promise<void> =>
+    (samplingChain = samplingChain.then(async () => {
+      const t = now();
+      const raw = await influxPointsWritten(influx);
+      if (raw !== undefined) acceptedCurve.push({ t, n: accepted.update(raw) - base });
+    }));
   const spoolCurve: { t: number; batches: number; spooled: number; replayed: number }[] = [];
   const proc: ProcSample[] = [];
   let sampling = true;
