@@ -130,3 +130,111 @@ export async function startNodeRed(redJs: string, userDir: string, port: number,
     },
   };
 }
+
+export interface NodeRedBatchFlowOptions extends NodeRedFlowOptions {
+  /** Points per write: a batch is written when it holds this many (ingest's batch.maxLines). */
+  batchPoints: number;
+  /** A batch that is not full is written this long after its first point (ingest's batch.maxDelayMs). */
+  batchMs: number;
+}
+
+/**
+ * Node-RED at its best for this job: the contrib package's `influxdb batch` node, which writes a whole array of
+ * points in one request, fed by a function node that accumulates readings into batches of `batchPoints` or
+ * `batchMs`, as ingest batches lines. The MQTT node parses the JSON itself (one node less per message), every node
+ * has one wire (Node-RED clones a message only for a second wire), and there is no debug node.
+ *
+ *   mqtt in (QoS 1, parsed JSON) → function (batching) → influxdb batch (v1.x, precision ms)
+ */
+export function nodeRedBatchFlow(o: NodeRedBatchFlowOptions): object[] {
+  const batching = [
+    // The pending batch lives in the node's in-memory context, which hands back the same object on every get.
+    'let batch = context.get("batch");',
+    'if (!batch) { batch = { points: [], timer: null }; context.set("batch", batch); }',
+    'const flush = () => {',
+    '  if (batch.timer) clearTimeout(batch.timer);',
+    '  batch.timer = null;',
+    '  if (batch.points.length === 0) return;',
+    '  const points = batch.points;',
+    '  batch.points = [];',
+    '  node.send({ payload: points });',
+    '};',
+    'const b = msg.payload;',
+    // One point per reading, as ingest writes it: measurement water, tags meter + plant, value and quality fields.
+    'for (const r of b.readings) batch.points.push({ measurement: "water", tags: { meter: r.meter, plant: b.plant }, fields: { [r.quantity]: r.value, [r.quantity + "_quality"]: r.quality }, timestamp: r.ts });',
+    `if (batch.points.length >= ${o.batchPoints}) flush();`,
+    `else if (!batch.timer) batch.timer = setTimeout(flush, ${o.batchMs});`,
+    'return null;',
+  ].join('\n');
+  // The tab and the broker and InfluxDB configuration nodes of the per-message flow: the same connections.
+  const shared = nodeRedFlow(o).filter((n) => ['tab', 'broker', 'influx'].includes((n as { id: string }).id));
+  return [
+    ...shared,
+    { id: 'in', type: 'mqtt in', z: 'tab', name: 'readings', topic: o.subscription, qos: '1', datatype: 'json', broker: 'broker', nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 100, wires: [['batch']] },
+    { id: 'batch', type: 'function', z: 'tab', name: `batches of ${o.batchPoints} points or ${o.batchMs} ms`, func: batching, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 300, y: 100, wires: [['out']] },
+    { id: 'out', type: 'influxdb batch', z: 'tab', influxdb: 'influx', name: 'write', precision: 'ms', retentionPolicy: '', x: 500, y: 100, wires: [] },
+  ];
+}
+
+export interface NodeRedLaunchOptions {
+  /** node/V8 flags for the Node-RED process (the bench gives its peers the same ones). */
+  nodeFlags?: string[];
+  timeoutMs?: number;
+}
+
+/**
+ * startNodeRed with node/V8 flags: Node-RED's own launcher (`node-red-pi`) passes `--max-old-space-size` and other
+ * node options the same way, before red.js. Starts Node-RED with the flow in `userDir` on `port` (127.0.0.1) and waits
+ * until its MQTT node is connected.
+ */
+export async function startNodeRedWithFlags(redJs: string, userDir: string, port: number, flow: object[], options: NodeRedLaunchOptions = {}): Promise<RunningNodeRed> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  mkdirSync(userDir, { recursive: true });
+  writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow, null, 1));
+  writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(nodeRedSettings(port), null, 1)};\n`);
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), redJs, '-u', userDir, '-p', String(port), '-s', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const append = (d: Buffer): void => void (output = (output + d.toString()).slice(-50_000));
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + timeoutMs;
+  while (!/Connected to broker/.test(output)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`Node-RED did not connect to the broker within ${timeoutMs} ms:\n${output.slice(-3000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    pid: child.pid!,
+    process: child,
+    log: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * The settings.js of a bench run (startNodeRed's): editor and admin on loopback, nothing fetched or installed, no
+ * telemetry, no metric or audit events in the log.
+ */
+export function nodeRedSettings(port: number): object {
+  return {
+    uiHost: '127.0.0.1',
+    uiPort: port,
+    flowFile: 'flows.json',
+    credentialSecret: false,
+    httpAdminRoot: '/',
+    diagnostics: { enabled: false },
+    telemetry: { enabled: false },
+    externalModules: { autoInstall: false, palette: { allowInstall: false } },
+    editorTheme: { tours: false, palette: { catalogues: [] } },
+    logging: { console: { level: 'info', metrics: false, audit: false } },
+  };
+}
