@@ -237,6 +237,22 @@ describe('Mosquitto with the guard plugin\'s connection limit per address', () =
   });
 });
 
+describe('Mosquitto with the guard plugin\'s own never-retained filters', () => {
+  it('refuses retain on the topics its no_retain_topics names, in place of the defaults', async () => {
+    const broker = await startMosquitto({ auth: { users, passwords, mode: 'dynsec' }, guard: { options: { no_retain_topics: 'cleanstream/v1/status/#' } } });
+    try {
+      const refused = await connect(broker, 'gateway');
+      expect(await pubackCode(refused, topics.status('gw-paper'), 'online', true)).toBe(135);
+      await until('the broker to close the refused publisher', () => !refused.connected);
+      const gw = await connect(broker, 'gateway');
+      expect(await pubackCode(gw, reading, 'retained-batch', true)).toBe(0);
+      await gw.endAsync();
+    } finally {
+      await broker.stop();
+    }
+  });
+});
+
 describe('Mosquitto refuses to start with a bad guard option', () => {
   it.each([
     [{ no_retain_topics: 'cleanstream/v1/readings/#/x' }, "plugin_opt_no_retain_topics: 'cleanstream/v1/readings/#/x' is not an MQTT topic filter"],
