@@ -321,7 +321,8 @@ export class BrokerUsers {
    * prefixes: each user gets the first of its exact ids. Every user is bound, since dynamic security only checks a
    * bound user's id: an unbound one could connect with anyone's. Passwords (plain, from `passwords`) are hashed in
    * the plugin's own format; a user without one cannot log in (export again with its password).
-   * Mosquitto's ACLs cannot tell a retained publish from another: NOT_RETAINED_TOPICS is not enforced there.
+   * Dynamic security cannot tell a retained publish from another: on Mosquitto, NOT_RETAINED_TOPICS is enforced by the
+   * guard plugin (deploy/mosquitto/plugin/, its `no_retain_topics`).
    */
   mosquittoDynsec(passwords: Record<string, string> = {}): MosquittoDynsecConfig {
     const clients: MosquittoDynsecConfig['clients'] = [];

@@ -3,7 +3,8 @@
 # with only Node and npm: npm dependencies (npm ci when node_modules is missing or older than the lock file), and
 # Debian packages (apt-get when running as root; otherwise it prints the one command to run and fails).
 #   deploy/bootstrap.sh          what `cleanstream up` needs (influxd)
-#   deploy/bootstrap.sh --test   what the test suite needs too (mosquitto, pymodbus, mbpoll, chromium, socat)
+#   deploy/bootstrap.sh --test   what the test suite needs too (mosquitto, pymodbus, mbpoll, chromium, socat, and what
+#                                builds Mosquitto's guard plugin: mosquitto-dev, libmosquitto-dev, gcc, make)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ if [ $want_test = 1 ]; then
   needed[chromium]=chromium
   # Modbus RTU tests join the driver and a serial server through a pseudo-terminal pair.
   needed[socat]=socat
+  # The tests build deploy/mosquitto/plugin/ (test/harness/mosquitto.ts).
+  needed[cc]=gcc
+  needed[make]=make
 fi
 
 missing=()
@@ -28,6 +32,14 @@ done
 # pymodbus's servers import pyserial and serial_asyncio (even the TCP one): Debian only recommends them, and we install without recommends.
 if [ $want_test = 1 ] && ! /usr/bin/python3 -c 'import pymodbus.server' >/dev/null 2>&1; then
   missing+=(python3-pymodbus python3-serial-asyncio)
+fi
+# Headers for the Mosquitto guard plugin: the plugin API (mosquitto-dev), its error and log codes (libmosquitto-dev),
+# and libc's (libc6-dev: gcc only recommends it, and we install without recommends).
+if [ $want_test = 1 ]; then
+  declare -A headers=([mosquitto_plugin.h]=mosquitto-dev [mosquitto.h]=libmosquitto-dev [stdio.h]=libc6-dev)
+  for h in "${!headers[@]}"; do
+    [ -f "/usr/include/$h" ] || missing+=("${headers[$h]}")
+  done
 fi
 # Browser tests screenshot Chinese pages: without a CJK font they render as boxes.
 if [ $want_test = 1 ] && ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then

@@ -3,7 +3,8 @@
  * optional users and ACLs generated from cleanstream's own broker users model.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { canConnect, freePort } from './ports.ts';
@@ -14,6 +15,8 @@ export interface RunningMosquitto {
   port: number;
   /** The running mosquitto process (for its RSS). */
   readonly pid: number | undefined;
+  /** What it has logged so far (errors and warnings, unless `extraConf` adds log types). */
+  readonly log: string;
   /** SIGTERM (with persistence, Mosquitto saves its sessions and queued messages), wait, start again on the same port. */
   restart(downMs: number): Promise<void>;
   stop(): Promise<void>;
@@ -31,10 +34,42 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** Lines appended to mosquitto.conf: another listener (TLS) and its settings; files it names must be world-readable. */
   extraConfig?: string[];
+  /**
+   * Load cleanstream's guard plugin (deploy/mosquitto/plugin/, built once by guardPlugin()) with these options
+   * (`plugin_opt_<key> <value>`; none: its defaults, the shipped ones). `after: 'dynsec'` lists it after dynamic
+   * security instead of before, as deploy/mosquitto/mosquitto.conf must not. Mosquitto denies every publish and
+   * subscription its plugins all defer, so it needs `auth` too.
+   */
+  guard?: { options?: Record<string, string>; after?: 'dynsec' };
 }
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const GUARD_SOURCE = path.join(ROOT, 'deploy/mosquitto/plugin');
+
+/**
+ * The guard plugin built from deploy/mosquitto/plugin/ with its Makefile into var/mosquitto-plugin/, once per version
+ * of its source (the file is named by the source's hash; a parallel build renames over the same bytes).
+ */
+export function guardPlugin(): string {
+  const hash = createHash('sha256');
+  for (const file of ['cleanstream_guard.c', 'Makefile']) hash.update(readFileSync(path.join(GUARD_SOURCE, file)));
+  const outDir = path.join(ROOT, 'var/mosquitto-plugin');
+  const out = path.join(outDir, `cleanstream_guard-${hash.digest('hex').slice(0, 16)}.so`);
+  if (existsSync(out)) return out;
+  mkdirSync(outDir, { recursive: true });
+  const building = `${out}.${process.pid}.tmp`;
+  try {
+    execFileSync('make', ['-s', '-B', '-C', GUARD_SOURCE, `OUT=${building}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err);
+    throw new Error(`building the Mosquitto guard plugin failed (deploy/bootstrap.sh --test installs mosquitto-dev, libmosquitto-dev, gcc, make): ${stderr}`, { cause: err });
+  }
+  renameSync(building, out);
+  return out;
+}
 
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<RunningMosquitto> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-mosquitto-'));
@@ -53,12 +88,24 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     'log_type warning',
   ];
   conf.push(...(opts.extraConf ?? []));
+  const guardLines: string[] = [];
+  if (opts.guard) {
+    // Mosquitto runs as `mosquitto` when started as root: a copy in the world-readable temp folder, whatever the
+    // permissions of the checkout's var/.
+    const plugin = path.join(dir, 'cleanstream_guard.so');
+    copyFileSync(guardPlugin(), plugin);
+    chmodSync(plugin, 0o644);
+    guardLines.push(`plugin ${plugin}`, ...Object.entries(opts.guard.options ?? {}).map(([k, v]) => `plugin_opt_${k} ${v}`));
+  }
+  // Mosquitto asks plugins in the order of their `plugin` lines, and stops at the first that does not defer.
+  if (opts.guard?.after !== 'dynsec') conf.push(...guardLines);
   if (opts.auth?.mode === 'dynsec') {
     const dynsecFile = path.join(dir, 'dynamic-security.json');
     writeFileSync(dynsecFile, JSON.stringify(opts.auth.users.mosquittoDynsec(opts.auth.passwords), null, 2));
     // The plugin rewrites its file on changes: as root Mosquitto runs as `mosquitto`, which must be able to.
     chmodSync(dynsecFile, 0o666);
     conf.push('allow_anonymous false', `plugin ${DYNSEC_PLUGIN}`, `plugin_opt_config_file ${dynsecFile}`);
+    if (opts.guard?.after === 'dynsec') conf.push(...guardLines);
   } else if (opts.auth) {
     const passwordFile = path.join(dir, 'passwd');
     writeFileSync(passwordFile, '');
@@ -78,6 +125,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   writeFileSync(confFile, conf.join('\n') + '\n');
   chmodSync(confFile, 0o644);
   let child: ChildProcess | undefined;
+  let log = '';
   const launch = async (): Promise<void> => {
     const proc = spawn(MOSQUITTO, ['-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
@@ -85,6 +133,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     // MOSQ_DEBUG=1 copies mosquitto's log to the test's stderr (with `extraConf: ['log_type all']`, every packet)
     proc.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
+      log += d.toString();
       if (process.env.MOSQ_DEBUG) process.stderr.write(d);
     });
     const deadline = Date.now() + 10_000;
@@ -114,6 +163,9 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     port,
     get pid() {
       return child?.pid;
+    },
+    get log() {
+      return log;
     },
     async restart(downMs: number) {
       await terminate();
