@@ -163,6 +163,8 @@ const STORM_AT_S = args['storm-at'] === undefined ? undefined : num(args['storm-
 const ROOT = path.resolve(import.meta.dirname, '..');
 /** Event time between two scans of a meter in the engine runs (windows hold a handful of samples, as with minute data). */
 const SCAN_MS = 10_000;
+/** How long a latency run waits for its warm-up (every series bound, first checkpoints) before measuring anyway. */
+const WARMUP_LIMIT_MS = 120_000;
 /** What a spike steps a meter to, and the level from which the feed counts a reading as over the limits (its crossings). */
 const SPIKE_VALUE = 150;
 const HIGH_FROM = 100;
@@ -806,6 +808,8 @@ interface RunRecord {
   loadAtStart: number;
   broker: string;
   warmupSeconds: number;
+  /** Set when the warm-up was not over in WARMUP_LIMIT_MS: what it had reached. */
+  warmupIncomplete?: string;
   measuredSeconds: number;
   judgedOfOffered: number | undefined;
   readingsPerSecond: number;
@@ -993,6 +997,8 @@ async function latencyRun(reg: PlantRegistry, influx: RunningInflux, ruleCount: 
     let atEnd: RulesProcessStats[] = [];
     let atEndTime = NaN;
     let firstCheckpointAt = NaN;
+    /** What the warm-up had not reached when its time was up. */
+    let warmupIncomplete: string | undefined;
     const w = await feedAndWatch(broker.url, children, {
       feedArgs: STORM_AT_S === undefined ? [] : ['--storm-at', String(STORM_AT_S)],
       measuring: rulesProcs,
@@ -1001,10 +1007,22 @@ async function latencyRun(reg: PlantRegistry, influx: RunningInflux, ruleCount: 
       // from-the-first-reading figures)
       warmup: async () => {
         const warmupStart = Date.now();
-        while (Date.now() - warmupStart < 120_000) {
+        let reportAt = warmupStart + 5_000;
+        for (;;) {
           const stats = await rulesStats(rulesProcs);
           const series = stats.reduce((n, st) => n + st.series, 0);
-          if (series >= PLANTS * METERS && (!CHECKPOINT || stats.every((st) => st.checkpoints > 0))) break;
+          const checkpointed = stats.filter((st) => st.checkpoints > 0).length;
+          if (series >= PLANTS * METERS && (!CHECKPOINT || checkpointed === stats.length)) break;
+          const progress = `${series} of ${PLANTS * METERS} series bound, ${checkpointed} of ${stats.length} processes checkpointed, ${stats.reduce((n, st) => n + st.readings, 0)} readings judged, ${stats.reduce((n, st) => n + st.unacked, 0)} messages unacknowledged`;
+          if (Date.now() - warmupStart >= WARMUP_LIMIT_MS) {
+            warmupIncomplete = progress;
+            console.error(`  warm-up not over after ${WARMUP_LIMIT_MS / 1000} s (${progress}): measuring anyway, and the run says so`);
+            break;
+          }
+          if (Date.now() >= reportAt) {
+            console.error(`  warm-up, ${((Date.now() - warmupStart) / 1000).toFixed(0)} s: ${progress}`);
+            reportAt += 5_000;
+          }
           await sleep(200);
         }
         firstCheckpointAt = Date.now();
@@ -1063,6 +1081,7 @@ async function latencyRun(reg: PlantRegistry, influx: RunningInflux, ruleCount: 
       loadAtStart,
       broker: brokerKind,
       warmupSeconds: (w.measureFrom - fed.startedAt) / 1000,
+      ...(warmupIncomplete ? { warmupIncomplete } : {}),
       measuredSeconds: fed.measuredSeconds,
       judgedOfOffered: Number((judged / fed.publishedMeasured).toFixed(3)),
       readingsPerSecond: Math.round(judged / w.wallSeconds),
@@ -1090,6 +1109,7 @@ async function latencyRun(reg: PlantRegistry, influx: RunningInflux, ruleCount: 
           checkpoint: CHECKPOINT ? { intervalMs: CHECKPOINT_INTERVAL_MS, maxUnackedMessages: MAX_UNACKED, deltas: CHECKPOINT_DELTAS } : false,
           // from the feed's first reading to the measured span: binding every series, the first checkpoints, 2 s
           warmupSeconds: record.warmupSeconds,
+          ...(warmupIncomplete ? { warmupIncomplete } : {}),
           firstCheckpointsAfterSeconds: Number(((firstCheckpointAt - fed.startedAt) / 1000).toFixed(1)),
           offeredReadingsPerSecond: RATE,
           achievedReadingsPerSecond: Math.round(fed.publishedMeasured / fed.measuredSeconds),
@@ -1166,7 +1186,7 @@ const range = (values: number[], digits = 0): string => {
 };
 const ms = (l: LatencySummary): string => `${l.p50} / ${l.p99} / ${l.max} ms`;
 const delivery = (s: SpanFigures): string => `${s.delivered} of ${s.expected}${s.unexpected ? `, ${s.unexpected} unexpected` : ''}${s.duplicates ? `, ${s.duplicates} twice` : ''}`;
-const warmupText = (r: RunRecord): string => (r.kind === 'baseline' ? `first ${r.warmupSeconds.toFixed(0)} s` : CHECKPOINT ? `first ${r.warmupSeconds.toFixed(0)} s (to each process's 1st checkpoint, + 2 s)` : `first ${r.warmupSeconds.toFixed(0)} s (to every series bound, + 2 s)`);
+const warmupText = (r: RunRecord): string => (r.kind === 'baseline' ? `first ${r.warmupSeconds.toFixed(0)} s` : r.warmupIncomplete ? `first ${r.warmupSeconds.toFixed(0)} s (warm-up NOT over: ${r.warmupIncomplete})` : CHECKPOINT ? `first ${r.warmupSeconds.toFixed(0)} s (to each process's 1st checkpoint, + 2 s)` : `first ${r.warmupSeconds.toFixed(0)} s (to every series bound, + 2 s)`);
 
 /** Every run side by side, each configuration's spread and verdict, and the markdown rows for the READMEs. */
 function printSummary(): void {
