@@ -70,7 +70,7 @@ options:
   --repeat N            runs of each latency configuration, every one reported (default 3); the verdict is met only
                         if every run meets it (p99 within --target-p99 and every expected alert delivered)
   --target-p99 MS       the latency target of the verdict (default 100)
-  --measure-from W      which span the verdict and the headline figures cover: checkpoint (default: after the
+  --measure-from W      which span the headline latency and the verdict cover: checkpoint (default: after the
                         warm-up, i.e. once every series is bound and each rules process has written its first
                         checkpoint, plus 2 s; with --no-checkpoint once every series is bound) or first-reading (from
                         the feed's first reading, the start-up included); both are printed either way
@@ -1206,14 +1206,14 @@ engine alone, one core: ${each.join('; ')}; target >= ${ENGINE_TARGET / 1e6} M/s
   if (!runs.length) return;
   const span = MEASURE_FROM === 'first-reading' ? 'from the feed\'s first reading' : 'after each run\'s warm-up';
   console.log(`\nalert latency, ${RATE} readings/s offered, ${LATENCY_SECONDS} s measured per run, every rule's alerts timed, ${span}:`);
-  console.log(`${'run'.padEnd(30)} ${'load'.padStart(5)} ${'judged/s'.padStart(9)} ${'CPU'.padStart(5)} ${'RSS'.padStart(16)} ${'alerts (of owed)'.padStart(20)} ${'rows (of owed)'.padStart(16)}  ${'p50 / p99 / max'.padEnd(24)} ${'worst rule'.padEnd(22)} ${MEASURE_FROM === 'first-reading' ? 'after the warm-up' : 'from the 1st reading'}`);
-  console.log('(judged/s: readings judged by the rules processes; for a baseline, published by the feed)');
+  console.log(`${'run'.padEnd(30)} ${'load'.padStart(5)} ${'warm-up'.padStart(8)} ${'judged/s'.padStart(9)} ${'CPU'.padStart(5)} ${'RSS'.padStart(16)} ${'alerts (of owed)'.padStart(20)} ${'rows (of owed)'.padStart(16)}  ${'p50 / p99 / max'.padEnd(24)} ${'worst rule'.padEnd(22)} ${MEASURE_FROM === 'first-reading' ? 'after the warm-up' : 'from the 1st reading'}`);
+  console.log(`(warm-up: from the feed's first reading to the measured span, ${CHECKPOINT ? 'every series bound and each rules process\'s first checkpoint written' : 'every series bound'} + 2 s, excluded from the figures but the last column's; ! when it was not over in ${WARMUP_LIMIT_MS / 1000} s. judged/s: readings judged by the rules processes; for a baseline, published by the feed)`);
   for (const r of runs) {
     const h = headline(r);
     const other = MEASURE_FROM === 'first-reading' ? r.measured : r.fromFirstReading;
     const what = r.kind === 'baseline' ? `baseline ${r.config} (r000)` : `rules ${r.rulesPerPlant}/plant x${r.partitions} #${r.run}`;
     const worst = h.worstRule ? `${h.worstRule.rule} p99 ${h.worstRule.p99} ms` : '';
-    console.log(`${what.padEnd(30)} ${r.loadAtStart.toFixed(2).padStart(5)} ${String(r.readingsPerSecond).padStart(9)} ${r.cpuCores.toFixed(2).padStart(5)} ${r.rss.padStart(16)} ${delivery(h).padStart(20)} ${(r.rows ? `${r.rows.inInflux} of ${r.rows.expected}` : '').padStart(16)}  ${ms(h.latencyMs).padEnd(24)} ${worst.padEnd(22)} ${ms(other.latencyMs)}`);
+    console.log(`${what.padEnd(30)} ${r.loadAtStart.toFixed(2).padStart(5)} ${`${r.warmupSeconds.toFixed(0)} s${r.warmupIncomplete ? '!' : ''}`.padStart(8)} ${String(r.readingsPerSecond).padStart(9)} ${r.cpuCores.toFixed(2).padStart(5)} ${r.rss.padStart(16)} ${delivery(h).padStart(20)} ${(r.rows ? `${r.rows.inInflux} of ${r.rows.expected}` : '').padStart(16)}  ${ms(h.latencyMs).padEnd(24)} ${worst.padEnd(22)} ${ms(other.latencyMs)}`);
   }
   const configs = [...new Set(runs.filter((r) => r.kind === 'rules').map((r) => r.config))];
   console.log(`\nverdict (p99 <= ${TARGET_P99_MS} ms ${span}, every owed alert delivered, one InfluxDB row per transition; met only if every run meets it):`);
