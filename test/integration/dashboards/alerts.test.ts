@@ -20,6 +20,7 @@ import { startRules, type RulesService } from '../../../rules/service.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { SseReader } from './sse-reader.ts';
+import { until } from '../../harness/wait.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const DB = 'cleanstream';
@@ -57,16 +58,6 @@ async function api<T = Record<string, unknown>>(pathname: string, token?: string
     // CSV, HTML
   }
   return { status: res.status, body, text, headers: res.headers };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 let seq = 0;

@@ -15,6 +15,7 @@ import { startDashboard, type RunningDashboard } from '../../../dashboards/serve
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { SseReader as SharedSseReader } from './sse-reader.ts';
+import { until } from '../../harness/wait.ts';
 
 const DB = 'dash';
 const MINUTE = 60_000;
@@ -53,16 +54,6 @@ async function api(path: string, token?: string): Promise<{ status: number; body
   const res = await fetch(`${dashboard.url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: res.headers };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 type LiveBatch = { id: string; plant: string; gateway: string; readings: BatchReading[] };

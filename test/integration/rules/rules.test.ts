@@ -16,18 +16,9 @@ import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import type { Alert } from '../../../rules/alerts.ts';
 import { readCheckpoint } from '../../../rules/checkpoint.ts';
+import { until } from '../../harness/wait.ts';
 
 const registry = loadPlantRegistry(path.resolve(import.meta.dirname, '../../../deploy/demo/plants.yaml'));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The retained alert on a topic, as a fresh subscriber sees it. */
 async function retainedAlert(url: string, topic: string): Promise<Alert | undefined> {
