@@ -9,7 +9,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
@@ -21,10 +20,11 @@ import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { SseReader } from './sse-reader.ts';
 import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const DB = 'cleanstream';
-const registry = loadPlantRegistry(path.join(ROOT, 'deploy/demo/plants.yaml'));
+const registry = demoPlants();
 const DEMO_PERMITS = path.join(ROOT, 'rules/limits/overrides/demo.yaml');
 
 let influx: RunningInflux;

@@ -6,7 +6,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading, type ReadingBatch } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
@@ -16,6 +15,7 @@ import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { SseReader as SharedSseReader } from './sse-reader.ts';
 import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
 const DB = 'dash';
 const MINUTE = 60_000;
@@ -23,7 +23,7 @@ const MINUTE = 60_000;
 const T0 = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
 
 // The demo registry: paper-01 in hebei, dyeing-01 in zhejiang, steel-01 in liaoning.
-const registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
+const registry = demoPlants();
 
 let influx: RunningInflux;
 let broker: RunningBroker;
