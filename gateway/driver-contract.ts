@@ -31,6 +31,8 @@ export interface DriverUnderTest {
 
 export interface DriverContractSubject {
   type: DriverType;
+  /** Which variant of the driver this is, when a type has several (a transport): named in the suite's title. */
+  variant?: string;
   /** 'dials': the driver connects to its device; 'listens': devices connect to the driver. */
   role: 'dials' | 'listens';
   /** How often a running driver with its device up emits 'scan', at most. */
@@ -109,7 +111,7 @@ async function withDriver(subject: DriverContractSubject, body: (d: DriverUnderT
 /** The contract suite for one driver type. */
 export function driverContract(subject: DriverContractSubject): void {
   const every = (what: string, n: number): string => `${what} (${n})`;
-  describe(`input driver contract: ${subject.type}`, () => {
+  describe(`input driver contract: ${subject.type}${subject.variant ? ` (${subject.variant})` : ''}`, () => {
     it('starts with its device away, keeps trying, then reads every configured point once the device is up', async () => {
       await withDriver(subject, async (d, rec) => {
         await d.driver.start();

@@ -1,7 +1,7 @@
 /**
  * Every registered input driver keeps the driver contract (gateway/driver-contract.ts), each against a real device:
- * OPC UA against the simulator's OPC UA server, Modbus TCP against the simulator's Modbus server, the HJ 212 receiver
- * fed by the simulated data logger. A driver registered in gateway/drivers/index.ts without a subject here fails the
+ * OPC UA against the simulator's OPC UA server, Modbus TCP against the simulator's Modbus server, Modbus RTU over TCP
+ * against pymodbus with its RTU framer, the HJ 212 receiver fed by the simulated data logger. A driver registered in gateway/drivers/index.ts without a subject here fails the
  * last test (and does not compile: `subjects` is keyed by every registered type).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,7 +16,8 @@ import { startModbusSimulator, type ModbusSimulator } from '../../../simulators/
 import { startOpcuaSimulator, type OpcuaSimulator } from '../../../simulators/servers/opcua.ts';
 import { startHj212Logger, type RunningHj212Logger } from '../../../simulators/hj212/logger.ts';
 import { paperMillPlants } from '../../harness/plants.ts';
-import { freePort } from '../../harness/ports.ts';
+import { canConnect, freePort } from '../../harness/ports.ts';
+import { spawnServer } from '../../harness/spawn.ts';
 
 const SEED = 7;
 const INTERVAL_MS = 250;
@@ -83,6 +84,31 @@ const modbus: DriverContractSubject = {
   },
 };
 
+/** pymodbus (a server we did not write) speaking RTU frames over TCP, as a serial device server in transparent mode. */
+const PYMODBUS = path.join(import.meta.dirname, 'pymodbus_server.py');
+const RTU_HOLDING = [
+  { address: 0, type: 'float32', value: 12.5, byteorder: 'big', wordorder: 'big' },
+  { address: 2, type: 'uint16', value: 725, byteorder: 'big', wordorder: 'big' },
+];
+const RTU_REGISTERS = [
+  { plant: 'paper-01', meter: 'outfall-1-flow', quantity: 'wastewater_flow', unit: 'm3/h', area: 'holding', address: 0, type: 'float32' },
+  { plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', unit: 'mg/L', area: 'holding', address: 2, type: 'uint16', scale: 0.1 },
+] as const;
+
+const modbusRtuOverTcp: DriverContractSubject = {
+  type: 'modbus',
+  variant: 'RTU over TCP',
+  role: 'dials',
+  scanIntervalMs: INTERVAL_MS,
+  async build() {
+    const workDir = await mkdtemp(path.join(tmpdir(), 'cs-contract-rtu-'));
+    const port = await freePort();
+    const config = driverRegistry.modbus.schema.parse({ type: 'modbus', transport: 'rtu-over-tcp', host: '127.0.0.1', port, unitId: 1, pollIntervalMs: INTERVAL_MS, timeoutMs: 500, registers: RTU_REGISTERS });
+    const server = () => spawnServer('pymodbus (RTU over TCP)', '/usr/bin/python3', [PYMODBUS, JSON.stringify({ port, framer: 'rtu', holding: RTU_HOLDING })], () => canConnect(port));
+    return { driver: driverRegistry.modbus.create(config, context(path.join(workDir, 'gateway'))), points: RTU_REGISTERS, ...device(workDir, server) };
+  },
+};
+
 /** The simulated logger's pollutant codes and the paper mill's meters they report. */
 const LOGGER_METERS = { w00000: 'outfall-1-flow', w01018: 'outfall-1-cod', w21003: 'outfall-1-nh3n' };
 const LOGGER_MN = 'PAPER01WATER000000000001';
@@ -106,7 +132,7 @@ const hj212: DriverContractSubject = {
 
 const subjects: Record<DriverType, DriverContractSubject> = { opcua, modbus, hj212 };
 
-for (const subject of Object.values(subjects)) driverContract(subject);
+for (const subject of [...Object.values(subjects), modbusRtuOverTcp]) driverContract(subject);
 
 describe('the driver contract suite', () => {
   it('runs for every registered driver', () => {
