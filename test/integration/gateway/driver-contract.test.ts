@@ -4,10 +4,11 @@
  * against pymodbus with its RTU framer, the HJ 212 receiver fed by the simulated data logger. A driver registered in gateway/drivers/index.ts without a subject here fails the
  * last test (and does not compile: `subjects` is keyed by every registered type).
  */
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { driverContract, type DriverContractSubject, type DriverUnderTest } from '../../../gateway/driver-contract.ts';
 import { DRIVER_TYPES, driverRegistry, type DriverType } from '../../../gateway/drivers/index.ts';
 import { simulatorLayout } from '../../../simulators/layout.ts';
@@ -45,6 +46,10 @@ function device(workDir: string, up: () => Promise<{ stop(): Promise<void> }>): 
   };
 }
 
+/** Certificates made once for all OPC UA cases (making an RSA key pair takes seconds): the client's and the server's. */
+const opcuaPki = mkdtempSync(path.join(tmpdir(), 'cs-contract-opcua-pki-'));
+afterAll(() => rm(opcuaPki, { recursive: true, force: true }));
+
 const opcua: DriverContractSubject = {
   type: 'opcua',
   role: 'dials',
@@ -56,9 +61,10 @@ const opcua: DriverContractSubject = {
       type: 'opcua',
       endpoint: `opc.tcp://127.0.0.1:${port}`,
       publishingIntervalMs: INTERVAL_MS,
+      pki: { dir: path.join(opcuaPki, 'client') },
       nodes: layout.map((p) => ({ nodeId: p.opcua.nodeId, plant: p.plant, meter: p.meter, quantity: p.quantity, unit: p.unit })),
     });
-    const server = (): Promise<OpcuaSimulator> => startOpcuaSimulator({ registry, seed: SEED, port, pkiDir: path.join(workDir, 'server-pki'), updateIntervalMs: INTERVAL_MS });
+    const server = (): Promise<OpcuaSimulator> => startOpcuaSimulator({ registry, seed: SEED, port, pkiDir: path.join(opcuaPki, 'server'), updateIntervalMs: INTERVAL_MS });
     return { driver: driverRegistry.opcua.create(config, context(path.join(workDir, 'gateway'))), points: layout, ...device(workDir, server) };
   },
 };
