@@ -2,21 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { plantRegistryFrom } from '../core/plants.ts';
 import { ConfigError } from '../core/errors.ts';
 import { canSeePlant, hashToken, HttpError, plantForCaller, plantsInScope, TokenStore, type Caller } from './auth.ts';
+import { plantsInTwoRegions } from '../test/harness/plants.ts';
 
-const registry = plantRegistryFrom('test registry', {
-  regions: [
-    { id: 'hebei', name: { en: 'Hebei', zh: '河北' } },
-    { id: 'zhejiang', name: { en: 'Zhejiang', zh: '浙江' } },
-  ],
-  plants: [
-    { id: 'paper-01', name: { en: 'Paper', zh: '造纸' }, region: 'hebei', industry: 'pulp-paper', meters: [{ id: 'cod-1', location: 'site', quantities: ['cod'] }] },
-    { id: 'paper-02', name: { en: 'Paper 2', zh: '造纸二' }, region: 'hebei', industry: 'pulp-paper', meters: [{ id: 'cod-1', location: 'site', quantities: ['cod'] }] },
-    { id: 'dyeing-01', name: { en: 'Dyeing', zh: '印染' }, region: 'zhejiang', industry: 'textile-dyeing', meters: [{ id: 'cod-1', location: 'site', quantities: ['cod'] }] },
-  ],
-});
+const registry = plantsInTwoRegions();
+
 
 const dir = mkdtempSync(path.join(tmpdir(), 'cleanstream-tokens-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,26 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { plantRegistryFrom } from '../core/plants.ts';
 import type { BatchReading } from '../core/reading.ts';
 import { integrateInterval, LoadCalculator, loadLine } from './loads.ts';
+import { twoOutfallWorks } from '../test/harness/plants.ts';
 
 const MIN = 60_000;
-const registry = plantRegistryFrom('test', {
-  plants: [
-    {
-      id: 'p1',
-      name: { en: 'P1', zh: 'P1' },
-      region: 'r',
-      industry: 'chemicals',
-      outfalls: [{ id: 'outfall-1' }, { id: 'outfall-2' }],
-      meters: [
-        { id: 'f1', location: 'outfall-1', quantities: ['wastewater_flow', 'wastewater_volume'] },
-        { id: 'c1', location: 'outfall-1', quantities: ['cod', 'nh3n'] },
-        { id: 'c2', location: 'outfall-2', quantities: ['cod'] },
-        { id: 'power', location: 'site', quantities: ['active_power'] },
-      ],
-    },
-  ],
-});
+const registry = twoOutfallWorks();
+
 const r = (meter: string, quantity: BatchReading['quantity'], value: number | null, ts: number, quality: BatchReading['quality'] = 'good'): BatchReading => ({ meter, quantity, value, unit: quantity === 'wastewater_flow' ? 'm3/h' : 'mg/L', ts, quality });
 const asIs = (): number => 1;
 

@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { plantRegistryFrom } from '../core/plants.ts';
 import { topics } from '../bus/topics.ts';
 import { validateMessage, type Accepted, type Rejected } from './validate.ts';
+import { paperMillPlants } from '../test/harness/plants.ts';
 
-const registry = plantRegistryFrom('test registry', {
-  plants: [
-    {
-      id: 'paper-01',
-      name: { en: 'Paper', zh: '造纸' },
-      region: 'hebei',
-      industry: 'pulp-paper',
-      outfalls: [{ id: 'outfall-1' }],
-      meters: [{ id: 'outfall-1-cod', location: 'outfall-1', quantities: ['cod'] }],
-    },
-  ],
-});
+const registry = paperMillPlants([{ id: 'outfall-1-cod', location: 'outfall-1', quantities: ['cod'] }]);
+
 
 const TOPIC = topics.readings('paper-01', 'gw-1');
 

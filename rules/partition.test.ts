@@ -1,18 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { plantRegistryFrom } from '../core/plants.ts';
 import { CleanstreamError, ConfigError } from '../core/errors.ts';
 import { parseRulesConfig } from './config.ts';
 import { ownedPlantIds, parsePartitionFlag, partitionFile, partitionFilters, partitionName, partitionOf, partitionRegistry, plantHash } from './partition.ts';
+import { manyPlants } from '../test/harness/plants.ts';
 
-const registry = plantRegistryFrom('test plants', {
-  plants: Array.from({ length: 200 }, (_, i) => ({
-    id: `plant-${i}`,
-    name: { en: `Plant ${i}`, zh: `工厂${i}` },
-    region: 'r',
-    industry: 'steel',
-    meters: [{ id: 'm', location: 'site', quantities: ['cod'] }],
-  })),
-});
+const registry = manyPlants(200, { idPrefix: 'plant-', quantity: 'cod' });
+
 
 describe('partitions of the plants', () => {
   it('put every plant in exactly one partition, whatever the count', () => {

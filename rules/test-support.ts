@@ -5,7 +5,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { QuantityId } from '../core/catalog.ts';
-import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
+import type { PlantRegistry } from '../core/plants.ts';
+import { demoPlants } from '../test/harness/plants.ts';
 import type { Quality } from '../core/reading.ts';
 import type { AlertTransition } from './alerts.ts';
 import { parseRules } from './config.ts';
@@ -16,10 +17,9 @@ import { loadBaselines, loadEnergyCoefficients, type BaselineBook, type EnergyCo
 export const DEMO_PLANTS = fileURLToPath(new URL('../deploy/demo/plants.yaml', import.meta.url));
 export const DEMO_OVERRIDES = fileURLToPath(new URL('./limits/overrides/demo.yaml', import.meta.url));
 
-let registry: PlantRegistry | undefined;
 let catalog: LimitsCatalog | undefined;
 export function demoRegistry(): PlantRegistry {
-  return (registry ??= loadPlantRegistry(DEMO_PLANTS));
+  return demoPlants();
 }
 let baselineBook: BaselineBook | undefined;
 export function builtinBaselines(): BaselineBook {

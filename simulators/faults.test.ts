@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { QuantityId } from '../core/catalog.ts';
-import { loadPlantRegistry } from '../core/plants.ts';
 import { createFaultPlan, excursionShape, type Fault } from './faults.ts';
 import { createRegistryModels } from './model.ts';
+import { demoPlants } from '../test/harness/plants.ts';
 
-const registry = loadPlantRegistry(new URL('../deploy/demo/plants.yaml', import.meta.url).pathname);
+const registry = demoPlants();
 const models = createRegistryModels(registry, 9);
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { QUANTITY_IDS } from '../core/catalog.ts';
-import { loadPlantRegistry, plantRegistryFrom } from '../core/plants.ts';
 import { decodeRegisters, encodeRegisters, registerCount, simulatorLayout, type ModbusEncoding } from './layout.ts';
+import { demoPlants, manyPlants } from '../test/harness/plants.ts';
 
-const registry = loadPlantRegistry(new URL('../deploy/demo/plants.yaml', import.meta.url).pathname);
+const registry = demoPlants();
 
 describe('simulator layout', () => {
   const layout = simulatorLayout(registry);
@@ -33,11 +33,7 @@ describe('simulator layout', () => {
   });
 
   it('refuses more plants than Modbus unit ids', () => {
-    const many = plantRegistryFrom('many.yaml', {
-      plants: Array.from({ length: 248 }, (_, i) => ({
-        id: `p${i}`, name: { en: 'p', zh: 'p' }, region: 'r', industry: 'steel', meters: [{ id: 'm', location: 'site', quantities: ['active_power'] }],
-      })),
-    });
+    const many = manyPlants(248, { idPrefix: 'p', quantity: 'active_power' });
     expect(() => simulatorLayout(many)).toThrow(/at most 247 plants/);
   });
 });

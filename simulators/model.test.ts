@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { QUANTITIES, type QuantityId } from '../core/catalog.ts';
 import { CleanstreamError } from '../core/errors.ts';
-import { INDUSTRIES, loadPlantRegistry, type Industry, type Plant } from '../core/plants.ts';
+import { INDUSTRIES, type Industry, type Plant } from '../core/plants.ts';
 import { createPlantModel, createRegistryModels, COUNTER_ORIGIN_MS } from './model.ts';
+import { demoPlants } from '../test/harness/plants.ts';
 
-const registry = loadPlantRegistry(new URL('../deploy/demo/plants.yaml', import.meta.url).pathname);
+const registry = demoPlants();
 const points = registry.plants.flatMap((plant) => plant.meters.flatMap((meter) => meter.quantities.map((quantity) => ({ plant, meter: meter.id, quantity }))));
 
 const MINUTE = 60_000;

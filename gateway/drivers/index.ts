@@ -1,6 +1,8 @@
 /**
  * The one place input drivers are registered: config `type` -> plugin. Adding a protocol is its folder under
- * drivers/ plus one line in `driverRegistry`; the gateway config schema and driver creation follow from this map.
+ * drivers/ plus one line in `driverRegistry`; the gateway config schema and driver creation follow from this map. Every
+ * registered driver must pass the driver contract (gateway/driver-contract.ts) against a real device: give it a
+ * subject in test/integration/gateway/driver-contract.test.ts, which fails (and does not compile) without one.
  */
 import type { z } from 'zod';
 import type { DriverContext, DriverPlugin, InputDriver } from '../driver.ts';

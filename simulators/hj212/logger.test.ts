@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { plantRegistryFrom } from '../../core/plants.ts';
+import { paperMillPlants } from '../../test/harness/plants.ts';
 import { createPlantModel } from '../model.ts';
 import { modelValueFunction, packetValues } from './logger.ts';
 
@@ -14,13 +14,11 @@ describe('simulated HJ 212 logger values', () => {
   });
 
   it('converts a registry plant model from canonical units to the HJ 212 unit of each code', () => {
-    const registry = plantRegistryFrom('test', {
-      plants: [{ id: 'p1', name: { en: 'P', zh: 'P' }, region: 'r', industry: 'pulp-paper', outfalls: [{ id: 'o1' }], meters: [{ id: 'flow', location: 'o1', quantities: ['wastewater_flow'] }, { id: 'cod', location: 'o1', quantities: ['cod'] }] }],
-    });
-    const model = createPlantModel(registry.plant('p1')!, 3);
-    const value = modelValueFunction(model, { w00000: 'flow', w01018: 'cod' });
-    expect(value('w00000', T0)).toBeCloseTo(model.sample('flow', 'wastewater_flow', T0).value / 3.6, 9); // m3/h -> L/s
-    expect(value('w01018', T0)).toBe(model.sample('cod', 'cod', T0).value);
+    const registry = paperMillPlants();
+    const model = createPlantModel(registry.plant('paper-01')!, 3);
+    const value = modelValueFunction(model, { w00000: 'outfall-1-flow', w01018: 'outfall-1-cod' });
+    expect(value('w00000', T0)).toBeCloseTo(model.sample('outfall-1-flow', 'wastewater_flow', T0).value / 3.6, 9); // m3/h -> L/s
+    expect(value('w01018', T0)).toBe(model.sample('outfall-1-cod', 'cod', T0).value);
     expect(() => value('w21003', T0)).toThrow(/w21003/);
   });
 });

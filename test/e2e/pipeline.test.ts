@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { loadPlantRegistry } from '../../core/plants.ts';
 import { QUANTITIES, unitFactor } from '../../core/catalog.ts';
 import { decodeBatch, type ReadingBatch } from '../../core/reading.ts';
 import { topics } from '../../bus/topics.ts';
@@ -22,8 +21,9 @@ import { parseIngestConfig } from '../../ingest/config.ts';
 import { startIngest } from '../../ingest/service.ts';
 import { startInfluxd, type RunningInflux } from '../harness/influxd.ts';
 import { freePort } from '../harness/ports.ts';
+import { demoPlants } from '../harness/plants.ts';
 
-const registry = loadPlantRegistry('deploy/demo/plants.yaml');
+const registry = demoPlants();
 const layout = simulatorLayout(registry);
 const DB = 'e2e';
 const INTERVAL_MS = 500;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CleanstreamError } from '../../../core/errors.ts';
 import type { Reading } from '../../../core/reading.ts';
+import { until } from '../../../test/harness/wait.ts';
 import { modbusInputSchema } from './config.ts';
 import { linkLabel } from './client.ts';
 import { modbusLink } from './driver.ts';
@@ -61,14 +62,6 @@ function driverFor(device: FakeDevice, registers: unknown[], extra: Record<strin
   return { driver, scans, errors };
 }
 
-async function until(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 const target = { plant: 'dyeing-01', meter: 'outfall-1-cod', quantity: 'cod', unit: 'mg/L', area: 'holding' } as const;
 
 let running: ModbusDriver | undefined;
@@ -88,7 +81,7 @@ describe('Modbus driver', () => {
     ]);
     running = driver;
     await driver.start();
-    await until(() => scans.length >= 2);
+    await until('two scans', () => scans.length >= 2, 3_000, 5);
     const scan = scans[1]!;
     expect(scan.map((r) => r.value)).toEqual([123.4, 99, 1.5]);
     expect(scan.every((r) => r.quality === 'good')).toBe(true);
@@ -109,7 +102,7 @@ describe('Modbus driver', () => {
     // The first request (addresses 0-1) answers exception 2; the second (address 10) succeeds.
     device.failNext.push(Object.assign(new Error('Modbus exception 2: Illegal data address'), { modbusCode: 2 }));
     await driver.start();
-    await until(() => scans.length >= 1);
+    await until('a scan', () => scans.length >= 1, 3_000, 5);
     expect(scans[0]!.map((r) => [r.meter, r.value, r.quality])).toEqual([
       ['outfall-1-cod', null, 'bad'],
       ['m2', null, 'bad'],
@@ -120,7 +113,7 @@ describe('Modbus driver', () => {
     expect(err.message).toContain('unit 3');
     expect(err.message).toContain('holding registers 0-1');
     expect(err.context).toMatchObject({ device: '10.0.0.5:502', unitId: 3, address: 0, count: 2, code: 'EXCEPTION_2' });
-    await until(() => scans.length >= 2);
+    await until('two scans', () => scans.length >= 2, 3_000, 5);
     expect(scans[1]!.map((r) => r.value)).toEqual([7, 8, 0]);
   });
 
@@ -131,11 +124,11 @@ describe('Modbus driver', () => {
     const timeout = { name: 'TransactionTimedOutError', message: 'Timed out', errno: 'ETIMEDOUT' };
     device.failNext.push(timeout, timeout, timeout);
     await driver.start();
-    await until(() => scans.length >= 4);
+    await until('four scans', () => scans.length >= 4, 3_000, 5);
     expect(scans.slice(0, 3).every((s) => s[0]!.quality === 'bad' && s[0]!.value === null)).toBe(true);
     expect(errors.filter((e) => e.context.code === 'ETIMEDOUT' && e.code === 'MODBUS_REQUEST')).toHaveLength(3);
     expect(errors.some((e) => e.code === 'MODBUS_DISCONNECTED')).toBe(true);
-    await until(() => device.connects >= 2 && scans.at(-1)![0]!.quality === 'good');
+    await until('a reconnect and a good scan', () => device.connects >= 2 && scans.at(-1)![0]!.quality === 'good', 3_000, 5);
   });
 
   it('keeps scanning with bad readings while the device is gone, and resumes when it is back', async () => {
@@ -144,16 +137,16 @@ describe('Modbus driver', () => {
     const { driver, scans, errors } = driverFor(device, [{ ...target, address: 0, type: 'uint16' }]);
     running = driver;
     await driver.start();
-    await until(() => scans.some((s) => s[0]!.value === 42));
+    await until('a scan reading 42', () => scans.some((s) => s[0]!.value === 42), 3_000, 5);
     device.refuse = true;
     device.drop();
     const before = scans.length;
-    await until(() => scans.length >= before + 3);
+    await until('three more scans', () => scans.length >= before + 3, 3_000, 5);
     expect(scans.slice(before).every((s) => s[0]!.quality === 'bad')).toBe(true);
     expect(errors.some((e) => e.code === 'MODBUS_DISCONNECTED')).toBe(true);
     expect(errors.some((e) => e.code === 'MODBUS_CONNECT')).toBe(true);
     device.refuse = false;
-    await until(() => scans.at(-1)![0]!.value === 42);
+    await until('the last scan reading 42', () => scans.at(-1)![0]!.value === 42, 3_000, 5);
   });
 
   it('never overlaps polls: a tick during a slow poll is skipped and reported', async () => {
@@ -183,7 +176,7 @@ describe('Modbus driver', () => {
     const { driver, scans, errors } = driverFor(device, [{ ...target, address: 0, type: 'uint16' }]);
     running = driver;
     await driver.start();
-    await until(() => scans.length >= 2);
+    await until('two scans', () => scans.length >= 2, 3_000, 5);
     expect(maxInFlight).toBe(1);
     expect(errors.some((e) => e.code === 'MODBUS_POLL_OVERRUN')).toBe(true);
     const stamps = scans.map((s) => s[0]!.ts);
@@ -194,7 +187,7 @@ describe('Modbus driver', () => {
     const device = new FakeDevice();
     const { driver, scans } = driverFor(device, [{ ...target, address: 0, type: 'uint16' }]);
     await driver.start();
-    await until(() => scans.length >= 1);
+    await until('a scan', () => scans.length >= 1, 3_000, 5);
     await driver.stop();
     const count = scans.length;
     await new Promise((r) => setTimeout(r, INTERVAL * 3));
@@ -207,14 +200,14 @@ describe('Modbus driver', () => {
     const { driver, scans, errors } = driverFor(device, [{ ...target, address: 0, type: 'uint16' }]);
     running = driver;
     await driver.start();
-    await until(() => scans.length >= 2);
+    await until('two scans', () => scans.length >= 2, 3_000, 5);
     // Block the event loop for several intervals, as a loaded machine or a suspended VM would.
     const blockedUntil = Date.now() + 5 * INTERVAL;
     while (Date.now() < blockedUntil) {
       // busy on purpose
     }
     const before = scans.length;
-    await until(() => scans.length >= before + 3);
+    await until('three more scans', () => scans.length >= before + 3, 3_000, 5);
     const stamps = scans.map((s) => s[0]!.ts);
     const skipped = stamps.slice(1).reduce((n, ts, i) => n + (ts - stamps[i]!) / INTERVAL - 1, 0);
     expect(skipped).toBeGreaterThan(0);

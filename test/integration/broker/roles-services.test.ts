@@ -6,10 +6,8 @@
  * topics that are not theirs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type ReadingBatch } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
@@ -20,9 +18,9 @@ import { startRules, type RulesService } from '../../../rules/service.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const registry = loadPlantRegistry(path.join(ROOT, 'deploy/demo/plants.yaml'));
+const registry = demoPlants();
 
 const users = new BrokerUsers([
   { username: 'gw-paper', passwordHash: hashPassword('gw-secret'), role: 'gateway', plants: ['paper-01'] },

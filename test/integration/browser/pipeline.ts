@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { loadPlantRegistry, type PlantRegistry } from '../../../core/plants.ts';
+import type { PlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch } from '../../../core/reading.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { TokenStore } from '../../../dashboards/auth.ts';
@@ -19,6 +19,7 @@ import { startRules, type RulesService } from '../../../rules/service.ts';
 import { generateFeed } from '../../../simulators/feed.ts';
 import { parseScenario } from '../../../simulators/scenario.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
+import { demoPlants } from '../../harness/plants.ts';
 import { freePort } from '../../harness/ports.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -54,7 +55,7 @@ export interface Pipeline {
 export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipeline> {
   const historySeconds = opts.historySeconds ?? 30;
   const faultAfter = opts.faultAfterSeconds ?? 20;
-  const registry = loadPlantRegistry(PLANTS_FILE);
+  const registry = demoPlants();
   const silent = pino({ level: 'silent' });
   const stops: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {

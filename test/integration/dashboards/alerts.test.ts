@@ -9,7 +9,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
@@ -20,10 +19,12 @@ import { startRules, type RulesService } from '../../../rules/service.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { SseReader } from './sse-reader.ts';
+import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const DB = 'cleanstream';
-const registry = loadPlantRegistry(path.join(ROOT, 'deploy/demo/plants.yaml'));
+const registry = demoPlants();
 const DEMO_PERMITS = path.join(ROOT, 'rules/limits/overrides/demo.yaml');
 
 let influx: RunningInflux;
@@ -57,16 +58,6 @@ async function api<T = Record<string, unknown>>(pathname: string, token?: string
     // CSV, HTML
   }
   return { status: res.status, body, text, headers: res.headers };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 let seq = 0;

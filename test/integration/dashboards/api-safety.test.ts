@@ -8,15 +8,15 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium } from 'playwright-core';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { TokenStore } from '../../../dashboards/auth.ts';
 import { startDashboard, type RunningDashboard } from '../../../dashboards/server.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
 const DB = 'api_safety';
-const registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
+const registry = demoPlants();
 const tokens = new TokenStore();
 const admin = tokens.generate({ name: 'admin', role: 'admin' }).token;
 

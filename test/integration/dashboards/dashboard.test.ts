@@ -6,7 +6,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading, type ReadingBatch } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
@@ -15,6 +14,8 @@ import { startDashboard, type RunningDashboard } from '../../../dashboards/serve
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { SseReader as SharedSseReader } from './sse-reader.ts';
+import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
 const DB = 'dash';
 const MINUTE = 60_000;
@@ -22,7 +23,7 @@ const MINUTE = 60_000;
 const T0 = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
 
 // The demo registry: paper-01 in hebei, dyeing-01 in zhejiang, steel-01 in liaoning.
-const registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
+const registry = demoPlants();
 
 let influx: RunningInflux;
 let broker: RunningBroker;
@@ -53,16 +54,6 @@ async function api(path: string, token?: string): Promise<{ status: number; body
   const res = await fetch(`${dashboard.url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: res.headers };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 type LiveBatch = { id: string; plant: string; gateway: string; readings: BatchReading[] };

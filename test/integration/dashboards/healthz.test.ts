@@ -4,15 +4,15 @@
  * the broker is, without naming internal addresses; 200 again once each is back, without restarting the dashboard.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { TokenStore } from '../../../dashboards/auth.ts';
 import { startDashboard, type RunningDashboard } from '../../../dashboards/server.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
-const registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
+const registry = demoPlants();
 
 interface Health {
   status: string;

@@ -9,7 +9,6 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { decodeBatch, type ReadingBatch } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
@@ -20,8 +19,9 @@ import { simulatorLayout } from '../../../simulators/layout.ts';
 import { startModbusSimulator, type ModbusSimulator } from '../../../simulators/servers/modbus.ts';
 import { freePort } from '../../harness/ports.ts';
 import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
-const registry = loadPlantRegistry(path.resolve(import.meta.dirname, '../../../deploy/demo/plants.yaml'));
+const registry = demoPlants();
 // The simulator's clock, fixed inside the fault window: what it serves does not depend on when the test runs.
 const NOW = Date.UTC(2024, 5, 3, 4);
 const window = { fromMs: NOW - 3_600_000, toMs: NOW + 3_600_000 };

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { loadPlantRegistry, type PlantRegistry } from '../../../core/plants.ts';
+import { type PlantRegistry } from '../../../core/plants.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
 import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
@@ -24,6 +24,7 @@ import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { until } from '../../harness/wait.ts';
 import { crcFromTheStandard, frameProblem, headerFields } from '../../harness/hj212-frames.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 /** 2024-05-01 08:00 China Standard Time. */
@@ -49,7 +50,7 @@ describe('HJ 212 data loggers -> gateway -> MQTT -> ingest -> InfluxDB', () => {
 
   beforeAll(async () => {
     workDir = mkdtempSync(path.join(tmpdir(), 'cs-hj212-rx-'));
-    registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
+    registry = demoPlants();
     [influx, broker, port, port2025] = await Promise.all([startInfluxd(), startBroker(), freePort(), freePort()]);
     ingest = await startIngest(parseIngestConfig('test ingest', { mqtt: { url: broker.url }, clientId: 'ingest-hj212', influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 50 }, timestamps: { backfill: true } }), {
       registry,

@@ -5,13 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import { rollupSelect, type RollupPlan } from '../../../ingest/rollups.ts';
-import { PLANTS_FILE, until } from './fault-kit.ts';
+import { until } from './fault-kit.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
 let influx: RunningInflux;
 let broker: RunningBroker;
@@ -52,7 +52,7 @@ async function publish(gateway: string, seq: number, readings: BatchReading[]): 
 
 describe('derived series: loads per outfall, rollups', () => {
   it('writes loads (kg per minute) matching flow × concentration from the fed readings, and creates the rollup RPs and CQs', async () => {
-    const registry = loadPlantRegistry(PLANTS_FILE);
+    const registry = demoPlants();
     const ingest = await startIngest(config('30d'), { registry, connectTimeoutMs: 5000 });
     ingests.push(ingest);
 

@@ -7,12 +7,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
-import { loadPlantRegistry, type PlantRegistry } from '../../../core/plants.ts';
+import { type PlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading, type ReadingBatch } from '../../../core/reading.ts';
 import { topics, type DeadLetter } from '../../../bus/topics.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import type { IngestConfigInput } from '../../../ingest/config.ts';
+import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
 const T0 = 1_700_000_000_000;
 
@@ -24,7 +26,7 @@ const ingests: Ingest[] = [];
 
 beforeAll(async () => {
   [influx, broker] = await Promise.all([startInfluxd(), startBroker()]);
-  registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
+  registry = demoPlants();
 });
 
 const spoolDirs: string[] = [];
@@ -68,15 +70,6 @@ async function client(clientId: string): Promise<MqttClient> {
 
 function batch(plant: string, gateway: string, seq: number, readings: BatchReading[]): ReadingBatch {
   return { v: 1, plant, gateway, seq, sentAt: T0 + 5000, readings };
-}
-
-/** Poll a condition every 20 ms, at most `ms`. */
-async function until(what: string, condition: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Rows without the null columns of fields a point does not have, sorted by time, plant, meter. */

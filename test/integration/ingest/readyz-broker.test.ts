@@ -3,14 +3,14 @@
  * 200, but it receives nothing), without the broker's address; ready again once it has reconnected by itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
-const registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
+const registry = demoPlants();
 
 describe('ingest /readyz and the broker', () => {
   let influx: RunningInflux;

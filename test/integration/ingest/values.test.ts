@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
-import { loadPlantRegistry, type PlantRegistry } from '../../../core/plants.ts';
+import { type PlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics, type DeadLetter } from '../../../bus/topics.ts';
 import { InfluxQueryClient } from '../../../dashboards/influx.ts';
@@ -16,6 +16,7 @@ import { fetchLatest } from '../../../dashboards/routes/latest.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
 const DB = 'values';
 let influx: RunningInflux;
@@ -31,7 +32,7 @@ beforeAll(async () => {
   // a broker that lets the 10 MB message through, so that ingest's own bound on dead letters is what is tested
   // (the embedded broker's default cuts packets over 8 MiB: bus/broker-limits.ts)
   [influx, broker] = await Promise.all([startInfluxd(), startBroker({ limits: { maxPacketBytes: 16 * 1024 * 1024, maxConsumerPacketBytes: 16 * 1024 * 1024 } })]);
-  registry = loadPlantRegistry(new URL('../../../deploy/demo/plants.yaml', import.meta.url).pathname);
+  registry = demoPlants();
   // The defaults under test: timestamps within 5 minutes ahead and 30 days behind, dead letters of at most 64 KiB.
   ingest = await startIngest({ mqtt: { url: broker.url, protocolVersion: 4 }, clientId: 'ingest-values', influx: { url: influx.url, database: DB }, batch: { maxDelayMs: 50 }, http: { port: 0 } }, { registry, connectTimeoutMs: 5000 });
   observer = await connectAsync(broker.url, { clientId: 'values-observer', protocolVersion: 4, reconnectPeriod: 0 });

@@ -13,13 +13,13 @@ import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { encodeBatch } from '../../../core/reading.ts';
 import { QUANTITIES } from '../../../core/catalog.ts';
 import { topics } from '../../../bus/topics.ts';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import type { Alert } from '../../../rules/alerts.ts';
 import { freePort } from '../../harness/ports.ts';
 import { until } from './support.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
-const registry = loadPlantRegistry(path.resolve(import.meta.dirname, '../../../deploy/demo/plants.yaml'));
+const registry = demoPlants();
 const T0 = Date.UTC(2024, 0, 1);
 
 describe('alert storm past the in-flight bound', () => {

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import type { RulesConfigInput } from '../../../rules/config.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { startMosquitto, type RunningMosquitto } from '../../harness/mosquitto.ts';
 import { sendCod, until, watchAlerts, type AlertWatcher } from './support.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
-const registry = loadPlantRegistry(path.resolve(import.meta.dirname, '../../../deploy/demo/plants.yaml'));
+const registry = demoPlants();
 
 describe('rules on an MQTT 5 broker', () => {
   let mosquitto: RunningMosquitto;

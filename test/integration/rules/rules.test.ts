@@ -12,22 +12,13 @@ import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import type { Alert } from '../../../rules/alerts.ts';
 import { readCheckpoint } from '../../../rules/checkpoint.ts';
+import { until } from '../../harness/wait.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
-const registry = loadPlantRegistry(path.resolve(import.meta.dirname, '../../../deploy/demo/plants.yaml'));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const registry = demoPlants();
 
 /** The retained alert on a topic, as a fresh subscriber sees it. */
 async function retainedAlert(url: string, topic: string): Promise<Alert | undefined> {

@@ -1,6 +1,6 @@
 /**
  * What the rules integration tests share: a webhook receiver that checks signatures and can be told to fail, a
- * waiting helper, publishing readings, and the rules CLI as a child process.
+ * waiting helper (the harness's, re-exported), publishing readings, and the rules CLI as a child process.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -11,21 +11,13 @@ import { topics } from '../../../bus/topics.ts';
 import { startCli, type CliProcess } from '../../harness/cli.ts';
 import { freePort } from '../../harness/ports.ts';
 
+export { until } from '../../harness/wait.ts';
+
 /** `cleanstream rules` running as a user starts it, with its log lines (stdout and stderr) collected. */
 export type RulesProcess = CliProcess;
 
 export function startRulesProcess(config: string, opts: { statsIntervalS?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {}): RulesProcess {
   return startCli(['rules', '--config', config, '--stats-interval', String(opts.statsIntervalS ?? 0), ...(opts.args ?? [])], opts.env);
-}
-
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 export interface ReceivedNotification {

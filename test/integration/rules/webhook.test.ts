@@ -10,14 +10,14 @@ import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import type { RulesConfigInput } from '../../../rules/config.ts';
 import { freePort } from '../../harness/ports.ts';
 import { DEMO_OVERRIDES } from '../../../rules/test-support.ts';
 import { sendCod, startReceiver, until, type Receiver } from './support.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
-const registry = loadPlantRegistry(path.resolve(import.meta.dirname, '../../../deploy/demo/plants.yaml'));
+const registry = demoPlants();
 const SECRET = 'regulator-shared-secret';
 const env = { HEBEI_SECRET: SECRET, ZHEJIANG_SECRET: SECRET };
 

@@ -8,7 +8,6 @@ import path from 'node:path';
 import ModbusModule from 'modbus-serial';
 import { AttributeIds, MessageSecurityMode, OPCUACertificateManager, OPCUAClient, SecurityPolicy, StatusCodes, type ClientSession } from 'node-opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { writeFeedFile } from '../../../simulators/feed.ts';
 import type { Fault } from '../../../simulators/faults.ts';
@@ -18,11 +17,12 @@ import { parseRecordLine, readRecording } from '../../../simulators/recording.ts
 import { parseScenario } from '../../../simulators/scenario.ts';
 import { startModbusSimulator, type ModbusSimulator } from '../../../simulators/servers/modbus.ts';
 import { startOpcuaSimulator, type OpcuaSimulator } from '../../../simulators/servers/opcua.ts';
+import { DEMO_PLANTS_FILE, demoPlants } from '../../harness/plants.ts';
 import { freePort } from '../../harness/ports.ts';
 import { replayFixture } from '../../harness/replay.ts';
 
-const registryFile = path.resolve(import.meta.dirname, '../../../deploy/demo/plants.yaml');
-const registry = loadPlantRegistry(registryFile);
+const registryFile = DEMO_PLANTS_FILE;
+const registry = demoPlants();
 const layout = simulatorLayout(registry);
 const point = (plant: string, meter: string, quantity: string): SimPoint => {
   const p = layout.find((x) => x.plant === plant && x.meter === meter && x.quantity === quantity);

@@ -19,6 +19,7 @@ import { INDUSTRY_PROFILES } from '../../../simulators/plants/index.ts';
 import { loadScenario, scenarioSteps, type Scenario } from '../../../simulators/scenario.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { replayFixture } from '../../harness/replay.ts';
+import { until } from '../../harness/wait.ts';
 
 const DATABASE = 'sim_replay';
 const scenarioFile = (name: string) => path.resolve(import.meta.dirname, `../../../simulators/scenarios/${name}.yaml`);
@@ -124,11 +125,8 @@ async function replayScenario(name: string, durationMs?: number): Promise<Replay
   const rejectedBefore = ingest.stats().rejectedMessages;
   const summary = await replayFixture(broker.url, file);
   expect(summary).toMatchObject({ messages: feed.length, readings, stoppedBy: 'end' });
-  const deadline = Date.now() + 30_000;
-  while (ingest.stats().receivedMessages - before < feed.length) {
-    if (Date.now() > deadline) throw new Error(`ingest received ${ingest.stats().receivedMessages - before} of ${feed.length} messages`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  const received = (): number => ingest.stats().receivedMessages - before;
+  await until(() => `ingest to receive all ${feed.length} messages (received ${received()})`, () => received() >= feed.length, 30_000);
   await ingest.flush();
   expect(ingest.stats().rejectedMessages).toBe(rejectedBefore);
 

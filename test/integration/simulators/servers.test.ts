@@ -22,14 +22,14 @@ import {
 } from 'node-opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUANTITIES } from '../../../core/catalog.ts';
-import { loadPlantRegistry } from '../../../core/plants.ts';
 import { decodeRegisters, encodeRegisters, registerCount, simulatorLayout, type SimPoint } from '../../../simulators/layout.ts';
 import { createRegistryModels } from '../../../simulators/model.ts';
 import { startModbusSimulator, type ModbusSimulator } from '../../../simulators/servers/modbus.ts';
 import { startOpcuaSimulator, type OpcuaSimulator } from '../../../simulators/servers/opcua.ts';
 import { freePort } from '../../harness/ports.ts';
+import { demoPlants } from '../../harness/plants.ts';
 
-const registry = loadPlantRegistry(path.resolve(import.meta.dirname, '../../../deploy/demo/plants.yaml'));
+const registry = demoPlants();
 const layout = simulatorLayout(registry);
 const SEED = 42;
 const INTERVAL_MS = 250;
