@@ -6,3 +6,4 @@ export * from './config.ts';
 export * from './coverage.ts';
 export * from './reduction-figure.ts';
 export * from './alert.ts';
+export * from './error-codes.ts';
