@@ -2,7 +2,7 @@
  * HJ 212 receiver: the platform side of the upload flow, as an input driver. Data loggers connect over TCP and upload
  * real-time (2011), minute (2051), hourly (2061) and daily (2031) data; each packet from a known device (MN) with the
  * right password (PW) becomes readings in a 'scan', and is answered as its Flag asks (HJ 212-2017, communication
- * procedures as summarised in hj212.md: 9014 with the original QN for uploaded data, 9011 with a QnRtn for refusals).
+ * procedures, docs/hj212.md: 9014 with the original QN for uploaded data, 9011 with a QnRtn for refusals).
  *
  * Per connection: Hj212StreamDecoder (frames, bounded by maxPacketBytes) -> header read leniently for MN, so the
  * device's CRC variant can be applied -> parsePacket -> MN and PW checked -> Hj212Reassembler (split packets) ->
