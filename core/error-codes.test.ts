@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ERRORS_DOC, renderErrorsDoc } from '../docs/errors.ts';
 import { REPO_ROOT, scanSource, sourceFiles, type Found } from '../test/harness/error-scan.ts';
-import { DEAD_LETTER_REASONS, ERROR_CODES, isErrorCode, isRejectReason } from './error-codes.ts';
+import { DEAD_LETTER_REASONS, ERROR_CODES, isErrorCode, isRejectReason, type ErrorCodeEntry } from './error-codes.ts';
 
 const scanned = scanSource();
 const missing = (found: Found[], known: (v: string) => boolean): string[] => found.filter((f) => !known(f.value)).map((f) => `${f.value} (${f.where})`);
@@ -26,6 +26,22 @@ describe('the error catalogue (core/error-codes.ts)', () => {
     const writerKinds = [...readFileSync(path.join(REPO_ROOT, 'ingest/writer.ts'), 'utf8').matchAll(/\|\s*'([a-z_]+)'/g)].map((m) => `INFLUX_${m[1]!.toUpperCase()}`);
     const unused = Object.keys(ERROR_CODES).filter((code) => !text.includes(`'${code}'`) && !writerKinds.includes(code));
     expect(unused).toEqual([]);
+  });
+
+  it('says what the source does: the HTTP status each code is answered with, and whether retrying may help', () => {
+    const wrong: string[] = [];
+    for (const fact of scanned.facts) {
+      if (!isErrorCode(fact.value)) continue; // reported by the test above
+      const entry: ErrorCodeEntry = ERROR_CODES[fact.value];
+      if (fact.http !== undefined && entry.http !== fact.http) wrong.push(`${fact.value} answered ${fact.http} (${fact.where}), catalogued ${entry.http}`);
+      if (fact.retryable !== undefined) {
+        const catalogued = entry.retryable;
+        const ok = fact.retryable === 'expression' ? catalogued === 'depends' : catalogued === fact.retryable || catalogued === 'depends';
+        if (!ok) wrong.push(`${fact.value} thrown with retryable ${fact.retryable} (${fact.where}), catalogued ${catalogued}`);
+      }
+    }
+    expect(scanned.facts.length).toBeGreaterThan(40);
+    expect(wrong).toEqual([]);
   });
 
   it('lists every dead-letter reason ingest and the shared decoder emit', () => {

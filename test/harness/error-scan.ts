@@ -64,14 +64,23 @@ const REASON_ARGUMENT: Record<string, number> = { PayloadError: 0, fail: 0, reje
 /** Files whose `fail`/`reject`/`deadLetter` calls are the ones above (other files have functions of those names). */
 const REASON_FILES = ['core/reading.ts', 'ingest/validate.ts', 'ingest/service.ts', 'bus/topics.ts', 'dashboards/live-feed.ts', 'rules/service.ts'];
 
+/** What a throw says about its code besides the code: TransportError's `retryable`, HttpError's status. */
+export interface CodeFact extends Found {
+  /** A literal true/false, or `expression` when it is computed. */
+  retryable?: boolean | 'expression';
+  http?: number;
+}
+
 export interface ScanResult {
   codes: Found[];
   reasons: Found[];
+  facts: CodeFact[];
 }
 
 export function scanSource(root = REPO_ROOT): ScanResult {
   const codes: Found[] = [];
   const reasons: Found[] = [];
+  const facts: CodeFact[] = [];
   for (const file of sourceFiles(root)) {
     const text = readFileSync(path.join(root, file), 'utf8');
     const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
@@ -88,18 +97,32 @@ export function scanSource(root = REPO_ROOT): ScanResult {
         if (name && (name.endsWith('Error') || name === 'super') && name !== 'PayloadError' && name !== 'Hj212Error') {
           const first = args[0];
           addCodes(first && ts.isNumericLiteral(first) ? args[1] : first);
+          const retry = args[2];
+          if (name === 'TransportError' && retry) {
+            const retryable = retry.kind === ts.SyntaxKind.TrueKeyword ? true : retry.kind === ts.SyntaxKind.FalseKeyword ? false : 'expression';
+            for (const lit of literals(args[0])) facts.push({ value: lit.text, where: where(lit), retryable });
+          }
+          if (name === 'HttpError' && first && ts.isNumericLiteral(first)) {
+            for (const lit of literals(args[1])) facts.push({ value: lit.text, where: where(lit), http: Number(first.text) });
+          }
         }
       }
       if (ts.isCallExpression(node)) {
         const name = calleeName(node.expression);
         const index = name === undefined ? undefined : CODE_ARGUMENT[name];
         if (index !== undefined) addCodes(node.arguments[index]);
+        // badParameter answers 400 (dashboards/params.ts)
+        if (name === 'badParameter') for (const lit of literals(node.arguments[2])) facts.push({ value: lit.text, where: where(lit), http: 400 });
       }
       // a reply object: { statusCode, code: 'CODE', ... }
       if (ts.isObjectLiteralExpression(node)) {
         const props = new Map<string, ts.Expression>();
         for (const p of node.properties) if (ts.isPropertyAssignment(p) && (ts.isIdentifier(p.name) || ts.isStringLiteral(p.name))) props.set(p.name.text, p.initializer);
-        if (props.has('code') && props.has('statusCode')) addCodes(props.get('code'));
+        if (props.has('code') && props.has('statusCode')) {
+          addCodes(props.get('code'));
+          const status = props.get('statusCode');
+          if (status && ts.isNumericLiteral(status)) for (const lit of literals(props.get('code'))) facts.push({ value: lit.text, where: where(lit), http: Number(status.text) });
+        }
       }
       // reasons
       if ((ts.isCallExpression(node) || ts.isNewExpression(node)) && node.arguments) {
@@ -117,5 +140,5 @@ export function scanSource(root = REPO_ROOT): ScanResult {
     };
     visit(sf);
   }
-  return { codes, reasons };
+  return { codes, reasons, facts };
 }
