@@ -112,7 +112,7 @@ export const ERROR_CODES = {
   OUT_OF_SCOPE: { meaning: "The plant or region is outside the token's scope (an unknown plant answers the same to a scoped token, so ids cannot be probed).", stages: ['dashboard'], http: 403 },
   UNKNOWN_PLANT: { meaning: 'No such plant in the registry (told to an admin only).', stages: ['dashboard'], http: 404 },
   UNKNOWN_REGION: { meaning: 'No such region in the registry (told to an admin only).', stages: ['dashboard'], http: 404 },
-  UNKNOWN_ALERT: { meaning: 'No current alert with this id (it may have been cleared and replaced).', stages: ['dashboard'], http: 404 },
+  UNKNOWN_ALERT: { meaning: 'Not an alert id (`rule.plant.meter.raisedAt`), or no current alert with this id (superseded by a later one of the same rule and meter).', stages: ['dashboard'], http: 404 },
   ALERT_CLEARED: { meaning: 'The alert is already cleared: there is nothing to acknowledge.', stages: ['dashboard'], http: 409 },
   ALREADY_ACKNOWLEDGED: { meaning: 'The alert was already acknowledged (the reply names by whom).', stages: ['dashboard'], http: 409 },
   BAD_PARAMETER: { meaning: 'A parameter is missing, malformed or out of range; `field` names it.', stages: ['dashboard'], http: 400 },
