@@ -164,7 +164,7 @@ export class LiveFeed {
       if (batch.plant !== where.plant) throw new PayloadError('bad_envelope', `plant ${batch.plant} in the payload, ${where.plant} in the topic`);
     } catch (err) {
       // Ingest dead-letters bad messages with details; here one line per kind of problem is enough.
-      const reason = err instanceof PayloadError ? err.reason : 'unknown';
+      const reason = err instanceof PayloadError ? err.reason : 'internal_error';
       if (!this.warnedReasons.has(reason)) {
         this.warnedReasons.add(reason);
         this.options.log.warn({ topic, reason }, `dashboard: skipping undecodable readings (${(err as Error).message}); further ones with this reason are not logged`);

@@ -132,6 +132,10 @@ export function scanSource(root = REPO_ROOT): ScanResult {
           for (const lit of literals(node.arguments[index])) if (REASON_PATTERN.test(lit.text)) reasons.push({ value: lit.text, where: where(lit) });
         }
       }
+      // a fallback for an error that has no reason: err instanceof PayloadError ? err.reason : 'internal_error'
+      if (reasonFile && ts.isConditionalExpression(node) && ts.isPropertyAccessExpression(node.whenTrue) && node.whenTrue.name.text === 'reason') {
+        for (const lit of literals(node.whenFalse)) if (REASON_PATTERN.test(lit.text)) reasons.push({ value: lit.text, where: where(lit) });
+      }
       // a counter named by its reason: stats.rejected.write_rejected
       if (reasonFile && ts.isPropertyAccessExpression(node) && ts.isPropertyAccessExpression(node.expression) && node.expression.name.text === 'rejected') {
         reasons.push({ value: node.name.text, where: where(node.name) });
