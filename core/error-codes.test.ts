@@ -3,7 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ERRORS_DOC, renderErrorsDoc } from '../docs/errors.ts';
 import { REPO_ROOT, scanSource, sourceFiles, type Found } from '../test/harness/error-scan.ts';
-import { DEAD_LETTER_REASONS, ERROR_CODES, isErrorCode, isRejectReason, type ErrorCodeEntry } from './error-codes.ts';
+import { DEAD_LETTER_REASONS, ERROR_CODES, isErrorCode, isRejectReason, READING_REASONS, type ErrorCodeEntry } from './error-codes.ts';
+import { NO_VALUE, OUT_OF_RANGE } from './reading.ts';
 
 const scanned = scanSource();
 const missing = (found: Found[], known: (v: string) => boolean): string[] => found.filter((f) => !known(f.value)).map((f) => `${f.value} (${f.where})`);
@@ -50,6 +51,10 @@ describe('the error catalogue (core/error-codes.ts)', () => {
     expect(missing(scanned.reasons, isRejectReason)).toEqual([]);
     // and no reason is listed that nothing emits
     expect(Object.keys(DEAD_LETTER_REASONS).filter((r) => !reasons.has(r))).toEqual([]);
+  });
+
+  it('explains the reading reasons cleanstream gives', () => {
+    expect(Object.keys(READING_REASONS)).toEqual(expect.arrayContaining([NO_VALUE, OUT_OF_RANGE]));
   });
 
   it('is what docs/errors.md says (regenerate it with node bin/run-ts.js docs/errors.ts)', () => {

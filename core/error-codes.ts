@@ -191,3 +191,13 @@ export const REJECT_REASONS = Object.keys(DEAD_LETTER_REASONS) as RejectReason[]
 export function isRejectReason(reason: string): reason is RejectReason {
   return Object.hasOwn(DEAD_LETTER_REASONS, reason);
 }
+
+/**
+ * Why a reading that was accepted is not good (its optional `reason`, core/reading.ts): not a rejection, the reading
+ * is stored with its quality and this reason. Senders may use other codes of the same shape; these are cleanstream's.
+ */
+export const READING_REASONS = {
+  no_value: "The device reported no valid value (a Modbus no-value code, a NaN, an OPC UA value that is not a number, an HJ 212 field left empty).",
+  out_of_range: "The value lies outside its quantity's physical range (core/catalog.ts): stored as `<q>_rejected`, never as the value, and the reading is bad.",
+  'flag_<letter>': 'The HJ 212 data flag the logger sent, other than N (`flag_d` fault, `flag_c` calibration, `flag_m` maintenance, ...; docs/hj212.md).',
+} as const;

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DEAD_LETTER_REASONS, ERROR_CODES, type ErrorCodeEntry, type ErrorStage } from '../core/error-codes.ts';
+import { DEAD_LETTER_REASONS, ERROR_CODES, READING_REASONS, type ErrorCodeEntry, type ErrorStage } from '../core/error-codes.ts';
 import { HJ212_ERROR_REASON_MEANINGS } from '../protocols/hj212/errors.ts';
 import { HJ212_RECEIVER_REASONS } from '../gateway/drivers/hj212/reasons.ts';
 
@@ -75,6 +75,17 @@ export function renderErrorsDoc(): string {
     '|---|---|---|',
   );
   for (const [reason, r] of Object.entries(DEAD_LETTER_REASONS)) out.push(`| \`${reason}\` | ${cell(r.meaning)} | ${r.source} |`);
+  out.push(
+    '',
+    '## Reading reasons',
+    '',
+    'Not rejections: a reading that is not good may say why in its `reason` (README.md, "MQTT topics and payload"); it is',
+    'stored with its quality, the reason in `<q>_reason`, and counted by reason in ingest\'s `flaggedReadings`.',
+    '',
+    '| reason | meaning |',
+    '|---|---|',
+  );
+  for (const [reason, meaning] of Object.entries(READING_REASONS)) out.push(`| \`${reason}\` | ${cell(meaning)} |`);
   out.push(
     '',
     '## HJ 212 refusal reasons',
