@@ -1,14 +1,19 @@
 /**
- * Typed errors shared by every stage. Each carries a stable `code` (for logs, metrics and dead-letter reasons)
- * and a `context` object so that the message a user sees names what was being done and with what.
+ * Typed errors shared by every stage. Each carries a stable `code` from the catalogue (core/error-codes.ts: a code
+ * missing there does not compile; docs/errors.md says what each means) and a `context` object so that the message a
+ * user sees names what was being done and with what.
  */
+import type { ErrorCode, RejectReason } from './error-codes.ts';
+
+export type { ErrorCode, RejectReason } from './error-codes.ts';
+
 export type ErrorContext = Record<string, unknown>;
 
 export class CleanstreamError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly context: ErrorContext;
 
-  constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -37,9 +42,9 @@ export class ConfigError extends CleanstreamError {
 
 /** A message that does not match the payload contract. `reason` is short and stable: it labels dead-letter counters. */
 export class PayloadError extends CleanstreamError {
-  readonly reason: string;
+  readonly reason: RejectReason;
 
-  constructor(reason: string, detail: string, context: ErrorContext = {}) {
+  constructor(reason: RejectReason, detail: string, context: ErrorContext = {}) {
     super('PAYLOAD_INVALID', `${reason}: ${detail}`, { reason, ...context });
     this.reason = reason;
   }
@@ -49,7 +54,7 @@ export class PayloadError extends CleanstreamError {
 export class TransportError extends CleanstreamError {
   readonly retryable: boolean;
 
-  constructor(code: string, message: string, retryable: boolean, context: ErrorContext = {}, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, retryable: boolean, context: ErrorContext = {}, options?: { cause?: unknown }) {
     super(code, message, context, options);
     this.retryable = retryable;
   }

@@ -5,3 +5,5 @@ export * from './plants.ts';
 export * from './config.ts';
 export * from './coverage.ts';
 export * from './reduction-figure.ts';
+export * from './alert.ts';
+export * from './error-codes.ts';

@@ -7,6 +7,7 @@
  * dead-letter counter).
  */
 import { isQuantityId, QUANTITIES, unitFactor, type QuantityDef, type QuantityId } from './catalog.ts';
+import type { DecodeReason } from './error-codes.ts';
 import { PayloadError } from './errors.ts';
 
 export const QUALITIES = ['good', 'uncertain', 'bad'] as const;
@@ -114,7 +115,7 @@ export function describeInput(value: unknown): string {
   return Array.isArray(value) ? `an array of ${value.length.toLocaleString('en')}` : `a ${typeof value}`;
 }
 
-function fail(reason: string, detail: string, index?: number): never {
+function fail(reason: DecodeReason, detail: string, index?: number): never {
   throw new PayloadError(reason, detail, index === undefined ? {} : { readingIndex: index });
 }
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { AlertBoard, filterAlerts, parseAlertPayload, parseAlertTopic, slotOfAlertId, type DashboardAlert } from './alerts.ts';
+import type { Alert } from '../core/alert.ts';
+import { AlertBoard, filterAlerts, parseAlertPayload, parseAlertTopic, slotOfAlertId } from './alerts.ts';
 
-const alert = (over: Partial<DashboardAlert> = {}): DashboardAlert => ({
+const alert = (over: Partial<Alert> = {}): Alert => ({
   id: 'cod-limit.paper-01.outfall-1-cod.1000',
   rule: 'cod-limit',
   plant: 'paper-01',

@@ -4,46 +4,9 @@
  * of every slot at once, then every change. The board keeps the last state per slot; open alerts are those not
  * cleared. The payload is validated here rather than trusted: it crosses a process boundary.
  */
-import { z } from 'zod';
+import { alertSchema, SEVERITIES, type Alert, type AlertState, type Severity } from '../core/alert.ts';
 import { TOPIC_ROOT } from '../bus/topics.ts';
 import { ID_PATTERN } from '../core/reading.ts';
-
-export const SEVERITIES = ['warning', 'minor', 'major', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-export const ALERT_STATES = ['raised', 'acknowledged', 'cleared'] as const;
-export type AlertState = (typeof ALERT_STATES)[number];
-
-const idString = z.string().regex(ID_PATTERN);
-const finiteOrNull = z.number().finite().nullable();
-
-export const alertSchema = z.object({
-  id: z.string().min(1).max(300),
-  rule: idString,
-  plant: idString,
-  meter: idString,
-  quantity: z.string().nullable(),
-  severity: z.enum(SEVERITIES),
-  state: z.enum(ALERT_STATES),
-  raisedAt: z.number().finite(),
-  updatedAt: z.number().finite(),
-  clearedAt: z.number().finite().optional(),
-  ackedAt: z.number().finite().optional(),
-  ackedBy: z.string().optional(),
-  comment: z.string().optional(),
-  value: finiteOrNull,
-  limit: finiteOrNull,
-  /** Which bound `limit` is (rules/alerts.ts): a floor (`min`) or a ceiling/upper limit (`max`); absent from older alerts. */
-  bound: z.enum(['min', 'max']).nullable().optional(),
-  /** The unit of value, limit and peak; null for a count; absent from older alerts. */
-  unit: z.string().max(32).nullable().optional(),
-  count: z.number().int().nonnegative(),
-  /** Absent from alerts published before rules tracked it. */
-  peak: finiteOrNull.optional(),
-  escalated: z.boolean(),
-  message: z.object({ en: z.string(), zh: z.string() }),
-});
-
-export type DashboardAlert = z.output<typeof alertSchema>;
 
 export interface AlertSlotKey {
   plant: string;
@@ -70,7 +33,7 @@ export function slotOfAlertId(id: string): (AlertSlotKey & { raisedAt: number })
   return { rule, plant, meter, raisedAt: Number(at) };
 }
 
-export type PayloadVerdict = { kind: 'alert'; alert: DashboardAlert } | { kind: 'deleted' } | { kind: 'invalid'; reason: string };
+export type PayloadVerdict = { kind: 'alert'; alert: Alert } | { kind: 'deleted' } | { kind: 'invalid'; reason: string };
 
 /** An empty retained payload deletes the slot's retained message (MQTT 3.1.1 §3.3.1.3). */
 export function parseAlertPayload(payload: Buffer, slot: AlertSlotKey): PayloadVerdict {
@@ -95,20 +58,20 @@ const slotKey = (s: AlertSlotKey): string => `${s.plant}/${s.rule}/${s.meter}`;
 export const severityRank = (s: Severity): number => SEVERITIES.indexOf(s);
 
 /** Most severe first, then the most recently raised. */
-export function compareAlerts(a: DashboardAlert, b: DashboardAlert): number {
+export function compareAlerts(a: Alert, b: Alert): number {
   return severityRank(b.severity) - severityRank(a.severity) || b.raisedAt - a.raisedAt || a.id.localeCompare(b.id);
 }
 
-export function isOpen(alert: DashboardAlert): boolean {
+export function isOpen(alert: Alert): boolean {
   return alert.state !== 'cleared';
 }
 
 /** The last published state of every alert slot. */
 export class AlertBoard {
-  private readonly slots = new Map<string, DashboardAlert>();
+  private readonly slots = new Map<string, Alert>();
 
   /** Take a slot's state; true when it differs from what the board held (a re-delivered retained message is not a change). */
-  apply(slot: AlertSlotKey, alert: DashboardAlert | null): boolean {
+  apply(slot: AlertSlotKey, alert: Alert | null): boolean {
     const key = slotKey(slot);
     const held = this.slots.get(key);
     if (alert === null) return this.slots.delete(key);
@@ -119,15 +82,15 @@ export class AlertBoard {
     return true;
   }
 
-  all(): DashboardAlert[] {
+  all(): Alert[] {
     return [...this.slots.values()];
   }
 
-  open(): DashboardAlert[] {
+  open(): Alert[] {
     return this.all().filter(isOpen);
   }
 
-  byId(id: string): DashboardAlert | undefined {
+  byId(id: string): Alert | undefined {
     const slot = slotOfAlertId(id);
     const held = slot ? this.slots.get(slotKey(slot)) : undefined;
     return held?.id === id ? held : undefined;
@@ -151,7 +114,7 @@ export interface AlertFilter {
   to?: number;
 }
 
-export function filterAlerts(alerts: readonly DashboardAlert[], f: AlertFilter): DashboardAlert[] {
+export function filterAlerts(alerts: readonly Alert[], f: AlertFilter): Alert[] {
   return alerts
     .filter((a) => {
       if (!f.plants.has(a.plant)) return false;

@@ -17,7 +17,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { idSchema, loadConfigFile, parseConfig } from '../core/config.ts';
-import { CleanstreamError, ConfigError, type ConfigIssue } from '../core/errors.ts';
+import { CleanstreamError, ConfigError, type ConfigIssue, type ErrorCode } from '../core/errors.ts';
 import type { Plant, PlantRegistry } from '../core/plants.ts';
 
 export const ROLES = ['admin', 'operator', 'regulator'] as const;
@@ -217,11 +217,24 @@ export function plantsInScope(caller: Caller, registry: PlantRegistry): Plant[] 
   return registry.plants.filter((p) => canSeePlant(caller, p));
 }
 
+/**
+ * The body of every error answer: `code` is one of the catalogue's (core/error-codes.ts, docs/errors.md), or
+ * Fastify's or one of its plugins' own `FST_*` code (Fastify documentation, "Errors").
+ */
+export interface ErrorReply {
+  statusCode: number;
+  code: ErrorCode | `FST_${string}`;
+  error: string;
+  message: string;
+  /** The parameter at fault, for a 400. */
+  field?: string;
+}
+
 /** An error with the HTTP status it should be answered with (Fastify reads `statusCode`). */
 export class HttpError extends CleanstreamError {
   readonly statusCode: number;
 
-  constructor(statusCode: number, code: string, message: string, context: Record<string, unknown> = {}) {
+  constructor(statusCode: number, code: ErrorCode, message: string, context: Record<string, unknown> = {}) {
     super(code, message, context);
     this.statusCode = statusCode;
   }
@@ -289,7 +302,7 @@ function unauthorized(reply: FastifyReply, message: string, invalid: boolean): F
   return reply
     .code(401)
     .header('www-authenticate', invalid ? 'Bearer realm="cleanstream", error="invalid_token"' : 'Bearer realm="cleanstream"')
-    .send({ statusCode: 401, code: 'UNAUTHENTICATED', error: 'Unauthorized', message });
+    .send({ statusCode: 401, code: 'UNAUTHENTICATED', error: 'Unauthorized', message } satisfies ErrorReply);
 }
 
 /**

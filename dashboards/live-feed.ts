@@ -13,7 +13,8 @@ import { QUANTITIES, unitFactor } from '../core/catalog.ts';
 import { PayloadError, TransportError } from '../core/errors.ts';
 import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type BatchReading, type ReadingBatch } from '../core/reading.ts';
 import { parseReadingsTopic, topics } from '../bus/topics.ts';
-import { AlertBoard, parseAlertPayload, parseAlertTopic, type AlertSlotKey, type DashboardAlert } from './alerts.ts';
+import type { Alert, AlertAck } from '../core/alert.ts';
+import { AlertBoard, parseAlertPayload, parseAlertTopic, type AlertSlotKey } from './alerts.ts';
 
 /** A batch's reading as the stream sends it: in the catalog's canonical unit, like InfluxDB, whatever unit the gateway sent. */
 export type LiveReading = BatchReading;
@@ -44,7 +45,7 @@ export function toLiveBatch(batch: ReadingBatch): UnnumberedBatch {
 }
 
 /** What the feed numbers and keeps: a batch of readings, or an alert's new state. */
-export type LivePayload = { type: 'readings'; plant: string; batch: UnnumberedBatch } | { type: 'alert'; plant: string; alert: DashboardAlert };
+export type LivePayload = { type: 'readings'; plant: string; batch: UnnumberedBatch } | { type: 'alert'; plant: string; alert: Alert };
 export type LiveEvent = LivePayload & { id: string };
 
 export interface Replay {
@@ -98,12 +99,6 @@ export interface LiveFeedOptions {
 }
 
 export type LiveListener = (event: LiveEvent) => void;
-
-/** The body the rules stage takes on the alert-ack topic. */
-export interface AckMessage {
-  by: string;
-  comment: string;
-}
 
 export class LiveFeed {
   private readonly recent: RecentEvents;
@@ -169,7 +164,7 @@ export class LiveFeed {
       if (batch.plant !== where.plant) throw new PayloadError('bad_envelope', `plant ${batch.plant} in the payload, ${where.plant} in the topic`);
     } catch (err) {
       // Ingest dead-letters bad messages with details; here one line per kind of problem is enough.
-      const reason = err instanceof PayloadError ? err.reason : 'unknown';
+      const reason = err instanceof PayloadError ? err.reason : 'internal_error';
       if (!this.warnedReasons.has(reason)) {
         this.warnedReasons.add(reason);
         this.options.log.warn({ topic, reason }, `dashboard: skipping undecodable readings (${(err as Error).message}); further ones with this reason are not logged`);
@@ -202,7 +197,7 @@ export class LiveFeed {
    * Forward an acknowledgement to the rules stage (QoS 1, not retained: an old acknowledgement must not apply to a
    * later alert of the same slot).
    */
-  async publishAck(slot: AlertSlotKey, ack: AckMessage): Promise<void> {
+  async publishAck(slot: AlertSlotKey, ack: AlertAck): Promise<void> {
     const client = this.client;
     if (!client?.connected) throw new TransportError('MQTT_UNAVAILABLE', 'the dashboard is not connected to the broker: the acknowledgement cannot be forwarded', true, { slot });
     try {

@@ -3,6 +3,7 @@
  * parses but makes no sense (a time in year 292,277,026, a bucket of 2.7 million years) is the caller's mistake and
  * answers 400 naming the parameter, not a database error.
  */
+import type { ErrorCode } from '../core/errors.ts';
 import { HttpError } from './auth.ts';
 
 /** No plant reported before 2000: an earlier time is a unit mistake (seconds for ms) or a probe. */
@@ -13,7 +14,7 @@ export const FUTURE_SLACK_MS = 86_400_000;
 export const MIN_EVERY_MS = 1000;
 
 /** A 400 that says which parameter was wrong; the response carries it as `field`. */
-export function badParameter(field: string, message: string, code = 'BAD_PARAMETER'): HttpError {
+export function badParameter(field: string, message: string, code: ErrorCode = 'BAD_PARAMETER'): HttpError {
   return new HttpError(400, code, message, { field });
 }
 

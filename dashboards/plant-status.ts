@@ -7,7 +7,7 @@
  *   ok        otherwise
  */
 import type { Plant } from '../core/plants.ts';
-import type { Severity } from './alerts.ts';
+import type { Severity } from '../core/alert.ts';
 import type { LatestReading } from './routes/latest.ts';
 
 export const PLANT_STATUSES = ['ok', 'degraded', 'offline', 'no-data'] as const;

@@ -10,9 +10,9 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { CleanstreamError, ConfigError, TransportError } from '../core/errors.ts';
+import { CleanstreamError, ConfigError, TransportError, type ErrorCode } from '../core/errors.ts';
 import type { PlantRegistry } from '../core/plants.ts';
-import { authPlugin, docsAuth, presentedToken, type TokenStore } from './auth.ts';
+import { authPlugin, docsAuth, presentedToken, type ErrorReply, type TokenStore } from './auth.ts';
 import { InfluxQueryClient, type InfluxQueryConnection } from './influx.ts';
 import { loadLimits, type LimitSource } from './limits.ts';
 import { LiveFeed } from './live-feed.ts';
@@ -105,12 +105,18 @@ export function isWebAsset(pathName: string): boolean {
 }
 
 /** Upstream failures answer with a code and a message that name no address, host, port or database (those are logged). */
-const UPSTREAM_MESSAGES: Record<string, string> = {
+const UPSTREAM_MESSAGES: Partial<Record<ErrorCode, string>> = {
   INFLUX_UNREACHABLE: 'the history database did not answer; try again later',
   INFLUX_QUERY: 'the history database could not answer this query',
   MQTT_UNAVAILABLE: 'the dashboard is not connected to the message broker; try again later',
   MQTT_PUBLISH: 'forwarding to the message broker failed; try again',
 };
+
+/** Our code, Fastify's own (`FST_ERR_*`), or ERROR for anything else: an unlisted code is not answered. */
+function replyCode(error: FastifyError): ErrorReply['code'] {
+  if (error instanceof CleanstreamError) return error.code;
+  return typeof error.code === 'string' && error.code.startsWith('FST_') ? (error.code as `FST_${string}`) : 'ERROR';
+}
 
 /** The parameter a Fastify (Ajv) validation error is about: `to` for `/to`, the missing or unexpected property's name. */
 function validationField(error: FastifyError): string | undefined {
@@ -161,22 +167,22 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
     if (error instanceof TransportError) {
       const status = error.retryable && error.code !== 'INFLUX_QUERY' ? 503 : 502;
       request.log.error({ code: error.code, context: error.context, err: error }, error.message);
-      return reply.code(status).send({ statusCode: status, code: error.code, error: STATUS_CODES[status], message: UPSTREAM_MESSAGES[error.code] ?? 'a service the dashboard depends on failed' });
+      return reply.code(status).send({ statusCode: status, code: error.code, error: STATUS_CODES[status] ?? 'Error', message: UPSTREAM_MESSAGES[error.code] ?? 'a service the dashboard depends on failed' } satisfies ErrorReply);
     }
     if (error.validation) {
       const field = validationField(error);
-      return reply.code(400).send({ statusCode: 400, code: 'BAD_PARAMETER', error: 'Bad Request', message: error.message, ...(field ? { field } : {}) });
+      return reply.code(400).send({ statusCode: 400, code: 'BAD_PARAMETER', error: 'Bad Request', message: error.message, ...(field ? { field } : {}) } satisfies ErrorReply);
     }
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) request.log.error({ err: error }, 'dashboard: request failed');
     const field = error instanceof CleanstreamError && typeof error.context.field === 'string' ? error.context.field : undefined;
     return reply.code(status).send({
       statusCode: status,
-      code: error.code ?? 'ERROR',
+      code: replyCode(error),
       error: STATUS_CODES[status] ?? 'Error',
       message: status >= 500 ? 'internal error' : error.message,
       ...(field && status < 500 ? { field } : {}),
-    });
+    } satisfies ErrorReply);
   });
 
   await app.register(fastifySwagger, {

@@ -3,39 +3,15 @@
  * (with the reason of the first problem found) and dead-lettered, so nothing is ever half-written and the dead
  * letter holds everything needed to replay it once fixed.
  */
+import type { RejectReason } from '../core/error-codes.ts';
 import { PayloadError } from '../core/errors.ts';
 import type { PlantRegistry } from '../core/plants.ts';
 import { decodeBatch, describeInput, type ReadingBatch, type TimestampPolicy } from '../core/reading.ts';
 import { parseReadingsTopic, type ReadingsTopic } from '../bus/topics.ts';
 
-/**
- * Short, stable reasons (they label the dead-letter counter):
- * - bad_topic: not a `cleanstream/v1/readings/{plant}/{gateway}` topic
- * - not_json … bad_timestamp: the payload contract (core/reading.ts decodeBatch)
- * - ts_in_future / ts_too_old: a reading's ts further ahead of ingest's clock than `timestamps.maxFutureSkewMs`, or
- *   older than `timestamps.maxAgeMs` (unless backfill) or before 2000-01-02
- * - topic_mismatch: the topic's plant/gateway differ from the batch's
- * - unknown_plant / unknown_meter: not in the plant registry (unknown_meter also when the meter does not measure
- *   that quantity)
- */
-export const REJECT_REASONS = [
-  'bad_topic',
-  'not_json',
-  'bad_envelope',
-  'unsupported_version',
-  'bad_id',
-  'bad_reading',
-  'unknown_quantity',
-  'bad_unit',
-  'bad_value',
-  'bad_timestamp',
-  'ts_in_future',
-  'ts_too_old',
-  'topic_mismatch',
-  'unknown_plant',
-  'unknown_meter',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number] | (string & {});
+// Why a message is rejected: a reason from core/error-codes.ts (DEAD_LETTER_REASONS, meanings in docs/errors.md),
+// which also lists the reasons ingest adds when writing (write_rejected, spool_unreadable, internal_error).
+export { REJECT_REASONS, type RejectReason } from '../core/error-codes.ts';
 
 export interface Accepted {
   ok: true;

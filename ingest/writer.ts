@@ -33,7 +33,7 @@ export class InfluxWriteError extends TransportError {
   readonly body: string | undefined;
 
   constructor(kind: WriteFailureKind, message: string, context: { url: string; status?: number; body?: string; attempts?: number }, options?: { cause?: unknown }) {
-    super(`INFLUX_${kind.toUpperCase()}`, message, kind !== 'rejected' && kind !== 'aborted', context, options);
+    super(`INFLUX_${kind.toUpperCase() as Uppercase<WriteFailureKind>}`, message, kind !== 'rejected' && kind !== 'aborted', context, options);
     this.kind = kind;
     this.status = context.status;
     this.body = context.body;

@@ -16,57 +16,12 @@
  * limit re-triggers every few seconds: the history keeps a bounded number of rows an hour with the count, the peak
  * and the last value, instead of one row per crossing.
  */
-import { crossedBound, type AlertPort, type Localized, type Threshold } from './kinds/types.ts';
+import { SEVERITIES, type Alert, type Localized, type Severity, type TransitionKind } from '../core/alert.ts';
+import { crossedBound, type AlertPort, type Threshold } from './kinds/types.ts';
 
-export const SEVERITIES = ['warning', 'minor', 'major', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-
-export type AlertState = 'raised' | 'acknowledged' | 'cleared';
-export type TransitionKind = 'raised' | 'updated' | 'renotified' | 'escalated' | 'acknowledged' | 'cleared';
-
-/** The alert JSON published (retained) on topics.alert(plant, rule, meter). */
-export interface Alert {
-  id: string;
-  rule: string;
-  plant: string;
-  meter: string;
-  /** Null for meter-wide rules (stale without a quantity). */
-  quantity: string | null;
-  severity: Severity;
-  state: AlertState;
-  /** Event time of the reading (or, for deadman rules, the processing time) that raised it. */
-  raisedAt: number;
-  /** When it last changed. */
-  updatedAt: number;
-  clearedAt?: number;
-  ackedAt?: number;
-  ackedBy?: string;
-  comment?: string;
-  /** The value at the last trigger (at the clear, once cleared); for rate/quality/stale rules their measure. */
-  value: number | null;
-  /** The bound that was crossed (upper or lower), null when the rule has none (flatline). */
-  limit: number | null;
-  /**
-   * Which bound `limit` is: `min` a floor the value fell below (pH under 6), `max` a ceiling or upper limit it rose
-   * above; null without a bound. Absent on alerts from checkpoints older than it.
-   */
-  bound?: 'min' | 'max' | null;
-  /**
-   * The unit of `value`, `limit` and `peak` (the quantity's canonical unit, or the rule's measure: `min` of silence,
-   * `%` of bad readings, `mg/L/min`); null for a count. `pH` is a unit here but is not printed after a number.
-   * Absent on alerts from checkpoints older than it.
-   */
-  unit?: string | null;
-  /** How many times the condition was met since raised (re-triggers, re-notifications). */
-  count: number;
-  /**
-   * The value furthest beyond the crossed bound since raised (the highest above a maximum, the lowest below a
-   * minimum; the highest for rules without a bound). Absent on alerts restored from checkpoints older than it.
-   */
-  peak?: number | null;
-  escalated: boolean;
-  message: Localized;
-}
+// The alert format is core's (core/alert.ts, shared with dashboards); this module builds alerts of it.
+export { SEVERITIES };
+export type { Alert, AlertState, Severity, TransitionKind } from '../core/alert.ts';
 
 export interface AlertTransition {
   transition: TransitionKind;

@@ -34,6 +34,7 @@ import { ConfigError, PayloadError, TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type ReadingBatch } from '../core/reading.ts';
 import { TOPIC_ROOT, topics } from '../bus/topics.ts';
+import { parseAlertAck } from '../core/alert.ts';
 import type { Alert, AlertTransition } from './alerts.ts';
 import { CheckpointAcks } from '../bus/mqtt-acks.ts';
 import { deltaFile, readCheckpoint, removeDeltas, writeCheckpointInSlices, type RulesCheckpoint, type SlicedSection } from './checkpoint.ts';
@@ -562,17 +563,12 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   function onAck(topic: string, payload: Buffer): void {
     const [plant, rule, meter] = topic.split('/').slice(-3) as [string, string, string];
     if (scope.owned && !scope.owned.has(plant)) return; // another partition's alert
-    let body: { by?: unknown; comment?: unknown };
-    try {
-      body = JSON.parse(payload.toString('utf8')) as typeof body;
-    } catch {
-      body = {};
-    }
-    if (typeof body.by !== 'string' || !body.by) {
+    const ack = parseAlertAck(payload);
+    if (!ack) {
       log.warn({ topic }, 'acknowledgement without a "by" ignored');
       return;
     }
-    const ok = engine.acknowledge({ rule, plant, meter }, body.by, typeof body.comment === 'string' ? body.comment : undefined);
+    const ok = engine.acknowledge({ rule, plant, meter }, ack.by, ack.comment);
     if (!ok) log.info({ topic }, 'acknowledgement for no unacknowledged alert ignored');
   }
   client.on('error', (err) => log.error({ err: err.message }, 'mqtt'));

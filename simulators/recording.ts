@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { CleanstreamError, TransportError } from '../core/errors.ts';
+import { CleanstreamError, TransportError, type ErrorCode } from '../core/errors.ts';
 
 export type QoS = 0 | 1 | 2;
 
@@ -154,7 +154,7 @@ export interface FeedBrokerOptions {
 }
 
 /** Connect record's or replay's MQTT client; `code` names the command in the error. */
-export async function connectFeedClient(opts: FeedBrokerOptions, code: string, reconnectPeriod: number): Promise<MqttClient> {
+export async function connectFeedClient(opts: FeedBrokerOptions, code: ErrorCode, reconnectPeriod: number): Promise<MqttClient> {
   const clientOptions: IClientOptions = {
     protocolVersion: opts.protocolVersion ?? 4,
     reconnectPeriod,

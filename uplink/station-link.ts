@@ -1,6 +1,6 @@
 /**
  * One station's link to the regulator's platform: a TCP connection that sends the station's packets one at a time and
- * waits for each one's answer (HJ 212-2017 upload flow, as summarised in hj212.md: the field side sends with Flag=5,
+ * waits for each one's answer (HJ 212-2017 upload flow, docs/hj212.md: the field side sends with Flag=5,
  * the platform answers 9014 with the original QN; without an answer in OverTime the packet is resent, up to ReCount
  * times).
  *

@@ -4,7 +4,8 @@
  *
  *   mqtt in (QoS 1, the readings filter) → json → function (one point per reading) → influxdb out (v1.x, precision ms)
  *
- * Versions: node-red 4.1.8 (5.x needs Node 22) with node-red-contrib-influxdb 0.7.0 (reference/stack.md).
+ * Versions: node-red 4.1.8 (the 5.x line's package.json asks for Node >= 22.9, this project runs on Node 20) with
+ * node-red-contrib-influxdb 0.7.0, whose `influxdb out` node speaks InfluxDB 1.x's /write.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';

@@ -12,7 +12,8 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
-import { ALERT_STATES, filterAlerts, SEVERITIES, slotOfAlertId, type DashboardAlert, type Severity, type StateFilter } from '../alerts.ts';
+import { ALERT_STATES, SEVERITIES, type Alert, type Severity } from '../../core/alert.ts';
+import { filterAlerts, slotOfAlertId, type StateFilter } from '../alerts.ts';
 import { callerOf, HttpError, plantForCaller, plantsForCaller } from '../auth.ts';
 import { quoteString, seriesRows, tagIn, type InfluxQueryClient } from '../influx.ts';
 import { badParameter, checkedWindow, checkInstant, instantSchema } from '../params.ts';
@@ -362,7 +363,7 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
   );
 
   /** The alert the id names, if the caller may see its plant: 403 outside the scope, 404 when it is not (or no longer) published. */
-  function alertForCaller(request: Parameters<typeof callerOf>[0], id: string): DashboardAlert {
+  function alertForCaller(request: Parameters<typeof callerOf>[0], id: string): Alert {
     const caller = callerOf(request);
     const slot = slotOfAlertId(id);
     if (!slot) throw new HttpError(404, 'UNKNOWN_ALERT', `${id} is not an alert id (rule.plant.meter.raisedAt)`);
@@ -427,10 +428,10 @@ export const alertRoutes: FastifyPluginAsync<AlertRouteOptions> = async (app, { 
 };
 
 /** Resolves with the alert once the board shows it acknowledged, or undefined after `ms`. */
-function waitForAck(feed: LiveFeed, id: string, ms: number): { promise: Promise<DashboardAlert | undefined>; cancel: () => void } {
+function waitForAck(feed: LiveFeed, id: string, ms: number): { promise: Promise<Alert | undefined>; cancel: () => void } {
   let cancel = (): void => {};
-  const promise = new Promise<DashboardAlert | undefined>((resolve) => {
-    const done = (alert: DashboardAlert | undefined): void => {
+  const promise = new Promise<Alert | undefined>((resolve) => {
+    const done = (alert: Alert | undefined): void => {
       clearTimeout(timer);
       unsubscribe();
       resolve(alert);

@@ -5,7 +5,8 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
-import { isOpen, SEVERITIES, severityRank, type Severity } from '../alerts.ts';
+import { SEVERITIES, type Severity } from '../../core/alert.ts';
+import { isOpen, severityRank } from '../alerts.ts';
 import { callerOf, plantsForCaller } from '../auth.ts';
 import type { InfluxQueryClient } from '../influx.ts';
 import type { LiveFeed } from '../live-feed.ts';

@@ -36,7 +36,7 @@ describe('HJ 212 CRC16', () => {
 });
 
 describe('the table-driven CRCs', () => {
-  // The definitions, bit by bit, as written in hj212.md, to check the lookups against.
+  // The definitions, bit by bit, as HJ 212-2017's CRC appendix (Appendix A) gives them (docs/hj212.md), to check the lookups against.
   function bitwise(bytes: Uint8Array, modbus: boolean): number {
     let crc = 0xffff;
     for (const b of bytes) {

@@ -4,7 +4,7 @@
  *   9011 request answer     CP=&&QnRtn=n&&
  *   9012 execution result   CP=&&ExeRtn=n&&
  *   9014 data answer        CP=&&QN=<original QN>&&  (the QN is also in CP, as the upload flow expects)
- * Upload flow (HJ 212-2017 communication procedures, as summarised in hj212.md): the logger sends 2051/2061/2031 with Flag=5 and resends up
+ * Upload flow (HJ 212-2017 communication procedures, docs/hj212.md): the logger sends 2051/2061/2031 with Flag=5 and resends up
  * to ReCount times unless a 9014 with the same QN arrives within OverTime seconds.
  */
 import { buildPacket, type BuildOptions, type Hj212Packet } from './codec.ts';

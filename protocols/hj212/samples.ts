@@ -20,7 +20,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** The standard's own example frame (quoted in hj212.md): CN 1062 set real-time interval, length 0101, CRC 1C80. */
+/** The standard's own example frame (HJ 212-2017; docs/hj212.md): CN 1062 set real-time interval, length 0101, CRC 1C80. */
 export const STANDARD_EXAMPLE_FRAME =
   '##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&1C80\r\n';
 

@@ -4,6 +4,7 @@
  * and handles late data), as scalars: no object per reading on the hot path.
  */
 import type { z } from 'zod';
+import type { Localized } from '../../core/alert.ts';
 import type { QuantityId } from '../../core/catalog.ts';
 import type { Plant } from '../../core/plants.ts';
 import type { LimitLookup } from '../limits/catalog.ts';
@@ -97,10 +98,7 @@ export interface MessageFacts {
   threshold: Threshold | undefined;
 }
 
-export interface Localized {
-  en: string;
-  zh: string;
-}
+export type { Localized };
 
 export interface RuleKind<S extends z.ZodType = z.ZodType> {
   kind: string;

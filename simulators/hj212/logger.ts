@@ -3,7 +3,7 @@
  * receiver), uploads real-time (2011), minute (2051) or hourly (2061) data with Flag=5 (or the Flag of another version,
  * or without asking for an answer), and follows the upload flow:
  * it waits OverTime for the 9014 carrying its QN and resends up to ReCount times, then gives up on that packet
- * (HJ 212-2017 communication procedures, as summarised in hj212.md). A 9011 refusal (wrong PW, unknown MN) ends
+ * (HJ 212-2017 communication procedures, docs/hj212.md). A 9011 refusal (wrong PW, unknown MN) ends
  * the packet's attempts.
  *
  * Event time is decoupled from wall time: DataTime advances by one period (30 s, 1 min, 1 h) per packet while

@@ -2,7 +2,7 @@
  * HJ 212 receiver: the platform side of the upload flow, as an input driver. Data loggers connect over TCP and upload
  * real-time (2011), minute (2051), hourly (2061) and daily (2031) data; each packet from a known device (MN) with the
  * right password (PW) becomes readings in a 'scan', and is answered as its Flag asks (HJ 212-2017, communication
- * procedures as summarised in hj212.md: 9014 with the original QN for uploaded data, 9011 with a QnRtn for refusals).
+ * procedures, docs/hj212.md: 9014 with the original QN for uploaded data, 9011 with a QnRtn for refusals).
  *
  * Per connection: Hj212StreamDecoder (frames, bounded by maxPacketBytes) -> header read leniently for MN, so the
  * device's CRC variant can be applied -> parsePacket -> MN and PW checked -> Hj212Reassembler (split packets) ->
@@ -12,12 +12,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { CleanstreamError, TransportError, type ErrorContext } from '../../../core/errors.ts';
+import { CleanstreamError, TransportError, type ErrorCode, type ErrorContext } from '../../../core/errors.ts';
 import type { Reading } from '../../../core/reading.ts';
 import type { DriverContext, DriverEvents, InputDriver } from '../../driver.ts';
 import { decodeFlag, FRAME_OVERHEAD_BYTES, parsePacket, type BuildOptions, type Hj212Packet, type Hj212Version, type ParseOptions } from '../../../protocols/hj212/codec.ts';
 import type { Hj212DeviceConfig, Hj212InputConfig } from './config.ts';
-import { Hj212Error } from '../../../protocols/hj212/errors.ts';
+import { Hj212Error, type Hj212ErrorReason } from '../../../protocols/hj212/errors.ts';
+import type { Hj212ReceiverReason } from './reasons.ts';
 import { isDataCommand, toReadings } from '../../../protocols/hj212/readings.ts';
 import { buildDataAnswer, buildRequestAnswer, needsDataAnswer, QN_RTN, qnRtnFor, type QnRtn } from '../../../protocols/hj212/replies.ts';
 import { Hj212Reassembler } from '../../../protocols/hj212/split.ts';
@@ -268,7 +269,7 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
   /** What the decoder cut but the receiver did not handle (the connection was closed): counted, not lost silently. */
   private countUnread(items: readonly Hj212StreamItem[]): void {
     for (const item of items) {
-      const reason = item.kind === 'discarded' ? item.error.reason : 'connection_closed';
+      const reason: Hj212ErrorReason | Hj212ReceiverReason = item.kind === 'discarded' ? item.error.reason : 'connection_closed';
       if (item.kind === 'discarded') this.counters.discardedBytes += Number(item.error.context.discardedBytes ?? 0);
       this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
     }
@@ -363,7 +364,7 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
    * A refusal is answered (9011) when it can be addressed (QN and MN readable) and the sender did not say it wants no
    * answer: a frame too broken to parse is answered unless its Flag is readable and says no reply.
    */
-  private refuse(conn: Connection, header: PeekedHeader, qnRtn: QnRtn, reason: string, detail: string, cause?: Error, what: 'frame' | 'data' = 'frame'): void {
+  private refuse(conn: Connection, header: PeekedHeader, qnRtn: QnRtn, reason: Hj212ErrorReason | Hj212ReceiverReason, detail: string, cause?: Error, what: 'frame' | 'data' = 'frame'): void {
     const counter = what === 'frame' ? this.counters.refused : this.counters.refusedData;
     counter[reason] = (counter[reason] ?? 0) + 1;
     conn.refusals++;
@@ -418,14 +419,14 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     }
   }
 
-  private close(conn: Connection, reason: string, detail: string): void {
+  private close(conn: Connection, reason: Hj212ErrorReason | Hj212ReceiverReason, detail: string): void {
     if (conn.socket.destroyed) return;
     this.countClose(reason);
     this.report('HJ212_CONNECTION', `closed the connection from ${conn.remote}${conn.mn ? ` (MN=${conn.mn})` : ''}: ${detail}`, { address: conn.remote, mn: conn.mn, reason });
     conn.socket.destroy();
   }
 
-  private countClose(reason: string): void {
+  private countClose(reason: Hj212ErrorReason | Hj212ReceiverReason): void {
     this.counters.closedConnections[reason] = (this.counters.closedConnections[reason] ?? 0) + 1;
   }
 
@@ -442,7 +443,7 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     }
   }
 
-  private report(code: string, message: string, context: ErrorContext, cause?: Error): void {
+  private report(code: ErrorCode, message: string, context: ErrorContext, cause?: Error): void {
     const clean: ErrorContext = { input: this.name };
     for (const [key, value] of Object.entries(context)) if (value !== undefined) clean[key] = value;
     this.emit('error', new CleanstreamError(code, `${this.name}: ${message}`, clean, cause ? { cause } : undefined));

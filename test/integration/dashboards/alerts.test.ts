@@ -13,7 +13,7 @@ import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { TokenStore } from '../../../dashboards/auth.ts';
-import type { DashboardAlert } from '../../../dashboards/alerts.ts';
+import type { Alert } from '../../../core/alert.ts';
 import { buildServer, startDashboard, type RunningDashboard } from '../../../dashboards/server.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
@@ -127,7 +127,7 @@ afterAll(async () => {
 const ACK_COMMENT = '已通知企业排查生化池\n"二沉池" 出水 \\ 复测';
 
 describe('alerts', () => {
-  let alert: DashboardAlert;
+  let alert: Alert;
   let operatorStream: SseReader;
   let otherRegionStream: SseReader;
   const t0 = Date.now() - 60_000;
@@ -139,7 +139,7 @@ describe('alerts', () => {
     // GB 3544-2008, integrated mill: COD 90 mg/L
     await sendCod([70, 96.5, 97], t0);
     const event = await operatorStream.next((e) => e.event === 'alert');
-    alert = JSON.parse(event.data) as DashboardAlert;
+    alert = JSON.parse(event.data) as Alert;
     expect(alert).toMatchObject({ rule: 'cod-limit', plant: 'paper-01', meter: 'outfall-1-cod', quantity: 'cod', severity: 'major', state: 'raised', value: 96.5, limit: 90, raisedAt: t0 + 1000 });
     expect(event.id).toMatch(/^[0-9a-f]+-\d+$/);
     // the readings of the batch came too, and nothing of paper-01 went to the other region's regulator
@@ -149,11 +149,11 @@ describe('alerts', () => {
 
   it('lists open alerts to the plant\'s operator, its region\'s regulator and an admin only', async () => {
     for (const token of [paperOps, hebeiEpb, admin]) {
-      const { status, body } = await api<{ alerts: DashboardAlert[] }>('/api/alerts', token);
+      const { status, body } = await api<{ alerts: Alert[] }>('/api/alerts', token);
       expect(status).toBe(200);
       expect(body.alerts.map((a) => a.id)).toEqual([alert.id]);
     }
-    expect((await api<{ alerts: DashboardAlert[] }>('/api/alerts', zhejiangEpb)).body.alerts).toEqual([]);
+    expect((await api<{ alerts: Alert[] }>('/api/alerts', zhejiangEpb)).body.alerts).toEqual([]);
     expect((await api('/api/alerts?plant=paper-01', zhejiangEpb)).status).toBe(403);
     expect((await api('/api/alerts?region=hebei', zhejiangEpb)).status).toBe(403);
     expect((await api(`/api/alerts/${alert.id}`, zhejiangEpb)).status).toBe(403);
@@ -164,7 +164,7 @@ describe('alerts', () => {
   });
 
   it('filters by plant, region, severity, state and time', async () => {
-    const ids = async (query: string) => (await api<{ alerts: DashboardAlert[] }>(`/api/alerts?${query}`, admin)).body.alerts.map((a) => a.id);
+    const ids = async (query: string) => (await api<{ alerts: Alert[] }>(`/api/alerts?${query}`, admin)).body.alerts.map((a) => a.id);
     expect(await ids('plant=paper-01')).toEqual([alert.id]);
     expect(await ids('plant=steel-01')).toEqual([]);
     expect(await ids('region=hebei&severity=major,critical')).toEqual([alert.id]);
@@ -185,14 +185,14 @@ describe('alerts', () => {
   });
 
   it('forwards an acknowledgement with its comment to the rules stage and answers with the acknowledged alert', async () => {
-    const { status, body } = await api<{ confirmed: boolean; alert: DashboardAlert }>(`/api/alerts/${alert.id}/ack`, hebeiEpb, {
+    const { status, body } = await api<{ confirmed: boolean; alert: Alert }>(`/api/alerts/${alert.id}/ack`, hebeiEpb, {
       method: 'POST',
       body: { comment: ACK_COMMENT },
     });
     expect(status).toBe(200);
     expect(body).toMatchObject({ confirmed: true, alert: { id: alert.id, state: 'acknowledged', ackedBy: 'hebei-epb', comment: ACK_COMMENT } });
     // the change reached the live stream too, and a second acknowledgement is a conflict
-    await operatorStream.next((e) => e.event === 'alert' && (JSON.parse(e.data) as DashboardAlert).state === 'acknowledged');
+    await operatorStream.next((e) => e.event === 'alert' && (JSON.parse(e.data) as Alert).state === 'acknowledged');
     expect((await api(`/api/alerts/${alert.id}/ack`, paperOps, { method: 'POST', body: { comment: 'again' } })).status).toBe(409);
     expect(otherRegionStream.events.filter((e) => e.event !== 'heartbeat')).toEqual([]);
   });
