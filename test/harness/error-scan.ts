@@ -58,11 +58,12 @@ const CODE_ARGUMENT: Record<string, number> = { report: 0, badParameter: 2, conn
 
 /**
  * Calls that hand on a dead-letter or reject reason, and which argument is the reason: the shared decoder's `fail`,
- * ingest's `reject`/`deadLetter`, bus/topics.ts's `deadLetterFor`, PayloadError.
+ * ingest's `reject` (validate.ts's first argument, the dead-letter publisher's third)/`deadLetter`/`countRejected`,
+ * bus/topics.ts's `deadLetterFor`, PayloadError.
  */
-const REASON_ARGUMENT: Record<string, number> = { PayloadError: 0, fail: 0, reject: 0, deadLetter: 2, deadLetterFor: 3 };
+const REASON_ARGUMENT: Record<string, number[]> = { PayloadError: [0], fail: [0], reject: [0, 2], deadLetter: [2], deadLetterFor: [3], countRejected: [1] };
 /** Files whose `fail`/`reject`/`deadLetter` calls are the ones above (other files have functions of those names). */
-const REASON_FILES = ['core/reading.ts', 'ingest/validate.ts', 'ingest/service.ts', 'bus/topics.ts', 'dashboards/live-feed.ts', 'rules/service.ts'];
+const REASON_FILES = ['core/reading.ts', 'ingest/validate.ts', 'ingest/service.ts', 'ingest/sink.ts', 'ingest/dead-letters.ts', 'bus/topics.ts', 'dashboards/live-feed.ts', 'rules/service.ts'];
 
 /** What a throw says about its code besides the code: TransportError's `retryable`, HttpError's status. */
 export interface CodeFact extends Found {
@@ -127,9 +128,9 @@ export function scanSource(root = REPO_ROOT): ScanResult {
       // reasons
       if ((ts.isCallExpression(node) || ts.isNewExpression(node)) && node.arguments) {
         const name = calleeName(node.expression);
-        const index = name === undefined ? undefined : REASON_ARGUMENT[name];
-        if (index !== undefined && (name === 'PayloadError' || reasonFile)) {
-          for (const lit of literals(node.arguments[index])) if (REASON_PATTERN.test(lit.text)) reasons.push({ value: lit.text, where: where(lit) });
+        const indices = name !== undefined && Object.hasOwn(REASON_ARGUMENT, name) ? REASON_ARGUMENT[name] : undefined;
+        if (indices !== undefined && (name === 'PayloadError' || reasonFile)) {
+          for (const index of indices) for (const lit of literals(node.arguments[index])) if (REASON_PATTERN.test(lit.text)) reasons.push({ value: lit.text, where: where(lit) });
         }
       }
       // a fallback for an error that has no reason: err instanceof PayloadError ? err.reason : 'internal_error'
