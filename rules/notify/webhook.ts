@@ -21,7 +21,7 @@ import { DiskQueue } from '../../core/disk-queue.ts';
 import { ConfigError, TransportError } from '../../core/errors.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { SEVERITIES, type AlertTransition, type TransitionKind } from '../alerts.ts';
-import { nextDelay, parseRetryAfter, retryableStatus } from './backoff.ts';
+import { backoffDelay, parseRetryAfter, retryableStatus } from '../../core/backoff.ts';
 
 const TRANSITIONS = ['raised', 'updated', 'renotified', 'escalated', 'acknowledged', 'cleared'] as const satisfies readonly TransitionKind[];
 
@@ -205,7 +205,7 @@ class RouteSender {
         await this.deadLetter(rec, attempt, outcome.reason);
         return true;
       }
-      const delayMs = nextDelay(retry, attempt, outcome.retryAfterMs, this.random);
+      const delayMs = backoffDelay({ initialMs: retry.initialDelayMs, maxMs: retry.maxDelayMs, jitter: 0.5 }, attempt, this.random, outcome.retryAfterMs);
       this.events.emit('retry', { route: this.route.id, key: rec.key, attempt, delayMs, reason: outcome.reason });
       await this.sleep(delayMs);
     }

@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { TransportError, toError, type CleanstreamError } from '../../../core/errors.ts';
 import { NO_VALUE, type Reading } from '../../../core/reading.ts';
-import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../backoff.ts';
+import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../../../core/backoff.ts';
 import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
 import { BIT_AREAS, type ModbusInputConfig, type ModbusRegisterConfig } from './config.ts';
 import { connectModbus, failureCode, linkLabel, type ModbusConnection, type ModbusConnector, type ModbusLink } from './client.ts';
@@ -73,7 +73,7 @@ export function modbusLink(config: Pick<ModbusInputConfig, 'transport' | 'host' 
 export interface ModbusDriverOptions {
   connect?: ModbusConnector;
   now?: () => number;
-  backoff?: BackoffOptions;
+  backoff?: BackoffPolicy;
   /** Consecutive timeouts after which the connection is considered dead and re-opened. */
   timeoutsBeforeReconnect?: number;
 }

@@ -35,7 +35,7 @@ import {
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { TransportError, toError, type CleanstreamError } from '../../../core/errors.ts';
 import type { Reading } from '../../../core/reading.ts';
-import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../backoff.ts';
+import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../../../core/backoff.ts';
 import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
 import type { OpcuaInputConfig, OpcuaNodeConfig } from './config.ts';
 import { readingFromDataValue } from './readings.ts';
@@ -56,7 +56,7 @@ const LIFETIME_COUNT = 60;
 const TEARDOWN_TIMEOUT_MS = 3_000;
 
 export interface OpcuaDriverOptions {
-  backoff?: BackoffOptions;
+  backoff?: BackoffPolicy;
   /** Start over when no publish response arrived for this long; default max(3 keep-alive periods, 15 s). */
   silenceBeforeRebuildMs?: number;
 }
