@@ -26,14 +26,14 @@ import { OrderedAcks, takeOverAcks, type AckTicket } from '../bus/mqtt-acks.ts';
 import { watchClientIdClash } from '../bus/client-id-clash.ts';
 import { WriteBatcher, type BatchTurn } from './batcher.ts';
 import { ingestConfigSchema, type IngestConfig, type IngestConfigInput } from './config.ts';
-import { batchToLines } from './line-protocol.ts';
+import { batchToLines } from '../influxdb/line-protocol.ts';
 import { LoadCalculator, loadLine, type OutfallLoad } from './loads.ts';
 import { ensureRollups } from './rollups.ts';
 import { validateMessage } from './validate.ts';
 import { createIngestMetrics, startHealthServer, type HealthServer } from './metrics.ts';
 import { chunkLines, splitRefusedBatch, type Refusal } from './partial-write.ts';
 import { encodeSpoolRecord, mergeSources, SpoolReplayer, type LineSource, type SpooledBatch } from './spool.ts';
-import { createInfluxWriter, InfluxWriteError, serverMessage } from './writer.ts';
+import { createInfluxClient, InfluxError, serverMessage } from '../influxdb/client.ts';
 
 export const DEAD_LETTER_STAGE = 'ingest';
 
@@ -152,7 +152,7 @@ function mqttOptions(config: IngestConfig): IClientOptions {
 }
 
 function refusalOf(err: unknown): Refusal | undefined {
-  if (!(err instanceof InfluxWriteError) || err.kind !== 'rejected') return undefined;
+  if (!(err instanceof InfluxError) || err.kind !== 'rejected') return undefined;
   return { reason: err.body ? serverMessage(err.body) : err.message };
 }
 
@@ -235,7 +235,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
   let spoolFull = false;
   let spoolWarning = false;
 
-  const writer = createInfluxWriter(config.influx, { retry: config.retry, gzipLevel: config.write.gzipLevel });
+  const writer = createInfluxClient(config.influx, { retry: config.retry, gzipLevel: config.write.gzipLevel });
   const startupProblems: CleanstreamError[] = [];
   try {
     await writer.start();
@@ -247,7 +247,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     }
   } catch (err) {
     // InfluxDB not up yet is not fatal: the first write creates the database (404 path) once it is.
-    if (!(err instanceof InfluxWriteError) || err.kind !== 'unavailable') throw err;
+    if (!(err instanceof InfluxError) || err.kind !== 'unavailable') throw err;
     startupProblems.push(err);
   }
 
@@ -321,7 +321,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
       const refusal = refusalOf(err);
       if (!refusal) throw err;
       stats.writeErrors++;
-      events.emit('writeError', err as InfluxWriteError);
+      events.emit('writeError', err as InfluxError);
       const lines = (typeof body === 'string' ? body : body.toString('utf8')).split('\n');
       const outcome = await splitRefusedBatch(lines, refusal, (part) => timedWrite(part, 0, signal), refusalOf);
       stats.writtenLines += outcome.acceptedLines;
@@ -379,7 +379,7 @@ export async function startIngest(input: IngestConfig | IngestConfigInput, opts:
     try {
       return { kind: 'written', refusedLines: await writeLines(body, lineCount, sources(), signal) };
     } catch (err) {
-      if (!queue || signal.aborted || !(err instanceof InfluxWriteError)) throw err;
+      if (!queue || signal.aborted || !(err instanceof InfluxError)) throw err;
       // InfluxDB unreachable, failing or refusing credentials: keep the batch on disk and acknowledge it.
       stats.writeErrors++;
       events.emit('writeError', err);
