@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { TransportError, toError, type CleanstreamError } from '../../../core/errors.ts';
 import { NO_VALUE, type Reading } from '../../../core/reading.ts';
-import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../../../core/backoff.ts';
+import { Backoff, backoffDelay, cancellableDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../../../core/backoff.ts';
 import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
 import { BIT_AREAS, type ModbusInputConfig, type ModbusRegisterConfig } from './config.ts';
 import { connectModbus, failureCode, linkLabel, type ModbusConnection, type ModbusConnector, type ModbusLink } from './client.ts';
@@ -259,7 +259,8 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
       } catch (err) {
         const code = failureCode(err);
         if (code === 'ETIMEDOUT' && attempt < this.config.retries && connection.isOpen) {
-          if (!(await cancellableDelay(this.config.retryDelayMs * 2 ** attempt, this.abort.signal))) return undefined;
+          const delay = backoffDelay({ initialMs: this.config.retryDelayMs, maxMs: this.config.retryDelayMs * 2 ** this.config.retries }, attempt + 1);
+          if (!(await cancellableDelay(delay, this.abort.signal))) return undefined;
           continue;
         }
         this.requestFailed(connection, request, err);
