@@ -7,10 +7,8 @@
 import { isQuantityId, QUANTITIES } from '../core/catalog.ts';
 import type { Plant } from '../core/plants.ts';
 import { seriesRows, type InfluxClient } from '../influxdb/client.ts';
-import { BASELINES_MEASUREMENT, quoteIdentifier, quoteStringLiteral, tagIn } from '../influxdb/schema.ts';
+import { BASELINE_LEVELS, BASELINES_MEASUREMENT, quoteIdentifier, quoteStringLiteral, tagIn, type BaselineLevel } from '../influxdb/schema.ts';
 
-export const BASELINE_LEVELS = ['I', 'II', 'III', 'plant', 'learned'] as const;
-export type BaselineLevel = (typeof BASELINE_LEVELS)[number];
 
 export interface BaselineRow {
   plant: string;

@@ -43,6 +43,9 @@ export const ALERT_FIELDS = ['id', 'state', 'transition', 'value', 'limit', 'cou
 export const BASELINES_MEASUREMENT = 'baselines';
 export const BASELINE_TAGS = ['indicator', 'level', 'plant', 'source'] as const;
 export const BASELINE_FIELDS = ['value', 'verified'] as const;
+/** The `level` tag: `plant` (the plant's own reference), `I`/`II`/`III` (its industry's grades), `learned` (a percentile of its history). */
+export const BASELINE_LEVELS = ['I', 'II', 'III', 'plant', 'learned'] as const;
+export type BaselineLevel = (typeof BASELINE_LEVELS)[number];
 
 /**
  * Reductions by month (rules/reductions.ts): tags `month`, `plant` (scope plant), `pollutant`, `region`, `scope`

@@ -17,10 +17,8 @@ import { idSchema, loadConfigFile } from '../core/config.ts';
 import { QUANTITIES, isQuantityId } from '../core/catalog.ts';
 import { INDUSTRIES, type Plant, type PlantRegistry } from '../core/plants.ts';
 import type { InfluxClient } from '../influxdb/client.ts';
-import { BASELINES_MEASUREMENT, escapeKey, escapeMeasurement, quoteIdentifier } from '../influxdb/schema.ts';
+import { BASELINES_MEASUREMENT, escapeKey, escapeMeasurement, quoteIdentifier, type BaselineLevel } from '../influxdb/schema.ts';
 
-export const BASELINE_LEVELS = ['I', 'II', 'III', 'plant', 'learned'] as const;
-export type BaselineLevel = (typeof BASELINE_LEVELS)[number];
 
 export const BUILTIN_BASELINES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'baselines');
 

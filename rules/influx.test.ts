@@ -56,7 +56,7 @@ describe('alert rows to InfluxDB', () => {
     await writer.flush(true);
     expect(writer.stats).toMatchObject({ written: 2, pending: 0, dropped: 0, errors: 1 });
     expect(fake.bodies[1]!.split('\n')).toHaveLength(2);
-    expect(fake.bodies[1]).toMatch(/^alerts,plant=paper-01,rule=ph-range,meter=outfall-1-ph,severity=major state="raised",transition="raised",id="ph-range.paper-01.outfall-1-ph.\d+",count=1i,value=5.5,limit=6/);
+    expect(fake.bodies[1]).toMatch(/^alerts,meter=outfall-1-ph,plant=paper-01,rule=ph-range,severity=major state="raised",transition="raised",id="ph-range.paper-01.outfall-1-ph.\d+",count=1i,value=5.5,limit=6/);
   });
 
   it('drops and counts rows InfluxDB refuses (400), which no retry can fix', async () => {

@@ -25,7 +25,8 @@ export function transitionLine(t: AlertTransition): string {
     if (a.ackedBy !== undefined) fields.push(`by=${quoteFieldString(a.ackedBy)}`);
     if (a.comment !== undefined) fields.push(`comment=${quoteFieldString(a.comment)}`);
   }
-  return `${escapeMeasurement(ALERTS_MEASUREMENT)},plant=${escapeKey(a.plant)},rule=${escapeKey(a.rule)},meter=${escapeKey(a.meter)},severity=${escapeKey(a.severity)} ${fields.join(',')} ${Math.round(at)}`;
+  // Tag keys sorted, as the line protocol reference's performance tips ask (the stored series is the same either way).
+  return `${escapeMeasurement(ALERTS_MEASUREMENT)},meter=${escapeKey(a.meter)},plant=${escapeKey(a.plant)},rule=${escapeKey(a.rule)},severity=${escapeKey(a.severity)} ${fields.join(',')} ${Math.round(at)}`;
 }
 
 export interface AlertWriterStats {

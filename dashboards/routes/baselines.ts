@@ -5,7 +5,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { callerOf, plantsForCaller } from '../auth.ts';
-import { BASELINE_LEVELS, fetchBaselines, type BaselineLevel } from '../baselines.ts';
+import { BASELINE_LEVELS, type BaselineLevel } from '../../influxdb/schema.ts';
+import { fetchBaselines } from '../baselines.ts';
 import type { InfluxClient } from '../../influxdb/client.ts';
 import { idString, tokenParam } from './schemas.ts';
 
