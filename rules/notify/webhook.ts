@@ -7,7 +7,8 @@
  *
  * Delivery is at least once: a notification is appended (fsync'd) to the route's own outbox on disk (core's DiskQueue)
  * before it counts as emitted, and removed only after a 2xx. A route that fails retries with exponential backoff and
- * jitter, honouring Retry-After, up to maxAttempts; then, or at once on a 4xx that retrying cannot fix, the
+ * equal jitter (core/backoff.ts: half of each step random), waiting at least what a Retry-After asks but never more
+ * than retry.maxDelayMs, up to maxAttempts; then, or at once on a 4xx that retrying cannot fix, the
  * notification is moved to the route's dead-letter file and reported, never dropped silently. One queue per route,
  * so a regulator whose endpoint is down does not hold up another's. The receiver deduplicates on Idempotency-Key.
  */
