@@ -20,8 +20,8 @@ export interface BackoffPolicy {
   jitter?: number;
 }
 
-/** The gateway's reconnection policy (drivers, publisher, uplink station link). */
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 10_000, jitter: 0.2 };
+/** How a gateway driver reconnects to its device (OPC UA server, Modbus device) unless its config says otherwise. */
+export const DEVICE_RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 10_000, jitter: 0.2 };
 
 /**
  * The wait before retry `retry` (1-based, i.e. after `retry` failures), never less than `retryAfterMs` when the
@@ -39,7 +39,7 @@ export class Backoff {
   private retry = 0;
 
   constructor(
-    private readonly policy: BackoffPolicy = DEFAULT_BACKOFF,
+    private readonly policy: BackoffPolicy = DEVICE_RECONNECT_BACKOFF,
     private readonly random: () => number = Math.random,
   ) {}
 

@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { TransportError, toError, type CleanstreamError } from '../../../core/errors.ts';
 import { NO_VALUE, type Reading } from '../../../core/reading.ts';
-import { Backoff, backoffDelay, cancellableDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../../../core/backoff.ts';
+import { Backoff, backoffDelay, cancellableDelay, DEVICE_RECONNECT_BACKOFF, type BackoffPolicy } from '../../../core/backoff.ts';
 import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
 import { BIT_AREAS, type ModbusInputConfig, type ModbusRegisterConfig } from './config.ts';
 import { connectModbus, failureCode, linkLabel, type ModbusConnection, type ModbusConnector, type ModbusLink } from './client.ts';
@@ -111,7 +111,7 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     this.noValue = config.registers.map((register) => noValueSet(register, config.noValue));
     this.connector = options.connect ?? connectModbus;
     this.now = options.now ?? Date.now;
-    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.backoff = new Backoff(options.backoff ?? DEVICE_RECONNECT_BACKOFF);
     this.timeoutsBeforeReconnect = options.timeoutsBeforeReconnect ?? 3;
   }
 
