@@ -44,13 +44,14 @@ describe('alert rows to InfluxDB', () => {
   it('keeps the rows while InfluxDB fails, backs off its periodic flushes, and writes them all once it answers', async () => {
     const fake = await fakeWrite([[503, '{"error":"busy"}'], [204, '']]);
     const errors: TransportError[] = [];
-    const writer = new AlertWriter({ url: fake.url, database: 'cleanstream', createDatabase: false }, (err) => errors.push(err));
+    const aMinute = { initialMs: 60_000, maxMs: 60_000 };
+    const writer = new AlertWriter({ url: fake.url, database: 'cleanstream', createDatabase: false }, (err) => errors.push(err), 100_000, aMinute);
     for (const t of transitions()) writer.push(t);
 
     await writer.flush();
     expect(writer.stats).toMatchObject({ written: 0, pending: 2, dropped: 0, errors: 1 });
     expect(errors.map((e) => e.code)).toEqual(['INFLUX_UNAVAILABLE']);
-    await writer.flush(); // within the first second of backing off: no request
+    await writer.flush(); // backing off: no request until a minute has passed, or a forced flush (at stop)
     expect(fake.bodies).toHaveLength(1);
 
     await writer.flush(true);

@@ -7,7 +7,7 @@
  * failure the periodic flushes back off (1 s doubling to 30 s), so that an InfluxDB that is down is not sent the
  * whole backlog every second.
  */
-import { Backoff } from '../core/backoff.ts';
+import { Backoff, type BackoffPolicy } from '../core/backoff.ts';
 import type { InfluxConnection } from '../core/config.ts';
 import { TransportError } from '../core/errors.ts';
 import { createInfluxClient, InfluxError, type InfluxClient } from '../influxdb/client.ts';
@@ -38,22 +38,24 @@ export interface AlertWriterStats {
 
 const MAX_LINES_PER_WRITE = 5_000;
 /** The periodic flushes' backoff after a failure (no jitter: one writer per rules service, not a fleet). */
-const FLUSH_BACKOFF = { initialMs: 1_000, maxMs: 30_000, jitter: 0 };
+const FLUSH_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: 30_000, jitter: 0 };
 
 export class AlertWriter {
   private pending: string[] = [];
   private writing: Promise<void> | undefined;
   /** After failures: no periodic write before this (processing time). */
   private retryAt = 0;
-  private readonly backoff = new Backoff(FLUSH_BACKOFF);
   private readonly influx: InfluxClient;
+  private readonly backoff: Backoff;
   readonly stats: AlertWriterStats = { written: 0, pending: 0, dropped: 0, errors: 0 };
 
   constructor(
     private readonly conn: InfluxConnection,
     private readonly onError: (err: TransportError) => void,
     private readonly maxPending = 100_000,
+    flushBackoff: BackoffPolicy = FLUSH_BACKOFF,
   ) {
+    this.backoff = new Backoff(flushBackoff);
     // One attempt per flush: the periodic flushes are the retries, backing off.
     this.influx = createInfluxClient(conn, { retry: { maxAttempts: 1, requestTimeoutMs: 10_000 } });
   }
