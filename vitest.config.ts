@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{core,bus,protocols,gateway,ingest,rules,uplink,dashboards,simulators,deploy,docs}/**/*.test.ts'],
+          include: ['{core,bus,influxdb,protocols,gateway,ingest,rules,uplink,dashboards,simulators,deploy,docs}/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

@@ -26,6 +26,8 @@ import { encodeBatch, type ReadingBatch } from '../core/reading.ts';
 import { topics } from '../bus/topics.ts';
 import { startBroker } from '../bus/broker.ts';
 import { TokenStore } from '../dashboards/auth.ts';
+import { createInfluxClient } from '../influxdb/client.ts';
+import { readingLine } from '../influxdb/line-protocol.ts';
 import { startDashboard } from '../dashboards/server.ts';
 import { startInfluxd } from '../test/harness/influxd.ts';
 import { freePort } from '../test/harness/ports.ts';
@@ -155,10 +157,10 @@ function* dayOfReadings(dayStart: number): Generator<string> {
     const t = dayStart + s * 1000;
     const phase = (2 * Math.PI * s) / 86_400;
     lines.push(
-      `water,plant=paper-01,meter=outfall-1-flow wastewater_flow=${(900 + 100 * Math.sin(phase)).toFixed(2)},wastewater_flow_quality="good" ${t}`,
-      `water,plant=paper-01,meter=outfall-1-cod cod=${(60 + 15 * Math.sin(phase * 3)).toFixed(2)},cod_quality="good" ${t}`,
-      `water,plant=paper-01,meter=outfall-1-nh3n nh3n=${(4 + Math.sin(phase * 2)).toFixed(3)},nh3n_quality="good" ${t}`,
-      `water,plant=paper-01,meter=outfall-1-ph ph=${(7.2 + 0.2 * Math.sin(phase * 5)).toFixed(2)},ph_quality="good" ${t}`,
+      readingLine('water', 'paper-01', 'outfall-1-flow', 'wastewater_flow', Number((900 + 100 * Math.sin(phase)).toFixed(2)), 'good', t),
+      readingLine('water', 'paper-01', 'outfall-1-cod', 'cod', Number((60 + 15 * Math.sin(phase * 3)).toFixed(2)), 'good', t),
+      readingLine('water', 'paper-01', 'outfall-1-nh3n', 'nh3n', Number((4 + Math.sin(phase * 2)).toFixed(3)), 'good', t),
+      readingLine('water', 'paper-01', 'outfall-1-ph', 'ph', Number((7.2 + 0.2 * Math.sin(phase * 5)).toFixed(2)), 'good', t),
     );
     if (lines.length >= 10_000) {
       yield lines.join('\n');
@@ -190,9 +192,9 @@ async function main(): Promise<void> {
     const dayStart = Math.floor((Date.now() - 2 * DAY_MS) / DAY_MS) * DAY_MS;
     const writeStarted = performance.now();
     let points = 0;
+    const writer = createInfluxClient({ url: influx.url, database: DB });
     for (const chunk of dayOfReadings(dayStart)) {
-      const res = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: 'POST', body: chunk });
-      if (res.status !== 204) throw new Error(`write failed: ${res.status} ${await res.text()}`);
+      await writer.write(chunk);
       points += chunk.split('\n').length;
     }
     results.seeded = { points, seconds: Math.round(performance.now() - writeStarted) / 1000 };

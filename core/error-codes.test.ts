@@ -23,8 +23,8 @@ describe('the error catalogue (core/error-codes.ts)', () => {
 
   it('lists no code the source never uses', () => {
     const text = sourceFiles().map((f) => readFileSync(path.join(REPO_ROOT, f), 'utf8')).join('\n');
-    // InfluxWriteError's codes are INFLUX_ and its kind in upper case (ingest/writer.ts)
-    const writerKinds = [...readFileSync(path.join(REPO_ROOT, 'ingest/writer.ts'), 'utf8').matchAll(/\|\s*'([a-z_]+)'/g)].map((m) => `INFLUX_${m[1]!.toUpperCase()}`);
+    // InfluxError's codes are INFLUX_ and its kind in upper case (influxdb/client.ts)
+    const writerKinds = [...readFileSync(path.join(REPO_ROOT, 'influxdb/client.ts'), 'utf8').matchAll(/\|\s*'([a-z_]+)'/g)].map((m) => `INFLUX_${m[1]!.toUpperCase()}`);
     const unused = Object.keys(ERROR_CODES).filter((code) => !text.includes(`'${code}'`) && !writerKinds.includes(code));
     expect(unused).toEqual([]);
   });

@@ -78,7 +78,6 @@ export const ERROR_CODES = {
   INFLUX_UNAVAILABLE: { meaning: 'InfluxDB did not answer, timed out or answered 5xx/429 after the last attempt; the data stays spooled.', stages: ['influxdb', 'ingest'], retryable: true },
   INFLUX_ABORTED: { meaning: 'A write was aborted because the stage is stopping; the data stays spooled.', stages: ['influxdb', 'ingest'], retryable: false },
   INFLUX_WRITE: { meaning: 'Writing to InfluxDB failed (rules: alert rows and history jobs; ingest: an unexpected write failure). Retryable when InfluxDB answered 5xx (404 for alert rows) or not at all, not when it refused the data.', stages: ['influxdb', 'ingest', 'rules'], retryable: 'depends' },
-  INFLUX_CREATE_DB: { meaning: 'CREATE DATABASE failed at start.', stages: ['influxdb', 'rules'], retryable: 'depends' },
   INFLUX_ALERTS_DROPPED: { meaning: 'InfluxDB has been failing so long that the oldest waiting alert rows were dropped from the history (the alert topics still hold every alert).', stages: ['influxdb', 'rules'], retryable: true },
   INFLUX_QUERY: { meaning: 'InfluxDB refused a query or answered with something that is not a query result.', stages: ['influxdb', 'rules', 'dashboard'], retryable: 'depends', http: 502 },
   INFLUX_UNREACHABLE: { meaning: 'InfluxDB did not answer a query.', stages: ['influxdb', 'dashboard'], retryable: true, http: 503 },

@@ -6,10 +6,9 @@
  */
 import { isQuantityId, QUANTITIES } from '../core/catalog.ts';
 import type { Plant } from '../core/plants.ts';
-import { quoteString, seriesRows, tagIn, type InfluxQueryClient } from './influx.ts';
+import { seriesRows, type InfluxClient } from '../influxdb/client.ts';
+import { BASELINE_LEVELS, BASELINES_MEASUREMENT, quoteIdentifier, quoteStringLiteral, tagIn, type BaselineLevel } from '../influxdb/schema.ts';
 
-export const BASELINE_LEVELS = ['I', 'II', 'III', 'plant', 'learned'] as const;
-export type BaselineLevel = (typeof BASELINE_LEVELS)[number];
 
 export interface BaselineRow {
   plant: string;
@@ -33,15 +32,15 @@ export interface BaselineFilter {
 
 export function baselinesStatement(plants: readonly Plant[], filter: BaselineFilter = {}): string {
   const where = [tagIn('plant', plants.map((p) => p.id))];
-  if (filter.indicator !== undefined) where.push(`"indicator" = ${quoteString(filter.indicator)}`);
-  if (filter.level !== undefined) where.push(`"level" = ${quoteString(filter.level)}`);
-  return `SELECT "value", "verified" FROM "baselines" WHERE ${where.join(' AND ')} GROUP BY "plant", "indicator", "level", "source" ORDER BY time DESC LIMIT 1`;
+  if (filter.indicator !== undefined) where.push(`"indicator" = ${quoteStringLiteral(filter.indicator)}`);
+  if (filter.level !== undefined) where.push(`"level" = ${quoteStringLiteral(filter.level)}`);
+  return `SELECT "value", "verified" FROM ${quoteIdentifier(BASELINES_MEASUREMENT)} WHERE ${where.join(' AND ')} GROUP BY "plant", "indicator", "level", "source" ORDER BY time DESC LIMIT 1`;
 }
 
 const isLevel = (x: unknown): x is BaselineLevel => typeof x === 'string' && (BASELINE_LEVELS as readonly string[]).includes(x);
 
 /** The baselines in force for these plants, sorted by plant, indicator and level. */
-export async function fetchBaselines(influx: InfluxQueryClient, plants: readonly Plant[], filter: BaselineFilter = {}): Promise<BaselineRow[]> {
+export async function fetchBaselines(influx: InfluxClient, plants: readonly Plant[], filter: BaselineFilter = {}): Promise<BaselineRow[]> {
   if (plants.length === 0) return [];
   const [series = []] = await influx.query([baselinesStatement(plants, filter)]);
   const regionOf = new Map(plants.map((p) => [p.id, p.region]));

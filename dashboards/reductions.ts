@@ -19,7 +19,8 @@ import { coverageOf } from '../core/coverage.ts';
 import type { Plant } from '../core/plants.ts';
 import { pairedOutfalls, reductionFigure, type LoadSums } from '../core/reduction-figure.ts';
 import { HttpError } from './auth.ts';
-import { quoteIdentifier, seriesRows, tagIn, type InfluxQueryClient } from './influx.ts';
+import { seriesRows, type InfluxClient } from '../influxdb/client.ts';
+import { LOADS_MEASUREMENT, quoteIdentifier, REDUCTIONS_MEASUREMENT, tagIn } from '../influxdb/schema.ts';
 
 export const POLLUTANTS = ['cod', 'nh3n'] as const;
 export type Pollutant = (typeof POLLUTANTS)[number];
@@ -67,7 +68,7 @@ export function loadSumsStatements(plants: readonly Plant[], months: readonly st
   const fields = POLLUTANTS.flatMap((p) => ['kg', 'm3', 's'].map((f) => `sum(${quoteIdentifier(`${p}_${f}`)}) AS ${quoteIdentifier(`${p}_${f}`)}`)).join(', ');
   return months.map((month) => {
     const { from, to } = monthPeriod(month, now);
-    return `SELECT ${fields} FROM "loads" WHERE ${tagIn('plant', plants.map((p) => p.id))} AND time >= ${from}ms AND time < ${Math.max(from, to)}ms GROUP BY "plant", "outfall"`;
+    return `SELECT ${fields} FROM ${quoteIdentifier(LOADS_MEASUREMENT)} WHERE ${tagIn('plant', plants.map((p) => p.id))} AND time >= ${from}ms AND time < ${Math.max(from, to)}ms GROUP BY "plant", "outfall"`;
   });
 }
 
@@ -79,7 +80,7 @@ export function monthPeriod(month: string, now: number): { from: number; to: num
 }
 
 /** `loads` sums keyed by plant, outfall, pollutant and month, in one request. */
-export async function fetchLoadSums(influx: InfluxQueryClient, plants: readonly Plant[], months: readonly string[], now: number): Promise<Map<string, LoadSums>> {
+export async function fetchLoadSums(influx: InfluxClient, plants: readonly Plant[], months: readonly string[], now: number): Promise<Map<string, LoadSums>> {
   const out = new Map<string, LoadSums>();
   if (plants.length === 0 || months.length === 0) return out;
   const results = await influx.query(loadSumsStatements(plants, months, now));
@@ -197,11 +198,11 @@ export interface NationalProgress {
 export function nationalStatement(month: string): string {
   const from = monthStart(`${month.slice(0, 4)}-01`);
   const to = monthStart(nextMonth(month));
-  return `SELECT "target_t", "year_to_date_t", "progress" FROM "reductions" WHERE "scope" = 'national' AND time >= ${from}ms AND time < ${to}ms GROUP BY "pollutant" ORDER BY time DESC LIMIT 1`;
+  return `SELECT "target_t", "year_to_date_t", "progress" FROM ${quoteIdentifier(REDUCTIONS_MEASUREMENT)} WHERE "scope" = 'national' AND time >= ${from}ms AND time < ${to}ms GROUP BY "pollutant" ORDER BY time DESC LIMIT 1`;
 }
 
 /** Year-to-date national progress as of `month` (the latest month rules wrote in its year); empty when rules has not. */
-export async function fetchNationalProgress(influx: InfluxQueryClient, month: string): Promise<NationalProgress[]> {
+export async function fetchNationalProgress(influx: InfluxClient, month: string): Promise<NationalProgress[]> {
   const [series = []] = await influx.query([nationalStatement(month)]);
   const out: NationalProgress[] = [];
   for (const s of series) {

@@ -13,7 +13,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import { CleanstreamError, ConfigError, TransportError, type ErrorCode } from '../core/errors.ts';
 import type { PlantRegistry } from '../core/plants.ts';
 import { authPlugin, docsAuth, presentedToken, type ErrorReply, type TokenStore } from './auth.ts';
-import { InfluxQueryClient, type InfluxQueryConnection } from './influx.ts';
+import { createInfluxClient, type InfluxEndpoint } from '../influxdb/client.ts';
 import { loadLimits, type LimitSource } from './limits.ts';
 import { LiveFeed } from './live-feed.ts';
 import { alertRoutes } from './routes/alerts.ts';
@@ -30,7 +30,7 @@ import { vendorRoutes } from './routes/vendor.ts';
 
 export interface DashboardOptions {
   registry: PlantRegistry;
-  influx: InfluxQueryConnection;
+  influx: InfluxEndpoint;
   mqtt: { url: string; username?: string; password?: string; clientId?: string };
   tokens: TokenStore;
   /** Log requests and events with pino (default false). */
@@ -148,7 +148,7 @@ export async function buildServer(opts: DashboardOptions): Promise<FastifyInstan
   if (scopeIssues.length) throw new ConfigError(opts.tokens.source, scopeIssues);
 
   const app = Fastify({ logger: loggerOption(opts.logger ?? false) });
-  const influx = new InfluxQueryClient(opts.influx);
+  const influx = createInfluxClient(opts.influx);
   const feed = new LiveFeed({ mqtt: opts.mqtt, log: app.log, ...(opts.live?.bufferSize ? { bufferSize: opts.live.bufferSize } : {}) });
   const limits = opts.limits === undefined || Array.isArray(opts.limits) ? loadLimits(opts.limits ?? []) : (opts.limits as LimitSource);
   const rateLimit = opts.rateLimit ?? DEFAULT_RATE_LIMIT;

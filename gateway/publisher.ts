@@ -39,13 +39,13 @@ import { DiskQueueFullError, type DiskQueue, type QueuedRecord } from '../core/d
 import { TransportError, toError } from '../core/errors.ts';
 import { encodeBatchAround, type BatchReading, type Reading, type ReadingBatch } from '../core/reading.ts';
 import { topics } from '../bus/topics.ts';
-import { Backoff, type BackoffOptions } from './backoff.ts';
+import { Backoff, type BackoffPolicy } from '../core/backoff.ts';
 import { decodeSpoolRecord, encodeSpoolRecord } from './spool-record.ts';
 
 export const STATUS_ONLINE = 'online';
 export const STATUS_OFFLINE = 'offline';
 
-export const DEFAULT_RECONNECT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 30_000, jitter: 0.2 };
+export const DEFAULT_RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: 30_000, jitter: 0.2 };
 
 export interface PublisherOptions {
   gatewayId: string;
@@ -65,7 +65,7 @@ export interface PublisherOptions {
   closesBeforeReject?: number;
   /** After a refusal, batches for the same topic are rejected without sending for this long. */
   refusedTopicRetryMs?: number;
-  reconnectBackoff?: BackoffOptions;
+  reconnectBackoff?: BackoffPolicy;
   /** Called when the broker has acknowledged a batch (at QoS 0: when it was written). */
   onPublished?: (topic: string, batch: ReadingBatch) => void;
   now?: () => number;

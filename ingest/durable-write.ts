@@ -14,7 +14,7 @@ import type { IngestEvents } from './events.ts';
 import { splitRefusedBatch, type Refusal } from './partial-write.ts';
 import { encodeSpoolRecord, mergeSources, SpoolReplayer, type LineSource } from './spool.ts';
 import type { IngestCounters, SpoolStats } from './stats.ts';
-import { InfluxWriteError, serverMessage, type InfluxWriter } from './writer.ts';
+import { InfluxError, serverMessage, type InfluxClient } from '../influxdb/client.ts';
 
 /** How a batch was made durable. */
 export type Delivery = { kind: 'written'; refusedLines: number } | { kind: 'spooled' };
@@ -26,7 +26,7 @@ export interface LineTicket {
 }
 
 export function refusalOf(err: unknown): Refusal | undefined {
-  if (!(err instanceof InfluxWriteError) || err.kind !== 'rejected') return undefined;
+  if (!(err instanceof InfluxError) || err.kind !== 'rejected') return undefined;
   return { reason: err.body ? serverMessage(err.body) : err.message };
 }
 
@@ -43,7 +43,7 @@ function topicAt(sources: readonly LineSource[]): (index: number) => string {
 
 export interface DurableWriteOptions {
   config: IngestConfig;
-  writer: InfluxWriter;
+  writer: InfluxClient;
   events: EventEmitter<IngestEvents>;
   counters: IngestCounters;
   deadLetters: DeadLetters;
@@ -147,7 +147,7 @@ export class DurableWrite {
     try {
       return { kind: 'written', refusedLines: await this.writeLines(body, lineCount, sources(), signal) };
     } catch (err) {
-      if (!queue || signal.aborted || !(err instanceof InfluxWriteError)) throw err;
+      if (!queue || signal.aborted || !(err instanceof InfluxError)) throw err;
       // InfluxDB unreachable, failing or refusing credentials: keep the batch on disk and acknowledge it.
       this.o.counters.writeErrors++;
       this.o.events.emit('writeError', err);
@@ -182,7 +182,7 @@ export class DurableWrite {
       const refusal = refusalOf(err);
       if (!refusal) throw err;
       counters.writeErrors++;
-      this.o.events.emit('writeError', err as InfluxWriteError);
+      this.o.events.emit('writeError', err as InfluxError);
       const lines = (typeof body === 'string' ? body : body.toString('utf8')).split('\n');
       const outcome = await splitRefusedBatch(lines, refusal, (part) => this.timedWrite(part, 0, signal), refusalOf);
       counters.writtenLines += outcome.acceptedLines;

@@ -32,15 +32,7 @@
 import type { QuantityId } from '../core/catalog.ts';
 import type { PlantRegistry } from '../core/plants.ts';
 import type { BatchReading } from '../core/reading.ts';
-import { escapeKey } from './line-protocol.ts';
-
-export const LOAD_POLLUTANTS = ['cod', 'nh3n'] as const satisfies readonly QuantityId[];
-export type LoadPollutant = (typeof LOAD_POLLUTANTS)[number];
-
-export const LOADS_MEASUREMENT = 'loads';
-
-/** Every field of a `loads` row (all summed by the rollups). */
-export const LOAD_FIELDS = ['volume_m3', 'flow_s', ...LOAD_POLLUTANTS.flatMap((p) => [`${p}_kg`, `${p}_m3`, `${p}_s`])] as const;
+import { escapeKey, LOAD_POLLUTANTS, LOADS_MEASUREMENT, type LoadPollutant } from '../influxdb/schema.ts';
 
 export interface PollutantLoad {
   kg: number;

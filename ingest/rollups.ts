@@ -13,8 +13,7 @@
  * than that is not rolled up; run the same SELECT … INTO by hand to backfill, see `rollupSelect`).
  */
 import { DOMAINS, QUANTITIES, type Domain } from '../core/catalog.ts';
-import { LOAD_FIELDS, LOADS_MEASUREMENT } from './loads.ts';
-import { quoteIdentifier } from './writer.ts';
+import { LOAD_FIELDS, LOADS_MEASUREMENT, quoteIdentifier } from '../influxdb/schema.ts';
 
 export interface RollupLevel {
   /** Retention policy the rollup is written to. */

@@ -18,12 +18,12 @@ import type { IngestConfig } from './config.ts';
 import { DeadLetters } from './dead-letters.ts';
 import { DurableWrite, type Delivery, type LineTicket } from './durable-write.ts';
 import type { IngestEvents } from './events.ts';
-import { batchToLines } from './line-protocol.ts';
+import { batchToLines } from '../influxdb/line-protocol.ts';
 import { LoadCalculator, loadLine, type OutfallLoad } from './loads.ts';
 import { ensureRollups } from './rollups.ts';
 import { copyCounters, countFlagged, newCounters, type IngestCounters, type SpoolStats } from './stats.ts';
 import { validateMessage } from './validate.ts';
-import { createInfluxWriter, InfluxWriteError } from './writer.ts';
+import { createInfluxClient, InfluxError } from '../influxdb/client.ts';
 
 /** What ingest takes from the bus: a message's topic and payload. */
 export interface IngestMessage {
@@ -78,7 +78,7 @@ export class IngestSink implements Sink<IngestMessage, IngestSinkStats> {
   constructor(private readonly o: IngestSinkOptions) {
     const { config, events } = o;
     this.name = `ingest → influxdb ${config.influx.url}/${config.influx.database}`;
-    this.writer = createInfluxWriter(config.influx, { retry: config.retry, gzipLevel: config.write.gzipLevel });
+    this.writer = createInfluxClient(config.influx, { retry: config.retry, gzipLevel: config.write.gzipLevel });
     this.loads = config.loads && o.registry ? new LoadCalculator(o.registry, config.loads) : undefined;
     this.deadLetters = new DeadLetters(o.publisher, events, this.counters, config.deadLetter.maxPayloadBytes, () => this.maybeResume());
     this.durable = new DurableWrite({
@@ -137,7 +137,7 @@ export class IngestSink implements Sink<IngestMessage, IngestSinkStats> {
         );
       }
     } catch (err) {
-      if (!(err instanceof InfluxWriteError) || err.kind !== 'unavailable') throw err;
+      if (!(err instanceof InfluxError) || err.kind !== 'unavailable') throw err;
       this.startupProblems.push(err);
     }
     await this.durable.open();

@@ -16,10 +16,9 @@ import { z } from 'zod';
 import { idSchema, loadConfigFile } from '../core/config.ts';
 import { QUANTITIES, isQuantityId } from '../core/catalog.ts';
 import { INDUSTRIES, type Plant, type PlantRegistry } from '../core/plants.ts';
-import type { InfluxClient } from './influx.ts';
+import type { InfluxClient } from '../influxdb/client.ts';
+import { BASELINES_MEASUREMENT, escapeKey, escapeMeasurement, quoteIdentifier, type BaselineLevel } from '../influxdb/schema.ts';
 
-export const BASELINE_LEVELS = ['I', 'II', 'III', 'plant', 'learned'] as const;
-export type BaselineLevel = (typeof BASELINE_LEVELS)[number];
 
 export const BUILTIN_BASELINES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'baselines');
 
@@ -131,8 +130,8 @@ export async function learnBaselines(influx: InfluxClient, registry: PlantRegist
   for (const quantity of opts.quantities) {
     if (!isQuantityId(quantity)) continue;
     const measurement = QUANTITIES[quantity].domain;
-    const q = `SELECT PERCENTILE("${quantity}", ${opts.percentile}) AS "value" FROM "${measurement}" WHERE time >= ${from}ms AND time < ${opts.now}ms GROUP BY "plant"`;
-    const series = await influx.query(q);
+    const q = `SELECT PERCENTILE(${quoteIdentifier(quantity)}, ${opts.percentile}) AS "value" FROM ${quoteIdentifier(measurement)} WHERE time >= ${from}ms AND time < ${opts.now}ms GROUP BY "plant"`;
+    const series = await influx.queryOne(q);
     for (const s of series) {
       const plant = s.tags?.plant;
       const v = s.values?.[0]?.[1];
@@ -143,8 +142,6 @@ export async function learnBaselines(influx: InfluxClient, registry: PlantRegist
   return out;
 }
 
-const tag = (s: string): string => s.replace(/[,= \\]/g, (c) => `\\${c}`);
-
 export function baselineLines(baselines: readonly Baseline[], at: number): string[] {
-  return baselines.map((b) => `baselines,indicator=${tag(b.indicator)},level=${b.level},plant=${tag(b.plant)},source=${b.source} value=${b.value},verified=${b.verified} ${Math.round(at)}`);
+  return baselines.map((b) => `${escapeMeasurement(BASELINES_MEASUREMENT)},indicator=${escapeKey(b.indicator)},level=${escapeKey(b.level)},plant=${escapeKey(b.plant)},source=${escapeKey(b.source)} value=${b.value},verified=${b.verified} ${Math.round(at)}`);
 }

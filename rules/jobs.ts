@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { PlantRegistry } from '../core/plants.ts';
 import { baselineLines, learnBaselines, type Baseline, type BaselineBook } from './baselines.ts';
-import type { InfluxClient } from './influx.ts';
+import type { InfluxClient } from '../influxdb/client.ts';
 import { computeReductions, monthsOfYearTo, reductionLines } from './reductions.ts';
 
 export interface JobsConfig {
@@ -21,11 +21,15 @@ export interface JobsResult {
   waitingForData: boolean;
 }
 
+async function writeLines(influx: InfluxClient, lines: readonly string[]): Promise<void> {
+  if (lines.length > 0) await influx.write(lines.join('\n'));
+}
+
 /** One run: write static and learned baselines, then the reductions of the year to date. */
 export async function runHistoryJobs(influx: InfluxClient, registry: PlantRegistry, book: BaselineBook, config: JobsConfig, now: number): Promise<JobsResult> {
   const statics = book.all(registry);
   const learned = config.learn ? await learnBaselines(influx, registry, { ...config.learn, now }) : [];
-  await influx.write(baselineLines([...statics, ...learned], now));
+  await writeLines(influx, baselineLines([...statics, ...learned], now));
   let reductionRows = 0;
   if (config.reductions) {
     // a reduction counts against the plant's own static value: a baseline learned from its present discharge would
@@ -33,7 +37,7 @@ export async function runHistoryJobs(influx: InfluxClient, registry: PlantRegist
     const own = statics.filter((b) => b.level === 'plant');
     const { plants, aggregates } = await computeReductions({ influx, registry, baselines: own, months: monthsOfYearTo(now), now });
     const lines = reductionLines(plants, aggregates);
-    await influx.write(lines);
+    await writeLines(influx, lines);
     reductionRows = lines.length;
   }
   return { baselines: [...statics, ...learned], reductionRows, waitingForData: config.reductions && reductionRows === 0 };

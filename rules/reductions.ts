@@ -17,7 +17,8 @@ import { coverageOf } from '../core/coverage.ts';
 import type { Plant, PlantRegistry } from '../core/plants.ts';
 import { pairedOutfalls, reductionFigure, type LoadSums } from '../core/reduction-figure.ts';
 import type { Baseline } from './baselines.ts';
-import type { InfluxClient } from './influx.ts';
+import type { InfluxClient } from '../influxdb/client.ts';
+import { escapeKey, escapeMeasurement, LOADS_MEASUREMENT, quoteIdentifier, REDUCTIONS_MEASUREMENT } from '../influxdb/schema.ts';
 
 export const POLLUTANTS = ['cod', 'nh3n'] as const;
 export type Pollutant = (typeof POLLUTANTS)[number];
@@ -77,8 +78,8 @@ export interface AggregateReduction extends Figures {
 
 /** Each plant's and outfall's `loads` sums over [from, to), keyed plant → outfall → pollutant. */
 async function loadSums(influx: InfluxClient, from: number, to: number): Promise<Map<string, Map<string, Map<Pollutant, LoadSums>>>> {
-  const fields = POLLUTANTS.flatMap((p) => ['kg', 'm3', 's'].map((f) => `sum("${p}_${f}") AS "${p}_${f}"`)).join(', ');
-  const series = await influx.query(`SELECT ${fields} FROM "loads" WHERE time >= ${from}ms AND time < ${to}ms GROUP BY "plant", "outfall"`);
+  const fields = POLLUTANTS.flatMap((p) => ['kg', 'm3', 's'].map((f) => `sum(${quoteIdentifier(`${p}_${f}`)}) AS ${quoteIdentifier(`${p}_${f}`)}`)).join(', ');
+  const series = await influx.queryOne(`SELECT ${fields} FROM ${quoteIdentifier(LOADS_MEASUREMENT)} WHERE time >= ${from}ms AND time < ${to}ms GROUP BY "plant", "outfall"`);
   const out = new Map<string, Map<string, Map<Pollutant, LoadSums>>>();
   for (const s of series) {
     const plant = s.tags?.plant;
@@ -191,8 +192,6 @@ function aggregateSlots(slots: readonly Slot[]): AggregateReduction[] {
   return out;
 }
 
-const tag = (s: string): string => s.replace(/[,= \\]/g, (c) => `\\${c}`);
-
 function figureFields(f: Figures): string {
   let fields = `discharged_t=${f.dischargedT}`;
   if (f.baselineT !== undefined) fields += `,baseline_t=${f.baselineT}`;
@@ -207,10 +206,10 @@ function figureFields(f: Figures): string {
 export function reductionLines(plants: readonly PlantReduction[], aggregates: readonly AggregateReduction[]): string[] {
   const lines: string[] = [];
   for (const p of plants) {
-    lines.push(`reductions,month=${p.month},plant=${tag(p.plant)},pollutant=${p.pollutant},region=${tag(p.region)},scope=plant ${figureFields(p)},has_baseline=${p.hasBaseline} ${monthStart(p.month)}`);
+    lines.push(`${escapeMeasurement(REDUCTIONS_MEASUREMENT)},month=${escapeKey(p.month)},plant=${escapeKey(p.plant)},pollutant=${escapeKey(p.pollutant)},region=${escapeKey(p.region)},scope=plant ${figureFields(p)},has_baseline=${p.hasBaseline} ${monthStart(p.month)}`);
   }
   for (const a of aggregates) {
-    const tags = `reductions,month=${a.month},pollutant=${a.pollutant}${a.region ? `,region=${tag(a.region)}` : ''},scope=${a.scope}`;
+    const tags = `${escapeMeasurement(REDUCTIONS_MEASUREMENT)},month=${escapeKey(a.month)},pollutant=${escapeKey(a.pollutant)}${a.region ? `,region=${escapeKey(a.region)}` : ''},scope=${escapeKey(a.scope)}`;
     const extra = a.scope === 'national' ? `,target_t=${a.targetT},year_to_date_t=${a.yearToDateT},progress=${a.progress}` : '';
     lines.push(`${tags} ${figureFields(a)}${extra} ${monthStart(a.month)}`);
   }

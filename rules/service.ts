@@ -46,7 +46,8 @@ import { WebhookNotifier, type RouteStats } from './notify/webhook.ts';
 import { parseRulesConfig, type RulesConfig, type RulesConfigInput } from './config.ts';
 import { ownedPlantIds, partitionFile, partitionFilters, partitionName, partitionRegistry } from './partition.ts';
 import { RulesEngine, type EngineStats, type LateReading, type SnapshotCapture } from './engine.ts';
-import { AlertWriter, InfluxClient, type AlertWriterStats } from './influx.ts';
+import { createInfluxClient } from '../influxdb/client.ts';
+import { AlertWriter, type AlertWriterStats } from './influx.ts';
 import { BUILTIN_BASELINES_DIR, loadBaselines, loadEnergyCoefficients, type BaselineBook } from './baselines.ts';
 import { runHistoryJobs, scheduleHistoryJobs } from './jobs.ts';
 import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog, type LimitsCatalog } from './limits/catalog.ts';
@@ -617,7 +618,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   const history = config.history;
   let stopHistory: (() => void) | undefined;
   if (history.enabled && registry) {
-    const influx = new InfluxClient(config.influx);
+    const influx = createInfluxClient(config.influx, { queryTimeoutMs: 30_000 });
     stopHistory = scheduleHistoryJobs(() => runHistoryJobs(influx, registry, baselinesNow, { learn: history.learn, reductions: history.reductions }, clock()), history.everyMs, log);
   }
 

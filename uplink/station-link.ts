@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { CleanstreamError, TransportError } from '../core/errors.ts';
 import type { DiskQueue } from '../core/disk-queue.ts';
-import { Backoff, cancellableDelay } from '../gateway/backoff.ts';
+import { Backoff, cancellableDelay } from '../core/backoff.ts';
 import { buildPacket, parsePacket, type Hj212Packet, type ReceiverVersion } from '../protocols/hj212/codec.ts';
 import type { CrcVariant } from '../protocols/hj212/crc.ts';
 import type { Hj212CpGroup } from '../protocols/hj212/cp.ts';

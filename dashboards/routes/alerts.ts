@@ -15,7 +15,8 @@ import type { PlantRegistry } from '../../core/plants.ts';
 import { ALERT_STATES, SEVERITIES, type Alert, type Severity } from '../../core/alert.ts';
 import { filterAlerts, slotOfAlertId, type StateFilter } from '../alerts.ts';
 import { callerOf, HttpError, plantForCaller, plantsForCaller } from '../auth.ts';
-import { quoteString, seriesRows, tagIn, type InfluxQueryClient } from '../influx.ts';
+import { seriesRows, type InfluxClient } from '../../influxdb/client.ts';
+import { ALERTS_MEASUREMENT, quoteIdentifier, quoteStringLiteral, tagIn } from '../../influxdb/schema.ts';
 import { badParameter, checkedWindow, checkInstant, instantSchema } from '../params.ts';
 import type { LiveFeed } from '../live-feed.ts';
 import { idString, localizedName, nullableNumber, tokenParam } from './schemas.ts';
@@ -94,11 +95,11 @@ export interface HistoryRequest {
 /** The newest transitions first; tags are selected next to the fields (InfluxQL allows that with at least one field). */
 export function historyStatement(req: HistoryRequest): string {
   const where = [tagIn('plant', req.plants), `time >= ${req.from}ms`, `time < ${req.to}ms`];
-  if (req.rule !== undefined) where.push(`"rule" = ${quoteString(req.rule)}`);
+  if (req.rule !== undefined) where.push(`"rule" = ${quoteStringLiteral(req.rule)}`);
   if (req.severities?.length) where.push(tagIn('severity', req.severities));
-  if (req.id !== undefined) where.push(`"id" = ${quoteString(req.id)}`);
+  if (req.id !== undefined) where.push(`"id" = ${quoteStringLiteral(req.id)}`);
   return (
-    `SELECT "id", "state", "transition", "value", "limit", "count", "peak", "by", "comment", "plant", "rule", "meter", "severity" FROM "alerts"` +
+    `SELECT "id", "state", "transition", "value", "limit", "count", "peak", "by", "comment", "plant", "rule", "meter", "severity" FROM ${quoteIdentifier(ALERTS_MEASUREMENT)}` +
     ` WHERE ${where.join(' AND ')} ORDER BY time DESC LIMIT ${req.limit}`
   );
 }
@@ -180,7 +181,7 @@ const severitiesOf = (text: string | undefined): Severity[] | undefined => (text
 export interface AlertRouteOptions {
   registry: PlantRegistry;
   feed: LiveFeed;
-  influx: InfluxQueryClient;
+  influx: InfluxClient;
   /** How long POST …/ack waits for the rules stage to confirm (default 3 s). */
   ackWaitMs?: number;
   now?: () => number;

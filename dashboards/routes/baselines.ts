@@ -5,8 +5,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { callerOf, plantsForCaller } from '../auth.ts';
-import { BASELINE_LEVELS, fetchBaselines, type BaselineLevel } from '../baselines.ts';
-import type { InfluxQueryClient } from '../influx.ts';
+import { BASELINE_LEVELS, type BaselineLevel } from '../../influxdb/schema.ts';
+import { fetchBaselines } from '../baselines.ts';
+import type { InfluxClient } from '../../influxdb/client.ts';
 import { idString, tokenParam } from './schemas.ts';
 
 interface BaselinesQuery {
@@ -16,7 +17,7 @@ interface BaselinesQuery {
   level?: BaselineLevel;
 }
 
-export const baselinesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxQueryClient }> = async (app, { registry, influx }) => {
+export const baselinesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxClient }> = async (app, { registry, influx }) => {
   app.get<{ Querystring: BaselinesQuery }>(
     '/baselines',
     {

@@ -3,7 +3,7 @@
  * /ping). 200 when both hold, 503 otherwise, with the detail in the body. Needs no token and tells no data.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { InfluxQueryClient } from '../influx.ts';
+import type { InfluxClient } from '../../influxdb/client.ts';
 import type { LiveFeed } from '../live-feed.ts';
 
 const healthSchema = {
@@ -17,7 +17,7 @@ const healthSchema = {
   },
 } as const;
 
-export const healthRoutes: FastifyPluginAsync<{ feed: LiveFeed; influx: InfluxQueryClient }> = async (app, { feed, influx }) => {
+export const healthRoutes: FastifyPluginAsync<{ feed: LiveFeed; influx: InfluxClient }> = async (app, { feed, influx }) => {
   app.get(
     '/healthz',
     {

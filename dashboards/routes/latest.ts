@@ -15,7 +15,8 @@ import type { Plant, PlantRegistry } from '../../core/plants.ts';
 import type { BatchReading } from '../../core/reading.ts';
 import { isQuality } from '../quality.ts';
 import { callerOf, plantForCaller } from '../auth.ts';
-import { quoteIdentifier, quoteString, seriesRows, tagIn, type InfluxQueryClient } from '../influx.ts';
+import { seriesRows, type InfluxClient } from '../../influxdb/client.ts';
+import { qualityField, quoteIdentifier, quoteStringLiteral, tagIn } from '../../influxdb/schema.ts';
 import { idString, nullableNumber, plantParams, quality, quantityId, tokenParam } from './schemas.ts';
 
 /** The last reading of one meter x quantity, as InfluxDB holds it (canonical unit). */
@@ -35,13 +36,13 @@ export const LATEST_MAX_FUTURE = '1m';
 
 export function latestStatement(plantId: string, quantity: QuantityId, meters: readonly string[]): string {
   const field = quoteIdentifier(quantity);
-  const qualityField = quoteIdentifier(`${quantity}_quality`);
+  const quality = quoteIdentifier(qualityField(quantity));
   const measurement = quoteIdentifier(QUANTITIES[quantity].domain);
-  return `SELECT last(${qualityField}) AS "quality", ${field} AS "value" FROM ${measurement} WHERE "plant" = ${quoteString(plantId)} AND ${tagIn('meter', meters)} AND time <= now() + ${LATEST_MAX_FUTURE} GROUP BY "meter"`;
+  return `SELECT last(${quality}) AS "quality", ${field} AS "value" FROM ${measurement} WHERE "plant" = ${quoteStringLiteral(plantId)} AND ${tagIn('meter', meters)} AND time <= now() + ${LATEST_MAX_FUTURE} GROUP BY "meter"`;
 }
 
 /** The last reading of every meter × quantity of each plant, in one request to InfluxDB. */
-export async function fetchLatest(influx: InfluxQueryClient, plants: readonly Plant[]): Promise<Map<string, LatestReading[]>> {
+export async function fetchLatest(influx: InfluxClient, plants: readonly Plant[]): Promise<Map<string, LatestReading[]>> {
   const wanted = plants.flatMap((plant) => [...metersByQuantity(plant)].map(([quantity, meters]) => ({ plant: plant.id, quantity, meters })));
   const out = new Map<string, LatestReading[]>(plants.map((p) => [p.id, []]));
   if (wanted.length === 0) return out;
@@ -59,7 +60,7 @@ export async function fetchLatest(influx: InfluxQueryClient, plants: readonly Pl
   return out;
 }
 
-export const latestRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxQueryClient }> = async (app, { registry, influx }) => {
+export const latestRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxClient }> = async (app, { registry, influx }) => {
   app.get<{ Params: { plant: string } }>(
     '/plants/:plant/latest',
     {

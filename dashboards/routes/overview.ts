@@ -8,7 +8,7 @@ import type { PlantRegistry } from '../../core/plants.ts';
 import { SEVERITIES, type Severity } from '../../core/alert.ts';
 import { isOpen, severityRank } from '../alerts.ts';
 import { callerOf, plantsForCaller } from '../auth.ts';
-import type { InfluxQueryClient } from '../influx.ts';
+import type { InfluxClient } from '../../influxdb/client.ts';
 import type { LiveFeed } from '../live-feed.ts';
 import { COMPLIANCE_STATES, PLANT_STATUSES, plantCompliance, plantHealth } from '../plant-status.ts';
 import { fetchLatest } from './latest.ts';
@@ -18,7 +18,7 @@ const count = { type: 'integer' } as const;
 
 export interface OverviewOptions {
   registry: PlantRegistry;
-  influx: InfluxQueryClient;
+  influx: InfluxClient;
   feed: LiveFeed;
   /** A meter silent for longer is stale (default 5 min). */
   staleAfterMs?: number;

@@ -8,7 +8,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { callerOf, plantsForCaller } from '../auth.ts';
 import { fetchBaselines } from '../baselines.ts';
-import type { InfluxQueryClient } from '../influx.ts';
+import type { InfluxClient } from '../../influxdb/client.ts';
 import { PARTIAL_BELOW } from '../../core/coverage.ts';
 import {
   fetchLoadSums,
@@ -48,7 +48,7 @@ interface ReductionsQuery {
 
 const tonnes = { type: 'number' } as const;
 
-export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxQueryClient; now?: () => number }> = async (app, { registry, influx, now = Date.now }) => {
+export const reductionsRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxClient; now?: () => number }> = async (app, { registry, influx, now = Date.now }) => {
   app.get<{ Querystring: ReductionsQuery }>(
     '/reductions',
     {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HttpError } from '../auth.ts';
 import { latestStatement } from './latest.ts';
 import { counterIncreases, counterStatement, MAX_POINTS, parseEvery, resolveWindow, seriesStatement } from './series.ts';
-import { quoteIdentifier, quoteString } from '../influx.ts';
+import { quoteIdentifier, quoteStringLiteral } from '../../influxdb/schema.ts';
 
 const NOW = 1_700_000_000_000;
 
@@ -54,7 +54,7 @@ describe('series window', () => {
 describe('InfluxQL built on the server', () => {
   it('quotes identifiers and strings so that a value cannot end them', () => {
     expect(quoteIdentifier('a"b\\')).toBe('"a\\"b\\\\"');
-    expect(quoteString("x' OR '1'='1")).toBe("'x\\' OR \\'1\\'=\\'1'");
+    expect(quoteStringLiteral("x' OR '1'='1")).toBe("'x\\' OR \\'1\\'=\\'1'");
   });
 
   it('selects the mean per bucket of one quantity of one plant\'s meters in the window', () => {

@@ -11,7 +11,8 @@ import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { callerOf, plantForCaller } from '../auth.ts';
 import { badParameter, checkedWindow, instantSchema, MIN_EVERY_MS } from '../params.ts';
-import { quoteIdentifier, quoteString, tagIn, type InfluxQueryClient } from '../influx.ts';
+import type { InfluxClient } from '../../influxdb/client.ts';
+import { quoteIdentifier, quoteStringLiteral, tagIn } from '../../influxdb/schema.ts';
 import { metersByQuantity } from './latest.ts';
 import { idString, plantParams, quantityId, tokenParam } from './schemas.ts';
 
@@ -76,7 +77,7 @@ export function seriesStatement(req: SeriesRequest): string {
   const measurement = quoteIdentifier(QUANTITIES[req.quantity].domain);
   return (
     `SELECT mean(${quoteIdentifier(req.quantity)}) AS "value" FROM ${measurement}` +
-    ` WHERE "plant" = ${quoteString(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${req.from}ms AND time < ${req.to}ms` +
+    ` WHERE "plant" = ${quoteStringLiteral(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${req.from}ms AND time < ${req.to}ms` +
     ` GROUP BY time(${req.everyMs}ms), "meter" fill(none)`
   );
 }
@@ -90,7 +91,7 @@ export function counterStatement(req: SeriesRequest): string {
   const from = Math.floor(req.from / req.everyMs) * req.everyMs - req.everyMs;
   return (
     `SELECT last(${quoteIdentifier(req.quantity)}) AS "value" FROM ${measurement}` +
-    ` WHERE "plant" = ${quoteString(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${from}ms AND time < ${req.to}ms` +
+    ` WHERE "plant" = ${quoteStringLiteral(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${from}ms AND time < ${req.to}ms` +
     ` GROUP BY time(${req.everyMs}ms), "meter" fill(none)`
   );
 }
@@ -100,7 +101,7 @@ export function counterLastStatement(req: SeriesRequest): string {
   const measurement = quoteIdentifier(QUANTITIES[req.quantity].domain);
   return (
     `SELECT last(${quoteIdentifier(req.quantity)}) AS "value" FROM ${measurement}` +
-    ` WHERE "plant" = ${quoteString(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${req.from}ms AND time < ${req.to}ms GROUP BY "meter"`
+    ` WHERE "plant" = ${quoteStringLiteral(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${req.from}ms AND time < ${req.to}ms GROUP BY "meter"`
   );
 }
 
@@ -123,7 +124,7 @@ export function counterIncreases(lasts: readonly (readonly [number, number])[], 
   return out;
 }
 
-export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxQueryClient; now?: () => number }> = async (app, { registry, influx, now = Date.now }) => {
+export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx: InfluxClient; now?: () => number }> = async (app, { registry, influx, now = Date.now }) => {
   app.get<{ Params: { plant: string }; Querystring: SeriesQuery & { quantity: QuantityId } }>(
     '/plants/:plant/series',
     {

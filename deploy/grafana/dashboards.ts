@@ -2,12 +2,8 @@
  * Grafana dashboards as typed code (@grafana/grafana-foundation-sdk): a plant view, a region view and a fleet view of
  * what ingest and rules write to InfluxDB, queried with InfluxQL through one provisioned datasource.
  *
- * InfluxDB schema (ingest, rules): measurements water | energy | emissions with tags plant, meter and fields
- * <quantity>, <quantity>_quality; measurement alerts with tags plant, rule, meter, severity and fields state,
- * transition, value, limit, id, count; measurement baselines (rules/baselines.ts, written at each run of rules' history
- * job) with tags plant, indicator, level, source and fields value, verified; measurement reductions
- * (rules/reductions.ts, one point per month at the month's start, rewritten at each run) with tags scope, plant,
- * region, pollutant, month and fields discharged_t, baseline_t, reduced_t (the last two only with a baseline), covered_s, period_s, coverage, partial, has_baseline. InfluxDB has no region tag: regions come from the plant registry, as a custom
+ * The InfluxDB schema (measurements, tags, fields, who writes them) is influxdb/README.md; measurement names come from
+ * influxdb/schema.ts. InfluxDB has no region tag: regions come from the plant registry, as a custom
  * variable whose value is a regex alternation of the region's plant ids.
  *
  * Loads use the method of the dashboard API (dashboards/reductions.ts): hourly mean concentration × hourly mean flow of
@@ -23,6 +19,7 @@ import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as barchart from '@grafana/grafana-foundation-sdk/barchart';
 import type { QuantityId } from '../../core/catalog.ts';
 import type { Plant, PlantRegistry } from '../../core/plants.ts';
+import { quoteIdentifier, type MEASUREMENTS } from '../../influxdb/schema.ts';
 
 export const DATASOURCE = { type: 'influxdb', uid: 'cleanstream-influxdb' } as const;
 
@@ -64,13 +61,16 @@ const series = (title: string, unit: string, target: InfluxQLBuilder) =>
   new timeseries.PanelBuilder().title(title).datasource(DATASOURCE).unit(unit).height(8).span(12).withTarget(target);
 
 /** Mean of a quantity per interval, one line per meter of the plant. */
+/** A measurement of influxdb/schema.ts as an InfluxQL identifier. */
+const from = (measurement: (typeof MEASUREMENTS)[number]): string => quoteIdentifier(measurement);
+
 function plantQuantity(measurement: string, quantity: string): string {
-  return `SELECT mean("${quantity}") FROM "${measurement}" WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`;
+  return `SELECT mean("${quantity}") FROM ${quoteIdentifier(measurement)} WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`;
 }
 
 /** kg per hour of a pollutant for the plants matching `plantCondition`. */
 function hourlyLoad(pollutant: 'cod' | 'nh3n', plantCondition: string): string {
-  return `SELECT mean("${pollutant}") * mean("wastewater_flow") / 1000 AS "kg" FROM "water" WHERE ${plantCondition} AND $timeFilter GROUP BY time(1h), "plant"`;
+  return `SELECT mean("${pollutant}") * mean("wastewater_flow") / 1000 AS "kg" FROM ${from('water')} WHERE ${plantCondition} AND $timeFilter GROUP BY time(1h), "plant"`;
 }
 
 function dailyLoad(pollutant: 'cod' | 'nh3n', plantCondition: string): string {
@@ -83,7 +83,7 @@ function againstBaselines(title: string, pollutant: 'cod' | 'nh3n') {
     .withTarget(
       influxql(
         // each run of rules' history job writes the baselines in force; fill(previous) holds them between runs
-        `SELECT last("value") FROM "baselines" WHERE "plant" = '$plant' AND "indicator" = '${pollutant}' AND $timeFilter GROUP BY time($__interval), "level" fill(previous)`,
+        `SELECT last("value") FROM ${from('baselines')} WHERE "plant" = '$plant' AND "indicator" = '${pollutant}' AND $timeFilter GROUP BY time($__interval), "level" fill(previous)`,
         'B',
       ).alias('baseline $tag_level / 基准值'),
     )
@@ -105,7 +105,7 @@ function monthlyAgainstBaseline(title: string, pollutant: 'cod' | 'nh3n') {
     .legend(legend())
     .withTarget(
       influxql(
-        `SELECT last("discharged_t") AS "discharged / 排放量", last("baseline_t") AS "baseline / 基准排放量" FROM "reductions" WHERE "scope" = 'plant' AND "plant" = '$plant' AND "pollutant" = '${pollutant}' AND $timeFilter GROUP BY "month"`,
+        `SELECT last("discharged_t") AS "discharged / 排放量", last("baseline_t") AS "baseline / 基准排放量" FROM ${from('reductions')} WHERE "scope" = 'plant' AND "plant" = '$plant' AND "pollutant" = '${pollutant}' AND $timeFilter GROUP BY "month"`,
       ).table(),
     );
 }
@@ -120,7 +120,7 @@ export function plantDashboard(): dashboard.Dashboard {
   const plant = new dashboard.QueryVariableBuilder('plant')
     .label('Plant / 企业')
     .datasource(DATASOURCE)
-    .query('SHOW TAG VALUES FROM "water" WITH KEY = "plant"')
+    .query(`SHOW TAG VALUES FROM ${from('water')} WITH KEY = "plant"`)
     .refresh(dashboard.VariableRefresh.OnDashboardLoad);
   return base('cleanstream-plant', 'cleanstream · plant / 企业')
     .withVariable(plant)
@@ -144,8 +144,8 @@ export function plantDashboard(): dashboard.Dashboard {
         .datasource(DATASOURCE)
         .height(8)
         .span(12)
-        .withTarget(influxql(`SELECT count("cod_quality") FROM "water" WHERE "plant" = '$plant' AND $timeFilter`, 'A').alias('received'))
-        .withTarget(influxql(`SELECT count("cod") FROM "water" WHERE "plant" = '$plant' AND $timeFilter`, 'B').alias('with a value')),
+        .withTarget(influxql(`SELECT count("cod_quality") FROM ${from('water')} WHERE "plant" = '$plant' AND $timeFilter`, 'A').alias('received'))
+        .withTarget(influxql(`SELECT count("cod") FROM ${from('water')} WHERE "plant" = '$plant' AND $timeFilter`, 'B').alias('with a value')),
     )
     .withRow(new dashboard.RowBuilder('Clean-production baselines / 清洁生产基准'))
     .withPanel(againstBaselines('COD against baselines / 化学需氧量与基准值', 'cod'))
@@ -158,16 +158,16 @@ export function plantDashboard(): dashboard.Dashboard {
         .datasource(DATASOURCE)
         .height(8)
         .span(24)
-        .withTarget(influxql(`SELECT last("value") AS "value", last("verified") AS "verified" FROM "baselines" WHERE "plant" = '$plant' AND $timeFilter GROUP BY "indicator", "level", "source"`).table()),
+        .withTarget(influxql(`SELECT last("value") AS "value", last("verified") AS "verified" FROM ${from('baselines')} WHERE "plant" = '$plant' AND $timeFilter GROUP BY "indicator", "level", "source"`).table()),
     )
     .withRow(new dashboard.RowBuilder('Energy / 能源'))
     .withPanel(series('Active power / 有功功率', 'kwatt', influxql(plantQuantity('energy', 'active_power')).alias('$tag_meter')))
-    .withPanel(series('Energy per interval / 用电量', 'kwatth', influxql(`SELECT spread("active_energy") FROM "energy" WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`).alias('$tag_meter')))
+    .withPanel(series('Energy per interval / 用电量', 'kwatth', influxql(`SELECT spread("active_energy") FROM ${from('energy')} WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`).alias('$tag_meter')))
     .withRow(new dashboard.RowBuilder('Production / 生产'))
     .withPanel(series('Production rate / 产量速率', 't/h', influxql(plantQuantity('production', 'production_rate')).alias('$tag_meter')))
-    .withPanel(series('Production per interval / 产量', 't', influxql(`SELECT spread("production_total") FROM "production" WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`).alias('$tag_meter')))
+    .withPanel(series('Production per interval / 产量', 't', influxql(`SELECT spread("production_total") FROM ${from('production')} WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`).alias('$tag_meter')))
     .withRow(new dashboard.RowBuilder('Stack emissions / 废气排放口'))
-    .withPanel(series('SO2 / NOx / particulate (mg/m3)', 'none', influxql(`SELECT mean("so2") AS "so2", mean("nox") AS "nox", mean("particulate") AS "particulate" FROM "emissions" WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval) fill(none)`)))
+    .withPanel(series('SO2 / NOx / particulate (mg/m3)', 'none', influxql(`SELECT mean("so2") AS "so2", mean("nox") AS "nox", mean("particulate") AS "particulate" FROM ${from('emissions')} WHERE "plant" = '$plant' AND $timeFilter GROUP BY time($__interval) fill(none)`)))
     .withPanel(series('O2 / 氧含量', 'percent', influxql(plantQuantity('emissions', 'o2')).alias('$tag_meter')))
     .withRow(new dashboard.RowBuilder('Alerts / 报警'))
     .withPanel(
@@ -176,7 +176,7 @@ export function plantDashboard(): dashboard.Dashboard {
         .datasource(DATASOURCE)
         .height(8)
         .span(24)
-        .withTarget(influxql(`SELECT "transition", "state", "value", "limit", "count", "peak", "by", "comment", "id", "rule", "meter", "severity" FROM "alerts" WHERE "plant" = '$plant' AND $timeFilter ORDER BY time DESC LIMIT 200`).table()),
+        .withTarget(influxql(`SELECT "transition", "state", "value", "limit", "count", "peak", "by", "comment", "id", "rule", "meter", "severity" FROM ${from('alerts')} WHERE "plant" = '$plant' AND $timeFilter ORDER BY time DESC LIMIT 200`).table()),
     )
     .build();
 }
@@ -201,10 +201,10 @@ export function regionDashboard(registry: PlantRegistry): dashboard.Dashboard {
         .datasource(DATASOURCE)
         .height(7)
         .span(24)
-        .withTarget(influxql(`SELECT last("cod") AS "cod", last("nh3n") AS "nh3n", last("ph") AS "ph" FROM "water" WHERE ${inRegion} AND $timeFilter GROUP BY "plant"`).table()),
+        .withTarget(influxql(`SELECT last("cod") AS "cod", last("nh3n") AS "nh3n", last("ph") AS "ph" FROM ${from('water')} WHERE ${inRegion} AND $timeFilter GROUP BY "plant"`).table()),
     )
-    .withPanel(series('COD per plant / 化学需氧量', 'mg/L', influxql(`SELECT mean("cod") FROM "water" WHERE ${inRegion} AND $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
-    .withPanel(series('NH3-N per plant / 氨氮', 'mg/L', influxql(`SELECT mean("nh3n") FROM "water" WHERE ${inRegion} AND $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
+    .withPanel(series('COD per plant / 化学需氧量', 'mg/L', influxql(`SELECT mean("cod") FROM ${from('water')} WHERE ${inRegion} AND $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
+    .withPanel(series('NH3-N per plant / 氨氮', 'mg/L', influxql(`SELECT mean("nh3n") FROM ${from('water')} WHERE ${inRegion} AND $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
     .withPanel(
       new barchart.PanelBuilder()
         .title('COD load per day and plant (kg) / 日COD排放量')
@@ -219,7 +219,7 @@ export function regionDashboard(registry: PlantRegistry): dashboard.Dashboard {
         .datasource(DATASOURCE)
         .height(8)
         .span(12)
-        .withTarget(influxql(`SELECT count("id") AS "raised" FROM "alerts" WHERE ${inRegion} AND "transition" = 'raised' AND $timeFilter GROUP BY "plant", "severity"`).table()),
+        .withTarget(influxql(`SELECT count("id") AS "raised" FROM ${from('alerts')} WHERE ${inRegion} AND "transition" = 'raised' AND $timeFilter GROUP BY "plant", "severity"`).table()),
     )
     .build();
 }
@@ -232,7 +232,7 @@ export function fleetDashboard(): dashboard.Dashboard {
         .datasource(DATASOURCE)
         .height(7)
         .span(24)
-        .withTarget(influxql(`SELECT last("cod_quality") AS "cod_quality", last("cod") AS "cod" FROM "water" WHERE $timeFilter GROUP BY "plant"`).table()),
+        .withTarget(influxql(`SELECT last("cod_quality") AS "cod_quality", last("cod") AS "cod" FROM ${from('water')} WHERE $timeFilter GROUP BY "plant"`).table()),
     )
     .withPanel(
       new barchart.PanelBuilder()
@@ -242,15 +242,15 @@ export function fleetDashboard(): dashboard.Dashboard {
         .span(12)
         .withTarget(influxql(dailyLoad('cod', `"plant" =~ /.+/`))),
     )
-    .withPanel(series('Active power per plant / 有功功率', 'kwatt', influxql(`SELECT mean("active_power") FROM "energy" WHERE $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
-    .withPanel(series('NOx per plant / 氮氧化物', 'none', influxql(`SELECT mean("nox") FROM "emissions" WHERE $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
+    .withPanel(series('Active power per plant / 有功功率', 'kwatt', influxql(`SELECT mean("active_power") FROM ${from('energy')} WHERE $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
+    .withPanel(series('NOx per plant / 氮氧化物', 'none', influxql(`SELECT mean("nox") FROM ${from('emissions')} WHERE $timeFilter GROUP BY time($__interval), "plant" fill(none)`).alias('$tag_plant')))
     .withPanel(
       new stat.PanelBuilder()
         .title('Alerts raised / 报警次数')
         .datasource(DATASOURCE)
         .height(8)
         .span(12)
-        .withTarget(influxql(`SELECT count("id") FROM "alerts" WHERE "transition" = 'raised' AND $timeFilter`)),
+        .withTarget(influxql(`SELECT count("id") FROM ${from('alerts')} WHERE "transition" = 'raised' AND $timeFilter`)),
     )
     .build();
 }
@@ -294,7 +294,7 @@ export function plantLimitsDashboard(plant: Plant, limitOf: (quantity: QuantityI
   for (const q of LIMITED_QUANTITIES) {
     if (!measured.has(q.quantity)) continue;
     const limit = limitOf(q.quantity);
-    const query = `SELECT mean("${q.quantity}") FROM "${q.measurement}" WHERE "plant" = '${plant.id}' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`;
+    const query = `SELECT mean("${q.quantity}") FROM ${quoteIdentifier(q.measurement)} WHERE "plant" = '${plant.id}' AND $timeFilter GROUP BY time($__interval), "meter" fill(none)`;
     let panel = series(limit ? `${q.title} · ${limit.standard}` : q.title, q.unit, influxql(query).alias('$tag_meter'));
     if (limit) {
       panel = panel

@@ -7,7 +7,8 @@
  *
  * Delivery is at least once: a notification is appended (fsync'd) to the route's own outbox on disk (core's DiskQueue)
  * before it counts as emitted, and removed only after a 2xx. A route that fails retries with exponential backoff and
- * jitter, honouring Retry-After, up to maxAttempts; then, or at once on a 4xx that retrying cannot fix, the
+ * equal jitter (core/backoff.ts: half of each step random), waiting at least what a Retry-After asks but never more
+ * than retry.maxDelayMs, up to maxAttempts; then, or at once on a 4xx that retrying cannot fix, the
  * notification is moved to the route's dead-letter file and reported, never dropped silently. One queue per route,
  * so a regulator whose endpoint is down does not hold up another's. The receiver deduplicates on Idempotency-Key.
  */
@@ -21,7 +22,7 @@ import { DiskQueue } from '../../core/disk-queue.ts';
 import { ConfigError, TransportError } from '../../core/errors.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { SEVERITIES, type AlertTransition, type TransitionKind } from '../alerts.ts';
-import { nextDelay, parseRetryAfter, retryableStatus } from './backoff.ts';
+import { backoffDelay, parseRetryAfter, retryableStatus } from '../../core/backoff.ts';
 
 const TRANSITIONS = ['raised', 'updated', 'renotified', 'escalated', 'acknowledged', 'cleared'] as const satisfies readonly TransitionKind[];
 
@@ -205,7 +206,7 @@ class RouteSender {
         await this.deadLetter(rec, attempt, outcome.reason);
         return true;
       }
-      const delayMs = nextDelay(retry, attempt, outcome.retryAfterMs, this.random);
+      const delayMs = backoffDelay({ initialMs: retry.initialDelayMs, maxMs: retry.maxDelayMs, jitter: 0.5 }, attempt, this.random, outcome.retryAfterMs);
       this.events.emit('retry', { route: this.route.id, key: rec.key, attempt, delayMs, reason: outcome.reason });
       await this.sleep(delayMs);
     }

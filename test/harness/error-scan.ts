@@ -11,7 +11,7 @@ import ts from 'typescript';
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** Folders holding the code that runs (tests excluded: they name codes to expect them, not to throw them). */
-const SOURCE_DIRS = ['core', 'bus', 'protocols', 'gateway', 'uplink', 'ingest', 'rules', 'dashboards', 'simulators', 'deploy', 'bench', 'bin', 'test/harness'];
+const SOURCE_DIRS = ['core', 'bus', 'influxdb', 'protocols', 'gateway', 'uplink', 'ingest', 'rules', 'dashboards', 'simulators', 'deploy', 'bench', 'bin', 'test/harness'];
 
 /** What a code looks like: upper case words joined by underscores (`INFLUX_QUERY`, `UNAUTHENTICATED`). */
 export const CODE_PATTERN = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$/;

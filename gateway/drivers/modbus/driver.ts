@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { TransportError, toError, type CleanstreamError } from '../../../core/errors.ts';
 import { NO_VALUE, type Reading } from '../../../core/reading.ts';
-import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../backoff.ts';
+import { Backoff, backoffDelay, cancellableDelay, DEVICE_RECONNECT_BACKOFF, type BackoffPolicy } from '../../../core/backoff.ts';
 import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
 import { BIT_AREAS, type ModbusInputConfig, type ModbusRegisterConfig } from './config.ts';
 import { connectModbus, failureCode, linkLabel, type ModbusConnection, type ModbusConnector, type ModbusLink } from './client.ts';
@@ -73,7 +73,7 @@ export function modbusLink(config: Pick<ModbusInputConfig, 'transport' | 'host' 
 export interface ModbusDriverOptions {
   connect?: ModbusConnector;
   now?: () => number;
-  backoff?: BackoffOptions;
+  backoff?: BackoffPolicy;
   /** Consecutive timeouts after which the connection is considered dead and re-opened. */
   timeoutsBeforeReconnect?: number;
 }
@@ -111,7 +111,7 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
     this.noValue = config.registers.map((register) => noValueSet(register, config.noValue));
     this.connector = options.connect ?? connectModbus;
     this.now = options.now ?? Date.now;
-    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.backoff = new Backoff(options.backoff ?? DEVICE_RECONNECT_BACKOFF);
     this.timeoutsBeforeReconnect = options.timeoutsBeforeReconnect ?? 3;
   }
 
@@ -259,7 +259,8 @@ export class ModbusDriver extends EventEmitter<DriverEvents> implements InputDri
       } catch (err) {
         const code = failureCode(err);
         if (code === 'ETIMEDOUT' && attempt < this.config.retries && connection.isOpen) {
-          if (!(await cancellableDelay(this.config.retryDelayMs * 2 ** attempt, this.abort.signal))) return undefined;
+          const delay = backoffDelay({ initialMs: this.config.retryDelayMs, maxMs: this.config.retryDelayMs * 2 ** this.config.retries }, attempt + 1);
+          if (!(await cancellableDelay(delay, this.abort.signal))) return undefined;
           continue;
         }
         this.requestFailed(connection, request, err);

@@ -35,7 +35,7 @@ import {
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { TransportError, toError, type CleanstreamError } from '../../../core/errors.ts';
 import type { Reading } from '../../../core/reading.ts';
-import { Backoff, cancellableDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../backoff.ts';
+import { Backoff, cancellableDelay, DEVICE_RECONNECT_BACKOFF, type BackoffPolicy } from '../../../core/backoff.ts';
 import type { DriverContext, DriverEvents, DriverState, InputDriver } from '../../driver.ts';
 import type { OpcuaInputConfig, OpcuaNodeConfig } from './config.ts';
 import { readingFromDataValue } from './readings.ts';
@@ -56,7 +56,7 @@ const LIFETIME_COUNT = 60;
 const TEARDOWN_TIMEOUT_MS = 3_000;
 
 export interface OpcuaDriverOptions {
-  backoff?: BackoffOptions;
+  backoff?: BackoffPolicy;
   /** Start over when no publish response arrived for this long; default max(3 keep-alive periods, 15 s). */
   silenceBeforeRebuildMs?: number;
 }
@@ -163,7 +163,7 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
     super();
     this.name = config.name ?? `opcua:${config.endpoint}`;
     this.groups = monitorGroups(config);
-    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.backoff = new Backoff(options.backoff ?? DEVICE_RECONNECT_BACKOFF);
     this.silenceBeforeRebuildMs = options.silenceBeforeRebuildMs ?? Math.max(3 * MAX_KEEP_ALIVE_COUNT * config.publishingIntervalMs, 15_000);
   }
 
@@ -274,7 +274,7 @@ export class OpcuaDriver extends EventEmitter<DriverEvents> implements InputDriv
       keepSessionAlive: true,
       // The initial connect gives up quickly and is retried by run(), so stop() can interrupt it; once connected,
       // node-opcua retries a lost connection without limit, with these delays.
-      connectionStrategy: { maxRetry: 1, initialDelay: DEFAULT_BACKOFF.initialMs, maxDelay: DEFAULT_BACKOFF.maxMs },
+      connectionStrategy: { maxRetry: 1, initialDelay: DEVICE_RECONNECT_BACKOFF.initialMs, maxDelay: DEVICE_RECONNECT_BACKOFF.maxMs },
     });
   }
 

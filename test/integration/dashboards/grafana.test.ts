@@ -21,7 +21,7 @@ import { BUILTIN_STANDARDS_DIR, loadLimitsCatalog } from '../../../rules/limits/
 import { parseIngestConfig } from '../../../ingest/config.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import { loadBaselines } from '../../../rules/baselines.ts';
-import { InfluxClient } from '../../../rules/influx.ts';
+import { createInfluxClient } from '../../../influxdb/client.ts';
 import { runHistoryJobs } from '../../../rules/jobs.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import { writeFeedFile } from '../../../simulators/feed.ts';
@@ -73,7 +73,7 @@ beforeAll(async () => {
   // the same ingest (its persistent session) again, for the replay of known figures below
   ingest = await startIngest(ingestConfig(), { registry });
   // rules' history job as its service runs it (hourly by default), at each hour of the scenario's time
-  const history = new InfluxClient({ url: influx.url, database: DB, createDatabase: false });
+  const history = createInfluxClient({ url: influx.url, database: DB, createDatabase: false });
   for (let now = scenario.startMs + HOUR; now <= scenario.startMs + scenario.durationMs; now += HOUR) {
     await runHistoryJobs(history, registry, baselineBook, { reductions: true }, now);
   }

@@ -11,7 +11,7 @@ import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { type PlantRegistry } from '../../../core/plants.ts';
 import { encodeBatch, type BatchReading } from '../../../core/reading.ts';
 import { topics, type DeadLetter } from '../../../bus/topics.ts';
-import { InfluxQueryClient } from '../../../dashboards/influx.ts';
+import { createInfluxClient } from '../../../influxdb/client.ts';
 import { fetchLatest } from '../../../dashboards/routes/latest.ts';
 import { startIngest, type Ingest } from '../../../ingest/service.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
@@ -119,7 +119,7 @@ describe('ingest: values that cannot be true', () => {
     // Written by another writer than ingest (or before ingest refused such readings).
     const wrote = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: 'POST', body: `water,meter=outfall-1-ph,plant=paper-01 ph=9.9,ph_quality="good" ${Date.UTC(2200, 0, 1)}` });
     expect(wrote.status).toBe(204);
-    const latest = (await fetchLatest(new InfluxQueryClient({ url: influx.url, database: DB }), [registry.plant('paper-01')!])).get('paper-01')!;
+    const latest = (await fetchLatest(createInfluxClient({ url: influx.url, database: DB }), [registry.plant('paper-01')!])).get('paper-01')!;
     expect(latest.find((r) => r.meter === 'outfall-1-ph' && r.quantity === 'ph')).toMatchObject({ value: 7.2, ts: now - 1000, quality: 'good' });
   });
 });

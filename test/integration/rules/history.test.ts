@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
-import { InfluxClient } from '../../../rules/influx.ts';
+import { createInfluxClient, type InfluxClient } from '../../../influxdb/client.ts';
 import { loadBaselines } from '../../../rules/baselines.ts';
 import { runHistoryJobs } from '../../../rules/jobs.ts';
 import { monthStart } from '../../../rules/reductions.ts';
@@ -21,7 +21,7 @@ describe('baselines and reductions from InfluxDB history', () => {
   beforeAll(async () => {
     influx = await startInfluxd();
     await influx.exec(`CREATE DATABASE ${DB}`);
-    client = new InfluxClient({ url: influx.url, database: DB, createDatabase: false });
+    client = createInfluxClient({ url: influx.url, database: DB, createDatabase: false });
     // June 2024 (CST), 48 hours from June 1st: paper-01 discharges 100 m3/h at COD 80 mg/L and NH3-N 5 mg/L (its
     // baselines: 120 and 10); dyeing-01 200 m3/h at COD 100 (baseline 160), NH3-N 12 (baseline 12); steel-01 sends
     // nothing. The readings (for the learned baselines) every 30 min, and the per-minute loads ingest derives from
@@ -48,7 +48,7 @@ describe('baselines and reductions from InfluxDB history', () => {
         load('dyeing-01', t, 200, 100, 12);
       }
     }
-    await client.write(lines);
+    await client.write(lines.join('\n'));
   });
   afterAll(async () => {
     await influx?.stop();
@@ -102,7 +102,7 @@ describe('baselines and reductions from InfluxDB history', () => {
 
   it('writes no reductions before ingest has written any loads (a fresh start), and says it is waiting for data', async () => {
     await influx.exec('CREATE DATABASE fresh');
-    const fresh = new InfluxClient({ url: influx.url, database: 'fresh', createDatabase: false });
+    const fresh = createInfluxClient({ url: influx.url, database: 'fresh', createDatabase: false });
     const result = await runHistoryJobs(fresh, demoRegistry(), loadBaselines(), { reductions: true }, Date.now());
     expect(result).toMatchObject({ reductionRows: 0, waitingForData: true });
     expect(await influx.query('SELECT * FROM reductions', 'fresh')).toEqual([]);

@@ -1,5 +1,6 @@
 /**
- * Readings as InfluxDB line protocol (InfluxDB 1.x "Line protocol reference", write_protocols/line_protocol_reference).
+ * Readings as InfluxDB line protocol (InfluxDB 1.x "Line protocol reference", write_protocols/line_protocol_reference),
+ * with the names and escaping of influxdb/schema.ts.
  *
  * The schema, one line per reading:
  *
@@ -16,33 +17,7 @@
  */
 import { QUANTITIES, unitFactor, type QuantityId } from '../core/catalog.ts';
 import type { ReadingBatch } from '../core/reading.ts';
-
-// Escaping per the reference's "Special characters" table. Newline, carriage return and tab cannot appear raw in a
-// line, so they are written as `\n`, `\r`, `\t` (as @influxdata/influxdb-client's Point does).
-const MEASUREMENT_SPECIAL = /[, \n\r\t]/;
-const MEASUREMENT_SPECIAL_ALL = /[, \n\r\t]/g;
-const TAG_SPECIAL = /[,= \n\r\t]/;
-const TAG_SPECIAL_ALL = /[,= \n\r\t]/g;
-const QUOTED_SPECIAL = /["\\]/;
-const QUOTED_SPECIAL_ALL = /["\\]/g;
-
-const CONTROL_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-const escapeChar = (c: string): string => CONTROL_ESCAPES[c] ?? `\\${c}`;
-
-/** Measurement names: commas and spaces are escaped. */
-export function escapeMeasurement(name: string): string {
-  return MEASUREMENT_SPECIAL.test(name) ? name.replace(MEASUREMENT_SPECIAL_ALL, escapeChar) : name;
-}
-
-/** Tag keys, tag values and field keys: commas, equals signs and spaces are escaped. */
-export function escapeKey(key: string): string {
-  return TAG_SPECIAL.test(key) ? key.replace(TAG_SPECIAL_ALL, escapeChar) : key;
-}
-
-/** String field values: double quotes and backslashes are escaped; the result includes the surrounding quotes. */
-export function quoteString(value: string): string {
-  return QUOTED_SPECIAL.test(value) ? `"${value.replace(QUOTED_SPECIAL_ALL, '\\$&')}"` : `"${value}"`;
-}
+import { escapeKey, escapeMeasurement, quoteFieldString } from './schema.ts';
 
 /**
  * The fields of a reading's line, without measurement, tags or timestamp. Exported for the reference test.
@@ -51,8 +26,8 @@ export function quoteString(value: string): string {
  */
 export function fieldSet(quantity: string, value: number | null, quality: string, reason?: string, rejected?: number): string {
   const key = escapeKey(quantity);
-  let fields = `${key}_quality=${quoteString(quality)}`;
-  if (reason !== undefined) fields += `,${key}_reason=${quoteString(reason)}`;
+  let fields = `${key}_quality=${quoteFieldString(quality)}`;
+  if (reason !== undefined) fields += `,${key}_reason=${quoteFieldString(reason)}`;
   if (rejected !== undefined) fields += `,${key}_rejected=${String(rejected)}`;
   return value === null ? fields : `${key}=${String(value)},${fields}`;
 }
@@ -96,7 +71,7 @@ function qualityPart(parts: QuantityParts, quantity: string, quality: string, ha
   const cache = hasValue ? parts.afterValue : parts.withoutValue;
   let part = cache.get(quality);
   if (part === undefined) {
-    part = `${hasValue ? ',' : ' '}${escapeKey(quantity)}_quality=${quoteString(quality)} `;
+    part = `${hasValue ? ',' : ' '}${escapeKey(quantity)}_quality=${quoteFieldString(quality)} `;
     cache.set(quality, part);
   }
   return part;

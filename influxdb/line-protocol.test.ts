@@ -2,7 +2,8 @@ import { Point } from '@influxdata/influxdb-client';
 import { describe, expect, it } from 'vitest';
 import { QUANTITIES, unitFactor, type QuantityId } from '../core/catalog.ts';
 import type { Quality, ReadingBatch } from '../core/reading.ts';
-import { batchToLines, escapeKey, escapeMeasurement, quoteString, readingLine } from './line-protocol.ts';
+import { batchToLines, readingLine } from './line-protocol.ts';
+import { escapeKey, escapeMeasurement, quoteFieldString } from './schema.ts';
 
 /** The same reading through the InfluxData client's Point, with millisecond timestamps: the escaping reference. */
 function referenceLine(measurement: string, plant: string, meter: string, quantity: string, value: number | null, quality: string, ts: number): string {
@@ -41,7 +42,7 @@ describe('line protocol escaping (InfluxDB 1.x reference, checked against @influ
   it('escapes exactly the characters the reference lists for each element', () => {
     expect(escapeMeasurement('a,b c=d"e')).toBe('a\\,b\\ c=d"e');
     expect(escapeKey('a,b c=d"e')).toBe('a\\,b\\ c\\=d"e');
-    expect(quoteString('a,b c="d\\e')).toBe('"a,b c=\\"d\\\\e"');
+    expect(quoteFieldString('a,b c="d\\e')).toBe('"a,b c=\\"d\\\\e"');
   });
 });
 
