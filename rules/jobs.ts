@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import type { PlantRegistry } from '../core/plants.ts';
 import { baselineLines, learnBaselines, type Baseline, type BaselineBook } from './baselines.ts';
-import type { InfluxClient } from './influx.ts';
+import { InfluxClient } from './influx.ts';
+import type { RulesConfig } from './config.ts';
 import { computeReductions, monthsOfYearTo, reductionLines } from './reductions.ts';
 
 export interface JobsConfig {
@@ -66,4 +67,12 @@ export function scheduleHistoryJobs(run: () => Promise<JobsResult>, everyMs: num
     stopped = true;
     clearTimeout(timer);
   };
+}
+
+/** The history jobs a config turns on (`history.enabled`, which needs a registry), scheduled; returns a stop function. */
+export function startHistoryJobs(config: RulesConfig, registry: PlantRegistry | undefined, baselines: () => BaselineBook, clock: () => number, log: Logger): (() => void) | undefined {
+  const history = config.history;
+  if (!history.enabled || !registry) return undefined;
+  const influx = new InfluxClient(config.influx);
+  return scheduleHistoryJobs(() => runHistoryJobs(influx, registry, baselines(), { learn: history.learn, reductions: history.reductions }, clock()), history.everyMs, log);
 }
