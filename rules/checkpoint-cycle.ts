@@ -56,6 +56,7 @@ export class CheckpointCycle {
   readonly lastCheckpoint: { full?: CheckpointFigures; delta?: CheckpointFigures } = {};
   private acks: CheckpointAckSource | undefined;
   private running: Promise<void> | undefined;
+  private releasing: Promise<void> = Promise.resolve();
   /**
    * The chain of incremental checkpoints on disk: its base and how many deltas follow it. Undefined until this run
    * has written a full checkpoint (the first one is always full: the generations of a previous run mean nothing).
@@ -107,6 +108,11 @@ export class CheckpointCycle {
   /** Where the acknowledgements come from (set once the connection exists; without it nothing is acknowledged here). */
   useAcks(acks: CheckpointAckSource | undefined): void {
     this.acks = this.parts.file ? acks : undefined;
+  }
+
+  /** Settles once the acknowledgements of the last checkpoint written are all sent (the last one before a stop). */
+  get acknowledged(): Promise<void> {
+    return this.releasing;
   }
 
   /** Messages judged but not yet acknowledged to the broker. */
@@ -226,6 +232,6 @@ export class CheckpointCycle {
       this.judgedDuringCapture = new Map();
     }
     await transitions.checkpointed(takenAt);
-    if (mark) void this.acks?.release(mark);
+    if (mark && this.acks) this.releasing = this.acks.release(mark);
   }
 }

@@ -138,7 +138,7 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
       const dedup = decoding.dedup;
       if (decoded !== undefined && dedup) {
         const id = dedup.identify(decoded);
-        if (!dedup.recent.firstSight(id.source, id.seq, id.sentAt)) {
+        if (id && !dedup.recent.firstSight(id.source, id.seq, id.sentAt)) {
           this.counts.duplicates++;
           ack();
           return proceed();
