@@ -26,26 +26,16 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { RecentMessages } from '../bus/dedup.ts';
 import { createMqttSubscriber } from '../bus/mqtt/durable-subscriber.ts';
-import { Resequencer } from '../bus/resequence.ts';
 import { topics } from '../bus/topics.ts';
-import { ConfigError, TransportError } from '../core/errors.ts';
+import { TransportError } from '../core/errors.ts';
 import { loadPlantRegistry, type PlantRegistry } from '../core/plants.ts';
 import type { AlertTransition } from './alerts.ts';
-import { AlertPublisher } from './alert-publisher.ts';
-import { CheckpointCycle } from './checkpoint-cycle.ts';
+import { assembleRulesSink } from './assemble.ts';
 import { parseRulesConfig, type RulesConfig, type RulesConfigInput } from './config.ts';
 import type { RulesEngine } from './engine.ts';
-import { HeldAcks } from './held-acks.ts';
-import { AlertWriter } from './influx.ts';
-import { startHistoryJobs } from './jobs.ts';
-import { TransitionJournal } from './journal.ts';
-import { lateLogger } from './late-log.ts';
-import { WebhookNotifier } from './notify/webhook.ts';
 import { scopeOf } from './partition.ts';
-import { publishedBeforeCrash } from './recovery.ts';
-import { LiveRules, type RulesReload } from './reload.ts';
-import { RulesSink, rulesDecoding, type RulesMessage, type RulesStats } from './sink.ts';
-import { TransitionOutlet } from './transitions.ts';
+import type { RulesReload } from './reload.ts';
+import { rulesDecoding, type RulesMessage, type RulesStats } from './sink.ts';
 
 export type { CheckpointFigures } from './checkpoint-cycle.ts';
 export type { RulesReload } from './reload.ts';
@@ -86,16 +76,6 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   const log = opts.logger ?? pino({ name: 'cleanstream-rules' });
   const clock = opts.clock ?? Date.now;
   const scope = scopeOf(config, opts.registry ?? (config.plants ? loadPlantRegistry(config.plants) : undefined));
-  const registry = scope.registry;
-  if (config.history.enabled && !registry) throw new ConfigError('rules config', [{ path: 'history.enabled', expected: 'a plant registry (`plants:`) for baselines and reductions' }]);
-  const live = new LiveRules(config, { registry, clock, onTransition: (t) => transitions.hand(t), onLate: lateLogger(log) });
-  const writer = new AlertWriter(config.influx, (err) => log.error({ err: err.message, code: err.code }, 'alerts to InfluxDB'));
-
-  const notifier = await WebhookNotifier.open({ ...config.notify, ...(scope.outboxDir ? { outboxDir: scope.outboxDir } : {}) }, { registry, ...(opts.env ? { env: opts.env } : {}) });
-  notifier.on('retry', (i) => log.warn(i, `webhook ${i.route}: attempt ${i.attempt} failed (${i.reason}); retrying in ${i.delayMs} ms`));
-  notifier.on('deadLetter', (i) => log.error(i, `webhook ${i.route}: gave up on ${i.key} after ${i.attempts} attempts (${i.reason}); kept in its dead-letters.ndjson`));
-  notifier.on('error', (err) => log.error({ err: err.message }, 'webhooks'));
-
   const recent = new RecentMessages();
   const subscriber = createMqttSubscriber<RulesMessage>({
     mqtt: config.mqtt,
@@ -109,30 +89,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     if (err instanceof TransportError && err.code === 'MQTT_CLIENT_ID_CLASH') log.warn(err.context, err.message);
     else log.error({ err: err.message }, 'mqtt');
   });
-  const publisher = new AlertPublisher((topic, payload) => subscriber.publish(topic, payload, { retain: true }), log, opts.maxAlertsInFlight);
-  const checkpointFile = scope.checkpointFile;
-  const transitions = new TransitionOutlet({ journal: checkpointFile ? new TransitionJournal(`${checkpointFile}.journal`) : undefined, notifier, publisher, writer, log, onTransition: opts.onTransition });
-  const reorder = new Resequencer((b) => sink.judge(b), { waitMs: config.eventTime.reorderWaitMs, maxPending: config.eventTime.reorderMaxPending });
-  const cycle = new CheckpointCycle({ file: checkpointFile, settings: config.checkpoint, phase: scope.checkpointPhase, engine: () => live.engine, recent, reorder, transitions, log });
-  const acks = checkpointFile ? new HeldAcks() : undefined;
-  const sink: RulesSink = new RulesSink({
-    name: `rules ${scope.clientId}`,
-    config,
-    owned: scope.owned,
-    live,
-    transitions,
-    cycle,
-    acks,
-    reorder,
-    publisher,
-    writer,
-    notifier,
-    bus: subscriber,
-    recover: () => publishedBeforeCrash(config, transitions.previous.outboxed, log),
-    startHistory: () => startHistoryJobs(config, registry, () => live.baselines, clock, log),
-    clock,
-    log,
-  });
+  const sink = await assembleRulesSink(config, scope, subscriber, recent, { clock, log, env: opts.env, onTransition: opts.onTransition, maxAlertsInFlight: opts.maxAlertsInFlight });
   subscriber.on('disconnected', () => sink.connectionLost());
 
   await sink.start();
@@ -146,16 +103,10 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
 
   return {
     get engine() {
-      return live.engine;
+      return sink.engine;
     },
-    reload: (input) =>
-      live.reload(input, {
-        settled: async () => {
-          while (cycle.inProgress) await cycle.inProgress;
-        },
-        swapped: () => cycle.restartChain(),
-      }),
-    flush: () => sink.flush(),
+    reload: (input) => sink.reload(input),
+    flush: () => sink.publishPending(),
     stats: () => sink.stats(),
     // Stop judging but keep the subscription: the session is persistent, the broker queues for us while we are away
     // and redelivers what arrived during the stop (never acknowledged).

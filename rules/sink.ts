@@ -23,12 +23,12 @@ import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type ReadingBatch } from '../c
 import { acknowledgementHandler, isAcknowledgementTopic } from './acknowledgements.ts';
 import type { AlertPublisher } from './alert-publisher.ts';
 import type { CheckpointCycle, CheckpointFigures } from './checkpoint-cycle.ts';
-import type { RulesConfig } from './config.ts';
-import type { EngineStats } from './engine.ts';
+import type { RulesConfig, RulesConfigInput } from './config.ts';
+import type { EngineStats, RulesEngine } from './engine.ts';
 import type { HeldAcks } from './held-acks.ts';
 import type { AlertWriter, AlertWriterStats } from './influx.ts';
 import type { RouteStats, WebhookNotifier } from './notify/webhook.ts';
-import type { LiveRules } from './reload.ts';
+import type { LiveRules, RulesReload } from './reload.ts';
 import type { PublishedBeforeCrash } from './recovery.ts';
 import type { TransitionOutlet } from './transitions.ts';
 
@@ -108,6 +108,21 @@ export class RulesSink implements Sink<BusMessage<RulesMessage>, RulesStats> {
     this.onAcknowledgement = acknowledgementHandler(() => parts.live.engine, parts.owned, parts.log);
   }
 
+  get engine(): RulesEngine {
+    return this.parts.live.engine;
+  }
+
+  /** New rules, limits and baseline files without losing state (reload.ts); never while a checkpoint is being taken. */
+  reload(input: RulesConfig | RulesConfigInput): Promise<RulesReload> {
+    const { live, cycle } = this.parts;
+    return live.reload(input, {
+      settled: async () => {
+        while (cycle.inProgress) await cycle.inProgress;
+      },
+      swapped: () => cycle.restartChain(),
+    });
+  }
+
   /** A batch out of the reorder buffer, in its gateway's order: judged unless the restored state holds it already. */
   readonly judge = (b: ReadingBatch): void => {
     if (this.parts.cycle.admit(b)) this.parts.live.engine.ingestBatch(b);
@@ -177,10 +192,17 @@ export class RulesSink implements Sink<BusMessage<RulesMessage>, RulesStats> {
     this.parts.acks?.connectionLost();
   }
 
-  /** Alert rows to InfluxDB, and every transition handed on so far confirmed. */
-  async flush(): Promise<void> {
+  /** Every transition handed on so far confirmed (outboxes, journal, topic), and the alert rows written to InfluxDB. */
+  async publishPending(): Promise<void> {
     await this.parts.transitions.handOn();
     await this.parts.writer.flush(true);
+  }
+
+  /** The Sink contract's flush: what was written so far judged, published, covered by a checkpoint and acknowledged. */
+  async flush(): Promise<void> {
+    await this.publishPending();
+    await this.parts.cycle.checkpoint();
+    await this.parts.cycle.acknowledged;
   }
 
   /** Publishes and writes what is pending (at most 10 s), writes a checkpoint, closes the journal and the webhooks. */
@@ -191,7 +213,7 @@ export class RulesSink implements Sink<BusMessage<RulesMessage>, RulesStats> {
       cycle.stopTimer();
       this.stopHistory?.();
       let flushTimer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([this.flush(), new Promise((r) => (flushTimer = setTimeout(r, 10_000)))]);
+      await Promise.race([this.publishPending(), new Promise((r) => (flushTimer = setTimeout(r, 10_000)))]);
       // a pending timer would keep the process alive for the rest of the 10 s (Ctrl-C on `up` took 10 s)
       clearTimeout(flushTimer);
       await cycle.inProgress;
