@@ -45,6 +45,8 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
   private handler: MessageHandler<T> | undefined;
   private delivering = false;
   private stopped: Promise<void> | undefined;
+  /** The client was ended (a failed start): nothing left to close. */
+  private ended = false;
   private readonly counts = { received: 0, acknowledged: 0, duplicates: 0, decodeErrors: 0, connections: 0 };
 
   constructor(private readonly options: MqttSubscriberOptions<T>) {
@@ -91,6 +93,7 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
       await subscribed;
     } catch (err) {
       this.delivering = false;
+      this.ended = true;
       await new Promise<void>((resolve) => this.client.end(true, {}, () => resolve()));
       throw err;
     }
@@ -198,6 +201,8 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
 
   /** A graceful end waits for the broker to confirm our publishes; it does not wait for a broker that is gone. */
   private async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const ended = new Promise<void>((resolve) => this.client.end(false, {}, () => resolve()));
     const gaveUp = await Promise.race([ended.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.options.endTimeoutMs ?? 2000)))]);
