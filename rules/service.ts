@@ -99,7 +99,7 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
     await sink.abandon();
     throw err;
   }
-  await sink.resume();
+  sink.startClock();
 
   return {
     get engine() {

@@ -8,10 +8,9 @@
  *        ▲                                   │ ack held                                   │
  *        └──── acks called after the checkpoint ◀──── checkpoint cycle ◀──────────────────┘ (durable first)
  *
- * Lifecycle: start() opens the InfluxDB database and restores the last checkpoint, so that the messages of a resumed
- * session are judged on the restored state; resume() once the subscription is live (the restart's comparison with
- * the retained alert topics, then transitions go out, ticks and checkpoints run); stop() flushes within 10 s and
- * writes a last checkpoint.
+ * Lifecycle: start() before the subscription (restore, recovery, checkpoints), startClock() once it is live (ticks),
+ * stop() inside the subscriber's stop (publishes what is pending within 10 s, writes a last checkpoint, sends its
+ * acks before the disconnect).
  */
 import type { Logger } from 'pino';
 import type { RecentMessages } from '../bus/dedup.ts';
@@ -129,6 +128,12 @@ export class RulesSink implements Sink<BusMessage<RulesMessage>, RulesStats> {
     else this.counters.duplicateMessages++;
   };
 
+  /**
+   * Ready for writes: the InfluxDB database created (or its absence logged), the last checkpoint restored, so that the
+   * messages of a resumed session are judged on the restored state, and the last run's unconfirmed transitions
+   * compared with the retained alert topics before anything is published (recovery.ts); checkpoints and history jobs
+   * begin.
+   */
   async start(): Promise<void> {
     const { writer, cycle, transitions, owned, clock, log } = this.parts;
     try {
@@ -139,16 +144,17 @@ export class RulesSink implements Sink<BusMessage<RulesMessage>, RulesStats> {
     }
     cycle.restore(owned, clock(), transitions.journaledAtStart);
     cycle.useAcks(this.parts.acks);
+    transitions.open(await this.parts.recover());
+    cycle.startTimer();
+    this.stopHistory = this.parts.startHistory();
   }
 
   /**
-   * The subscription is live. The broker redelivers readings as soon as the session resumes: their transitions wait
-   * until the retained states of the last run's unconfirmed ones are read (recovery.ts), then go out; ticks,
-   * checkpoints and history jobs begin.
+   * The subscription is live: processing time starts to count (reorder gaps given up on, deadman rules, escalation).
+   * Not before: after a restart the broker's backlog must be judged before a meter is called silent.
    */
-  async resume(): Promise<void> {
-    const { transitions, reorder, live, writer, cycle, config, clock, log } = this.parts;
-    transitions.open(await this.parts.recover());
+  startClock(): void {
+    const { reorder, live, writer, config, clock, log } = this.parts;
     this.tickTimer = setInterval(() => {
       try {
         const now = clock();
@@ -159,13 +165,12 @@ export class RulesSink implements Sink<BusMessage<RulesMessage>, RulesStats> {
       }
       void writer.flush();
     }, config.tickMs);
-    cycle.startTimer();
-    this.stopHistory = this.parts.startHistory();
   }
 
-  /** The subscription never came up: let nothing wait for it. */
+  /** The subscription never came up: stop what start began, without a checkpoint (nothing was judged). */
   async abandon(): Promise<void> {
-    this.parts.transitions.open();
+    this.parts.cycle.stopTimer();
+    this.stopHistory?.();
     await this.parts.notifier.stop();
   }
 
