@@ -92,8 +92,8 @@ export async function startRules(input: RulesConfig | RulesConfigInput, opts: Ru
   const sink = await assembleRulesSink(config, scope, subscriber, recent, { clock, log, env: opts.env, onTransition: opts.onTransition, maxAlertsInFlight: opts.maxAlertsInFlight });
   subscriber.on('disconnected', () => sink.connectionLost());
 
-  await sink.start();
   try {
+    await sink.start();
     await subscriber.start((message) => sink.write(message, message.ack));
   } catch (err) {
     await sink.abandon();

@@ -167,7 +167,7 @@ export class RulesSink implements Sink<BusMessage<RulesMessage>, RulesStats> {
     }, config.tickMs);
   }
 
-  /** The subscription never came up: stop what start began, without a checkpoint (nothing was judged). */
+  /** The start failed (the checkpoint unreadable, the subscription never came up): stop what start began, without a checkpoint. */
   async abandon(): Promise<void> {
     this.parts.cycle.stopTimer();
     this.stopHistory?.();
