@@ -149,6 +149,13 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
       expect(failure).toBeInstanceOf(TransportError);
       expect(failure).toMatchObject({ code: 'MQTT_SUBSCRIBE', retryable: false });
       expect((failure as Error).message).toContain(bed.forbiddenSubscription);
+      await sub.stop(); // after a failed start: resolves, nothing left to close
+    });
+
+    it('stops at once when it was never started', async () => {
+      const sub = open({ id: fresh().id, subscriptions: [`${bed.root}/never/+`] });
+      await sub.stop();
+      expect(sub.connected).toBe(false);
     });
 
     it('decodes once, hands decoding failures over as decodeError, and drops batches seen before', async () => {

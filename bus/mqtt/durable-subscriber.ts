@@ -45,7 +45,7 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
   private handler: MessageHandler<T> | undefined;
   private delivering = false;
   private stopped: Promise<void> | undefined;
-  /** The client was ended (a failed start): nothing left to close. */
+  /** The client was ended (a failed start) or never started: nothing left to close. */
   private ended = false;
   private readonly counts = { received: 0, acknowledged: 0, duplicates: 0, decodeErrors: 0, connections: 0 };
 
@@ -209,7 +209,8 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
 
   /** A graceful end waits for the broker to confirm our publishes; it does not wait for a broker that is gone. */
   private async end(): Promise<void> {
-    if (this.ended) return;
+    // Never started: MQTT.js has no stream to close (its end() throws then).
+    if (this.ended || !this.handler) return void (this.ended = true);
     this.ended = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const ended = new Promise<void>((resolve) => this.client.end(false, {}, () => resolve()));
