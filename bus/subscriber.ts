@@ -53,9 +53,10 @@ export interface DecodeOptions<T> {
   decode(topic: string, payload: Buffer): T;
   /**
    * Drop batches seen before: acknowledged, counted in `stats().duplicates`, not handed over. The consumer owns
-   * `recent` (it keeps it in its checkpoints, so that dedup survives its restart).
+   * `recent` (it keeps it in its checkpoints, so that dedup survives its restart). `identify` returns undefined for
+   * a message that is not a batch (rules: an operator's acknowledgement on its second filter), which is never a duplicate.
    */
-  dedup?: { recent: RecentMessages; identify(decoded: T): BatchIdentity };
+  dedup?: { recent: RecentMessages; identify(decoded: T): BatchIdentity | undefined };
 }
 
 export interface SubscriberStats {

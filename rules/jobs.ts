@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import type { PlantRegistry } from '../core/plants.ts';
 import { baselineLines, learnBaselines, type Baseline, type BaselineBook } from './baselines.ts';
-import type { InfluxClient } from '../influxdb/client.ts';
+import { createInfluxClient, type InfluxClient } from '../influxdb/client.ts';
+import type { RulesConfig } from './config.ts';
 import { computeReductions, monthsOfYearTo, reductionLines } from './reductions.ts';
 
 export interface JobsConfig {
@@ -70,4 +71,12 @@ export function scheduleHistoryJobs(run: () => Promise<JobsResult>, everyMs: num
     stopped = true;
     clearTimeout(timer);
   };
+}
+
+/** The history jobs a config turns on (`history.enabled`, which needs a registry), scheduled; returns a stop function. */
+export function startHistoryJobs(config: RulesConfig, registry: PlantRegistry | undefined, baselines: () => BaselineBook, clock: () => number, log: Logger): (() => void) | undefined {
+  const history = config.history;
+  if (!history.enabled || !registry) return undefined;
+  const influx = createInfluxClient(config.influx, { queryTimeoutMs: 30_000 });
+  return scheduleHistoryJobs(() => runHistoryJobs(influx, registry, baselines(), { learn: history.learn, reductions: history.reductions }, clock()), history.everyMs, log);
 }

@@ -8,9 +8,11 @@
  * partition on every machine and every run) or an explicit `{ plants: [...] }` list. Each partition has its own MQTT
  * client id, checkpoint file and journal, derived from the partition's name unless given.
  */
+import path from 'node:path';
 import { CleanstreamError, ConfigError } from '../core/errors.ts';
 import { PlantRegistry } from '../core/plants.ts';
 import { topics } from '../bus/topics.ts';
+import type { RulesConfig } from './config.ts';
 
 export type PartitionSpec = { index: number; count: number } | { plants: readonly string[] };
 
@@ -75,4 +77,40 @@ export function parsePartitionFlag(value: string): { index: number; count: numbe
   const count = m ? Number(m[2]) : NaN;
   if (!m || count < 1 || index >= count) throw new CleanstreamError('PARTITION_FLAG', `--partition must be INDEX/COUNT with 0 <= INDEX < COUNT (e.g. 0/2), got ${value}`, { value });
   return { index, count };
+}
+
+/** What a partition changes: the plants judged, the subscriptions, the client id and the checkpoint file. */
+export interface RulesScope {
+  registry: PlantRegistry | undefined;
+  /** The plants this process judges; undefined: every plant. */
+  owned: ReadonlySet<string> | undefined;
+  subscriptions: string[];
+  clientId: string;
+  checkpointFile: string | undefined;
+  /** Where the webhook outboxes are: a partition's own folder under the configured one (two processes never share a queue). */
+  outboxDir: string | undefined;
+  /**
+   * Partitions of one feed fill up at the same pace: partition i of n takes its first checkpoint at (i + 1) / n of the
+   * bounds, and keeps that phase, so that processes sharing a machine do not all checkpoint at once.
+   */
+  checkpointPhase: number;
+}
+
+/** The scope of a rules process: everything, or the partition its config names. */
+export function scopeOf(config: RulesConfig, registry: PlantRegistry | undefined): RulesScope {
+  const spec = config.partition;
+  if (!spec) return { registry, owned: undefined, subscriptions: [config.subscription ?? topics.readingsFilter()], clientId: config.clientId, checkpointFile: config.checkpoint.file, outboxDir: config.notify.outboxDir, checkpointPhase: 1 };
+  if (config.subscription) throw new ConfigError('rules config', [{ path: 'subscription', expected: 'no subscription with `partition` (a partition subscribes to its own plants)' }]);
+  const ids = ownedPlantIds(spec, registry);
+  const owned = new Set(ids);
+  const name = partitionName(spec);
+  return {
+    registry: registry ? partitionRegistry(registry, owned) : undefined,
+    owned,
+    subscriptions: partitionFilters(ids),
+    clientId: `${config.clientId}-${name}`,
+    checkpointFile: config.checkpoint.file ? partitionFile(config.checkpoint.file, name) : undefined,
+    outboxDir: config.notify.outboxDir ? path.join(config.notify.outboxDir, name) : undefined,
+    checkpointPhase: 'index' in spec ? (spec.index + 1) / spec.count : 1,
+  };
 }

@@ -15,7 +15,7 @@ import { mqttConnectOptions } from '../core/config.ts';
 import { TransportError } from '../core/errors.ts';
 import { topics } from '../bus/topics.ts';
 import type { RulesConfig } from './config.ts';
-import type { AlertState } from './alerts.ts';
+import type { AlertState, AlertTransition } from './alerts.ts';
 import { alertTopicState, keyParts } from './journal.ts';
 
 /** The alert topic a journal key publishes to (undefined for a malformed key). */
@@ -98,4 +98,29 @@ export async function readRetainedStates(config: RulesConfig, wantedTopics: Read
     await client.endAsync(true);
   }
   return states;
+}
+
+/** Whether a transition the previous run journaled as outboxed (and the restart produced again) reached its topic. */
+export type PublishedBeforeCrash = (key: string, t: AlertTransition) => boolean;
+
+/**
+ * At a restart, before anything is published: read the retained states of the topics the previous run's unconfirmed
+ * transitions (`outboxed`, journal.ts) were for, and say which of them got there.
+ */
+export async function publishedBeforeCrash(config: RulesConfig, outboxed: ReadonlyMap<string, string | undefined>, log: Logger): Promise<PublishedBeforeCrash> {
+  let retainedAtStart = new Map<string, string>();
+  let onTopicAlready = new Set<string>();
+  if (outboxed.size) {
+    const wanted = new Set([...outboxed.keys()].flatMap((k) => topicOfKey(k) ?? []));
+    retainedAtStart = await readRetainedStates(config, wanted, log);
+    onTopicAlready = alreadyOnTopic(outboxed, retainedAtStart);
+    log.info({ unconfirmed: outboxed.size, onTopicAlready: onTopicAlready.size }, 'compared the last run\'s unconfirmed alert transitions with the retained alert topics');
+  }
+  return (key, t) => {
+    if (onTopicAlready.has(key)) return true;
+    // a journal line without a recorded state (older format): only the retained state itself is recognised
+    if (outboxed.get(key) !== undefined) return false;
+    const a = t.alert;
+    return retainedAtStart.get(topics.alert(a.plant, a.rule, a.meter)) === alertTopicState(a);
+  };
 }

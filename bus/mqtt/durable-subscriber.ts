@@ -11,7 +11,7 @@ import { connect, type MqttClient } from 'mqtt';
 import { durableSessionOptions, mqttConnectOptions, type MqttConnection } from '../../core/config.ts';
 import { toError, TransportError } from '../../core/errors.ts';
 import { watchClientIdClash } from '../client-id-clash.ts';
-import { OrderedAcks, takeOverAcks } from '../mqtt-acks.ts';
+import { OrderedAcks, takeOverAcks, type AckTicket } from '../mqtt-acks.ts';
 import type { BusMessage, DecodeOptions, DurableSubscriber, MessageHandler, SubscriberEvents, SubscriberStats } from '../subscriber.ts';
 
 export interface MqttSubscriberOptions<T> {
@@ -126,8 +126,7 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
     const handler = this.handler;
     if (!this.delivering || !handler) return proceed();
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const ticket = this.acks.track(packet.qos > 0 ? packet.messageId : undefined);
-    const ack = (): void => this.acks.complete(ticket);
+    const ack = this.ackFor(this.acks.track(packet.qos > 0 ? packet.messageId : undefined));
     let decoded: T | undefined;
     let decodeError: Error | undefined;
     const decoding = this.options.decode;
@@ -141,7 +140,7 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
       const dedup = decoding.dedup;
       if (decoded !== undefined && dedup) {
         const id = dedup.identify(decoded);
-        if (!dedup.recent.firstSight(id.source, id.seq, id.sentAt)) {
+        if (id && !dedup.recent.firstSight(id.source, id.seq, id.sentAt)) {
           this.counts.duplicates++;
           ack();
           return proceed();
@@ -163,6 +162,15 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
       this.emit('transportError', toError(err));
       proceed();
     });
+  }
+
+  /**
+   * Made outside onPublish: a closure created there would share its scope with the other closures there, which
+   * hold MQTT.js's `proceed` and through it the whole PUBLISH packet. A consumer holding acks until a checkpoint (rules:
+   * 10,000 messages) would keep every payload alive with them (bench/rules.ts at 20,000 readings/s: 395 MB RSS, 315 MB without).
+   */
+  private ackFor(ticket: AckTicket): () => void {
+    return () => this.acks.complete(ticket);
   }
 
   private connectAndSubscribe(): Promise<void> {

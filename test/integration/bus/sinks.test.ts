@@ -1,25 +1,33 @@
 /**
  * Every sink passes the sink contract (bus/sink-contract.ts) over its real downstream: ingest over InfluxDB, the
- * HJ 212 uplink over its checkpoints on disk. The rules engine registers its sink here too.
+ * HJ 212 uplink over its checkpoints on disk, the rules engine over its checkpoint (a batch is durable once a
+ * checkpoint on disk holds it, its identity among the checkpoint's recent messages; the checkpoint folder made
+ * unwritable holds it back).
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
+import { RecentMessages } from '../../../bus/dedup.ts';
 import { describeSinkContract } from '../../../bus/sink-contract.ts';
-import type { BusPublisher } from '../../../bus/subscriber.ts';
+import type { BusMessage, BusPublisher } from '../../../bus/subscriber.ts';
 import { topics } from '../../../bus/topics.ts';
 import { ingestConfigSchema } from '../../../ingest/config.ts';
 import type { IngestEvents } from '../../../ingest/events.ts';
 import { IngestSink, type IngestMessage } from '../../../ingest/sink.ts';
-import { encodeBatch } from '../../../core/reading.ts';
-import { readCheckpoint } from '../../../uplink/checkpoint.ts';
+import { encodeBatch, type ReadingBatch } from '../../../core/reading.ts';
+import { readCheckpoint as readUplinkCheckpoint } from '../../../uplink/checkpoint.ts';
 import { parseUplinkConfig } from '../../../uplink/config.ts';
 import { Routes } from '../../../uplink/routes.ts';
 import { readingsDecoder, UplinkSink, type UplinkMessage } from '../../../uplink/sink.ts';
+import { assembleRulesSink } from '../../../rules/assemble.ts';
+import { readCheckpoint as readRulesCheckpoint } from '../../../rules/checkpoint.ts';
+import { parseRulesConfig } from '../../../rules/config.ts';
+import { scopeOf } from '../../../rules/partition.ts';
+import type { RulesMessage, RulesSink, RulesStats } from '../../../rules/sink.ts';
 import { startInfluxd, type RunningInflux } from '../../harness/influxd.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startTestPlatform } from '../hj212/platform.ts';
@@ -111,7 +119,7 @@ describeSinkContract<UplinkMessage, ReturnType<UplinkSink['stats']>>('HJ 212 upl
       const root = existsSync(held) ? held : live;
       return readdirSync(root)
         .flatMap((k) => {
-          const saved = readCheckpoint(path.join(root, k, MN));
+          const saved = readUplinkCheckpoint(path.join(root, k, MN));
           return saved.kind === 'state' ? saved.state.samples.flatMap((minute) => minute.codes.flatMap((c) => c.good.map(([ts]) => Math.round((ts - T0) / 10)))) : [];
         })
         .sort((a, b) => a - b);
@@ -119,6 +127,98 @@ describeSinkContract<UplinkMessage, ReturnType<UplinkSink['stats']>>('HJ 212 upl
     close: async () => {
       await platform.stop();
       rmSync(base, { recursive: true, force: true });
+    },
+  };
+});
+
+describeSinkContract<BusMessage<RulesMessage>, RulesStats>('rules (checkpoint)', async () => {
+  const [influx, broker]: [RunningInflux, RunningBroker] = await Promise.all([startInfluxd(), startBroker()]);
+  const client: MqttClient = await connectAsync(broker.url, { clientId: 'sink-contract-alerts', reconnectPeriod: 0 });
+  const bus = {
+    publish: async (topic: string, payload: string | Buffer, options: { retain?: boolean } = {}) => void (await client.publishAsync(topic, payload, { qos: 1, retain: options.retain ?? false })),
+    connected: true,
+    stats: () => ({ connected: true, received: 0, acknowledged: 0, unacked: 0, duplicates: 0, decodeErrors: 0, connections: 1 }),
+  };
+  const root = mkdtempSync(path.join(tmpdir(), 'cleanstream-rules-sink-'));
+  /** Each sink its own checkpoint folder: sinks of earlier tests keep running until the suite ends. */
+  const folders: string[] = [];
+  const logger = pino({ level: 'silent' });
+  const batchOf = (n: number): ReadingBatch => ({
+    v: 1,
+    plant: PLANT,
+    gateway: 'gw-contract',
+    seq: n,
+    sentAt: T0 + n * 1000,
+    readings: [{ meter: 'outfall-1-cod', quantity: 'cod', value: n, unit: 'mg/L', ts: T0 + n * 1000, quality: 'good' }],
+  });
+  return {
+    sink: () => {
+      const folder = path.join(root, `sink-${folders.length}`);
+      folders.push(folder);
+      const config = parseRulesConfig({
+        mqtt: { url: broker.url },
+        clientId: 'sink-contract-rules',
+        influx: { url: influx.url, database: 'sink_contract_rules' },
+        checkpoint: { file: path.join(folder, 'checkpoint.json'), intervalMs: 100 },
+        rules: [{ id: 'cod-limit', kind: 'limit', severity: 'major', selector: { quantity: 'cod' }, limit: { max: 1_000_000 } }],
+      });
+      // The contract's sink() is synchronous; the rules sink is assembled on start (assembling opens its webhook outboxes).
+      let sink: RulesSink | undefined;
+      // what the durable subscriber's dedup does on arrival: the batch's identity goes into the checkpoints from here
+      const recent = new RecentMessages();
+      const started = (): RulesSink => {
+        if (!sink) throw new Error('the rules sink is used before start');
+        return sink;
+      };
+      return {
+        name: 'rules (checkpoint)',
+        start: async () => {
+          sink = await assembleRulesSink(config, scopeOf(config, undefined), bus, recent, { clock: Date.now, log: logger });
+          await sink.start();
+        },
+        write: (message, ack) => {
+          const b = message.decoded?.kind === 'readings' ? message.decoded.batch : undefined;
+          if (b) recent.firstSight(b.gateway, b.seq, b.sentAt);
+          started().write(message, ack);
+        },
+        flush: () => started().flush(),
+        stop: async () => sink?.stop(),
+        stats: () => started().stats(),
+      };
+    },
+    batch: (n) => ({ topic: topics.readings(PLANT, 'gw-contract'), payload: Buffer.alloc(0), decoded: { kind: 'readings', batch: batchOf(n) }, decodeError: undefined, redelivered: false, ack: () => undefined }),
+    // a file where each checkpoint folder was: the checkpoint cannot be written (root is not stopped by permissions)
+    hold: async () => {
+      for (const folder of folders) {
+        mkdirSync(folder, { recursive: true });
+        renameSync(folder, `${folder}.held`);
+        writeFileSync(folder, 'held');
+      }
+    },
+    release: async () => {
+      for (const folder of folders) {
+        rmSync(folder, { force: true });
+        renameSync(`${folder}.held`, folder);
+      }
+    },
+    durable: async () => {
+      const held = new Set<number>();
+      for (const folder of folders) {
+        let snap;
+        try {
+          snap = readRulesCheckpoint(path.join(folder, 'checkpoint.json'));
+        } catch {
+          continue; // held
+        }
+        for (const key of snap?.recentMessages?.['gw-contract'] ?? []) held.add(Number(key.split(':')[0]));
+      }
+      return [...held].sort((a, b) => a - b);
+    },
+    close: async () => {
+      await client.endAsync(true);
+      await broker.stop();
+      await influx.stop();
+      rmSync(root, { recursive: true, force: true });
     },
   };
 });
