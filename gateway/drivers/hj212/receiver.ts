@@ -30,6 +30,8 @@ import { Hj212StreamDecoder, type Hj212StreamItem } from '../../../protocols/hj2
 const MAX_CONSECUTIVE_REFUSALS = 16;
 /** A device sending another version than configured is warned about again after this long (the packets are accepted). */
 const VERSION_WARNING_INTERVAL_MS = 3_600_000;
+/** Uploads remembered per device to recognise a resend: a logger resends within ReCount × OverTime, a few packets back. */
+const RECENT_UPLOADS_PER_DEVICE = 64;
 
 export interface Hj212ReceiverStats {
   /** Open connections now. */
@@ -60,6 +62,12 @@ export interface Hj212ReceiverStats {
   heartbeats: Record<string, number>;
   /** Accepted packets whose CP arrived SM4-encrypted (HJ 212-2025) and was decrypted. */
   encryptedPackets: number;
+  /**
+   * Uploads (CN 2xxx) that repeat the MN, CN, QN (and PNO) of one accepted shortly before, by MN: a logger's resend after
+   * OverTime without our 9014. They are answered and their readings given again (writing the same points again changes
+   * nothing); this says how often it happens. No HJ 212-2025 resend marker is read: no public source shows one.
+   */
+  resentPackets: Record<string, number>;
 }
 
 /** What the header says before the frame is checked: enough to pick the device's CRC and to address a refusal. */
@@ -151,7 +159,10 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     answers: 0,
     heartbeats: {} as Record<string, number>,
     encryptedPackets: 0,
+    resentPackets: {} as Record<string, number>,
   };
+  /** The last RECENT_UPLOADS_PER_DEVICE uploads of each MN (CN, QN, PNO), oldest first, to recognise a resend. */
+  private readonly recentUploads = new Map<string, Set<string>>();
 
   constructor(
     private readonly config: Hj212InputConfig,
@@ -183,6 +194,7 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
       refusedData: { ...this.counters.refusedData },
       droppedSplitMessages: { ...this.counters.droppedSplitMessages },
       heartbeats: { ...this.counters.heartbeats },
+      resentPackets: { ...this.counters.resentPackets },
     };
   }
 
@@ -319,6 +331,7 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     this.counters.packetsByVersion[declared ?? 'none'] = (this.counters.packetsByVersion[declared ?? 'none'] ?? 0) + 1;
     if (declared !== undefined) this.checkVersion(conn, packet.mn, declared, device);
     if (packet.encrypted) this.counters.encryptedPackets++;
+    this.noteResend(packet);
     if (packet.cn === HEARTBEAT_CN) {
       this.counters.heartbeats[packet.mn] = (this.counters.heartbeats[packet.mn] ?? 0) + 1;
       if (device.answerHeartbeats && packet.flag?.replyRequested && packet.qn !== undefined) {
@@ -416,6 +429,19 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
    */
   private answerOptions(device: Hj212DeviceConfig | undefined, declared: Hj212Version | undefined): BuildOptions {
     return { version: declared ?? device?.version ?? this.config.version, crc: device?.crc ?? 'hj212' };
+  }
+
+  private noteResend(packet: Hj212Packet): void {
+    if (!packet.cn.startsWith('2') || packet.qn === undefined) return;
+    let recent = this.recentUploads.get(packet.mn);
+    if (!recent) this.recentUploads.set(packet.mn, (recent = new Set()));
+    const key = `${packet.cn}|${packet.qn}|${packet.pno ?? ''}`;
+    if (recent.has(key)) {
+      this.counters.resentPackets[packet.mn] = (this.counters.resentPackets[packet.mn] ?? 0) + 1;
+      return;
+    }
+    recent.add(key);
+    if (recent.size > RECENT_UPLOADS_PER_DEVICE) recent.delete(recent.values().next().value as string);
   }
 
   /** A packet in another version than the device is configured for is accepted; it is worth a warning, not one per packet. */

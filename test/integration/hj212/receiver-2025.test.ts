@@ -6,10 +6,13 @@
  * in 2017.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
 import type { Reading } from '../../../core/reading.ts';
 import { hj212InputSchema } from '../../../gateway/drivers/hj212/config.ts';
 import { Hj212Receiver } from '../../../gateway/drivers/hj212/receiver.ts';
+import { buildPacket } from '../../../protocols/hj212/codec.ts';
 import { sm4KeyFromHex } from '../../../protocols/hj212/sm4.ts';
+import { until } from '../../harness/wait.ts';
 import { startHj212Logger } from '../../../simulators/hj212/logger.ts';
 
 /** 2024-05-01 08:00 China Standard Time. */
@@ -87,5 +90,24 @@ describe('HJ 212-2025 SM4 and heartbeats: simulated logger -> hj212 receiver ove
     expect(logger.stats()).toMatchObject({ acknowledged: 1, heartbeats: 0 });
     expect(readings.filter((r) => r.plant === 'paper-01').map((r) => r.value)).toEqual([12.5]);
     expect(receiver.stats().encryptedPackets).toBe(3);
+  });
+
+  it('records a packet sent again with the same QN (a resend after OverTime) and answers it again', async () => {
+    const frame = buildPacket(
+      { qn: '20240502080000123', st: '32', cn: '2051', pw: '123456', mn: CLEAR_MN, replyRequested: true, cp: [[{ key: 'DataTime', value: '20240502080000' }], [{ key: 'w01018-Avg', value: '20' }]] },
+      { version: '2025' },
+    );
+    const socket = connect({ host: '127.0.0.1', port: receiver.port as number });
+    socket.on('error', () => undefined);
+    let answers = '';
+    socket.on('data', (d: Buffer) => (answers += d.toString('latin1')));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(frame);
+    await until('the first 9014', () => answers.split('CN=9014').length === 2, 5000);
+    expect(receiver.stats().resentPackets[CLEAR_MN]).toBeUndefined();
+    socket.write(frame);
+    await until('the second 9014', () => answers.split('CN=9014').length === 3, 5000);
+    socket.destroy();
+    expect(receiver.stats().resentPackets).toEqual({ [CLEAR_MN]: 1 });
   });
 });
