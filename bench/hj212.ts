@@ -101,7 +101,7 @@ async function runLoggers(): Promise<void> {
     if (i % 50 === 49) await new Promise((r) => setTimeout(r, Math.max(1, intervalMs / (connections / 50))));
   }
   await Promise.all(loggers.map((l) => l.done));
-  const total: Hj212LoggerStats = { sent: 0, acknowledged: 0, refused: 0, unanswered: 0, resends: 0, connections: 0 };
+  const total: Hj212LoggerStats = { sent: 0, acknowledged: 0, refused: 0, unanswered: 0, resends: 0, connections: 0, heartbeats: 0, noticeAnswers: 0 };
   for (const l of loggers) for (const [k, v] of Object.entries(l.stats())) total[k as keyof Hj212LoggerStats] += v;
   const cpu = process.cpuUsage(cpuStart);
   const report: ChildReport = { stats: total, cpuMs: (cpu.user + cpu.system) / 1000, rssMb: process.memoryUsage().rss / 1e6 };

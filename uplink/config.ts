@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { configPathSchema, durationMs, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../core/config.ts';
 import { codeDef, quantityForCode } from '../protocols/hj212/codes.ts';
+import { sm4ConfigSchema } from '../protocols/hj212/sm4-config.ts';
 
 const pollutantSchema = z
   .strictObject({
@@ -28,6 +29,8 @@ const stationSchema = z.strictObject({
   /** System code: 32 wastewater, 31 flue gas. */
   st: z.string().regex(/^\d{2}$/).default('32'),
   pollutants: z.array(pollutantSchema).min(1),
+  /** HJ 212-2025: encrypt the station's data CP with SM4; the key is in this environment variable. Default: clear text. */
+  sm4: sm4ConfigSchema.optional(),
 });
 
 export const uplinkConfigSchema = z
@@ -42,6 +45,8 @@ export const uplinkConfigSchema = z
       port: z.number().int().min(1).max(65535),
       version: z.enum(['2017', '2025']).default('2017'),
       crc: z.enum(['hj212', 'modbus']).default('hj212'),
+      /** HJ 212-2025: send each station's heartbeat (9015, answer requested) this often while connected; leave out to send none. */
+      heartbeatIntervalMs: durationMs.optional(),
     }),
     /** OverTime: how long to wait for the 9014 of a packet before resending it (the platform may change it with CN 1000). */
     overTimeMs: durationMs.default(10_000),

@@ -20,7 +20,9 @@ import { Backoff, cancellableDelay } from '../core/backoff.ts';
 import { buildPacket, parsePacket, type Hj212Packet, type ReceiverVersion } from '../protocols/hj212/codec.ts';
 import type { CrcVariant } from '../protocols/hj212/crc.ts';
 import type { Hj212CpGroup } from '../protocols/hj212/cp.ts';
-import { buildExecutionResult, buildRequestAnswer, EXE_RTN, QN_RTN } from '../protocols/hj212/replies.ts';
+import { buildExecutionResult, buildHeartbeat, buildRequestAnswer, EXE_RTN, NOTICE_ANSWER_CN, QN_RTN } from '../protocols/hj212/replies.ts';
+import type { Hj212Sm4 } from '../protocols/hj212/sm4.ts';
+import { CHINA_STANDARD_TIME_OFFSET_MINUTES, formatHj212Time } from '../protocols/hj212/time.ts';
 import { Hj212StreamDecoder } from '../protocols/hj212/stream.ts';
 
 /** What the outbox holds per interval: enough to rebuild the same packet (with the station's current PW). */
@@ -42,6 +44,10 @@ export interface StationLinkOptions {
   overTimeMs: number;
   reCount: number;
   backoff: { initialMs: number; maxMs: number };
+  /** HJ 212-2025: the station's SM4 key; data CPs are sent encrypted, the platform's packets read with it. */
+  sm4?: Hj212Sm4;
+  /** HJ 212-2025: a heartbeat (9015) this often while connected. */
+  heartbeatIntervalMs?: number;
 }
 
 export interface StationLinkStats {
@@ -56,6 +62,9 @@ export interface StationLinkStats {
   refused: number;
   realtimeSent: number;
   realtimeDropped: number;
+  /** HJ 212-2025 heartbeats (9015) sent, and notice answers (9013) the platform sent back. */
+  heartbeats: number;
+  noticeAnswers: number;
 }
 
 export interface StationLinkEvents {
@@ -81,7 +90,8 @@ export class StationLink extends EventEmitter<StationLinkEvents> {
   private overTimeMs: number;
   private reCount: number;
   private readonly backoff: Backoff;
-  private readonly counters = { connections: 0, sent: 0, resends: 0, acknowledged: 0, refused: 0, realtimeSent: 0, realtimeDropped: 0 };
+  private readonly counters = { connections: 0, sent: 0, resends: 0, acknowledged: 0, refused: 0, realtimeSent: 0, realtimeDropped: 0, heartbeats: 0, noticeAnswers: 0 };
+  private lastHeartbeatQnMs = 0;
 
   constructor(
     private readonly options: StationLinkOptions,
@@ -195,8 +205,8 @@ export class StationLink extends EventEmitter<StationLinkEvents> {
 
   /** Send one packet and wait for its answer, resending after OverTime up to ReCount times; then drop the connection. */
   private async exchange(socket: Socket, qn: string, cn: string, cp: Hj212CpGroup[]): Promise<Outcome> {
-    const { mn, pw, st, version, crc } = this.options;
-    const frame = buildPacket({ qn, st, cn, pw, mn, replyRequested: true, cp }, { version, crc });
+    const { mn, pw, st } = this.options;
+    const frame = buildPacket({ qn, st, cn, pw, mn, replyRequested: true, cp }, this.buildOptions());
     for (let attempt = 0; attempt <= this.reCount; attempt++) {
       if (socket.destroyed || this.abort.signal.aborted) return { kind: 'closed' };
       const outcome = new Promise<Outcome>((resolve) => (this.waiting = { qn, resolve }));
@@ -235,7 +245,9 @@ export class StationLink extends EventEmitter<StationLinkEvents> {
     }
     socket.on('error', (err) => this.emit('error', new TransportError('UPLINK_CONNECTION', `station ${mn}: connection to ${host}:${port} failed: ${err.message}`, true, { mn, host, port }, { cause: err })));
     socket.on('data', (chunk) => this.receive(socket, chunk));
+    const heartbeat = this.options.heartbeatIntervalMs === undefined ? undefined : setInterval(() => this.sendHeartbeat(socket), this.options.heartbeatIntervalMs);
     socket.once('close', () => {
+      clearInterval(heartbeat);
       if (this.socket === socket) this.socket = undefined;
       this.emit('disconnected');
     });
@@ -245,8 +257,24 @@ export class StationLink extends EventEmitter<StationLinkEvents> {
     return socket;
   }
 
+  private buildOptions(): { version: ReceiverVersion; crc: CrcVariant; sm4?: Hj212Sm4 } {
+    const { version, crc, sm4 } = this.options;
+    return { version, crc, ...(sm4 ? { sm4 } : {}) };
+  }
+
+  /** Heartbeats go between packets without waiting: the platform's 9013 is counted, a missing one changes nothing. */
+  private sendHeartbeat(socket: Socket): void {
+    if (socket.destroyed || !socket.writable) return;
+    // A QN of its own, never one of a data packet in flight (the answer to a heartbeat is not a 9014).
+    const now = Math.max(Date.now(), this.lastHeartbeatQnMs + 1);
+    this.lastHeartbeatQnMs = now;
+    const { mn, pw } = this.options;
+    socket.write(buildHeartbeat({ qn: formatHj212Time(now, CHINA_STANDARD_TIME_OFFSET_MINUTES, true), mn, pw, replyRequested: true }, this.buildOptions()));
+    this.counters.heartbeats++;
+  }
+
   private receive(socket: Socket, chunk: Buffer): void {
-    const { mn, version, crc } = this.options;
+    const { mn, version, crc, sm4 } = this.options;
     for (const item of this.decoder.push(chunk)) {
       if (item.kind !== 'frame') {
         this.emit('error', new CleanstreamError('UPLINK_INVALID', `station ${mn}: from the platform: ${item.error.message}`, { mn, reason: item.error.reason }, { cause: item.error }));
@@ -254,9 +282,13 @@ export class StationLink extends EventEmitter<StationLinkEvents> {
       }
       let packet: Hj212Packet;
       try {
-        packet = parsePacket(item.frame, { crc, version });
+        packet = parsePacket(item.frame, { crc, version, ...(sm4 ? { sm4 } : {}) });
       } catch (err) {
         this.emit('error', new CleanstreamError('UPLINK_INVALID', `station ${mn}: from the platform: ${(err as Error).message}`, { mn }, { cause: err }));
+        continue;
+      }
+      if (packet.cn === NOTICE_ANSWER_CN) {
+        this.counters.noticeAnswers++;
         continue;
       }
       if (packet.cn === '9014' || packet.cn === '9011') {

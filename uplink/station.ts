@@ -16,6 +16,7 @@ import type { UplinkConfig, UplinkStationConfig } from './config.ts';
 import { intervalRecord, realtimeCp } from './packets.ts';
 import { RecentBatches } from './recent.ts';
 import { StationLink, type StationLinkStats } from './station-link.ts';
+import { resolveSm4 } from '../protocols/hj212/sm4-config.ts';
 
 export interface UplinkStationStats extends StationLinkStats {
   mn: string;
@@ -82,7 +83,8 @@ export class Station {
     queue.on('warning', (info) => logger.warn({ mn: config.mn, ...info }, 'outbox is filling up: the platform has not acknowledged for a while'));
     const { platform } = uplink;
     const link = new StationLink(
-      { host: platform.host, port: platform.port, mn: config.mn, pw: config.pw, st: config.st, version: platform.version, crc: platform.crc, overTimeMs: uplink.overTimeMs, reCount: uplink.reCount, backoff: uplink.reconnect },
+      { host: platform.host, port: platform.port, mn: config.mn, pw: config.pw, st: config.st, version: platform.version, crc: platform.crc, overTimeMs: uplink.overTimeMs, reCount: uplink.reCount, backoff: uplink.reconnect,
+        ...(config.sm4 ? { sm4: resolveSm4(config.sm4) } : {}), ...(platform.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: platform.heartbeatIntervalMs } : {}) },
       queue,
     );
     link.on('error', report);

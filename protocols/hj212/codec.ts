@@ -11,6 +11,7 @@ import { crcEquals, crcHex, type CrcVariant } from './crc.ts';
 import { interpretCp, parseCpGroups, preview, type Hj212CpGroup, type Hj212Data } from './cp.ts';
 import { Hj212Error } from './errors.ts';
 import { CHINA_STANDARD_TIME_OFFSET_MINUTES, parseHj212Time } from './time.ts';
+import { decryptCp, encryptCp, isEncryptedCommand, type Hj212Sm4 } from './sm4.ts';
 
 export { Hj212StreamDecoder } from './stream.ts';
 
@@ -60,6 +61,8 @@ export interface Hj212Packet {
   data: Hj212Data;
   /** What the frame declared, for parsed packets. */
   frame?: { declaredLength: number; crc: string };
+  /** The CP arrived SM4-encrypted (HJ 212-2025) and was decrypted with the station's key. */
+  encrypted?: boolean;
 }
 
 export interface Hj212CpItemInput {
@@ -96,10 +99,14 @@ export interface ParseOptions {
   maxLength?: number;
   /** Zone offset of the logger's clock for DataTime; default 480 (China Standard Time, UTC+8). */
   utcOffsetMinutes?: number;
+  /** HJ 212-2025: the station's SM4 key; the CP of the commands sm4.ts lists is decrypted with it. Default: no encryption. */
+  sm4?: Hj212Sm4;
 }
 
 export interface BuildOptions {
   crc?: CrcVariant;
+  /** HJ 212-2025: the station's SM4 key; the CP of the commands sm4.ts lists is encrypted with it. Default: no encryption. */
+  sm4?: Hj212Sm4;
   /** The version written in the Flag's bits 7..2 when the Flag is not given. Default '2017'. */
   version?: Hj212Version;
   maxLength?: number;
@@ -248,7 +255,12 @@ export function parseDataSegment(segment: string, options: ParseOptions = {}): H
     packet.pnum = Number(pnumText);
     packet.pno = Number(pnoText);
   }
-  packet.cp = parseCpGroups(segment.slice(cpAt + 5, segment.length - 2));
+  let cpText = segment.slice(cpAt + 5, segment.length - 2);
+  if (options.sm4 && isEncryptedCommand(cn)) {
+    cpText = decryptCp(cpText, options.sm4, `MN=${mn} CN=${cn}`);
+    packet.encrypted = true;
+  }
+  packet.cp = parseCpGroups(cpText);
   packet.data = interpretCp(packet.cp, { utcOffsetMinutes: options.utcOffsetMinutes ?? CHINA_STANDARD_TIME_OFFSET_MINUTES });
   return packet;
 }
@@ -303,7 +315,7 @@ export function buildDataSegment(p: Hj212PacketInput, options: BuildOptions = {}
   add('PNO', p.pno);
   for (const extra of p.headerExtras ?? []) parts.push(itemText(extra, 'field'));
   const cp = p.cp.map((group) => group.map((item) => itemText(item, 'CP item')).join(',')).join(';');
-  parts.push(`CP=&&${cp}&&`);
+  parts.push(`CP=&&${options.sm4 && isEncryptedCommand(p.cn) ? encryptCp(cp, options.sm4) : cp}&&`);
   return parts.join(';');
 }
 

@@ -17,6 +17,7 @@ export const HJ212_ERROR_REASON_MEANINGS = {
   split_inconsistent: 'Parts of one split message disagree (PNUM, header fields).',
   split_timeout: 'A split message did not complete in time; its parts were dropped.',
   split_evicted: 'A split message was dropped to keep pending parts within their limit.',
+  decrypt_failed: "An HJ 212-2025 SM4-encrypted CP cannot be decrypted with the station's key and padding (not hex in whole blocks, bad padding, or not text once decrypted).",
 } as const;
 
 export type Hj212ErrorReason = keyof typeof HJ212_ERROR_REASON_MEANINGS;

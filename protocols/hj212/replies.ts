@@ -88,3 +88,24 @@ export function qnRtnFor(reason: Hj212ErrorReason, field?: string): QnRtn {
       return QN_RTN.unknown;
   }
 }
+
+/**
+ * HJ 212-2025 heartbeat (9015) and notice answer (9013), as public HJ 212-2025 implementations list them in the command
+ * table (UNVERIFIED against the standard's text, see the HJ 212 README). A heartbeat carries an empty CP; the notice
+ * answer echoes the heartbeat's QN in its header, as every answer does, with an empty CP.
+ */
+export const HEARTBEAT_CN = '9015';
+export const NOTICE_ANSWER_CN = '9013';
+
+/** 9013: acknowledges a notice (a heartbeat), so the sender knows the link is alive. */
+export function buildNoticeAnswer(original: OriginalPacket, options: BuildOptions = {}): string {
+  if (original.qn === undefined) {
+    throw new Hj212Error('missing_field', `cannot build a 9013 answer: the original packet from MN=${original.mn} has no QN`, { field: 'QN', mn: original.mn });
+  }
+  return buildPacket({ qn: original.qn, st: SYSTEM_INTERACTION_ST, cn: NOTICE_ANSWER_CN, pw: original.pw, mn: original.mn, replyRequested: false, cp: [] }, options);
+}
+
+/** 9015: a heartbeat from a station, asking for a 9013 when `replyRequested`. */
+export function buildHeartbeat(station: { qn: string; pw: string; mn: string; replyRequested: boolean }, options: BuildOptions = {}): string {
+  return buildPacket({ qn: station.qn, st: SYSTEM_INTERACTION_ST, cn: HEARTBEAT_CN, pw: station.pw, mn: station.mn, replyRequested: station.replyRequested, cp: [] }, options);
+}

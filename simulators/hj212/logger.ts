@@ -19,6 +19,8 @@ import type { CrcVariant } from '../../protocols/hj212/crc.ts';
 import { dataCp, type Hj212PollutantInput } from '../../protocols/hj212/cp.ts';
 import { flowVolume } from '../../protocols/hj212/cumulative.ts';
 import { codeDef, quantityForCode, unitForCode } from '../../protocols/hj212/codes.ts';
+import { buildHeartbeat, NOTICE_ANSWER_CN } from '../../protocols/hj212/replies.ts';
+import type { Hj212Sm4 } from '../../protocols/hj212/sm4.ts';
 import { Hj212StreamDecoder } from '../../protocols/hj212/stream.ts';
 import { CHINA_STANDARD_TIME_OFFSET_MINUTES, formatHj212Time } from '../../protocols/hj212/time.ts';
 import type { PlantModel } from '../model.ts';
@@ -73,6 +75,10 @@ export interface Hj212LoggerOptions {
   /** Decimals of the values sent (default 3). */
   decimals?: number;
   utcOffsetMinutes?: number;
+  /** HJ 212-2025: encrypt the data CP with this SM4 key (and read answers with it). Default: clear text. */
+  sm4?: Hj212Sm4;
+  /** HJ 212-2025: send a heartbeat (9015, answer requested) before each data packet; 9013 answers are counted. Default false. */
+  heartbeat?: boolean;
 }
 
 export type SentValues = Partial<Record<'Rtd' | 'Avg' | 'Min' | 'Max' | 'Cou', number>>;
@@ -98,6 +104,9 @@ export interface Hj212LoggerStats {
   unanswered: number;
   resends: number;
   connections: number;
+  /** Heartbeats (9015) sent and notice answers (9013) received. */
+  heartbeats: number;
+  noticeAnswers: number;
 }
 
 export interface Hj212LoggerEvents {
@@ -159,6 +168,8 @@ class SimulatedLogger extends EventEmitter<Hj212LoggerEvents> implements Running
   private lastQnMs = 0;
   private connections = 0;
   private resends = 0;
+  private heartbeats = 0;
+  private noticeAnswers = 0;
   /** The answer awaited for the packet in flight: resolved with the answer, or with 'closed' when the socket drops. */
   private waiting: { qn: string; resolve: (answer: Hj212Packet | 'closed' | 'timeout') => void } | undefined;
   private wake: (() => void) | undefined;
@@ -177,7 +188,7 @@ class SimulatedLogger extends EventEmitter<Hj212LoggerEvents> implements Running
 
   stats(): Hj212LoggerStats {
     const count = (outcome: SentPacket['outcome']): number => this.sent.filter((p) => p.outcome === outcome).length;
-    return { sent: this.sent.length, acknowledged: count('acknowledged'), refused: count('refused'), unanswered: count('unanswered'), resends: this.resends, connections: this.connections };
+    return { sent: this.sent.length, acknowledged: count('acknowledged'), refused: count('refused'), unanswered: count('unanswered'), resends: this.resends, connections: this.connections, heartbeats: this.heartbeats, noticeAnswers: this.noticeAnswers };
   }
 
   async stop(): Promise<void> {
@@ -206,6 +217,10 @@ class SimulatedLogger extends EventEmitter<Hj212LoggerEvents> implements Running
     }
   }
 
+  private buildOptions(): { crc: CrcVariant; version: Hj212Version; sm4?: Hj212Sm4 } {
+    return { crc: this.options.crc ?? 'hj212', version: this.options.version ?? '2017', ...(this.options.sm4 ? { sm4: this.options.sm4 } : {}) };
+  }
+
   private nextQn(): string {
     const now = Math.max(Date.now(), this.lastQnMs + 1);
     this.lastQnMs = now;
@@ -225,8 +240,15 @@ class SimulatedLogger extends EventEmitter<Hj212LoggerEvents> implements Running
     const qn = this.nextQn();
     const frame = buildPacket(
       { qn, st: this.st, cn, pw: this.options.pw, mn: this.options.mn, replyRequested: this.options.replyRequested ?? true, cp: dataCp(dataTime, inputs, this.offset) },
-      { crc: this.options.crc ?? 'hj212', version: this.options.version ?? '2017' },
+      this.buildOptions(),
     );
+    if (this.options.heartbeat) {
+      const socket = await this.connected();
+      if (socket) {
+        socket.write(buildHeartbeat({ qn: this.nextQn(), pw: this.options.pw, mn: this.options.mn, replyRequested: true }, this.buildOptions()));
+        this.heartbeats++;
+      }
+    }
     const packet: SentPacket = { qn, cn, dataTime, pollutants, attempts: 0, outcome: 'pending' };
     this.sent.push(packet);
     if (this.options.replyRequested === false) {
@@ -316,9 +338,13 @@ class SimulatedLogger extends EventEmitter<Hj212LoggerEvents> implements Running
       if (item.kind !== 'frame') continue;
       let answer: Hj212Packet;
       try {
-        answer = parsePacket(item.frame, { crc: this.options.crc ?? 'hj212' });
+        answer = parsePacket(item.frame, { crc: this.options.crc ?? 'hj212', ...(this.options.sm4 ? { sm4: this.options.sm4 } : {}) });
       } catch (err) {
         this.report(err as CleanstreamError);
+        continue;
+      }
+      if (answer.cn === NOTICE_ANSWER_CN) {
+        this.noticeAnswers++;
         continue;
       }
       const answered = answer.data.fields.get('QN') ?? answer.qn;

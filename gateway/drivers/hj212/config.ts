@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { durationMs, idSchema } from '../../../core/config.ts';
 import { FRAME_OVERHEAD_BYTES, MAX_DATA_SEGMENT_BYTES } from '../../../protocols/hj212/codec.ts';
 import { canonicalCode, codeDef } from '../../../protocols/hj212/codes.ts';
+import { sm4ConfigSchema } from '../../../protocols/hj212/sm4-config.ts';
 
 /** The same character sets the codec accepts for MN and PW (codec.ts): the standard's 24 and 6 characters, up to 32 in the field. */
 const mnSchema = z.string().regex(/^[0-9A-Za-z_-]{1,32}$/, { message: 'expected an MN of 1 to 32 letters, digits, - or _' });
@@ -27,6 +28,10 @@ export const hj212DeviceSchema = z
     converted: z.boolean().default(false),
     /** The HJ 212 version this device is expected to send (default: the input's `version`); another one is accepted and warned about. */
     version: versionSchema.optional(),
+    /** HJ 212-2025: the device encrypts the CP of its data (2xxx, 1014, 3020) with SM4; its key is in this environment variable. Default: clear text. */
+    sm4: sm4ConfigSchema.optional(),
+    /** HJ 212-2025: answer a heartbeat (9015) that asks for an answer with a notice answer (9013). */
+    answerHeartbeats: z.boolean().default(true),
   })
   .superRefine((device, ctx) => {
     for (const code of Object.keys(device.meters)) {

@@ -47,4 +47,23 @@ describe('hj212 input config', () => {
     expect(paths).toContain('devices[1].mn');
     expect(paths).toContain('devices[1].meters.w01020');
   });
+
+  it('refuses an HJ 212-2025 SM4 key that is not in its environment variable, naming the field; the key itself is never in the file', () => {
+    const issues = (env: string | undefined): string[] => {
+      if (env === undefined) delete process.env.CS_TEST_HJ212_KEY;
+      else process.env.CS_TEST_HJ212_KEY = env;
+      try {
+        parseConfig('gw.yaml', { type: 'hj212', port: 9212, devices: [{ ...device, sm4: { keyEnv: 'CS_TEST_HJ212_KEY' } }] }, hj212InputSchema);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).issues.map((i) => `${i.path}: ${i.expected}`);
+      } finally {
+        delete process.env.CS_TEST_HJ212_KEY;
+      }
+    };
+    expect(issues(undefined)).toEqual([expect.stringMatching(/^devices\[0\]\.sm4\.keyEnv: .*CS_TEST_HJ212_KEY.*not set/)]);
+    expect(issues('1234')).toEqual([expect.stringMatching(/^devices\[0\]\.sm4\.keyEnv: .*32 hex digits/)]);
+    expect(issues('0123456789abcdeffedcba9876543210')).toEqual([]);
+    expect(hj212InputSchema.parse({ type: 'hj212', port: 9212, devices: [device] }).devices[0]).toMatchObject({ answerHeartbeats: true });
+  });
 });

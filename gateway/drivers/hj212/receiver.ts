@@ -20,7 +20,9 @@ import type { Hj212DeviceConfig, Hj212InputConfig } from './config.ts';
 import { Hj212Error, type Hj212ErrorReason } from '../../../protocols/hj212/errors.ts';
 import type { Hj212ReceiverReason } from './reasons.ts';
 import { isDataCommand, toReadings } from '../../../protocols/hj212/readings.ts';
-import { buildDataAnswer, buildRequestAnswer, needsDataAnswer, QN_RTN, qnRtnFor, type QnRtn } from '../../../protocols/hj212/replies.ts';
+import { buildDataAnswer, buildNoticeAnswer, buildRequestAnswer, HEARTBEAT_CN, needsDataAnswer, QN_RTN, qnRtnFor, type QnRtn } from '../../../protocols/hj212/replies.ts';
+import type { Hj212Sm4 } from '../../../protocols/hj212/sm4.ts';
+import { resolveSm4 } from '../../../protocols/hj212/sm4-config.ts';
 import { Hj212Reassembler } from '../../../protocols/hj212/split.ts';
 import { Hj212StreamDecoder, type Hj212StreamItem } from '../../../protocols/hj212/stream.ts';
 
@@ -28,6 +30,8 @@ import { Hj212StreamDecoder, type Hj212StreamItem } from '../../../protocols/hj2
 const MAX_CONSECUTIVE_REFUSALS = 16;
 /** A device sending another version than configured is warned about again after this long (the packets are accepted). */
 const VERSION_WARNING_INTERVAL_MS = 3_600_000;
+/** Uploads remembered per device to recognise a resend: a logger resends within ReCount × OverTime, a few packets back. */
+const RECENT_UPLOADS_PER_DEVICE = 64;
 
 export interface Hj212ReceiverStats {
   /** Open connections now. */
@@ -54,6 +58,16 @@ export interface Hj212ReceiverStats {
   /** Bytes the stream decoder discarded (garbage, cut frames, over-long frames). */
   discardedBytes: number;
   answers: number;
+  /** HJ 212-2025 heartbeats (9015) accepted, by MN. */
+  heartbeats: Record<string, number>;
+  /** Accepted packets whose CP arrived SM4-encrypted (HJ 212-2025) and was decrypted. */
+  encryptedPackets: number;
+  /**
+   * Uploads (CN 2xxx) that repeat the MN, CN, QN (and PNO) of one accepted shortly before, by MN: a logger's resend after
+   * OverTime without our 9014. They are answered and their readings given again (writing the same points again changes
+   * nothing); this says how often it happens. No HJ 212-2025 resend marker is read: no public source shows one.
+   */
+  resentPackets: Record<string, number>;
 }
 
 /** What the header says before the frame is checked: enough to pick the device's CRC and to address a refusal. */
@@ -122,6 +136,8 @@ interface Connection {
 export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDriver {
   readonly name: string;
   private readonly devices: ReadonlyMap<string, Hj212DeviceConfig>;
+  /** Each device's SM4 key, read from its environment variable at construction (never from the config file). */
+  private readonly keys = new Map<string, Hj212Sm4>();
   private readonly parseBase: ParseOptions;
   private readonly connections = new Set<Connection>();
   private readonly reportedSkips = new Set<string>();
@@ -141,7 +157,12 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     droppedSplitMessages: {} as Record<string, number>,
     discardedBytes: 0,
     answers: 0,
+    heartbeats: {} as Record<string, number>,
+    encryptedPackets: 0,
+    resentPackets: {} as Record<string, number>,
   };
+  /** The last RECENT_UPLOADS_PER_DEVICE uploads of each MN (CN, QN, PNO), oldest first, to recognise a resend. */
+  private readonly recentUploads = new Map<string, Set<string>>();
 
   constructor(
     private readonly config: Hj212InputConfig,
@@ -150,6 +171,10 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     super();
     this.name = config.name ?? `hj212:${config.host}:${config.port}`;
     this.devices = new Map(config.devices.map((d) => [d.mn, d]));
+    for (const device of config.devices) {
+      const sm4 = resolveSm4(device.sm4);
+      if (sm4) this.keys.set(device.mn, sm4);
+    }
     // No version limit: each packet is read as its own Flag declares (a device's configured version only warns).
     this.parseBase = { maxLength: config.maxPacketBytes - FRAME_OVERHEAD_BYTES, utcOffsetMinutes: config.utcOffsetMinutes };
   }
@@ -168,6 +193,8 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
       refused: { ...this.counters.refused },
       refusedData: { ...this.counters.refusedData },
       droppedSplitMessages: { ...this.counters.droppedSplitMessages },
+      heartbeats: { ...this.counters.heartbeats },
+      resentPackets: { ...this.counters.resentPackets },
     };
   }
 
@@ -280,7 +307,8 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     const device = peeked.mn === undefined ? undefined : this.devices.get(peeked.mn);
     let packet: Hj212Packet;
     try {
-      packet = parsePacket(frame, { ...this.parseBase, crc: device?.crc ?? 'hj212' });
+      const sm4 = device ? this.keys.get(device.mn) : undefined;
+      packet = parsePacket(frame, { ...this.parseBase, crc: device?.crc ?? 'hj212', ...(sm4 ? { sm4 } : {}) });
     } catch (err) {
       if (!(err instanceof Hj212Error)) throw err;
       const field = typeof err.context.field === 'string' ? err.context.field : undefined;
@@ -302,6 +330,15 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
     const declared = packet.flag?.version;
     this.counters.packetsByVersion[declared ?? 'none'] = (this.counters.packetsByVersion[declared ?? 'none'] ?? 0) + 1;
     if (declared !== undefined) this.checkVersion(conn, packet.mn, declared, device);
+    if (packet.encrypted) this.counters.encryptedPackets++;
+    this.noteResend(packet);
+    if (packet.cn === HEARTBEAT_CN) {
+      this.counters.heartbeats[packet.mn] = (this.counters.heartbeats[packet.mn] ?? 0) + 1;
+      if (device.answerHeartbeats && packet.flag?.replyRequested && packet.qn !== undefined) {
+        this.answer(conn, buildNoticeAnswer(packet, this.answerOptions(device, packet.flag.version)));
+      }
+      return;
+    }
     // Answers from the logger to the platform's own requests: nothing to do, and never answered (no answer loops).
     if (packet.cn.startsWith('9')) return;
 
@@ -392,6 +429,19 @@ export class Hj212Receiver extends EventEmitter<DriverEvents> implements InputDr
    */
   private answerOptions(device: Hj212DeviceConfig | undefined, declared: Hj212Version | undefined): BuildOptions {
     return { version: declared ?? device?.version ?? this.config.version, crc: device?.crc ?? 'hj212' };
+  }
+
+  private noteResend(packet: Hj212Packet): void {
+    if (!packet.cn.startsWith('2') || packet.qn === undefined) return;
+    let recent = this.recentUploads.get(packet.mn);
+    if (!recent) this.recentUploads.set(packet.mn, (recent = new Set()));
+    const key = `${packet.cn}|${packet.qn}|${packet.pno ?? ''}`;
+    if (recent.has(key)) {
+      this.counters.resentPackets[packet.mn] = (this.counters.resentPackets[packet.mn] ?? 0) + 1;
+      return;
+    }
+    recent.add(key);
+    if (recent.size > RECENT_UPLOADS_PER_DEVICE) recent.delete(recent.values().next().value as string);
   }
 
   /** A packet in another version than the device is configured for is accepted; it is worth a warning, not one per packet. */

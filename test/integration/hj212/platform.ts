@@ -3,9 +3,13 @@
  * when a script says to ignore a packet (forcing an OverTime resend) or to drop the connection instead of answering.
  * It records every packet it received, resends included, in arrival order, and checks each frame's length and CRC with
  * test/harness/hj212-frames.ts (written from the standard, not from our codec): a mismatch lands in `errors`.
+ * HJ 212-2025: heartbeats (9015) are kept apart in `heartbeats` and answered with 9013 when asked; with an SM4 key the
+ * data CPs are decrypted with it.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { buildDataAnswer, parsePacket, type Hj212Packet } from '../../../protocols/hj212/index.ts';
+import { buildNoticeAnswer, HEARTBEAT_CN } from '../../../protocols/hj212/replies.ts';
+import type { Hj212Sm4 } from '../../../protocols/hj212/sm4.ts';
 import { Hj212StreamDecoder } from '../../../protocols/hj212/stream.ts';
 import { frameProblem } from '../../harness/hj212-frames.ts';
 
@@ -15,6 +19,8 @@ export interface TestPlatform {
   readonly port: number;
   /** Every data packet received, in arrival order (resends included). */
   readonly received: Hj212Packet[];
+  /** HJ 212-2025 heartbeats (9015) received, in arrival order; not in `received` and not given to the script. */
+  readonly heartbeats: Hj212Packet[];
   readonly connections: number;
   /** Frames that failed to parse (should stay empty). */
   readonly errors: string[];
@@ -22,8 +28,9 @@ export interface TestPlatform {
 }
 
 /** `script(n)` decides what to do with the n-th data packet received (1-based, resends counted). */
-export async function startTestPlatform(port: number, script: (n: number, packet: Hj212Packet) => PlatformAction = () => 'answer'): Promise<TestPlatform> {
+export async function startTestPlatform(port: number, script: (n: number, packet: Hj212Packet) => PlatformAction = () => 'answer', options: { sm4?: Hj212Sm4 } = {}): Promise<TestPlatform> {
   const received: Hj212Packet[] = [];
+  const heartbeats: Hj212Packet[] = [];
   const errors: string[] = [];
   const sockets = new Set<Socket>();
   let connections = 0;
@@ -45,12 +52,17 @@ export async function startTestPlatform(port: number, script: (n: number, packet
         if (problem) errors.push(`frame refused by the independent check: ${problem}`);
         let packet: Hj212Packet;
         try {
-          packet = parsePacket(item.frame);
+          packet = parsePacket(item.frame, options.sm4 ? { sm4: options.sm4 } : {});
         } catch (err) {
           errors.push((err as Error).message);
           continue;
         }
         if (socket.destroyed) return;
+        if (packet.cn === HEARTBEAT_CN) {
+          heartbeats.push(packet);
+          if (packet.flag?.replyRequested) socket.write(buildNoticeAnswer(packet, { version: packet.flag.version ?? '2017' }));
+          continue;
+        }
         received.push(packet);
         const action = script(received.length, packet);
         if (action === 'drop') {
@@ -68,6 +80,7 @@ export async function startTestPlatform(port: number, script: (n: number, packet
   return {
     port,
     received,
+    heartbeats,
     errors,
     get connections() {
       return connections;
