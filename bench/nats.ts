@@ -63,6 +63,8 @@ const startedAt = new Date().toISOString().slice(0, 16).replace('T', ' ');
 const loadAtStart = loadAverage();
 
 const cluster = await startNatsCluster();
+// Interrupted: the cluster's processes and temp folder go too.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.once(signal, () => void cluster.stop().finally(() => process.exit(130)));
 const nc = await connect({ servers: cluster.servers });
 try {
   const jsm = await jetstreamManager(nc);

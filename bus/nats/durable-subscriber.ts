@@ -155,7 +155,11 @@ class NatsDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
 
   /** Each filter on the stream that holds its subjects; a filter no stream holds is refused before anything connects. */
   private routes(): Route[] {
-    const streams = busStreams(this.options.nats);
+    const { partition, nats } = this.options;
+    if (partition !== undefined && !(Number.isInteger(partition) && partition >= 0 && partition < nats.partitions)) {
+      throw new RangeError(`partition ${partition} is not one of the ${nats.partitions} partitions (0 to ${nats.partitions - 1})`);
+    }
+    const streams = busStreams(nats);
     const refused: string[] = [];
     const routes: Route[] = [];
     for (const filter of this.options.subscriptions) {

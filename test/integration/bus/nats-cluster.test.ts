@@ -121,3 +121,31 @@ describe('the cluster harness', () => {
     });
   });
 });
+
+describe('a message the consumer holds', () => {
+  it('is not delivered again while held longer than the ack wait (in-progress acks), and is acknowledged once', async () => {
+    const nats = natsTransportSchema.parse({ servers: cluster.servers, ackWaitSeconds: 1 });
+    const got: BusMessage[] = [];
+    const sub = createNatsSubscriber({ nats, durable: 'holder', subscriptions: [topics.alertsFilter('p-hold')] });
+    await sub.start((m) => void got.push(m));
+    await jetstream(nc).publish(topicToSubject(topics.alert('p-hold', 'r1', 'm1')), 'held');
+    await until('the message', () => got.length === 1);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(got).toHaveLength(1);
+    // the server did not send it again either (the subscriber would drop a second copy of a message it holds)
+    const consumers = [];
+    for await (const info of jsm.consumers.list('ALERTS')) if (info.name.startsWith('holder_')) consumers.push(info);
+    expect(consumers.map((c) => [c.num_redelivered, c.num_ack_pending])).toEqual([[0, 1]]);
+    got[0]!.ack();
+    await until('the ack confirmed', () => sub.stats().acknowledged === 1);
+    expect(sub.stats()).toMatchObject({ received: 1, unacked: 0 });
+    await sub.stop();
+  });
+
+  it('refuses a partition that the config does not have', async () => {
+    const nats = natsTransportSchema.parse({ servers: cluster.servers, partitions: PARTITIONS });
+    const sub = createNatsSubscriber({ nats, durable: 'nowhere', subscriptions: [topics.readingsFilter()], partition: PARTITIONS });
+    await expect(sub.start(() => undefined)).rejects.toThrow(/partition 16 is not one of the 16 partitions/);
+    await sub.stop();
+  });
+});
