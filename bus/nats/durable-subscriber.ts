@@ -62,7 +62,6 @@ class NatsDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
   private isConnected = false;
   private stopped: Promise<void> | undefined;
   private readonly feeds: ConsumerMessages[] = [];
-  private readonly loops: Promise<void>[] = [];
   /** Received from the server and not acknowledged, by `stream:sequence`. */
   private readonly outstanding = new Map<string, JsMsg>();
   /** Of those, handed over (or dropped as duplicates) and waiting for the consumer's ack. */
@@ -108,7 +107,7 @@ class NatsDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
         const consumer = await this.js.consumers.get(route.stream.name, route.consumer);
         const feed = await consumer.consume({ max_messages: Math.min(nats.maxAckPending, 256) });
         this.feeds.push(feed);
-        this.loops.push(this.pump(feed));
+        void this.pump(feed);
       }
     } catch (err) {
       this.delivering = false;
@@ -130,8 +129,8 @@ class NatsDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
       } finally {
         if (this.nc) {
           await Promise.allSettled([...this.confirming]);
+          // Not waiting for the pumps: one may wait on a handler that never settles; what they hold stays unacknowledged.
           for (const feed of this.feeds) feed.stop();
-          await Promise.allSettled(this.loops);
           // Not naked: on nats-server 2.9.10 a nak once the pull has ended rewinds the consumer, which then delivers
           // again a later message that was acknowledged (bus/README.md). What is left comes again after the ack wait.
           this.outstanding.clear();

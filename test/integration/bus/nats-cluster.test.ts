@@ -100,28 +100,6 @@ describe('streams checked at start', () => {
   });
 });
 
-describe('the cluster harness', () => {
-  it('elects a new JetStream meta leader when the leader is killed, and takes the node back', async () => {
-    const leader = await cluster.metaLeader();
-    const node = cluster.nodes.find((n) => n.name === leader)!;
-    expect(node).toBeDefined();
-    await node.kill();
-    expect(node.running).toBe(false);
-    const next = await until('a new meta leader', async () => {
-      const l = await cluster.metaLeader();
-      return l && l !== leader ? l : undefined;
-    });
-    expect(cluster.nodes.map((n) => n.name)).toContain(next);
-    await node.start();
-    expect(node.running).toBe(true);
-    // the R3 stream has all three replicas again
-    await until('the readings stream on three current replicas', async () => {
-      const info = await jsm.streams.info('READINGS');
-      return (info.cluster?.replicas ?? []).filter((r) => r.current).length === 2;
-    });
-  });
-});
-
 describe('a message the consumer holds', () => {
   it('is not delivered again while held longer than the ack wait (in-progress acks), and is acknowledged once', async () => {
     const nats = natsTransportSchema.parse({ servers: cluster.servers, ackWaitSeconds: 1 });
@@ -147,5 +125,29 @@ describe('a message the consumer holds', () => {
     const sub = createNatsSubscriber({ nats, durable: 'nowhere', subscriptions: [topics.readingsFilter()], partition: PARTITIONS });
     await expect(sub.start(() => undefined)).rejects.toThrow(/partition 16 is not one of the 16 partitions/);
     await sub.stop();
+  });
+});
+
+describe('the cluster harness', () => {
+  it('elects a new JetStream meta leader when the leader is killed, and takes the node back', async () => {
+    const leader = await cluster.metaLeader();
+    const node = cluster.nodes.find((n) => n.name === leader)!;
+    expect(node).toBeDefined();
+    await node.kill();
+    expect(node.running).toBe(false);
+    const next = await until('a new meta leader', async () => {
+      const l = await cluster.metaLeader();
+      return l && l !== leader ? l : undefined;
+    });
+    expect(cluster.nodes.map((n) => n.name)).toContain(next);
+    await node.start();
+    expect(node.running).toBe(true);
+    // every R3 stream has a leader and its two other replicas current again
+    for (const stream of ['READINGS', 'ALERTS', 'DEADLETTERS']) {
+      await until(`stream ${stream} led, with two current followers`, async () => {
+        const info = await jsm.streams.info(stream).catch(() => undefined);
+        return Boolean(info?.cluster?.leader) && (info?.cluster?.replicas ?? []).filter((r) => r.current).length === 2;
+      });
+    }
   });
 });
