@@ -9,7 +9,7 @@
  */
 
 /** Where a code comes from: a stage, or `mqtt`/`influxdb` for the clients of those that several stages share. */
-export type ErrorStage = 'core' | 'mqtt' | 'influxdb' | 'gateway' | 'ingest' | 'rules' | 'uplink' | 'dashboard' | 'simulators' | 'cli';
+export type ErrorStage = 'core' | 'mqtt' | 'nats' | 'influxdb' | 'gateway' | 'ingest' | 'rules' | 'uplink' | 'dashboard' | 'simulators' | 'cli';
 
 export interface ErrorCodeEntry {
   meaning: string;
@@ -40,6 +40,12 @@ export const ERROR_CODES = {
   MQTT_PUBLISH: { meaning: 'A PUBLISH failed (the connection dropped before its PUBACK).', stages: ['mqtt', 'gateway', 'dashboard'], retryable: true, http: 503 },
   MQTT_UNAVAILABLE: { meaning: 'The dashboard is not connected to the broker, so an acknowledgement cannot be forwarded.', stages: ['mqtt', 'dashboard'], retryable: true, http: 503 },
   MQTT_CLIENT_ID_CLASH: { meaning: 'Another client connected with this client id and took over the session: two instances share an id (each keeps taking it from the other).', stages: ['mqtt', 'gateway', 'ingest'], retryable: true },
+
+  // --- the NATS JetStream transport of the bus (bus/nats/) ---
+  NATS_CONNECT: { meaning: 'A stage could not connect to any server of the NATS cluster at start.', stages: ['nats'], retryable: true },
+  NATS_STREAM_MISMATCH: { meaning: 'A JetStream stream exists with settings other than the config asks for (the message names the setting, both values); change the config or the stream, nothing is changed silently.', stages: ['nats'], retryable: false },
+  NATS_STREAM: { meaning: 'A JetStream stream could not be created or read at start (no meta leader, not enough nodes for its replicas).', stages: ['nats'], retryable: true },
+  NATS_SUBSCRIBE: { meaning: 'A durable consumer could not be made for a topic filter: no stream holds its subjects (not retryable), or the server refused or did not answer (retryable).', stages: ['nats'], retryable: 'depends' },
 
   // --- gateway ---
   PUBLISH_QUEUE_FULL: { meaning: "The gateway's store-and-forward queue is full: the scan's new batches are dropped (counted in `droppedBatches`), those queued are kept.", stages: ['gateway'], retryable: false },

@@ -3,7 +3,7 @@
 # with only Node and npm: npm dependencies (npm ci when node_modules is missing or older than the lock file), and
 # Debian packages (apt-get when running as root; otherwise it prints the one command to run and fails).
 #   deploy/bootstrap.sh          what `cleanstream up` needs (influxd)
-#   deploy/bootstrap.sh --test   what the test suite needs too (mosquitto, pymodbus, mbpoll, chromium, socat, and what
+#   deploy/bootstrap.sh --test   what the test suite needs too (mosquitto, nats-server, pymodbus, mbpoll, chromium, socat, and what
 #                                builds Mosquitto's guard plugin: mosquitto-dev, libmosquitto-dev, gcc, make)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,8 @@ if [ $want_test = 1 ]; then
   needed[chromium]=chromium
   # Modbus RTU tests join the driver and a serial server through a pseudo-terminal pair.
   needed[socat]=socat
+  # The NATS JetStream transport's tests run a 3-node cluster (test/harness/nats.ts).
+  needed[nats-server]=nats-server
   # The tests build deploy/mosquitto/plugin/ (test/harness/mosquitto.ts).
   needed[cc]=gcc
   needed[make]=make

@@ -12,10 +12,11 @@ import { HJ212_RECEIVER_REASONS } from '../gateway/drivers/hj212/reasons.ts';
 
 export const ERRORS_DOC = path.join(import.meta.dirname, 'errors.md');
 
-const STAGE_ORDER: readonly ErrorStage[] = ['core', 'mqtt', 'influxdb', 'gateway', 'ingest', 'rules', 'uplink', 'dashboard', 'cli', 'simulators'];
+const STAGE_ORDER: readonly ErrorStage[] = ['core', 'mqtt', 'nats', 'influxdb', 'gateway', 'ingest', 'rules', 'uplink', 'dashboard', 'cli', 'simulators'];
 const STAGE_TITLES: Record<ErrorStage, string> = {
   core: 'Shared (core/)',
   mqtt: 'The MQTT broker and its clients',
+  nats: 'The NATS JetStream transport of the bus',
   influxdb: 'InfluxDB',
   gateway: 'Gateway',
   ingest: 'Ingest',

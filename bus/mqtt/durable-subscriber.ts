@@ -11,6 +11,7 @@ import { connect, type MqttClient } from 'mqtt';
 import { durableSessionOptions, mqttConnectOptions, type MqttConnection } from '../../core/config.ts';
 import { toError, TransportError } from '../../core/errors.ts';
 import { watchClientIdClash } from '../client-id-clash.ts';
+import { decodeDelivery } from '../decode.ts';
 import { OrderedAcks, takeOverAcks, type AckTicket } from '../mqtt-acks.ts';
 import type { BusMessage, DecodeOptions, DurableSubscriber, MessageHandler, SubscriberEvents, SubscriberStats } from '../subscriber.ts';
 
@@ -127,26 +128,14 @@ class MqttDurableSubscriber<T> extends EventEmitter<SubscriberEvents> implements
     if (!this.delivering || !handler) return proceed();
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const ack = this.ackFor(this.acks.track(packet.qos > 0 ? packet.messageId : undefined));
-    let decoded: T | undefined;
-    let decodeError: Error | undefined;
-    const decoding = this.options.decode;
-    if (decoding) {
-      try {
-        decoded = decoding.decode(packet.topic, payload);
-      } catch (err) {
-        decodeError = toError(err);
-        this.counts.decodeErrors++;
-      }
-      const dedup = decoding.dedup;
-      if (decoded !== undefined && dedup) {
-        const id = dedup.identify(decoded);
-        if (id && !dedup.recent.firstSight(id.source, id.seq, id.sentAt)) {
-          this.counts.duplicates++;
-          ack();
-          return proceed();
-        }
-      }
+    const decoding = decodeDelivery(this.options.decode, packet.topic, payload);
+    if (decoding.duplicate) {
+      this.counts.duplicates++;
+      ack();
+      return proceed();
     }
+    const { decoded, decodeError } = decoding;
+    if (decodeError) this.counts.decodeErrors++;
     this.counts.received++;
     const message: BusMessage<T> = { topic: packet.topic, payload, decoded, decodeError, redelivered: packet.dup === true, ack };
     let held: void | Promise<void>;
