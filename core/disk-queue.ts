@@ -378,6 +378,7 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
       if (from <= to) this.gaps.push({ from, to });
     }
     this.acked = this.skipGaps(this.acked);
+    this.trimGaps();
     await this.rememberLost(found);
     await this.dropAckedSegments();
     this.readCursor = this.cursorAt(this.acked + 1);
@@ -418,10 +419,16 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
 
   /** The acked id moved past the lost ids that directly follow it (nothing can be delivered for them). */
   private skipGaps(acked: number): number {
-    while (this.gaps.length && this.gaps[0]!.from <= acked + 1) {
-      acked = Math.max(acked, this.gaps.shift()!.to);
+    for (const gap of this.gaps) {
+      if (gap.from > acked + 1) break;
+      acked = Math.max(acked, gap.to);
     }
     return acked;
+  }
+
+  /** Forget the lost ids the acked id has passed. */
+  private trimGaps(): void {
+    while (this.gaps.length && this.gaps[0]!.to <= this.acked) this.gaps.shift();
   }
 
   private cursorAt(id: number): Cursor {
@@ -573,6 +580,7 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
     await rename(tmp, file);
     fsyncDir(this.dir);
     this.acked = target;
+    this.trimGaps();
     this.trimTail(target);
     if (this.readCursor.id <= target) this.readCursor = this.cursorAt(target + 1);
     await this.dropAckedSegments();

@@ -525,7 +525,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   /** Batches the broker has not acknowledged: staged, or on disk and not yet delivered. */
   private waitingBatches(): number {
-    return this.queue.length - Math.max(0, this.ackTarget - this.ackedTo) + this.staged.length;
+    // Ids lost to disk damage (core/disk-queue.ts) between ackedTo and ackTarget are in the difference and not in the
+    // queue's length: until the ack is recorded the subtraction can go below the truth, never below zero.
+    return Math.max(0, this.queue.length - Math.max(0, this.ackTarget - this.ackedTo)) + this.staged.length;
   }
 
   stats(): PublisherStats {
