@@ -4,7 +4,8 @@
  * batches (ingest/spool.ts, plain and gzipped). Whatever is queued, what the queue's comments promise holds: first
  * in, first out across segments; an append that resolved survives a reopen, an ack too; a full queue refuses a whole
  * append with DISK_QUEUE_FULL and loses nothing; a torn or damaged last record is dropped on recovery and every
- * whole one before it kept; damage in a segment other than the last (bytes flipped, a file cut short) does not stop
+ * whole one before it kept (a record whose bytes do not check with whole records after it is damage, not a torn
+ * append: those after it are kept); damage in a segment other than the last (bytes flipped, a file cut short) does not stop
  * the queue from opening: every whole record before and after it is delivered with its own id, the damaged bytes are
  * moved aside and the lost ids reported in `recovery`; read() removes nothing, ack(id) removes up to id, rewind()
  * hands out again from the oldest unacked record. Run by core/disk-queue-contract.test.ts.
@@ -181,6 +182,26 @@ export function diskQueueContract<T>(subject: DiskQueueSubject<T>): void {
       expect(await decoded(await again.read(100))).toEqual(expected(1, 2));
       await append(again, 3, 3);
       expect(await decoded(await again.read(100))).toEqual(expected(3, 3));
+    });
+
+    it('keeps the records after a damaged record inside the last segment (not a torn append), and reports the one lost', async () => {
+      const dir = tempDir();
+      const options = { dir, maxBytes: 1e7 };
+      const q = await openQueue(options);
+      await append(q, 1, 6);
+      await close(q);
+      const file = path.join(dir, segmentFiles(dir).at(-1)!);
+      const { offsets, lengths } = recordsOf(file);
+      const bytes = readFileSync(file);
+      const at = offsets[2]! + 8 + Math.floor(lengths[2]! / 2); // inside record 3
+      bytes[at] = bytes[at]! ^ 0x5a;
+      writeFileSync(file, bytes);
+      const again = await openQueue(options);
+      expect(again.recovery).toHaveLength(1);
+      expect(again.recovery[0]).toMatchObject({ code: 'DISK_QUEUE_CORRUPT', file, bytes: { from: offsets[2], to: offsets[3] }, ids: { from: 3, to: 3 }, recordsLost: 1 });
+      expect(await decoded(await again.read(100))).toEqual([...expected(1, 2), ...expected(4, 6)]);
+      await append(again, 7, 7);
+      expect(await decoded(await again.read(100))).toEqual(expected(7, 7));
     });
 
     describe('damage in a segment other than the last (a disk error, not a crash)', () => {

@@ -206,6 +206,23 @@ describe('disk queue', () => {
       await q.close();
     });
 
+    it('delivers no record twice when a recovery of the last segment was interrupted after saving the records past the damage', async () => {
+      const dir = tempDir();
+      await threeSegments(dir);
+      const damaged = path.join(dir, segments(dir)[2]!);
+      flip(damaged, 1); // record 10
+      const asFound = path.join(tempDir(), 'as-found');
+      copyFileSync(damaged, asFound);
+      await (await DiskQueue.open({ dir, maxBytes: 1e6 })).close();
+      expect(segments(dir)).toEqual(['segment-0000000000000001.log', 'segment-0000000000000005.log', 'segment-0000000000000009.log', 'segment-0000000000000011.log']);
+      copyFileSync(asFound, damaged);
+      const q = await DiskQueue.open({ dir, maxBytes: 1e6 });
+      expect((await q.read(100)).map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12]);
+      await q.append([rec(13)]);
+      expect((await q.read(100)).map((r) => r.id)).toEqual([13]);
+      await q.close();
+    });
+
     it('refuses to open with DISK_QUEUE_OVERLAP when two segments claim the same ids', async () => {
       const dir = tempDir();
       await threeSegments(dir);

@@ -17,7 +17,9 @@
  * their own named by their id (the next segment's first id tells it, since ids are consecutive). The bytes between
  * are moved aside to `<segment>.corrupt` for an operator to look at. The ids in between are lost: `recovery` lists
  * each damage (file, byte range, ids, records not yet acked), read() skips the ids, and acking past them is implied.
- * Segments whose ids do not follow on (a file cut at a record boundary, or missing) are reported the same way.
+ * Segments whose ids do not follow on (a file cut at a record boundary, or missing) are reported the same way. In the
+ * last segment, a record whose length fits but whose bytes do not check, with whole records after it to the end, is
+ * such damage too (a torn append leaves only a short last record): it alone is lost, its id known.
  */
 import { EventEmitter } from 'node:events';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync } from 'node:fs';
@@ -155,6 +157,16 @@ function resyncAfter(buf: Buffer, from: number): { offset: number; count: number
     if (run.end === buf.length) return { offset, count: run.count };
   }
   return undefined;
+}
+
+/** At offset, a record whose length fits but whose CRC does not, followed by whole records (not all empty) to the end. */
+function oneDamagedRecord(buf: Buffer, offset: number): { offset: number; count: number } | undefined {
+  if (offset + HEADER > buf.length) return undefined;
+  const len = buf.readUInt32LE(offset);
+  const after = offset + HEADER + len;
+  if (len > MAX_RECORD || after >= buf.length) return undefined;
+  const run = wholeRecordsFrom(buf, after);
+  return run.end === buf.length && run.nonEmpty.count > 0 ? { offset: after, count: run.count } : undefined;
 }
 
 async function writeDurably(file: string, data: Buffer): Promise<void> {
@@ -303,14 +315,17 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
       const buf = await readFile(file);
       let head: { count: number; end: number } = wholeRecordsFrom(buf, 0);
       const last = i === names.length - 1;
-      if (last) {
+      // In the last segment a record whose length fits but whose bytes do not check, followed by whole records to
+      // the end, is not a torn append (that leaves only a short last record): one record lost, its id known.
+      const oneLost = last && head.end < buf.length ? oneDamagedRecord(buf, head.end) : undefined;
+      if (last && !oneLost) {
         // Only here can a crash tear a record: the append it belonged to had not resolved, so nothing is lost.
         if (head.end < buf.length) await truncateDurably(file, head.end);
         this.addSegment(firstId, head.count, head.end, file);
         expected = firstId + head.count;
         continue;
       }
-      const nextFirstId = firstIdOf(names[i + 1]!);
+      const nextFirstId = oneLost ? firstId + head.count + 1 + oneLost.count : firstIdOf(names[i + 1]!);
       if (head.end === buf.length) {
         this.addSegment(firstId, head.count, head.end, file);
         expected = firstId + head.count;
@@ -318,7 +333,7 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
       }
       // Damaged: keep what is whole before and after, move the bytes between aside.
       head = wholeRecordsFrom(buf, 0).nonEmpty;
-      let tail = resyncAfter(buf, head.end);
+      let tail = oneLost ?? resyncAfter(buf, head.end);
       // More records after the damage than ids left for them: they cannot be placed, so they go aside too.
       if (tail && nextFirstId - tail.count < firstId + head.count) tail = undefined;
       const aside = { from: head.end, to: tail?.offset ?? buf.length, movedTo: `${file}.corrupt` };
@@ -326,8 +341,8 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
       let after: { firstId: number; count: number; size: number; file: string } | undefined;
       if (tail) {
         const afterBytes = buf.subarray(tail.offset);
-        const next = path.join(this.dir, names[i + 1]!);
-        if ((await readFile(next)).equals(afterBytes)) {
+        const next = names[i + 1] === undefined ? undefined : path.join(this.dir, names[i + 1]!);
+        if (next && (await readFile(next)).equals(afterBytes)) {
           // A recovery interrupted between saving these records and cutting them from here: they are already saved.
           after = { firstId: nextFirstId, count: tail.count, size: afterBytes.length, file: next };
           i++;
