@@ -16,7 +16,7 @@ import { topics } from '../../../bus/topics.ts';
 import { DiskQueue } from '../../../core/disk-queue.ts';
 import { decodeBatch, encodeBatch, PAYLOAD_VERSION, type ReadingBatch } from '../../../core/reading.ts';
 import { parseGatewayConfig } from '../../../gateway/config.ts';
-import { startGateway } from '../../../gateway/main.ts';
+import { startGateway, type HealthReport } from '../../../gateway/main.ts';
 import { encodeSpoolRecord } from '../../../gateway/spool-record.ts';
 import { freePort } from '../../harness/ports.ts';
 import { until } from '../../harness/wait.ts';
@@ -36,7 +36,7 @@ const batch = (seq: number): ReadingBatch => ({
 });
 
 describe('gateway with a damaged store-and-forward queue', () => {
-  it('starts, sends every batch before and after the damage, and reports the lost one in its log, stats and /metrics', async () => {
+  it('starts, sends every batch before and after the damage, and reports the lost one in its log, stats, health and /metrics', async () => {
     const queueDir = path.join(workDir, 'queue');
     // a previous run queued batches 0-8 (ids 1-9), three to a segment file, and stopped
     const previous = await DiskQueue.open({ dir: queueDir, maxBytes: 1 << 20, segmentBytes: 1 });
@@ -64,17 +64,18 @@ describe('gateway with a damaged store-and-forward queue', () => {
         done();
       },
     });
+    const reports: HealthReport[] = [];
     const gateway = await startGateway(
       parseGatewayConfig('test gw-dmg', {
         id: GATEWAY,
         mqtt: { url: broker.url },
         dataDir: path.join(workDir, 'gw'),
-        health: { intervalMs: 0 },
+        health: { intervalMs: 200 },
         metrics: { port: 0 },
         queue: { dir: queueDir },
         inputs: [{ type: 'modbus', host: '127.0.0.1', port: modbusPort, pollIntervalMs: 1000, registers: [{ plant: 'steel-01', meter: 'm0', quantity: 'cod', unit: 'mg/L', area: 'holding', type: 'uint16', address: 0 }] }],
       }),
-      { logger: pino({ level: 'warn' }, logStream) },
+      { logger: pino({ level: 'warn' }, logStream), onHealth: (report) => reports.push(report) },
     );
     try {
       await until('the queued batches sent', () => received.filter((b) => b.plant === 'paper-01').length >= 8, 10_000);
@@ -83,6 +84,8 @@ describe('gateway with a damaged store-and-forward queue', () => {
       expect(warning).toMatchObject({ file: middle, bytes: { from: second, to: second + 8 + bytes.readUInt32LE(second) }, ids: { from: 5, to: 5 }, lostBatches: 1 });
       expect(warning!.msg).toContain(middle);
       expect(gateway.stats().publisher.lostBatches).toBe(1);
+      await until('a health report', () => reports.length > 0, 5_000);
+      expect(reports[0]!.lostBatches).toBe(1);
       const metrics = await (await fetch(`${gateway.metricsUrl}/metrics`)).text();
       expect(metrics).toContain(`cleanstream_gateway_batches_lost_total{gateway="${GATEWAY}"} 1`);
       await gateway.flush(10_000);
