@@ -223,6 +223,16 @@ describe('disk queue', () => {
       await q.close();
     });
 
+    it('counts a lost first record as not delivered (the oldest kept record does not make it acked)', async () => {
+      const dir = tempDir();
+      await threeSegments(dir);
+      flip(path.join(dir, segments(dir)[0]!), 0); // record 1
+      const q = await DiskQueue.open({ dir, maxBytes: 1e6 });
+      expect(q.recovery).toMatchObject([{ code: 'DISK_QUEUE_CORRUPT', ids: { from: 1, to: 1 }, recordsLost: 1 }]);
+      expect((await q.read(100)).map((r) => r.id)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+      await q.close();
+    });
+
     it('refuses to open with DISK_QUEUE_OVERLAP when two segments claim the same ids', async () => {
       const dir = tempDir();
       await threeSegments(dir);

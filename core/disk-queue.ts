@@ -151,6 +151,8 @@ function wholeRecordsFrom(buf: Buffer, offset: number): { count: number; end: nu
  */
 function resyncAfter(buf: Buffer, from: number): { offset: number; count: number } | undefined {
   for (let offset = from + 1; offset + HEADER < buf.length; offset++) {
+    // Lengths alone first: from a random offset they almost never chain to the very end, and CRCs cost a pass each.
+    if (!lengthsChainToEnd(buf, offset)) continue;
     const len = recordAt(buf, offset);
     if (!len) continue;
     const run = wholeRecordsFrom(buf, offset);
@@ -167,6 +169,16 @@ function oneDamagedRecord(buf: Buffer, offset: number): { offset: number; count:
   if (len > MAX_RECORD || after >= buf.length) return undefined;
   const run = wholeRecordsFrom(buf, after);
   return run.end === buf.length && run.nonEmpty.count > 0 ? { offset: after, count: run.count } : undefined;
+}
+
+function lengthsChainToEnd(buf: Buffer, offset: number): boolean {
+  if (offset + HEADER > buf.length || buf.readUInt32LE(offset) === 0) return false;
+  while (offset + HEADER <= buf.length) {
+    const len = buf.readUInt32LE(offset);
+    if (len > MAX_RECORD || offset + HEADER + len > buf.length) return false;
+    offset += HEADER + len;
+  }
+  return offset === buf.length;
 }
 
 async function writeDurably(file: string, data: Buffer): Promise<void> {
@@ -376,16 +388,18 @@ export class DiskQueue extends EventEmitter<DiskQueueEvents> {
     } catch {
       // no ack file yet: nothing acked
     }
+    // What was delivered is what the ack file says, before the acked id is moved up to the oldest record kept.
+    const delivered = Math.min(this.acked, this.nextId - 1);
+    for (const d of found) {
+      d.recordsLost = d.ids ? Math.max(0, d.ids.to - Math.max(d.ids.from - 1, delivered)) : 0;
+      d.message = describeDamage(this.dir, d);
+    }
     if (this.segments.length === 0) {
       this.nextId = Math.max(this.nextId, this.acked + 1);
     } else if (this.acked < this.segments[0]!.firstId - 1) {
       this.acked = this.segments[0]!.firstId - 1;
     }
     this.acked = Math.min(this.acked, this.nextId - 1);
-    for (const d of found) {
-      d.recordsLost = d.ids ? Math.max(0, d.ids.to - Math.max(d.ids.from - 1, this.acked)) : 0;
-      d.message = describeDamage(this.dir, d);
-    }
     for (let k = 1; k < this.segments.length; k++) {
       const before = this.segments[k - 1]!;
       const from = before.firstId + before.count;
