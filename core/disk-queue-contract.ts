@@ -4,10 +4,13 @@
  * batches (ingest/spool.ts, plain and gzipped). Whatever is queued, what the queue's comments promise holds: first
  * in, first out across segments; an append that resolved survives a reopen, an ack too; a full queue refuses a whole
  * append with DISK_QUEUE_FULL and loses nothing; a torn or damaged last record is dropped on recovery and every
- * whole one before it kept; read() removes nothing, ack(id) removes up to id, rewind() hands out again from the
- * oldest unacked record. Run by core/disk-queue-contract.test.ts.
+ * whole one before it kept (a record whose bytes do not check with whole records after it is damage, not a torn
+ * append: those after it are kept); damage in a segment other than the last (bytes flipped, a file cut short) does not stop
+ * the queue from opening: every whole record before and after it is delivered with its own id, the damaged bytes are
+ * moved aside and the lost ids reported in `recovery`; read() removes nothing, ack(id) removes up to id, rewind()
+ * hands out again from the oldest unacked record. Run by core/disk-queue-contract.test.ts.
  */
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -28,6 +31,18 @@ const segmentFiles = (dir: string): string[] =>
   readdirSync(dir)
     .filter((f) => f.startsWith('segment-') && f.endsWith('.log'))
     .sort();
+
+/** Where each record of a segment file starts, and its first id (from the file's name). */
+const recordsOf = (file: string): { firstId: number; offsets: number[]; lengths: number[] } => {
+  const bytes = readFileSync(file);
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  for (let at = 0; at + 8 <= bytes.length; at += 8 + bytes.readUInt32LE(at)) {
+    offsets.push(at);
+    lengths.push(bytes.readUInt32LE(at));
+  }
+  return { firstId: Number(path.basename(file).slice('segment-'.length, -'.log'.length)), offsets, lengths };
+};
 
 export function diskQueueContract<T>(subject: DiskQueueSubject<T>): void {
   const dirs: string[] = [];
@@ -167,6 +182,141 @@ export function diskQueueContract<T>(subject: DiskQueueSubject<T>): void {
       expect(await decoded(await again.read(100))).toEqual(expected(1, 2));
       await append(again, 3, 3);
       expect(await decoded(await again.read(100))).toEqual(expected(3, 3));
+    });
+
+    it('keeps the records after a damaged record inside the last segment (not a torn append), and reports the one lost', async () => {
+      const dir = tempDir();
+      const options = { dir, maxBytes: 1e7 };
+      const q = await openQueue(options);
+      await append(q, 1, 6);
+      await close(q);
+      const file = path.join(dir, segmentFiles(dir).at(-1)!);
+      const { offsets, lengths } = recordsOf(file);
+      const bytes = readFileSync(file);
+      const at = offsets[2]! + 8 + Math.floor(lengths[2]! / 2); // inside record 3
+      bytes[at] = bytes[at]! ^ 0x5a;
+      writeFileSync(file, bytes);
+      const again = await openQueue(options);
+      expect(again.recovery).toHaveLength(1);
+      expect(again.recovery[0]).toMatchObject({ code: 'DISK_QUEUE_CORRUPT', file, bytes: { from: offsets[2], to: offsets[3] }, ids: { from: 3, to: 3 }, recordsLost: 1 });
+      expect(await decoded(await again.read(100))).toEqual([...expected(1, 2), ...expected(4, 6)]);
+      await append(again, 7, 7);
+      expect(await decoded(await again.read(100))).toEqual(expected(7, 7));
+    });
+
+    describe('damage in a segment other than the last (a disk error, not a crash)', () => {
+      /** 40 records appended one by one in segments of about 2 KiB; returns the second segment (a middle one). */
+      const queueWithMiddleSegment = async (dir: string): Promise<{ file: string; firstId: number; offsets: number[]; lengths: number[] }> => {
+        const q = await openQueue({ dir, maxBytes: 1e7, segmentBytes: 2048 });
+        for (let i = 1; i <= 40; i++) await append(q, i, i);
+        await close(q);
+        const files = segmentFiles(dir);
+        expect(files.length).toBeGreaterThanOrEqual(3);
+        const file = path.join(dir, files[1]!);
+        const middle = { file, ...recordsOf(file) };
+        expect(middle.offsets.length).toBeGreaterThanOrEqual(3);
+        return middle;
+      };
+      const allBut = (from: number, to: number): { id: number; item: T }[] => expected(1, 40).filter((r) => r.id < from || r.id > to);
+
+      it('opens when bytes of a record are flipped, delivers every other record with its id, moves the damaged one aside and reports it', async () => {
+        const dir = tempDir();
+        const middle = await queueWithMiddleSegment(dir);
+        const k = 1; // the second record of the segment: whole records before and after it
+        const damagedId = middle.firstId + k;
+        const bytes = readFileSync(middle.file);
+        const at = middle.offsets[k]! + 8 + Math.floor(middle.lengths[k]! / 2);
+        bytes[at] = bytes[at]! ^ 0x5a;
+        writeFileSync(middle.file, bytes);
+
+        const again = await openQueue({ dir, maxBytes: 1e7, segmentBytes: 2048 });
+        expect(again.recovery).toHaveLength(1);
+        const damage = again.recovery[0]!;
+        expect(damage).toMatchObject({
+          code: 'DISK_QUEUE_CORRUPT',
+          file: middle.file,
+          bytes: { from: middle.offsets[k], to: middle.offsets[k + 1], movedTo: `${middle.file}.corrupt` },
+          ids: { from: damagedId, to: damagedId },
+          recordsLost: 1,
+        });
+        expect(damage.message).toContain(middle.file);
+        expect(damage.message).toContain(`bytes ${middle.offsets[k]}-${middle.offsets[k + 1]}`);
+        expect(readFileSync(`${middle.file}.corrupt`).length).toBe(8 + middle.lengths[k]!);
+        expect(again.length).toBe(39);
+        expect(await decoded(await again.read(100))).toEqual(allBut(damagedId, damagedId));
+        // ids go on after the last one, and acking past the lost id empties the queue
+        await append(again, 41, 41);
+        expect(await decoded(await again.read(100))).toEqual(expected(41, 41));
+        again.rewind();
+        expect((await again.read(100)).map((r) => r.id)).toEqual(allBut(damagedId, damagedId).map((r) => r.id).concat(41));
+        await again.ack(damagedId - 1);
+        again.rewind();
+        expect((await again.read(1))[0]!.id).toBe(damagedId + 1);
+        await again.ack(41);
+        expect(again.length).toBe(0);
+        expect(segmentFiles(dir)).toEqual([]);
+      });
+
+      it('opens when a middle segment is cut short in a record, delivers every record before the cut and after the segment, and counts the ids lost', async () => {
+        const dir = tempDir();
+        const middle = await queueWithMiddleSegment(dir);
+        const k = 1;
+        truncateSync(middle.file, middle.offsets[k]! + 5);
+        const lastId = middle.firstId + middle.offsets.length - 1;
+
+        const again = await openQueue({ dir, maxBytes: 1e7, segmentBytes: 2048 });
+        expect(again.recovery).toHaveLength(1);
+        expect(again.recovery[0]).toMatchObject({
+          code: 'DISK_QUEUE_CORRUPT',
+          bytes: { from: middle.offsets[k], to: middle.offsets[k]! + 5 },
+          ids: { from: middle.firstId + k, to: lastId },
+          recordsLost: lastId - middle.firstId - k + 1,
+        });
+        expect(again.length).toBe(40 - (lastId - middle.firstId - k + 1));
+        expect(await decoded(await again.read(100))).toEqual(allBut(middle.firstId + k, lastId));
+      });
+
+      it('opens when a middle segment is cut at a record boundary, and reports the ids missing before the next segment', async () => {
+        const dir = tempDir();
+        const middle = await queueWithMiddleSegment(dir);
+        const k = 2;
+        truncateSync(middle.file, middle.offsets[k]!);
+        const lastId = middle.firstId + middle.offsets.length - 1;
+        const q = await openQueue({ dir, maxBytes: 1e7, segmentBytes: 2048 });
+        expect(q.recovery).toHaveLength(1);
+        expect(q.recovery[0]).toMatchObject({ code: 'DISK_QUEUE_GAP', ids: { from: middle.firstId + k, to: lastId }, recordsLost: lastId - middle.firstId - k + 1 });
+        expect(q.recovery[0]!.bytes).toBeUndefined();
+        await close(q);
+
+        const again = await openQueue({ dir, maxBytes: 1e7, segmentBytes: 2048 });
+        // the gap is still there, and skipped, but it was reported already
+        expect(again.recovery).toEqual([]);
+        expect(await decoded(await again.read(100))).toEqual(allBut(middle.firstId + k, lastId));
+        await again.ack(middle.firstId + k - 1);
+        expect(again.length).toBe(40 - lastId);
+      });
+
+      it('counts as lost only the lost ids not yet acked, and is reported once', async () => {
+        const dir = tempDir();
+        const middle = await queueWithMiddleSegment(dir);
+        const options = { dir, maxBytes: 1e7, segmentBytes: 2048 };
+        const q = await openQueue(options);
+        await q.ack(middle.firstId + 1); // the first two records of the middle segment are delivered
+        await close(q);
+        const bytes = readFileSync(middle.file);
+        bytes.fill(0, middle.offsets[1]!, middle.offsets[3]! + 4); // records 2 and 3 zeroed, 4's header half gone
+        writeFileSync(middle.file, bytes);
+
+        const again = await openQueue(options);
+        expect(again.recovery).toHaveLength(1);
+        expect(again.recovery[0]).toMatchObject({ ids: { from: middle.firstId + 1, to: middle.firstId + 3 }, recordsLost: 2 });
+        expect(existsSync(`${middle.file}.corrupt`)).toBe(true);
+        expect(await decoded(await again.read(100))).toEqual(expected(middle.firstId + 4, 40));
+        await close(again);
+        const third = await openQueue(options);
+        expect(third.recovery).toEqual([]);
+        expect(await decoded(await third.read(100))).toEqual(expected(middle.firstId + 4, 40));
+      });
     });
   });
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -159,4 +159,85 @@ describe('disk queue', () => {
     });
     await q.close();
   }, 60_000);
+
+  describe('recovery from damage in a segment other than the last', () => {
+    const segments = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
+    /** 12 records, 4 to a segment: segment-1 (1-4), segment-5 (5-8), segment-9 (9-12). */
+    const threeSegments = async (dir: string): Promise<void> => {
+      const q = await DiskQueue.open({ dir, maxBytes: 1e6, segmentBytes: 1 });
+      for (let i = 1; i <= 12; i += 4) await q.append([rec(i), rec(i + 1), rec(i + 2), rec(i + 3)]);
+      await q.close();
+      expect(segments(dir)).toHaveLength(3);
+    };
+    /** Flips a byte in the payload of the n-th record (from 0) of a segment file. */
+    const flip = (file: string, n: number): void => {
+      const bytes = readFileSync(file);
+      let at = 0;
+      for (let k = 0; k < n; k++) at += 8 + bytes.readUInt32LE(at);
+      bytes[at + 9] = bytes[at + 9]! ^ 0xff;
+      writeFileSync(file, bytes);
+    };
+
+    it('keeps the records after the damage in a segment of their own, named by their first id', async () => {
+      const dir = tempDir();
+      await threeSegments(dir);
+      flip(path.join(dir, segments(dir)[1]!), 1); // record 6
+      const q = await DiskQueue.open({ dir, maxBytes: 1e6 });
+      expect(segments(dir)).toEqual(['segment-0000000000000001.log', 'segment-0000000000000005.log', 'segment-0000000000000007.log', 'segment-0000000000000009.log']);
+      expect(readdirSync(dir)).toContain('segment-0000000000000005.log.corrupt');
+      expect((await q.read(100)).map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]);
+      expect(q.recovery.map((d) => d.message)).toEqual([expect.stringMatching(/segment-0000000000000005\.log are damaged and were moved to .*\.corrupt; ids 6-6 are lost, 1 of them not yet delivered/)]);
+      await q.close();
+    });
+
+    it('delivers no record twice when a recovery was interrupted after saving the records past the damage', async () => {
+      const dir = tempDir();
+      await threeSegments(dir);
+      const damaged = path.join(dir, segments(dir)[1]!);
+      flip(damaged, 1);
+      const asFound = path.join(tempDir(), 'as-found');
+      copyFileSync(damaged, asFound);
+      await (await DiskQueue.open({ dir, maxBytes: 1e6 })).close();
+      // as if the process died before cutting the damaged segment: segment-7 written, segment-5 still whole
+      copyFileSync(asFound, damaged);
+      const q = await DiskQueue.open({ dir, maxBytes: 1e6 });
+      expect((await q.read(100)).map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]);
+      expect(texts(await (q.rewind(), q.read(100)))).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12].map((i) => rec(i).toString()));
+      await q.close();
+    });
+
+    it('delivers no record twice when a recovery of the last segment was interrupted after saving the records past the damage', async () => {
+      const dir = tempDir();
+      await threeSegments(dir);
+      const damaged = path.join(dir, segments(dir)[2]!);
+      flip(damaged, 1); // record 10
+      const asFound = path.join(tempDir(), 'as-found');
+      copyFileSync(damaged, asFound);
+      await (await DiskQueue.open({ dir, maxBytes: 1e6 })).close();
+      expect(segments(dir)).toEqual(['segment-0000000000000001.log', 'segment-0000000000000005.log', 'segment-0000000000000009.log', 'segment-0000000000000011.log']);
+      copyFileSync(asFound, damaged);
+      const q = await DiskQueue.open({ dir, maxBytes: 1e6 });
+      expect((await q.read(100)).map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12]);
+      await q.append([rec(13)]);
+      expect((await q.read(100)).map((r) => r.id)).toEqual([13]);
+      await q.close();
+    });
+
+    it('counts a lost first record as not delivered (the oldest kept record does not make it acked)', async () => {
+      const dir = tempDir();
+      await threeSegments(dir);
+      flip(path.join(dir, segments(dir)[0]!), 0); // record 1
+      const q = await DiskQueue.open({ dir, maxBytes: 1e6 });
+      expect(q.recovery).toMatchObject([{ code: 'DISK_QUEUE_CORRUPT', ids: { from: 1, to: 1 }, recordsLost: 1 }]);
+      expect((await q.read(100)).map((r) => r.id)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+      await q.close();
+    });
+
+    it('refuses to open with DISK_QUEUE_OVERLAP when two segments claim the same ids', async () => {
+      const dir = tempDir();
+      await threeSegments(dir);
+      copyFileSync(path.join(dir, 'segment-0000000000000005.log'), path.join(dir, 'segment-0000000000000003.log'));
+      await expect(DiskQueue.open({ dir, maxBytes: 1e6 })).rejects.toMatchObject({ code: 'DISK_QUEUE_OVERLAP' });
+    });
+  });
 });

@@ -26,8 +26,9 @@ export const ERROR_CODES = {
   PAYLOAD_INVALID: { meaning: 'A message breaks the payload contract; its `reason` is one of the dead-letter reasons below.', stages: ['core'] },
   DISK_QUEUE_FULL: { meaning: 'A disk queue (store-and-forward, spool, outbox) reached its byte limit; nothing more is added until it drains.', stages: ['core'] },
   DISK_QUEUE_CLOSED: { meaning: 'An operation on a disk queue after it was closed (a stage stopping).', stages: ['core'] },
-  DISK_QUEUE_CORRUPT: { meaning: 'A disk queue segment is damaged after a record (a torn write); the rest of that segment is skipped.', stages: ['core'] },
-  DISK_QUEUE_GAP: { meaning: "A disk queue segment does not start where the previous one ended: records between them are missing.", stages: ['core'] },
+  DISK_QUEUE_CORRUPT: { meaning: "On opening, a disk queue segment other than the last held bytes that do not check (a disk error): they were moved to `<segment>.corrupt`, every whole record before and after them kept, the ids between counted as lost; the queue opens (a warning in its stage's log, health and metrics).", stages: ['core', 'gateway', 'ingest'] },
+  DISK_QUEUE_GAP: { meaning: "On opening, a disk queue segment did not start where the previous one ended (a file cut at a record boundary, or missing): the ids between are counted as lost; the queue opens (a warning in its stage's log, health and metrics).", stages: ['core', 'gateway', 'ingest'] },
+  DISK_QUEUE_OVERLAP: { meaning: 'Two segment files of a disk queue claim the same ids (files copied in from another queue): the queue does not open until one is moved out of its folder.', stages: ['core'] },
   DISK_QUEUE_SHORT_WRITE: { meaning: 'The file system wrote fewer bytes than a disk queue append asked for (disk full).', stages: ['core'] },
 
   // --- the broker and MQTT clients ---

@@ -35,6 +35,8 @@ export interface HealthReport {
   published: { batches: number; readings: number };
   droppedBatches: number;
   rejectedBatches: number;
+  /** Batches lost to disk damage in the store-and-forward queue, found when it was opened (the log names file, bytes, ids). */
+  lostBatches: number;
   inputs: { name: string; type: string; state: DriverState; readings: number; badReadings: number; errors: number }[];
   /** Process figures, so a fleet view shows a leaking or busy gateway. */
   rssBytes: number;
@@ -67,6 +69,7 @@ export class HealthReporter {
       published: { batches: stats.publisher.batchesPublished, readings: stats.publisher.readingsPublished },
       droppedBatches: stats.publisher.droppedBatches,
       rejectedBatches: stats.publisher.rejectedBatches,
+      lostBatches: stats.publisher.lostBatches,
       inputs: stats.inputs.map(({ name, type, state, readings: r, badReadings, errors }) => ({ name, type, state, readings: r, badReadings, errors })),
       rssBytes: process.memoryUsage.rss(),
       cpuPercent: Math.round(((cpuUs - this.last.cpuUs) / 1e6 / seconds) * 1000) / 10,

@@ -75,7 +75,11 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
 
   const queue = await DiskQueue.open({ dir: config.queue.dir, maxBytes: config.queue.maxBytes, segmentBytes: 4 * 1024 * 1024 });
   queue.on('warning', (info) => logger.warn(info, `the store-and-forward queue holds ${info.bytes} of ${info.maxBytes} bytes; new batches are refused when it is full`));
-  queue.on('error', (err) => logger.error({ err, dir: config.queue.dir }, err.message));
+  // Damage found on opening is reported by the queue, not emitted: nobody could have listened yet.
+  for (const damage of queue.recovery) {
+    const { code, file, bytes, ids, recordsLost } = damage;
+    logger.warn({ code, file, bytes, ids, lostBatches: recordsLost }, `store-and-forward queue: ${damage.message}`);
+  }
   if (queue.length > 0) logger.info({ batches: queue.length, bytes: queue.bytes, dir: config.queue.dir }, `${queue.length} batches queued by a previous run will be sent first`);
 
   const publisher = new Publisher({

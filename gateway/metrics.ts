@@ -72,6 +72,7 @@ export function gatewayMetrics(stats: () => GatewayStats): Registry {
   publisherCounter('cleanstream_gateway_readings_published_total', 'Readings in batches acknowledged by the broker.', (p) => p.readingsPublished);
   publisherCounter('cleanstream_gateway_batches_dropped_total', 'Batches refused because the queue was full or unwritable.', (p) => p.droppedBatches);
   publisherCounter('cleanstream_gateway_batches_rejected_total', 'Batches the broker refused (moved to the rejected file).', (p) => p.rejectedBatches);
+  publisherCounter('cleanstream_gateway_batches_lost_total', 'Batches lost to disk damage in the store-and-forward queue, found when it was opened.', (p) => p.lostBatches);
   return registry;
 }
 

@@ -88,6 +88,8 @@ export interface PublisherStats {
   rejectedBatches: number;
   /** The seq the next batch will carry. */
   nextSeq: number;
+  /** Batches lost to disk damage found in the queue when it was opened (core/disk-queue.ts, `recovery`). */
+  lostBatches: number;
 }
 
 export interface PublisherEvents {
@@ -215,7 +217,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.window = options.window ?? 64;
     this.maxReadingsPerBatch = options.maxReadingsPerBatch ?? DEFAULT_MAX_READINGS_PER_BATCH;
     this.ackIntervalMs = options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS;
-    this.ackedTo = this.ackTarget = options.queue.lastId - options.queue.length;
+    this.ackedTo = this.ackTarget = options.queue.ackedId;
     this.closesBeforeReject = options.closesBeforeReject ?? 3;
     this.refusedTopicRetryMs = options.refusedTopicRetryMs ?? 10 * 60_000;
     this.reconnectBackoff = new Backoff(options.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF);
@@ -523,7 +525,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   /** Batches the broker has not acknowledged: staged, or on disk and not yet delivered. */
   private waitingBatches(): number {
-    return this.queue.length - Math.max(0, this.ackTarget - this.ackedTo) + this.staged.length;
+    // Ids lost to disk damage (core/disk-queue.ts) between ackedTo and ackTarget are in the difference and not in the
+    // queue's length: until the ack is recorded the subtraction can go below the truth, never below zero.
+    return Math.max(0, this.queue.length - Math.max(0, this.ackTarget - this.ackedTo)) + this.staged.length;
   }
 
   stats(): PublisherStats {
@@ -535,6 +539,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       queueMaxBytes: this.queue.maxBytes,
       inFlightBatches: this.inflight.length,
       nextSeq: this.queue.lastId + this.staged.length,
+      lostBatches: this.queue.recovery.reduce((sum, d) => sum + d.recordsLost, 0),
     };
   }
 

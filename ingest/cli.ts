@@ -28,6 +28,10 @@ export function registerIngestCommand(program: Command): void {
       ingest.on('connected', () => log.info('connected to the broker'));
       ingest.on('spoolWarning', (info) => log.warn(info, `spool above its warning level: ${info.bytes} of ${info.maxBytes} bytes; ingest stops reading when it is full`));
       ingest.on('spoolError', (err) => log.warn({ err }, `spool: ${err.message}`));
+      // Found when the spool was opened, before any listener: read from the stats rather than an event.
+      for (const { code, file, bytes, ids, recordsLost, message } of ingest.stats().spool?.damage ?? []) {
+        log.warn({ code, file, bytes, ids, lostBatches: recordsLost }, `spool: ${message}`);
+      }
       log.info(
         {
           broker: config.mqtt.url,

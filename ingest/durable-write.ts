@@ -71,7 +71,6 @@ export class DurableWrite {
       this.spoolWarning = true;
       this.o.events.emit('spoolWarning', info);
     });
-    queue.on('error', (err) => this.o.events.emit('spoolError', err));
     this.replayer = new SpoolReplayer({
       queue,
       retryPauseMs: this.o.config.retry.pauseMs,
@@ -125,6 +124,8 @@ export class DurableWrite {
       full: this.spoolFull,
       replayWritesInFlight: this.replayer?.writesInFlight ?? 0,
       replayPeakWritesInFlight: this.replayer?.peakWritesInFlight ?? 0,
+      lostBatches: queue.recovery.reduce((sum, d) => sum + d.recordsLost, 0),
+      damage: queue.recovery,
     };
   }
 

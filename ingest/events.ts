@@ -13,6 +13,6 @@ export interface IngestEvents {
   disconnected: [];
   /** The spool grew above its warning ratio (it may fill: ingest will then stop reading). */
   spoolWarning: [info: { dir: string; bytes: number; maxBytes: number }];
-  /** The spool failed (disk full, damaged segment) or a spooled batch could not be replayed yet. */
+  /** The spool failed (disk full) or a spooled batch could not be replayed yet (damage found on opening is in `stats().spool.damage`). */
   spoolError: [error: Error];
 }

@@ -23,7 +23,7 @@ export interface MetricsSource {
   unackedMessages: number;
   connected: boolean;
   paused: boolean;
-  spool?: { bytes: number; batches: number; maxBytes: number; warning: boolean; replayWritesInFlight: number; replayPeakWritesInFlight: number } | undefined;
+  spool?: { bytes: number; batches: number; maxBytes: number; warning: boolean; replayWritesInFlight: number; replayPeakWritesInFlight: number; lostBatches: number } | undefined;
 }
 
 export interface IngestMetrics {
@@ -63,6 +63,7 @@ export function createIngestMetrics(read: () => MetricsSource): IngestMetrics {
   total('cleanstream_ingest_spooled_readings_total', 'Readings put in the durable spool', (s) => s.spooledReadings);
   total('cleanstream_ingest_replayed_readings_total', 'Spooled readings written to InfluxDB', (s) => s.replayedReadings);
   total('cleanstream_ingest_refused_lines_total', 'Lines InfluxDB refused (400) and that were dead-lettered', (s) => s.refusedLines);
+  total('cleanstream_ingest_spool_lost_batches_total', 'Spooled batches lost to disk damage, found when the spool was opened (the log names file, bytes, ids)', (s) => s.spool?.lostBatches ?? 0);
   total('cleanstream_ingest_write_errors_total', 'Failed write attempts (InfluxDB unreachable, 5xx, 429, refusals)', (s) => s.writeErrors);
   new Counter({
     name: 'cleanstream_ingest_rejected_messages_total',

@@ -3,6 +3,8 @@
  * add to. Counters are totals since start; the gauges (pending lines, unacknowledged messages, connection, spool) are
  * read when a snapshot is taken.
  */
+import type { DiskQueueDamage } from '../core/disk-queue.ts';
+
 export interface SpoolStats {
   /** Bytes on disk (whole segment files). */
   bytes: number;
@@ -17,6 +19,10 @@ export interface SpoolStats {
   replayWritesInFlight: number;
   /** The most spooled batches written at once since start. */
   replayPeakWritesInFlight: number;
+  /** Batches lost to disk damage found when the spool was opened. */
+  lostBatches: number;
+  /** What the spool's recovery found damaged and skipped on opening (file, byte range, ids; empty when nothing). */
+  damage: readonly DiskQueueDamage[];
 }
 
 export interface IngestStats {
