@@ -95,7 +95,8 @@ export function codeDef(code: string): Hj212CodeDef | undefined {
 }
 
 export function quantityForCode(code: string): QuantityId | undefined {
-  return codeDef(code)?.quantity;
+  // a code the table names for no built-in quantity may still be a declared one (core/catalog-file.ts)
+  return codeDef(code)?.quantity ?? quantityByHj212(code);
 }
 
 export function unitForCode(code: string): string | undefined {
