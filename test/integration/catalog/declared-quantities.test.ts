@@ -8,10 +8,11 @@
  * reading with the value kept as evidence, not as a value).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { chromium } from 'playwright-core';
 import { pino } from 'pino';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { topics } from '../../../bus/topics.ts';
@@ -34,6 +35,7 @@ const DEBIAN_PYTHON = '/usr/bin/python3';
 const PYMODBUS_SERVER = path.join(import.meta.dirname, '..', 'gateway', 'pymodbus_server.py');
 const DB = 'catalog';
 const POLL_MS = 200;
+const CHROMIUM = '/usr/bin/chromium';
 
 const CATALOG = `quantities:
   - name: water_temperature
@@ -205,5 +207,20 @@ batch: { maxLines: 100, maxDelayMs: 100 }
     const series = await fetch(`${dashboard!.url}/api/plants/dyeing-01/series?quantity=water_temperature&from=${Date.now() - 600_000}`, { headers: { authorization: `Bearer ${admin}` } });
     expect(series.status).toBe(200);
     expect(((await series.json()) as { unit: string }).unit).toBe('degC');
+  });
+
+  it.skipIf(!existsSync(CHROMIUM))('shows the declared quantities on the plant page, the pump as what its state means', async () => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    try {
+      const page = await (await browser.newContext({ locale: 'zh-CN' })).newPage();
+      await page.goto(`${dashboard!.url}/?token=${encodeURIComponent(admin)}#/plant/dyeing-01`);
+      const pump = page.locator('[data-key="lift-pump/pump_running"]');
+      // the coil is off since the device restarted: 停止 (stopped), not 0
+      await expect.poll(() => pump.locator('.num').textContent(), { timeout: 15_000 }).toBe('停止');
+      expect(await pump.textContent()).toContain('提升泵运行');
+      expect(await page.locator('[data-key="outfall-1-temp/water_temperature"]').textContent()).toContain('水温');
+    } finally {
+      await browser.close();
+    }
   });
 });
