@@ -8,6 +8,10 @@ import { parseConfigText, quantityIdSchema } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { decodeBatch } from './reading.ts';
 import { z } from 'zod';
+import { buildPacket, parsePacket } from '../protocols/hj212/codec.ts';
+import { dataCp } from '../protocols/hj212/cp.ts';
+import { toReadings } from '../protocols/hj212/readings.ts';
+import { parseHj212Time } from '../protocols/hj212/time.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'catalog-file-'));
 let n = 0;
@@ -137,5 +141,22 @@ describe('declaring plant-specific quantities', () => {
       path: 'quantities[0].name',
       expected: expect.stringContaining('not a quantity declared already with another definition'),
     });
+  });
+
+  it('lets the HJ 212 receiver map a declared code, one of the code table or one it lacks', () => {
+    loadCatalogFile(file(`quantities:${TEMPERATURE}
+  - { name: turbidity, measurement: water, unit: NTU, range: [0, 4000], hj212: w01003, label: { zh: 浊度, en: Turbidity } }`));
+    const packet = parsePacket(
+      buildPacket({
+        qn: '20240501090000001', st: '32', cn: '2011', pw: '123456', mn: 'M1',
+        cp: dataCp(parseHj212Time('20240501080000', 'DataTime'), [{ code: 'w01010', values: { Rtd: '21.5' } }, { code: 'w01003', values: { Rtd: '3.2' } }]),
+      }),
+    );
+    const { readings, skipped } = toReadings(packet, { plant: 'paper-01', meters: { w01010: 'outfall-1-temp', w01003: 'outfall-1-turbidity' } });
+    expect(skipped).toEqual([]);
+    expect(readings.map((r) => [r.meter, r.quantity, r.value, r.unit])).toEqual([
+      ['outfall-1-temp', 'water_temperature', 21.5, 'degC'],
+      ['outfall-1-turbidity', 'turbidity', 3.2, 'NTU'],
+    ]);
   });
 });

@@ -124,7 +124,7 @@ export const idSchema = z.string().regex(ID_PATTERN, { message: `expected an id 
  * Unknown, it fails naming where a plant's own quantity is declared.
  */
 export const quantityIdSchema = z.string().refine(isQuantityId, {
-  error: () => `expected a quantity id, one of ${quantityIds().join(', ')}; a plant's own quantity is declared in a catalog file named by this config's catalog: field (core/README.md)`,
+  error: () => `expected a quantity id, one of ${quantityIds().join(', ')}; a plant's own quantity is declared in a catalog file named by this config's catalog: field (docs/catalog.md)`,
 });
 
 /** The catalog file of a plant's own quantities (core/catalog-file.ts), declared before the rest of the config is read. */
