@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { acceptedUnits, clearDeclaredQuantities, isQuantityId, quantityByHj212, quantityDef, quantityIds, unitFactor } from './catalog.ts';
 import { loadCatalogFile } from './catalog-file.ts';
 import { parseConfigText, quantityIdSchema } from './config.ts';
+import { loadPlantRegistry } from './plants.ts';
 import { ConfigError } from './errors.ts';
 import { decodeBatch } from './reading.ts';
 import { z } from 'zod';
@@ -158,5 +159,21 @@ describe('declaring plant-specific quantities', () => {
       ['outfall-1-temp', 'water_temperature', 21.5, 'degC'],
       ['outfall-1-turbidity', 'turbidity', 3.2, 'NTU'],
     ]);
+  });
+
+  it('loads the shipped sample, and a plant registry naming it lets its meters measure the declared quantities', () => {
+    const sample = path.join(import.meta.dirname, '..', 'deploy', 'demo', 'plant-quantities.yaml');
+    expect(loadCatalogFile(sample).map((q) => q.id)).toEqual(['water_temperature', 'conductivity', 'dissolved_oxygen', 'turbidity', 'tank_level', 'pump_running']);
+    clearDeclaredQuantities();
+    const registry = file(`catalog: ${sample}
+plants:
+  - id: dyeing-01
+    name: { en: Dyeing works, zh: 印染厂 }
+    region: zhejiang
+    industry: textile-dyeing
+    meters: [{ id: lift-pump, location: site, quantities: [pump_running, conductivity] }]
+`);
+    expect(loadPlantRegistry(registry).knows('dyeing-01', 'lift-pump', 'pump_running')).toBe(true);
+    expect(unitFactor('conductivity', 'mS/cm')).toBe(1000);
   });
 });
