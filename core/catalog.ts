@@ -4,6 +4,10 @@
  * A quantity id (e.g. `cod`) is used unchanged in MQTT payloads, as the InfluxDB field name, in rules and in the UI.
  * Each quantity has one canonical unit; ingest converts any accepted unit to it before writing, so a series in
  * InfluxDB never mixes units. HJ 212 codes are from HJ 212-2017 appendix B.
+ *
+ * The built-in quantities below are the default. A plant's own (water temperature, conductivity, a pump's on/off
+ * state) are declared in a catalog file (core/catalog-file.ts) that each stage's config names with `catalog:`; once
+ * declared they are looked up, converted and range-checked exactly like the built-in ones.
  */
 
 export const DOMAINS = ['water', 'energy', 'emissions', 'production'] as const;
@@ -15,14 +19,26 @@ export interface QuantityDef {
   domain: Domain;
   label: { en: string; zh: string };
   unit: string;
-  /** Monotonic counters (totalised volume, energy) are never averaged by rules, only differenced. */
-  kind: 'gauge' | 'counter';
+  /**
+   * Monotonic counters (totalised volume, energy) are never averaged by rules, only differenced. A state is 0 or 1
+   * (a pump off or running), shown by its labels, never as a number.
+   */
+  kind: QuantityKind;
   /**
    * Physically possible range in the canonical unit; outside it a reading is out of range, not merely high: every
    * consumer decodes it as value null, quality bad, reason out_of_range (core/reading.ts decodeBatch).
    */
   range: [number, number];
   hj212?: string;
+  /** States only: what 0 and 1 mean. */
+  states?: { 0: StateLabel; 1: StateLabel };
+}
+
+export const QUANTITY_KINDS = ['gauge', 'counter', 'state'] as const;
+export type QuantityKind = (typeof QUANTITY_KINDS)[number];
+export interface StateLabel {
+  en: string;
+  zh: string;
 }
 
 const q = (
@@ -66,15 +82,43 @@ export const QUANTITIES = {
   production_total: q('production_total', 'production', 'Production (totalised)', '累计产量', 't', [0, 1e13], undefined, 'counter'),
 } as const satisfies Record<string, QuantityDef>;
 
-export type QuantityId = keyof typeof QUANTITIES;
-export const QUANTITY_IDS = Object.keys(QUANTITIES) as QuantityId[];
+export type BuiltinQuantityId = keyof typeof QUANTITIES;
+/** A built-in quantity, or one declared at start from a catalog file: validated by isQuantityId wherever it enters. */
+export type QuantityId = BuiltinQuantityId | (string & {});
+/** The built-in quantities only (declared ones: quantityIds()). */
+export const QUANTITY_IDS = Object.keys(QUANTITIES) as BuiltinQuantityId[];
 
-export function isQuantityId(id: string): id is QuantityId {
+/** A declared quantity: its definition and the units it accepts, with the factor to its canonical unit. */
+export interface DeclaredQuantity extends QuantityDef {
+  units: Record<string, number>;
+}
+
+const declared = new Map<string, DeclaredQuantity>();
+
+export function isBuiltinQuantityId(id: string): id is BuiltinQuantityId {
   return Object.hasOwn(QUANTITIES, id);
 }
 
-export function quantity(id: QuantityId): QuantityDef {
-  return QUANTITIES[id];
+export function isQuantityId(id: string): id is QuantityId {
+  return isBuiltinQuantityId(id) || declared.has(id);
+}
+
+/** Every quantity this process knows: the built-in ones, then the declared ones in the order they were declared. */
+export function quantityIds(): QuantityId[] {
+  return [...QUANTITY_IDS, ...declared.keys()];
+}
+
+/** The definition of a quantity already validated with isQuantityId; an id that is not one is a programming error. */
+export function quantityDef(id: QuantityId): QuantityDef {
+  if (isBuiltinQuantityId(id)) return QUANTITIES[id];
+  const def = declared.get(id);
+  if (def === undefined) throw new Error(`quantity ${JSON.stringify(id)} is neither built in nor declared`);
+  return def;
+}
+
+/** The definition, or undefined for an id nobody declared (ids read back from storage or a request). */
+export function findQuantity(id: string): QuantityDef | undefined {
+  return isBuiltinQuantityId(id) ? QUANTITIES[id] : declared.get(id);
 }
 
 /**
@@ -97,13 +141,23 @@ const CONVERSIONS: Record<string, Record<string, number>> = {
 
 /** The factor that turns a value in `unit` into the quantity's canonical unit, or undefined if the unit does not fit. */
 export function unitFactor(id: QuantityId, unit: string): number | undefined {
-  const table = CONVERSIONS[QUANTITIES[id].unit];
+  const table = unitTable(id);
   // own keys only: a unit named "constructor" or "toString" is not a unit
   return table !== undefined && Object.hasOwn(table, unit) ? table[unit] : undefined;
 }
 
 export function acceptedUnits(id: QuantityId): string[] {
-  return Object.keys(CONVERSIONS[QUANTITIES[id].unit] ?? {});
+  return Object.keys(unitTable(id) ?? {});
+}
+
+function unitTable(id: QuantityId): Record<string, number> | undefined {
+  if (isBuiltinQuantityId(id)) return CONVERSIONS[QUANTITIES[id].unit];
+  return declared.get(id)?.units;
+}
+
+/** The built-in conversions of a canonical unit (a declared quantity in `mg/L` accepts `ug/L` like COD does). */
+export function builtinConversions(canonicalUnit: string): Record<string, number> | undefined {
+  return Object.hasOwn(CONVERSIONS, canonicalUnit) ? CONVERSIONS[canonicalUnit] : undefined;
 }
 
 const byHj212 = new Map<string, QuantityId>(
@@ -115,4 +169,40 @@ const byHj212 = new Map<string, QuantityId>(
 
 export function quantityByHj212(code: string): QuantityId | undefined {
   return byHj212.get(code);
+}
+
+/**
+ * Adds declared quantities to this process's catalog (core/catalog-file.ts validates them first). Declaring the same
+ * definition again is a no-op, so that every stage of one process may name the same file; a different definition
+ * under a name already taken, or an HJ 212 code already mapped, is refused: two stages must never disagree on what a
+ * name means.
+ */
+export function declareQuantities(defs: readonly DeclaredQuantity[]): void {
+  for (const def of defs) {
+    const known = findQuantity(def.id);
+    if (known !== undefined && !sameDefinition(known, def)) {
+      throw new Error(`quantity ${def.id} is already ${isBuiltinQuantityId(def.id) ? 'built in' : 'declared'} with another definition`);
+    }
+    const owner = def.hj212 !== undefined ? byHj212.get(def.hj212) : undefined;
+    if (owner !== undefined && owner !== def.id) throw new Error(`HJ 212 code ${def.hj212} is already the code of ${owner}`);
+  }
+  for (const def of defs) {
+    if (isBuiltinQuantityId(def.id) || declared.has(def.id)) continue;
+    declared.set(def.id, def);
+    if (def.hj212 !== undefined) byHj212.set(def.hj212, def.id);
+  }
+}
+
+/** Forgets declared quantities: for tests that declare their own. */
+export function clearDeclaredQuantities(): void {
+  for (const [id, def] of declared) if (def.hj212 !== undefined && byHj212.get(def.hj212) === id) byHj212.delete(def.hj212);
+  declared.clear();
+}
+
+/** Whether two definitions say the same thing, units and conversions included. */
+export function sameDefinition(a: QuantityDef, b: QuantityDef): boolean {
+  const units = (d: QuantityDef): Record<string, number> | undefined => ('units' in d ? (d as DeclaredQuantity).units : builtinConversions(d.unit));
+  const canonical = (d: QuantityDef): string =>
+    JSON.stringify([d.id, d.domain, d.label.en, d.label.zh, d.unit, d.kind, d.range, d.hj212 ?? null, d.states ?? null, Object.entries(units(d) ?? {}).sort()]);
+  return canonical(a) === canonical(b);
 }

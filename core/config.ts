@@ -10,7 +10,8 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.ts';
-import { isQuantityId, QUANTITY_IDS } from './catalog.ts';
+import { isQuantityId, quantityIds } from './catalog.ts';
+import { loadCatalogFile } from './catalog-file.ts';
 import { ID_PATTERN } from './reading.ts';
 
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -71,11 +72,18 @@ export const configPathSchema = z
   .min(1)
   .transform((p) => path.resolve(pathBase ?? process.cwd(), p));
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** Validate an already-parsed object (e.g. a config generated in code) with the same errors as a file. */
 export function parseConfig<S extends z.ZodType>(source: string, raw: unknown, schema: S, env: NodeJS.ProcessEnv = process.env, baseDir?: string): z.output<S> {
   const issues: ConfigIssue[] = [];
   const expanded = interpolate(raw, [], env, issues);
   if (issues.length) throw new ConfigError(source, issues);
+  // The plant's declared quantities first, so that the fields naming quantities are checked against them.
+  const catalog = isRecord(expanded) ? expanded.catalog : undefined;
+  if (typeof catalog === 'string' && catalog !== '') loadCatalogFile(path.resolve(baseDir ?? process.cwd(), catalog));
   pathBase = baseDir;
   try {
     const result = schema.safeParse(expanded);
@@ -111,7 +119,16 @@ export function loadConfigFile<S extends z.ZodType>(file: string, schema: S, env
 
 export const idSchema = z.string().regex(ID_PATTERN, { message: `expected an id matching ${ID_PATTERN.source}` });
 
-export const quantityIdSchema = z.string().refine(isQuantityId, { message: `expected a quantity id, one of ${QUANTITY_IDS.join(', ')}` });
+/**
+ * A quantity named in a config: a built-in one or one declared in the catalog file the config names (`catalog:`).
+ * Unknown, it fails naming where a plant's own quantity is declared.
+ */
+export const quantityIdSchema = z.string().refine(isQuantityId, {
+  error: () => `expected a quantity id, one of ${quantityIds().join(', ')}; a plant's own quantity is declared in a catalog file named by this config's catalog: field (docs/catalog.md)`,
+});
+
+/** The catalog file of a plant's own quantities (core/catalog-file.ts), declared before the rest of the config is read. */
+export const catalogPathSchema = configPathSchema.optional();
 
 export const durationMs = z.number().int().positive();
 

@@ -1,4 +1,5 @@
 export * from './catalog.ts';
+export * from './catalog-file.ts';
 export * from './errors.ts';
 export * from './reading.ts';
 export * from './plants.ts';

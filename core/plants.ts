@@ -3,7 +3,7 @@
  * points (outfalls for water, stacks for flue gas) and the meters at them. Every stage reads the same file.
  */
 import { z } from 'zod';
-import { idSchema, loadConfigFile, parseConfig, quantityIdSchema } from './config.ts';
+import { catalogPathSchema, idSchema, loadConfigFile, parseConfig, quantityIdSchema } from './config.ts';
 import type { QuantityId } from './catalog.ts';
 import { ConfigError, type ConfigIssue } from './errors.ts';
 
@@ -35,6 +35,11 @@ const plantSchema = z.strictObject({
 });
 
 export const plantRegistrySchema = z.strictObject({
+  /**
+   * The plant's own quantities (core/catalog-file.ts), relative to this file: every stage reading this registry
+   * (rules, the dashboards) then knows them, and the meters below may measure them.
+   */
+  catalog: catalogPathSchema,
   regions: z.array(z.strictObject({ id: idSchema, name: localized })).default([]),
   plants: z.array(plantSchema).min(1),
 });

@@ -6,7 +6,7 @@
  * message on ingest's hot path and must name the first thing wrong in a message precisely (the reason labels the
  * dead-letter counter).
  */
-import { isQuantityId, QUANTITIES, unitFactor, type QuantityDef, type QuantityId } from './catalog.ts';
+import { isQuantityId, quantityDef, unitFactor, type QuantityId } from './catalog.ts';
 import type { DecodeReason } from './error-codes.ts';
 import { PayloadError } from './errors.ts';
 
@@ -198,7 +198,7 @@ function checkReading(r: unknown, i: number, timestamps: TimestampPolicy | undef
   const canonical = r.value * factor;
   // The catalog's factors go up to 3600: a huge finite value can still overflow when converted.
   if (!Number.isFinite(canonical)) fail('bad_value', `readings[${i}].value ${r.value} ${r.unit} overflows when converted`, i);
-  const [min, max] = (QUANTITIES[r.quantity] as QuantityDef).range;
+  const [min, max] = quantityDef(r.quantity).range;
   if (canonical < min || canonical > max) {
     (r as BatchReading).rejectedValue = r.value;
     (r as BatchReading).value = null;

@@ -4,7 +4,7 @@
  * job rewrites every baseline at each run (hourly by default), so the one in force is the newest point of its series.
  * Read from InfluxDB, not from rules' modules: the dashboard shows what rules actually judged and counted with.
  */
-import { isQuantityId, QUANTITIES } from '../core/catalog.ts';
+import { isQuantityId, quantityDef } from '../core/catalog.ts';
 import type { Plant } from '../core/plants.ts';
 import { seriesRows, type InfluxClient } from '../influxdb/client.ts';
 import { BASELINE_LEVELS, BASELINES_MEASUREMENT, quoteIdentifier, quoteStringLiteral, tagIn, type BaselineLevel } from '../influxdb/schema.ts';
@@ -57,7 +57,7 @@ export async function fetchBaselines(influx: InfluxClient, plants: readonly Plan
         level,
         source: source === 'learned' ? 'learned' : 'static',
         value,
-        unit: isQuantityId(indicator) ? QUANTITIES[indicator].unit : null,
+        unit: isQuantityId(indicator) ? quantityDef(indicator).unit : null,
         verified: verified !== false,
         writtenAt: time,
       });

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
 import type { FastifyBaseLogger } from 'fastify';
-import { QUANTITIES, unitFactor } from '../core/catalog.ts';
+import { quantityDef, unitFactor } from '../core/catalog.ts';
 import { PayloadError, TransportError } from '../core/errors.ts';
 import { decodeBatch, DEFAULT_MAX_FUTURE_SKEW_MS, type BatchReading, type ReadingBatch } from '../core/reading.ts';
 import { parseReadingsTopic, topics } from '../bus/topics.ts';
@@ -39,7 +39,7 @@ export function toLiveBatch(batch: ReadingBatch): UnnumberedBatch {
     sentAt: batch.sentAt,
     readings: batch.readings.map((r) => {
       const factor = unitFactor(r.quantity, r.unit) ?? Number.NaN; // decodeBatch has already refused unknown units
-      return { meter: r.meter, quantity: r.quantity, value: r.value === null ? null : r.value * factor, unit: QUANTITIES[r.quantity].unit, ts: r.ts, quality: r.quality };
+      return { meter: r.meter, quantity: r.quantity, value: r.value === null ? null : r.value * factor, unit: quantityDef(r.quantity).unit, ts: r.ts, quality: r.quality };
     }),
   };
 }

@@ -14,7 +14,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { configPathSchema, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig } from '../core/config.ts';
+import { configPathSchema, idSchema, loadConfigFile, mqttConnectionSchema, parseConfig, catalogPathSchema } from '../core/config.ts';
 import { DRIVER_TYPES, inputSchemas } from './drivers/index.ts';
 
 export const inputSchema = z.discriminatedUnion('type', inputSchemas, {
@@ -26,6 +26,8 @@ export const gatewayConfigSchema = z
     /** Used in topics (readings/{plant}/{id}, status/{id}) and as the batch's `gateway`. */
     id: idSchema,
     mqtt: mqttConnectionSchema,
+    /** A plant's own quantities (core/catalog-file.ts), relative to this config file; the built-in catalog without it. */
+    catalog: catalogPathSchema,
     /** Folder for the gateway's state (OPC UA PKI, the store-and-forward queue). Default var/gateway/<id>. */
     dataDir: configPathSchema.optional(),
     inputs: z.array(inputSchema).min(1),

@@ -15,7 +15,7 @@
  * and quality, joined per message, and escaping only when a character that needs it is present (ids that passed
  * ID_PATTERN never do).
  */
-import { QUANTITIES, unitFactor, type QuantityId } from '../core/catalog.ts';
+import { quantityDef, unitFactor, type QuantityId } from '../core/catalog.ts';
 import type { ReadingBatch } from '../core/reading.ts';
 import { escapeKey, escapeMeasurement, quoteFieldString } from './schema.ts';
 
@@ -57,7 +57,7 @@ function quantityParts(quantity: QuantityId): QuantityParts {
   let parts = partsByQuantity.get(quantity);
   if (!parts) {
     parts = {
-      measurementAndMeterKey: `${escapeMeasurement(QUANTITIES[quantity].domain)},meter=`,
+      measurementAndMeterKey: `${escapeMeasurement(quantityDef(quantity).domain)},meter=`,
       valueKey: ` ${escapeKey(quantity)}=`,
       afterValue: new Map(),
       withoutValue: new Map(),

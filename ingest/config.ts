@@ -2,7 +2,7 @@
  * The ingest service's config file (YAML; see ingest/sample.yaml). `${ENV}` references are expanded (core/config.ts).
  */
 import { z } from 'zod';
-import { configPathSchema, durationMs, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema } from '../core/config.ts';
+import { configPathSchema, durationMs, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, sessionExpirySecondsSchema, catalogPathSchema } from '../core/config.ts';
 import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_FUTURE_SKEW_MS } from '../core/reading.ts';
 import { DEFAULT_DEAD_LETTER_MAX_PAYLOAD_BYTES, topics } from '../bus/topics.ts';
 
@@ -12,6 +12,8 @@ const influxDuration = z.string().regex(/^(INF|\d+(m|h|d|w))$/, { message: 'expe
 export const ingestConfigSchema = z
   .strictObject({
     mqtt: mqttConnectionSchema,
+    /** A plant's own quantities (core/catalog-file.ts), relative to this config file; the built-in catalog without it. */
+    catalog: catalogPathSchema,
     /** Subscription filter; a `$share/<group>/...` filter lets several ingest instances split the feed (MQTT 5 brokers). */
     subscription: z.string().min(1).default(topics.readingsFilter()),
     /** Fixed, so that the broker keeps this consumer's session (clean: false) and queues for it while it is away. */

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { idSchema, loadConfigFile } from '../core/config.ts';
-import { QUANTITIES, isQuantityId } from '../core/catalog.ts';
+import { quantityDef, isQuantityId } from '../core/catalog.ts';
 import { INDUSTRIES, type Plant, type PlantRegistry } from '../core/plants.ts';
 import type { InfluxClient } from '../influxdb/client.ts';
 import { BASELINES_MEASUREMENT, escapeKey, escapeMeasurement, quoteIdentifier, type BaselineLevel } from '../influxdb/schema.ts';
@@ -129,7 +129,7 @@ export async function learnBaselines(influx: InfluxClient, registry: PlantRegist
   const out: Baseline[] = [];
   for (const quantity of opts.quantities) {
     if (!isQuantityId(quantity)) continue;
-    const measurement = QUANTITIES[quantity].domain;
+    const measurement = quantityDef(quantity).domain;
     const q = `SELECT PERCENTILE(${quoteIdentifier(quantity)}, ${opts.percentile}) AS "value" FROM ${quoteIdentifier(measurement)} WHERE time >= ${from}ms AND time < ${opts.now}ms GROUP BY "plant"`;
     const series = await influx.queryOne(q);
     for (const s of series) {

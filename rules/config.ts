@@ -4,7 +4,7 @@
  * and optionally an escalation. Errors name the file, the field path (`rules[2].limit.max`) and what was expected.
  */
 import { z } from 'zod';
-import { configPathSchema, durationMs, idSchema, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, quantityIdSchema, sessionExpirySecondsSchema, zodIssues } from '../core/config.ts';
+import { configPathSchema, durationMs, idSchema, influxConnectionSchema, loadConfigFile, mqttConnectionSchema, parseConfig, quantityIdSchema, sessionExpirySecondsSchema, zodIssues, catalogPathSchema } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { QuantityId } from '../core/catalog.ts';
 import { INDUSTRIES } from '../core/plants.ts';
@@ -90,6 +90,8 @@ export const rulesConfigSchema = z
   .strictObject({
     mqtt: mqttConnectionSchema,
     /** Fixed, so that the broker keeps this consumer's session while it restarts. */
+    /** A plant's own quantities (core/catalog-file.ts), relative to this config file; the built-in catalog without it. */
+    catalog: catalogPathSchema,
     clientId: z.string().min(1).max(128).default('cleanstream-rules'),
     /** MQTT 5 only: how long the broker keeps this client's session (and queues its readings) after a disconnect. */
     sessionExpirySeconds: sessionExpirySecondsSchema,

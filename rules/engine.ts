@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CleanstreamError } from '../core/errors.ts';
-import { QUANTITIES, unitFactor, type QuantityDef, type QuantityId } from '../core/catalog.ts';
+import { quantityDef, unitFactor, type QuantityDef, type QuantityId } from '../core/catalog.ts';
 import type { Plant, PlantRegistry } from '../core/plants.ts';
 import type { Quality, ReadingBatch } from '../core/reading.ts';
 import { AlertBook, type Alert, type AlertSlot, type AlertTransition, type Describe, type SlotState } from './alerts.ts';
@@ -685,7 +685,7 @@ export class RulesEngine implements SlotMaker {
   }
 
   private slot(rt: RuleRuntime, plant: string, meter: string, quantity: QuantityId | null): AlertSlot {
-    const def: QuantityDef | undefined = quantity ? QUANTITIES[quantity] : undefined;
+    const def: QuantityDef | undefined = quantity ? quantityDef(quantity) : undefined;
     const what = def ? def.label : { en: '', zh: '' };
     const unit = def?.unit ?? '';
     // names for people; a plant or meter the registry does not know (or names not) is called by its id

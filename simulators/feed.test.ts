@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { QUANTITIES } from '../core/catalog.ts';
+import { quantityDef } from '../core/catalog.ts';
 import { decodeBatch, encodeBatch } from '../core/reading.ts';
 import { topics } from '../bus/topics.ts';
 import { generateFeed, writeFeedFile, type FeedMessage } from './feed.ts';
-import { decodeRegisters, encodeRegisters, QUANTITY_ENCODING } from './layout.ts';
+import { decodeRegisters, encodeRegisters, QUANTITY_ENCODING, simulatedQuantity } from './layout.ts';
 import { createRegistryModels } from './model.ts';
 import { loadScenario, parseScenario, type Scenario } from './scenario.ts';
 
@@ -48,9 +48,9 @@ describe('the generated feed', () => {
     expect(reading(m, 'outfall-1-cod', 'cod')!.value).toBe(models.get('paper-01')!.sample('outfall-1-cod', 'cod', m.t).value);
     const s = feed.find((x) => x.payload.plant === 'steel-01' && x.t === m.t)!;
     for (const r of s.payload.readings) {
-      const encoding = QUANTITY_ENCODING[r.quantity];
+      const encoding = QUANTITY_ENCODING[simulatedQuantity(r.quantity)];
       const model = models.get('steel-01')!.sample(r.meter, r.quantity, m.t).value;
-      const viaRegisters = decodeRegisters(encoding, encodeRegisters(encoding, model, QUANTITIES[r.quantity].kind === 'counter'));
+      const viaRegisters = decodeRegisters(encoding, encodeRegisters(encoding, model, quantityDef(r.quantity).kind === 'counter'));
       expect(r.value).toBeCloseTo(viaRegisters, 9);
     }
   });

@@ -11,11 +11,11 @@
  *
  * Same scenario, same messages, byte for byte.
  */
-import { QUANTITIES } from '../core/catalog.ts';
+import { QUANTITIES, quantityDef } from '../core/catalog.ts';
 import type { BatchReading, ReadingBatch } from '../core/reading.ts';
 import { topics } from '../bus/topics.ts';
 import { createFaultPlan, faultActive, type FaultedSample, type FeedFault } from './faults.ts';
-import { decodeRegisters, encodeRegisters, QUANTITY_ENCODING } from './layout.ts';
+import { decodeRegisters, encodeRegisters, QUANTITY_ENCODING, simulatedQuantity } from './layout.ts';
 import { createRegistryModels } from './model.ts';
 import { openLineWriter, type QoS } from './recording.ts';
 import { scenarioSteps, type Protocol, type Scenario } from './scenario.ts';
@@ -44,7 +44,7 @@ export function readValue(protocol: Protocol, quantity: keyof typeof QUANTITIES,
   if (s.missing || !Number.isFinite(s.value)) return null;
   if (protocol === 'opcua') return s.value;
   const encoding = QUANTITY_ENCODING[quantity];
-  const value = decodeRegisters(encoding, encodeRegisters(encoding, s.value, QUANTITIES[quantity].kind === 'counter'));
+  const value = decodeRegisters(encoding, encodeRegisters(encoding, s.value, quantityDef(quantity).kind === 'counter'));
   return encoding.type === 'float32' ? value : Number(value.toFixed(decimals(encoding.scale)));
 }
 
@@ -62,7 +62,7 @@ export function* generateFeed(scenario: Scenario): Generator<FeedMessage> {
   const plants = scenario.registry.plants.map((plant) => {
     const protocol = scenario.protocols.get(plant.id) ?? 'opcua';
     const gateway = simGatewayId(protocol);
-    const points = plant.meters.flatMap((m) => m.quantities.map((quantity) => ({ meter: m.id, quantity, unit: QUANTITIES[quantity].unit })));
+    const points = plant.meters.flatMap((m) => m.quantities.map((quantity) => ({ meter: m.id, quantity, unit: quantityDef(quantity).unit })));
     const state: PlantFeedState = { countInWindow: new Map() };
     return { plant, protocol, gateway, topic: topics.readings(plant.id, gateway), points, feedFaults: plan.feedFaults(plant.id), state };
   });
@@ -73,7 +73,7 @@ export function* generateFeed(scenario: Scenario): Generator<FeedMessage> {
     for (const p of plants) {
       const readings: BatchReading[] = p.points.map(({ meter, quantity, unit }) => {
         const s = plan.sample(p.plant.id, meter, quantity, t);
-        const value = readValue(p.protocol, quantity, s);
+        const value = readValue(p.protocol, simulatedQuantity(quantity), s);
         return { meter, quantity, value, unit, ts: p.protocol === 'opcua' ? s.ts : t, quality: value === null ? 'bad' : s.quality };
       });
       const seq = seqs.get(p.gateway) ?? 0;

@@ -9,7 +9,7 @@
  * holds raw = value / scale (rounded; counters floored), `value = raw * scale`. 32-bit types take two registers,
  * high word first (big-endian words, as Modbus Application Protocol V1.1b3 section 4.2 orders bytes).
  */
-import { QUANTITIES, type QuantityId } from '../core/catalog.ts';
+import { isBuiltinQuantityId, quantityDef, type BuiltinQuantityId, type QuantityId } from '../core/catalog.ts';
 import { CleanstreamError } from '../core/errors.ts';
 import type { PlantRegistry } from '../core/plants.ts';
 
@@ -40,7 +40,16 @@ export const MAX_UNIT_ID = 247;
  * 16-bit integers with decimal scale for water quality, a signed 32-bit for power (export is negative),
  * unsigned 32-bit counters, float32 for large or wide-ranging values.
  */
-export const QUANTITY_ENCODING: Record<QuantityId, ModbusEncoding> = {
+/**
+ * The simulators model the built-in quantities only (their profiles, registers and nodes): a plant registry naming a
+ * declared quantity (core/catalog-file.ts) cannot be simulated, and says so rather than inventing a profile.
+ */
+export function simulatedQuantity(q: QuantityId): BuiltinQuantityId {
+  if (!isBuiltinQuantityId(q)) throw new Error(`the simulators model built-in quantities only, not the declared quantity ${q}`);
+  return q;
+}
+
+export const QUANTITY_ENCODING: Record<BuiltinQuantityId, ModbusEncoding> = {
   wastewater_flow: { type: 'float32', scale: 1 },
   wastewater_volume: { type: 'uint32', scale: 0.1 },
   water_intake: { type: 'float32', scale: 1 },
@@ -84,12 +93,12 @@ export function simulatorLayout(registry: PlantRegistry): SimPoint[] {
     let address = 0;
     for (const meter of plant.meters) {
       for (const quantity of meter.quantities) {
-        const { type, scale } = QUANTITY_ENCODING[quantity];
+        const { type, scale } = QUANTITY_ENCODING[simulatedQuantity(quantity)];
         points.push({
           plant: plant.id,
           meter: meter.id,
           quantity,
-          unit: QUANTITIES[quantity].unit,
+          unit: quantityDef(quantity).unit,
           opcua: { nodeId: opcuaNodeId(plant.id, meter.id, quantity) },
           modbus: { unitId: plantIndex + 1, area: 'holding', address, type, scale },
         });

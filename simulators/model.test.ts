@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QUANTITIES, type QuantityId } from '../core/catalog.ts';
+import { quantityDef, type QuantityId } from '../core/catalog.ts';
 import { CleanstreamError } from '../core/errors.ts';
 import { INDUSTRIES, type Industry, type Plant } from '../core/plants.ts';
 import { createPlantModel, createRegistryModels, COUNTER_ORIGIN_MS } from './model.ts';
@@ -50,7 +50,7 @@ describe('plant model determinism', () => {
   it('reports good quality and finite values inside the catalog range for every demo point over a week', () => {
     const models = createRegistryModels(registry, 99);
     for (const { plant: p, meter, quantity } of points) {
-      const [lo, hi] = QUANTITIES[quantity].range;
+      const [lo, hi] = quantityDef(quantity).range;
       for (let t = TUESDAY; t < TUESDAY + 7 * DAY; t += 37 * MINUTE) {
         const s = models.get(p.id)?.sample(meter, quantity, t);
         expect(s?.quality).toBe('good');

@@ -7,13 +7,14 @@
  * since COUNTER_ORIGIN_MS, so they only increase and agree with the rate. Being stateless, the OPC UA server,
  * the Modbus server and a later replay all see the same value for the same instant.
  */
-import { QUANTITIES, type QuantityId } from '../core/catalog.ts';
+import { quantityDef, type QuantityId } from '../core/catalog.ts';
 import { CleanstreamError } from '../core/errors.ts';
 import type { Plant, PlantRegistry } from '../core/plants.ts';
 import type { Quality } from '../core/reading.ts';
 import { createWander, gaussian, hashString, mix, uniform } from './noise.ts';
 import { COUNTER_RATE, INDUSTRY_PROFILES, gaugeProfile, isCounterQuantity, type GaugeProfile } from './plants/index.ts';
 import { createProduction, type Production } from './production.ts';
+import { simulatedQuantity } from './layout.ts';
 
 export interface Sample {
   value: number;
@@ -53,7 +54,8 @@ export function createPlantModel(plant: Plant, seed: number): PlantModel {
   const samplers = new Map<string, Map<QuantityId, Sampler>>();
   for (const meter of plant.meters) {
     const byQuantity = new Map<QuantityId, Sampler>();
-    for (const q of meter.quantities) {
+    for (const declaredOrBuiltin of meter.quantities) {
+      const q = simulatedQuantity(declaredOrBuiltin);
       if (isCounterQuantity(q)) {
         const rateQuantity = COUNTER_RATE[q];
         byQuantity.set(q, counterSampler(gaugeProfile(plant.industry, rateQuantity), pointKey(meter.id, rateQuantity), size, production));
@@ -93,7 +95,7 @@ function gaugeSampler(quantity: QuantityId, profile: GaugeProfile, key: number, 
   const scale = profile.extensive ? size : 1;
   const wander = createWander(key);
   const jitterKey = mix(key, 0x6a177e5);
-  const [catalogMin, catalogMax] = QUANTITIES[quantity].range;
+  const [catalogMin, catalogMax] = quantityDef(quantity).range;
   const min = Math.max(profile.min * scale, catalogMin);
   const max = Math.min(profile.max * scale, catalogMax);
   const { mean, coupling } = profile;

@@ -19,7 +19,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { QUANTITIES, type QuantityId } from '../core/catalog.ts';
+import { quantityDef, type QuantityId } from '../core/catalog.ts';
 import { loadConfigFile, parseConfig, quantityIdSchema, zodIssues } from '../core/config.ts';
 import { ConfigError, type ConfigIssue } from '../core/errors.ts';
 import { loadPlantRegistry, plantRegistryFrom, type PlantRegistry } from '../core/plants.ts';
@@ -229,7 +229,7 @@ function checkFault(
     else if (meter && !meter.quantities.includes(f.quantity)) issues.push({ path: `${at}.quantity`, expected: `a quantity of ${f.meter} (${meter.quantities.join(', ')})` });
   }
   if (NEEDS_QUANTITY.has(f.kind) && f.quantity === undefined) issues.push({ path: `${at}.quantity`, expected: `a quantity: ${f.kind} params are in the quantity's unit` });
-  if (f.kind === 'counter_reset' && f.quantity !== undefined && QUANTITIES[f.quantity].kind !== 'counter') {
+  if (f.kind === 'counter_reset' && f.quantity !== undefined && quantityDef(f.quantity).kind !== 'counter') {
     issues.push({ path: `${at}.quantity`, expected: 'a counter quantity (wastewater_volume, active_energy) for counter_reset' });
   }
   if (f.kind === 'clock_skew' && protocols.get(f.plant) === 'modbus') {
@@ -309,7 +309,7 @@ export function scenarioSteps(scenario: Pick<Scenario, 'startMs' | 'durationMs' 
 /** What a fault does, where, in a few words: `COD excursion at paper-01/outfall-1-cod`. */
 export function describeFault(fault: Fault): string {
   const where = fault.meter === undefined ? `${fault.plant}, every meter` : `${fault.plant}/${fault.meter}`;
-  const what = fault.quantity === undefined ? '' : `${QUANTITIES[fault.quantity].label.en} `;
+  const what = fault.quantity === undefined ? '' : `${quantityDef(fault.quantity).label.en} `;
   switch (fault.kind) {
     case 'excursion':
       return `${what || 'process '}excursion at ${where}`;

@@ -10,7 +10,7 @@
  * plant's "latest" until its time came, whatever arrived after it.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
+import { quantityDef, type QuantityId } from '../../core/catalog.ts';
 import type { Plant, PlantRegistry } from '../../core/plants.ts';
 import type { BatchReading } from '../../core/reading.ts';
 import { isQuality } from '../quality.ts';
@@ -37,7 +37,7 @@ export const LATEST_MAX_FUTURE = '1m';
 export function latestStatement(plantId: string, quantity: QuantityId, meters: readonly string[]): string {
   const field = quoteIdentifier(quantity);
   const quality = quoteIdentifier(qualityField(quantity));
-  const measurement = quoteIdentifier(QUANTITIES[quantity].domain);
+  const measurement = quoteIdentifier(quantityDef(quantity).domain);
   return `SELECT last(${quality}) AS "quality", ${field} AS "value" FROM ${measurement} WHERE "plant" = ${quoteStringLiteral(plantId)} AND ${tagIn('meter', meters)} AND time <= now() + ${LATEST_MAX_FUTURE} GROUP BY "meter"`;
 }
 
@@ -53,7 +53,7 @@ export async function fetchLatest(influx: InfluxClient, plants: readonly Plant[]
       for (const row of seriesRows(series)) {
         const meter = row.meter;
         if (typeof meter !== 'string' || !meters.includes(meter) || !isQuality(row.quality) || typeof row.time !== 'number') continue;
-        readings.push({ meter, quantity, value: typeof row.value === 'number' ? row.value : null, unit: QUANTITIES[quantity].unit, ts: row.time, quality: row.quality });
+        readings.push({ meter, quantity, value: typeof row.value === 'number' ? row.value : null, unit: quantityDef(quantity).unit, ts: row.time, quality: row.quality });
       }
     }
   });

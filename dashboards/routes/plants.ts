@@ -3,7 +3,7 @@
  * (labels in English and Chinese and canonical units from the catalog, so that clients need no copy of it).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
+import { isBuiltinQuantityId, QUANTITY_KINDS, quantityDef, type QuantityId } from '../../core/catalog.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { callerOf, plantsInScope, ROLES } from '../auth.ts';
 import { idString, localizedName, quantityId, tokenParam } from './schemas.ts';
@@ -30,8 +30,23 @@ const plantSchema = {
 
 const quantitySchema = {
   type: 'object',
-  required: ['id', 'domain', 'label', 'unit', 'kind'],
-  properties: { id: quantityId, domain: { type: 'string' }, label: localizedName, unit: { type: 'string' }, kind: { type: 'string' } },
+  required: ['id', 'domain', 'label', 'unit', 'kind', 'range'],
+  properties: {
+    id: quantityId,
+    domain: { type: 'string' },
+    label: localizedName,
+    unit: { type: 'string' },
+    kind: { type: 'string', enum: [...QUANTITY_KINDS] },
+    range: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2, description: 'physically possible [min, max] in the unit' },
+    hj212: { type: 'string', description: 'HJ 212 pollutant code' },
+    states: {
+      type: 'object',
+      description: 'kind state: what 0 and 1 mean; a state is shown by these labels, never as a number',
+      required: ['0', '1'],
+      properties: { 0: localizedName, 1: localizedName },
+    },
+    declared: { type: 'boolean', description: 'declared in the plant catalog file rather than built in' },
+  },
 } as const;
 
 export const plantsRoutes: FastifyPluginAsync<{ registry: PlantRegistry }> = async (app, { registry }) => {
@@ -89,8 +104,18 @@ export const plantsRoutes: FastifyPluginAsync<{ registry: PlantRegistry }> = asy
           meters: p.meters,
         })),
         quantities: [...used].map((id) => {
-          const q = QUANTITIES[id];
-          return { id, domain: q.domain, label: q.label, unit: q.unit, kind: q.kind };
+          const q = quantityDef(id);
+          return {
+            id,
+            domain: q.domain,
+            label: q.label,
+            unit: q.unit,
+            kind: q.kind,
+            range: q.range,
+            ...(q.hj212 !== undefined ? { hj212: q.hj212 } : {}),
+            ...(q.states ? { states: q.states } : {}),
+            declared: !isBuiltinQuantityId(id),
+          };
         }),
       };
     },

@@ -3,7 +3,7 @@
  * with them (fast-json-stringify: a field missing from a response schema is not sent).
  */
 import { ID_PATTERN, QUALITIES } from '../../core/reading.ts';
-import { QUANTITY_IDS } from '../../core/catalog.ts';
+import { QUANTITY_NAME_PATTERN } from '../../core/catalog-file.ts';
 
 export const idString = { type: 'string', pattern: ID_PATTERN.source } as const;
 
@@ -23,7 +23,11 @@ export const plantParams = {
   additionalProperties: false,
 } as const;
 
-export const quantityId = { type: 'string', enum: QUANTITY_IDS } as const;
+/**
+ * A built-in or declared quantity (core/catalog-file.ts): declared ones are known only once the plant registry is
+ * loaded, so the schema checks the form and the routes check that the plant measures it (NOT_MEASURED otherwise).
+ */
+export const quantityId = { type: 'string', pattern: QUANTITY_NAME_PATTERN.source } as const;
 
 export const quality = { type: 'string', enum: QUALITIES } as const;
 

@@ -7,7 +7,7 @@
  * ask the database for an unbounded answer.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { QUANTITIES, type QuantityId } from '../../core/catalog.ts';
+import { quantityDef, type QuantityId } from '../../core/catalog.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { callerOf, plantForCaller } from '../auth.ts';
 import { badParameter, checkedWindow, instantSchema, MIN_EVERY_MS } from '../params.ts';
@@ -74,7 +74,7 @@ export function resolveWindow(query: Pick<SeriesQuery, 'from' | 'to' | 'every'>,
 }
 
 export function seriesStatement(req: SeriesRequest): string {
-  const measurement = quoteIdentifier(QUANTITIES[req.quantity].domain);
+  const measurement = quoteIdentifier(quantityDef(req.quantity).domain);
   return (
     `SELECT mean(${quoteIdentifier(req.quantity)}) AS "value" FROM ${measurement}` +
     ` WHERE "plant" = ${quoteStringLiteral(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${req.from}ms AND time < ${req.to}ms` +
@@ -87,7 +87,7 @@ export function seriesStatement(req: SeriesRequest): string {
  * bucket is counted from it).
  */
 export function counterStatement(req: SeriesRequest): string {
-  const measurement = quoteIdentifier(QUANTITIES[req.quantity].domain);
+  const measurement = quoteIdentifier(quantityDef(req.quantity).domain);
   const from = Math.floor(req.from / req.everyMs) * req.everyMs - req.everyMs;
   return (
     `SELECT last(${quoteIdentifier(req.quantity)}) AS "value" FROM ${measurement}` +
@@ -98,7 +98,7 @@ export function counterStatement(req: SeriesRequest): string {
 
 /** The counter's last reading in the window, at its own time: where a live client counts on from. */
 export function counterLastStatement(req: SeriesRequest): string {
-  const measurement = quoteIdentifier(QUANTITIES[req.quantity].domain);
+  const measurement = quoteIdentifier(quantityDef(req.quantity).domain);
   return (
     `SELECT last(${quoteIdentifier(req.quantity)}) AS "value" FROM ${measurement}` +
     ` WHERE "plant" = ${quoteStringLiteral(req.plant)} AND ${tagIn('meter', req.meters)} AND time >= ${req.from}ms AND time < ${req.to}ms GROUP BY "meter"`
@@ -191,8 +191,8 @@ export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx:
       const measuring = metersByQuantity(plant).get(quantity) ?? [];
       if (measuring.length === 0) throw badParameter('quantity', `plant ${plant.id} has no meter measuring ${quantity}`, 'NOT_MEASURED');
       if (meter !== undefined && !measuring.includes(meter)) throw badParameter('meter', `meter ${meter} of plant ${plant.id} does not measure ${quantity}`, 'NOT_MEASURED');
-      if (mode === 'increase' && QUANTITIES[quantity].kind !== 'counter') {
-        throw badParameter('mode', `mode increase is for counters; ${quantity} is a ${QUANTITIES[quantity].kind}`, 'NOT_A_COUNTER');
+      if (mode === 'increase' && quantityDef(quantity).kind !== 'counter') {
+        throw badParameter('mode', `mode increase is for counters; ${quantity} is a ${quantityDef(quantity).kind}`, 'NOT_A_COUNTER');
       }
       const window = resolveWindow(request.query, now());
       const meters = meter === undefined ? measuring : [meter];
@@ -207,7 +207,7 @@ export const seriesRoutes: FastifyPluginAsync<{ registry: PlantRegistry; influx:
         const counted = counterIncreases(points, window.everyMs, firstBucket);
         return { meter: m, points: counted, ...(typeof last?.[0] === 'number' && typeof last[1] === 'number' ? { last: [last[0], last[1]] } : {}) };
       });
-      return { plant: plant.id, quantity, unit: QUANTITIES[quantity].unit, mode, from: window.from, to: window.to, everyMs: window.everyMs, series };
+      return { plant: plant.id, quantity, unit: quantityDef(quantity).unit, mode, from: window.from, to: window.to, everyMs: window.everyMs, series };
     },
   );
 };

@@ -20,6 +20,17 @@ const GROUPS = [
   // the denominator operators read every per-tonne figure against
   { id: 'production', quantities: ['production_rate', 'production_total'] },
 ];
+const GROUPED = new Set(GROUPS.flatMap((g) => g.quantities));
+
+/**
+ * A group's tiles: its built-in quantities in their fixed order, then the quantities the plant declared (core/catalog-file.ts)
+ * written to the same measurement, in the order /plants lists them.
+ */
+function groupQuantities(group, quantities) {
+  const more = [...quantities.values()].filter((q) => q.declared && q.domain === group.id && !GROUPED.has(q.id)).map((q) => q.id);
+  return [...group.quantities, ...more];
+}
+
 // where a page starts: an hour in 10 s buckets (360; chooseEvery keeps every window to a few hundred)
 const DEFAULT_RANGE = '1h';
 const MAX_POINTS = 1000;
@@ -233,8 +244,10 @@ export class PlantView {
     const value = reading ? reading.value : null;
     parts.label.textContent = q ? localized(q.label) : tile.quantity;
     parts.label.parentElement.title = parts.label.parentElement.textContent;
-    parts.num.textContent = value === null || value === undefined ? '—' : formatNumber(value);
-    parts.unit.textContent = q && q.unit !== 'pH' ? q.unit : '';
+    const stateLabel = q && q.kind === 'state' && (value === 0 || value === 1) ? q.states[value] : null;
+    // a state (a pump on or off) reads as what it means, never as 0 or 1
+    parts.num.textContent = value === null || value === undefined ? '—' : stateLabel ? localized(stateLabel) : formatNumber(value);
+    parts.unit.textContent = q && q.unit !== 'pH' && q.kind !== 'state' ? q.unit : '';
     parts.quality.textContent = reading ? t(reading.quality) : this.latestFailed ? t('notLoaded') : t('noData');
     parts.time.textContent = reading ? formatTime(reading.ts) : '';
     tile.el.dataset.quality = reading ? reading.quality : 'none';
@@ -270,7 +283,7 @@ export class PlantView {
     this.tiles = new Map();
     for (const group of GROUPS) {
       const grid = element('div', 'tiles');
-      for (const quantity of group.quantities) {
+      for (const quantity of groupQuantities(group, this.ctx.quantities)) {
         const meters = plant.meters.filter((m) => m.quantities.includes(quantity));
         for (const meter of meters) {
           const tile = this.createTile(meter, quantity, meters.length > 1);

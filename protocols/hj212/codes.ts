@@ -5,7 +5,7 @@
  * Units are written as core/catalog.ts spells them so that ingest can convert them (pH is dimensionless in the standard
  * and spelled 'pH' here, as core does). 2005 codes still sent by old loggers resolve to their 2017 code.
  */
-import { quantityByHj212, type QuantityId } from '../../core/catalog.ts';
+import { quantityByHj212, quantityDef, type QuantityId } from '../../core/catalog.ts';
 import type { Quality } from '../../core/reading.ts';
 
 export interface Hj212CodeDef {
@@ -90,8 +90,18 @@ export function canonicalCode(code: string): string {
   return Object.hasOwn(LEGACY_CODES, code) ? (LEGACY_CODES[code] as string) : code;
 }
 
+/**
+ * A code's definition and quantity. A plant may declare a quantity for a code (core/catalog-file.ts): a code of the
+ * table then maps to it in the table's unit, a code the table lacks in the declared quantity's canonical unit.
+ */
 export function codeDef(code: string): Hj212CodeDef | undefined {
-  return HJ212_CODES.get(canonicalCode(code));
+  const canonical = canonicalCode(code);
+  const def = HJ212_CODES.get(canonical);
+  if (def?.quantity !== undefined) return def;
+  const declared = quantityByHj212(canonical);
+  if (declared === undefined) return def;
+  const q = quantityDef(declared);
+  return { ...(def ?? { code: canonical, label: q.label.en, unit: q.unit }), quantity: declared };
 }
 
 export function quantityForCode(code: string): QuantityId | undefined {

@@ -1,9 +1,9 @@
-import type { QuantityId } from '../../core/catalog.ts';
+import type { BuiltinQuantityId, QuantityId } from '../../core/catalog.ts';
 import type { ShiftPattern } from '../production.ts';
 
 /** Counters are totalised from the rate quantity of the same meter; they have no profile of their own. */
 export type CounterQuantity = 'wastewater_volume' | 'active_energy' | 'production_total';
-export type GaugeQuantity = Exclude<QuantityId, CounterQuantity>;
+export type GaugeQuantity = Exclude<BuiltinQuantityId, CounterQuantity>;
 
 export const COUNTER_RATE: Record<CounterQuantity, GaugeQuantity> = {
   wastewater_volume: 'wastewater_flow',

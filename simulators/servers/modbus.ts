@@ -12,7 +12,7 @@
  */
 import { once } from 'node:events';
 import { ServerTCP } from 'modbus-serial';
-import { QUANTITIES } from '../../core/catalog.ts';
+import { quantityDef } from '../../core/catalog.ts';
 import { CleanstreamError, toError } from '../../core/errors.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { checkInterval, DEFAULT_UPDATE_INTERVAL_MS, tickTime } from '../clock.ts';
@@ -126,7 +126,7 @@ export async function startModbusSimulator(opts: ModbusSimulatorOptions): Promis
           const code = sample.exception ?? GATEWAY_TARGET_FAILED;
           throw new ModbusExceptionError(code, `unit ${unitId} ${point.meter}.${point.quantity} does not answer (${sample.missing})`, { unitId, address: a, fault: sample.missing });
         }
-        encoded = Number.isNaN(sample.value) ? invalidSentinel(point.modbus) : encodeRegisters(point.modbus, sample.value, QUANTITIES[point.quantity].kind === 'counter');
+        encoded = Number.isNaN(sample.value) ? invalidSentinel(point.modbus) : encodeRegisters(point.modbus, sample.value, quantityDef(point.quantity).kind === 'counter');
         encodedIndex = index;
       }
       words.push(encoded[a - point.modbus.address] as number);

@@ -21,7 +21,7 @@ import {
   type EUInformation,
   type UAVariable,
 } from 'node-opcua';
-import { QUANTITIES } from '../../core/catalog.ts';
+import { quantityDef } from '../../core/catalog.ts';
 import { CleanstreamError } from '../../core/errors.ts';
 import type { PlantRegistry } from '../../core/plants.ts';
 import { checkInterval, DEFAULT_UPDATE_INTERVAL_MS, tickTime } from '../clock.ts';
@@ -124,7 +124,7 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<
       for (const meter of plant.meters) {
         const meterFolder = namespace.addFolder(plantFolder, { browseName: meter.id, nodeId: `s=${plant.id}.${meter.id}` });
         for (const quantity of meter.quantities) {
-          const def = QUANTITIES[quantity];
+          const def = quantityDef(quantity);
           const variable = namespace.addAnalogDataItem({
             componentOf: meterFolder,
             browseName: quantity,

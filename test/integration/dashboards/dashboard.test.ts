@@ -127,7 +127,7 @@ describe('authentication and scope', () => {
     const [paper] = body.plants as Record<string, unknown>[];
     expect(paper).toMatchObject({ id: 'paper-01', name: { en: 'Baoding Paper Mill', zh: '保定造纸厂' }, region: { id: 'hebei', name: { zh: '河北（京津冀）' } }, industry: 'pulp-paper' });
     expect(paper?.meters).toContainEqual({ id: 'outfall-1-cod', location: 'outfall-1', quantities: ['cod'], name: { en: 'Main outfall COD analyser', zh: '总排口COD在线监测仪' } });
-    expect(body.quantities).toContainEqual({ id: 'cod', domain: 'water', label: { en: 'COD', zh: '化学需氧量' }, unit: 'mg/L', kind: 'gauge' });
+    expect(body.quantities).toContainEqual({ id: 'cod', domain: 'water', label: { en: 'COD', zh: '化学需氧量' }, unit: 'mg/L', kind: 'gauge', range: [0, 20_000], hj212: 'w01018', declared: false });
   });
 
   it('answers 403 to an operator asking for another plant and to a regulator outside its regions', async () => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { QUANTITIES, type QuantityId } from '../../../core/catalog.ts';
+import { quantityDef, type QuantityId } from '../../../core/catalog.ts';
 import type { BatchReading } from '../../../core/reading.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
@@ -205,7 +205,7 @@ function knownFeed(): string {
     const ts = KNOWN_START + minute * 60_000;
     const readings: BatchReading[] = paper.meters.flatMap((m) =>
       m.quantities.map((quantity): BatchReading => {
-        const unit = QUANTITIES[quantity].unit;
+        const unit = quantityDef(quantity).unit;
         if (quantity === 'cod' && BAD_COD_MINUTES.has(minute)) return { meter: m.id, quantity, value: null, unit, ts, quality: 'bad' };
         const value = PER_MINUTE[quantity] !== undefined ? 1_000 + minute * PER_MINUTE[quantity]! : KNOWN[quantity];
         if (value === undefined) throw new Error(`no known figure for ${quantity}`);

@@ -11,7 +11,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { encodeBatch } from '../../../core/reading.ts';
-import { QUANTITIES } from '../../../core/catalog.ts';
+import { quantityDef } from '../../../core/catalog.ts';
 import { topics } from '../../../bus/topics.ts';
 import { startRules, type RulesService } from '../../../rules/service.ts';
 import type { Alert } from '../../../rules/alerts.ts';
@@ -67,7 +67,7 @@ describe('alert storm past the in-flight bound', () => {
     for (let round = 0; round < rounds; round++) {
       for (const plant of registry.plants) {
         const ts = T0 + round * 60_000;
-        const readings = meters.filter((m) => m.plant === plant.id).map((m) => ({ meter: m.meter, quantity: m.quantity, value: round % 2 === 0 ? 9 : 1, unit: QUANTITIES[m.quantity].unit, ts, quality: 'good' as const }));
+        const readings = meters.filter((m) => m.plant === plant.id).map((m) => ({ meter: m.meter, quantity: m.quantity, value: round % 2 === 0 ? 9 : 1, unit: quantityDef(m.quantity).unit, ts, quality: 'good' as const }));
         await publisher.publishAsync(topics.readings(plant.id, 'gw-storm'), encodeBatch({ v: 1, gateway: 'gw-storm', plant: plant.id, seq: round * registry.plants.length + registry.plants.indexOf(plant), sentAt: ts, readings }), { qos: 1 });
       }
     }

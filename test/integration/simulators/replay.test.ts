@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUANTITIES, type QuantityId } from '../../../core/catalog.ts';
+import { quantityDef, type QuantityId } from '../../../core/catalog.ts';
 import type { Quality } from '../../../core/reading.ts';
 import { startBroker, type RunningBroker } from '../../../bus/broker.ts';
 import { parseIngestConfig } from '../../../ingest/config.ts';
@@ -95,7 +95,7 @@ async function storedRows(scenario: Scenario, p: Point): Promise<Row[]> {
   const from = scenario.startMs + Math.min(0, ...offsets);
   const to = scenario.startMs + scenario.durationMs + Math.max(0, ...offsets);
   const rows = await influx.query<Record<string, unknown>>(
-    `SELECT "${p.quantity}", "${p.quantity}_quality" FROM "${QUANTITIES[p.quantity].domain}" WHERE plant = '${p.plant}' AND meter = '${p.meter}' AND time >= ${from}ms AND time < ${to}ms`,
+    `SELECT "${p.quantity}", "${p.quantity}_quality" FROM "${quantityDef(p.quantity).domain}" WHERE plant = '${p.plant}' AND meter = '${p.meter}' AND time >= ${from}ms AND time < ${to}ms`,
     DATABASE,
   );
   return rows.map((r) => ({ time: r.time as number, value: (r[p.quantity] as number | null) ?? null, quality: r[`${p.quantity}_quality`] as Quality }));

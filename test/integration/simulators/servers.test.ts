@@ -21,7 +21,7 @@ import {
   type DataValue,
 } from 'node-opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUANTITIES } from '../../../core/catalog.ts';
+import { quantityDef } from '../../../core/catalog.ts';
 import { decodeRegisters, encodeRegisters, registerCount, simulatorLayout, type SimPoint } from '../../../simulators/layout.ts';
 import { createRegistryModels } from '../../../simulators/model.ts';
 import { startModbusSimulator, type ModbusSimulator } from '../../../simulators/servers/modbus.ts';
@@ -39,7 +39,7 @@ const modelValue = (p: SimPoint, t: number): number => {
   if (!model) throw new Error(`no model for ${p.plant}`);
   return model.sample(p.meter, p.quantity, t).value;
 };
-const isCounter = (p: SimPoint) => QUANTITIES[p.quantity].kind === 'counter';
+const isCounter = (p: SimPoint) => quantityDef(p.quantity).kind === 'counter';
 
 let workDir: string;
 let opcua: OpcuaSimulator;
