@@ -6,7 +6,7 @@
  * Two policies over one mechanism:
  * - `OrderedAcks` (ingest): each message is acknowledged once it is done (written to InfluxDB or dead-lettered),
  *   which can happen out of order; PUBACKs go out for the longest finished prefix.
- * - held acks (bus/held-acks.ts for the HJ 212 uplink, rules/held-acks.ts for rules): state is made durable by
+ * - held acks (bus/held-acks.ts: the HJ 212 uplink and rules): state is made durable by
  *   checkpoints; a checkpoint marks how many messages its state has seen, and once it is on disk those are acknowledged.
  * Either way PUBACKs leave in arrival order, as MQTT 3.1.1 §4.6 [MQTT-4.6.0-2] (and MQTT 5 §4.6) require, and those of
  * a lost connection are forgotten: their packet ids mean other messages on the next one, and the broker redelivers.
