@@ -6,8 +6,8 @@
  * Two policies over one mechanism:
  * - `OrderedAcks` (ingest): each message is acknowledged once it is done (written to InfluxDB or dead-lettered),
  *   which can happen out of order; PUBACKs go out for the longest finished prefix.
- * - `CheckpointAcks` (rules, HJ 212 uplink): state is made durable by checkpoints; a checkpoint marks how many messages
- *   its state has seen, and once it is on disk those are acknowledged.
+ * - held acks (bus/held-acks.ts: the HJ 212 uplink and rules): state is made durable by
+ *   checkpoints; a checkpoint marks how many messages its state has seen, and once it is on disk those are acknowledged.
  * Either way PUBACKs leave in arrival order, as MQTT 3.1.1 §4.6 [MQTT-4.6.0-2] (and MQTT 5 §4.6) require, and those of
  * a lost connection are forgotten: their packet ids mean other messages on the next one, and the broker redelivers.
  *
@@ -91,89 +91,8 @@ export class OrderedAcks {
   }
 }
 
-/** Tens of thousands of PUBACKs written at once would hold the event loop (and what waits behind it) for tens of ms. */
-const PUBACKS_PER_TURN = 2_000;
-
+/** What a checkpoint whose state is taken covers: the first `count` messages of connection `connection`. */
 export interface AckMark {
   connection: number;
   count: number;
-}
-
-/**
- * Acknowledge messages once a checkpoint covers them (see above). The stage handles each message as it arrives;
- * `mark()` when a checkpoint's state is taken, `release(mark)` once that checkpoint is durable.
- */
-export class CheckpointAcks {
-  /** Packet ids of QoS 1 messages handled on the current connection and not acknowledged yet, in arrival order. */
-  private ids: number[] = [];
-  /** Ids acknowledged and dropped from `ids` on this connection: marks count from the connection's first message. */
-  private dropped = 0;
-  private acked = 0;
-  /** Acknowledge up to here (covered by a durable checkpoint). */
-  private target = 0;
-  private pumping: Promise<void> | undefined;
-  private connection = 0;
-  private readonly send: (messageId: number) => void;
-
-  /**
-   * Takes over the client's PUBACKs. `accepting` says whether an arriving message is being handled; one that is not
-   * (the stage is stopping) is never acknowledged, so that the broker delivers it again to the next run.
-   */
-  constructor(client: MqttClient, accepting: () => boolean) {
-    this.send = takeOverAcks(client, (packet, proceed) => {
-      if (packet.qos === 1 && packet.messageId !== undefined && accepting()) this.ids.push(packet.messageId);
-      proceed();
-    });
-    client.on('close', () => this.reset());
-  }
-
-  /** Messages handled and not yet acknowledged. */
-  get outstanding(): number {
-    return this.ids.length - this.acked;
-  }
-
-  /** What a checkpoint whose state is taken now covers. */
-  mark(): AckMark {
-    return { connection: this.connection, count: this.dropped + this.ids.length };
-  }
-
-  /** The checkpoint taken at `mark` is durable: acknowledge what it covers, in order. Settles once they are all written. */
-  release(mark: AckMark): Promise<void> {
-    if (mark.connection === this.connection) this.target = Math.max(this.target, mark.count - this.dropped);
-    if (this.pumping) return this.pumping;
-    if (!this.pumpTurn()) return Promise.resolve();
-    return (this.pumping = new Promise<void>((resolve) => {
-      const next = (): void => {
-        if (this.pumpTurn()) setImmediate(next);
-        else {
-          this.pumping = undefined;
-          resolve();
-        }
-      };
-      setImmediate(next);
-    }));
-  }
-
-  /** Send one turn's PUBACKs; true when more are due. */
-  private pumpTurn(): boolean {
-    const stop = Math.min(this.target, this.acked + PUBACKS_PER_TURN);
-    while (this.acked < stop) this.send(this.ids[this.acked++]!);
-    if (this.acked < this.target) return true;
-    if ((this.acked > 4096 && this.acked === this.ids.length) || this.acked > 65_536) {
-      this.ids = this.acked === this.ids.length ? [] : this.ids.slice(this.acked);
-      this.dropped += this.acked;
-      this.target -= this.acked;
-      this.acked = 0;
-    }
-    return false;
-  }
-
-  /** The connection was lost: its packet ids can no longer be acknowledged. */
-  private reset(): void {
-    this.connection++;
-    this.ids = [];
-    this.dropped = 0;
-    this.acked = 0;
-    this.target = 0;
-  }
 }

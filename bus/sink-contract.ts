@@ -5,6 +5,7 @@
  * unavailable and available again, and what the downstream holds; the suite looks at nothing else.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../test/harness/wait.ts';
 import type { Sink, SinkStats } from './sink.ts';
 
 export interface SinkBed<In, S extends SinkStats = SinkStats> {
@@ -18,14 +19,6 @@ export interface SinkBed<In, S extends SinkStats = SinkStats> {
   /** The batches (their n) the downstream holds now, sorted. */
   durable(): Promise<number[]>;
   close(): Promise<void>;
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 export function describeSinkContract<In, S extends SinkStats>(name: string, makeBed: () => Promise<SinkBed<In, S>>): void {

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../core/error-codes.ts';
 import { TransportError } from '../core/errors.ts';
+import { until as pollUntil } from '../test/harness/wait.ts';
 import { RecentMessages } from './dedup.ts';
 import type { BusMessage, DecodeOptions, DurableSubscriber } from './subscriber.ts';
 
@@ -29,14 +30,8 @@ export interface SubscriberBed {
   close(): Promise<void>;
 }
 
-/** Poll `condition` until it holds, at most `timeoutMs`; the error names what was awaited. */
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** The suite's waits are shorter than the harness's default: a subscriber that delivers at all does so within 10 s. */
+const until = (what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> => pollUntil(what, condition, timeoutMs);
 
 interface Received {
   messages: BusMessage<unknown>[];

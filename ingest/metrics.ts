@@ -6,25 +6,28 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TransportError } from '../core/errors.ts';
+import type { IngestStats, SpoolStats } from './stats.ts';
 
-/** What the metrics read at scrape time (counters are totals since start). */
-export interface MetricsSource {
-  receivedMessages: number;
-  receivedReadings: number;
-  writtenReadings: number;
-  writtenLines: number;
-  spooledReadings: number;
-  replayedReadings: number;
-  refusedLines: number;
-  rejected: Record<string, number>;
-  flaggedReadings: Record<string, number>;
-  writeErrors: number;
-  pendingLines: number;
-  unackedMessages: number;
-  connected: boolean;
-  paused: boolean;
-  spool?: { bytes: number; batches: number; maxBytes: number; warning: boolean; replayWritesInFlight: number; replayPeakWritesInFlight: number; lostBatches: number } | undefined;
-}
+/** What the metrics read at scrape time (counters are totals since start): the part of ingest's stats they expose. */
+export type MetricsSource = Pick<
+  IngestStats,
+  | 'receivedMessages'
+  | 'receivedReadings'
+  | 'writtenReadings'
+  | 'writtenLines'
+  | 'spooledReadings'
+  | 'replayedReadings'
+  | 'refusedLines'
+  | 'rejected'
+  | 'flaggedReadings'
+  | 'writeErrors'
+  | 'pendingLines'
+  | 'unackedMessages'
+  | 'connected'
+  | 'paused'
+> & {
+  spool?: Pick<SpoolStats, 'bytes' | 'batches' | 'maxBytes' | 'warning' | 'replayWritesInFlight' | 'replayPeakWritesInFlight' | 'lostBatches'> | undefined;
+};
 
 export interface IngestMetrics {
   readonly registry: Registry;

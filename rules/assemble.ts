@@ -1,6 +1,6 @@
 /**
  * The rules sink assembled from a config, on whatever bus carries its messages: the modules of the rules service
- * (reload.ts, transitions.ts, alert-publisher.ts, checkpoint-cycle.ts, held-acks.ts, recovery.ts, jobs.ts) built and
+ * (reload.ts, transitions.ts, alert-publisher.ts, checkpoint-cycle.ts, bus/held-acks.ts, recovery.ts, jobs.ts) built and
  * joined. startRules puts it on the MQTT durable subscriber; the sink contract suite on a bus of its own.
  */
 import type { Logger } from 'pino';
@@ -12,7 +12,7 @@ import type { AlertTransition } from './alerts.ts';
 import { AlertPublisher } from './alert-publisher.ts';
 import { CheckpointCycle } from './checkpoint-cycle.ts';
 import type { RulesConfig } from './config.ts';
-import { HeldAcks } from './held-acks.ts';
+import { HeldAcks } from '../bus/held-acks.ts';
 import { AlertWriter } from './influx.ts';
 import { startHistoryJobs } from './jobs.ts';
 import { TransitionJournal } from './journal.ts';

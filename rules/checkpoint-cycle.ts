@@ -20,7 +20,7 @@ export interface CheckpointFigures {
   ms: number;
 }
 
-/** Readings acknowledged to the broker only once a checkpoint covers them (bus/mqtt-acks.ts CheckpointAcks). */
+/** Readings acknowledged to the broker only once a checkpoint covers them (bus/held-acks.ts). */
 export interface CheckpointAckSource {
   /** Messages handled and not yet acknowledged. */
   readonly outstanding: number;

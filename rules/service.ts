@@ -3,7 +3,7 @@
  * to regulators through a durable outbox, and a row per transition in InfluxDB's `alerts` measurement). startRules
  * wires the bus's durable subscriber (bus/subscriber.ts: session, subscriptions, deferred acks, decode, dedup) to the
  * rules sink (sink.ts), whose jobs are modules of their own: the engine in force and reloads (reload.ts), the
- * transitions handed on (transitions.ts, alert-publisher.ts), the checkpoint cycle (checkpoint-cycle.ts, held-acks.ts),
+ * transitions handed on (transitions.ts, alert-publisher.ts), the checkpoint cycle (checkpoint-cycle.ts, bus/held-acks.ts),
  * restart recovery (recovery.ts), acknowledgements (acknowledgements.ts), history jobs (jobs.ts), scope (partition.ts).
  *
  * Crash safety (with a checkpoint file): readings are acknowledged to the broker only once a checkpoint covers them,

@@ -1,7 +1,7 @@
 /**
  * The rules engine as a sink of the bus (bus/sink.ts): each message its durable subscriber hands over is judged (a
  * reading batch, put in its gateway's seq order first) or applied (an operator's acknowledgement), and its ack is
- * held until a checkpoint covers it (held-acks.ts, checkpoint-cycle.ts). Alert transitions leave through
+ * held until a checkpoint covers it (bus/held-acks.ts, checkpoint-cycle.ts). Alert transitions leave through
  * transitions.ts; the engine in force is reload.ts's.
  *
  *   subscriber ──▶ decode, dedup (bus) ──▶ write ─▶ seq order ─▶ RulesEngine ─▶ transitions ─▶ outboxes, journal, topic, InfluxDB
@@ -24,7 +24,7 @@ import type { AlertPublisher } from './alert-publisher.ts';
 import type { CheckpointCycle, CheckpointFigures } from './checkpoint-cycle.ts';
 import type { RulesConfig, RulesConfigInput } from './config.ts';
 import type { EngineStats, RulesEngine } from './engine.ts';
-import type { HeldAcks } from './held-acks.ts';
+import type { HeldAcks } from '../bus/held-acks.ts';
 import type { AlertWriter, AlertWriterStats } from './influx.ts';
 import type { RouteStats, WebhookNotifier } from './notify/webhook.ts';
 import type { LiveRules, RulesReload } from './reload.ts';

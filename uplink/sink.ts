@@ -116,7 +116,7 @@ export class UplinkSink implements Sink<UplinkMessage, UplinkSinkStats> {
     if (this.stopping) return;
     this.acks.hold(ack);
     this.counters.messages++;
-    if (this.acks.held >= this.config.maxUnackedMessages && !this.checkpointing) this.scheduleCheckpoint();
+    if (this.acks.outstanding >= this.config.maxUnackedMessages && !this.checkpointing) this.scheduleCheckpoint();
     const { topic, decoded, decodeError } = message;
     if (decodeError) {
       this.counters.rejectedMessages++;
@@ -164,7 +164,7 @@ export class UplinkSink implements Sink<UplinkMessage, UplinkSinkStats> {
   }
 
   stats(): UplinkSinkStats {
-    return { receivedMessages: this.counters.messages, pendingMessages: this.acks.held, ...this.counters, stations: this.stations.map((s) => s.stats()) };
+    return { receivedMessages: this.counters.messages, pendingMessages: this.acks.outstanding, ...this.counters, stations: this.stations.map((s) => s.stats()) };
   }
 
   /**

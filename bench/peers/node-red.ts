@@ -83,53 +83,7 @@ export interface RunningNodeRed {
 
 /** Starts Node-RED with the flow in `userDir` on `port` (127.0.0.1) and waits until its MQTT node is connected. */
 export async function startNodeRed(redJs: string, userDir: string, port: number, flow: object[], timeoutMs = 60_000): Promise<RunningNodeRed> {
-  mkdirSync(userDir, { recursive: true });
-  writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flow, null, 1));
-  writeFileSync(
-    path.join(userDir, 'settings.js'),
-    `module.exports = ${JSON.stringify(
-      {
-        uiHost: '127.0.0.1',
-        uiPort: port,
-        flowFile: 'flows.json',
-        credentialSecret: false,
-        httpAdminRoot: '/',
-        diagnostics: { enabled: false },
-        telemetry: { enabled: false },
-        externalModules: { autoInstall: false, palette: { allowInstall: false } },
-        editorTheme: { tours: false, palette: { catalogues: [] } },
-        logging: { console: { level: 'info', metrics: false, audit: false } },
-      },
-      null,
-      1,
-    )};\n`,
-  );
-  const child = spawn(process.execPath, [redJs, '-u', userDir, '-p', String(port), '-s', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const append = (d: Buffer): void => void (output = (output + d.toString()).slice(-50_000));
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + timeoutMs;
-  while (!/Connected to broker/.test(output)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`Node-RED did not connect to the broker within ${timeoutMs} ms:\n${output.slice(-3000)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    pid: child.pid!,
-    process: child,
-    log: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  return startNodeRedWithFlags(redJs, userDir, port, flow, { timeoutMs });
 }
 
 export interface NodeRedBatchFlowOptions extends NodeRedFlowOptions {
