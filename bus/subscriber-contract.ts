@@ -59,6 +59,17 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
       running.push(s as DurableSubscriber<unknown>);
       return s;
     };
+    /** A consumer (a fresh one unless given: the same id resumes its subscription), started, handing every message to a collector. */
+    const startCollecting = async (c = fresh()): Promise<{ c: ReturnType<typeof fresh>; got: ReturnType<typeof collect>; sub: DurableSubscriber<unknown> }> => {
+      const got = collect();
+      const sub = open({ id: c.id, subscriptions: [c.filter] });
+      await sub.start(got.handler);
+      return { c, got, sub };
+    };
+    /** Messages m<from>..m<to - 1>, one per topic of the consumer, in order. */
+    const publishNumbered = async (c: ReturnType<typeof fresh>, to: number, from = 0): Promise<void> => {
+      for (let i = from; i < to; i++) await bed.publish(c.topic(i), `m${i}`);
+    };
 
     beforeAll(async () => {
       bed = await makeBed();
@@ -69,12 +80,9 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
     });
 
     it('hands over each message with its topic and payload, in the order published', async () => {
-      const c = fresh();
-      const got = collect();
-      const sub = open({ id: c.id, subscriptions: [c.filter] });
-      await sub.start(got.handler);
+      const { c, got, sub } = await startCollecting();
       expect(sub.connected).toBe(true);
-      for (let i = 0; i < 5; i++) await bed.publish(c.topic(i), `m${i}`);
+      await publishNumbered(c, 5);
       await until('5 messages', () => got.messages.length === 5);
       expect(got.texts()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
       expect(got.messages.map((m) => m.topic)).toEqual([0, 1, 2, 3, 4].map(c.topic));
@@ -85,10 +93,8 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
 
     it('delivers again, after a restart, what was not acknowledged, and only that', async () => {
       const c = fresh();
-      const first = collect();
-      const before = open({ id: c.id, subscriptions: [c.filter] });
-      await before.start(first.handler);
-      for (let i = 0; i < 4; i++) await bed.publish(c.topic(i), `m${i}`);
+      const { got: first, sub: before } = await startCollecting(c);
+      await publishNumbered(c, 4);
       await until('4 messages', () => first.messages.length === 4);
       first.messages[0]!.ack();
       first.messages[1]!.ack();
@@ -97,9 +103,7 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
       // published while the consumer is away: kept for it by its durable subscription
       await bed.publish(c.topic(4), 'm4');
 
-      const second = collect();
-      const after = open({ id: c.id, subscriptions: [c.filter] });
-      await after.start(second.handler);
+      const { got: second, sub: after } = await startCollecting(c);
       await until('the unacknowledged and the queued messages', () => second.messages.length >= 3);
       // JetStream delivers again after its ack wait, behind what came meanwhile; MQTT resumes the session in order.
       expect(bed.acknowledges === 'each' ? second.texts().sort() : second.texts()).toEqual(['m2', 'm3', 'm4']);
@@ -107,9 +111,7 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
       await until('3 acknowledged', () => after.stats().acknowledged === 3);
       await after.stop();
 
-      const third = collect();
-      const last = open({ id: c.id, subscriptions: [c.filter] });
-      await last.start(third.handler);
+      const { got: third, sub: last } = await startCollecting(c);
       await bed.publish(c.topic(5), 'm5');
       await until('the next message', () => third.messages.length >= 1);
       expect(third.texts()).toEqual(['m5']);
@@ -119,11 +121,8 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
 
     it('acknowledges in arrival order whatever order the consumer acknowledges in (MQTT: PUBACKs in order, §4.6)', async (ctx) => {
       if (bed.acknowledges === 'each') ctx.skip('the transport acknowledges each message on its own: the case below');
-      const c = fresh();
-      const got = collect();
-      const sub = open({ id: c.id, subscriptions: [c.filter] });
-      await sub.start(got.handler);
-      for (let i = 0; i < 4; i++) await bed.publish(c.topic(i), `m${i}`);
+      const { c, got, sub } = await startCollecting();
+      await publishNumbered(c, 4);
       await until('4 messages', () => got.messages.length === 4);
       got.messages[3]!.ack();
       got.messages[1]!.ack();
@@ -134,9 +133,7 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
       await sub.stop();
 
       // m2 was never acknowledged: m2 and m3 (acknowledged by the consumer, but behind m2) come again
-      const again = collect();
-      const next = open({ id: c.id, subscriptions: [c.filter] });
-      await next.start(again.handler);
+      const { got: again, sub: next } = await startCollecting(c);
       await until('the redelivery', () => again.messages.length >= 2);
       expect(again.texts()).toEqual(['m2', 'm3']);
       for (const m of again.messages) m.ack();
@@ -146,11 +143,8 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
 
     it('acknowledges each message on its own, in any order, and delivers again only what was not (JetStream)', async (ctx) => {
       if (bed.acknowledges !== 'each') ctx.skip('acknowledgements in arrival order: the case above');
-      const c = fresh();
-      const got = collect();
-      const sub = open({ id: c.id, subscriptions: [c.filter] });
-      await sub.start(got.handler);
-      for (let i = 0; i < 4; i++) await bed.publish(c.topic(i), `m${i}`);
+      const { c, got, sub } = await startCollecting();
+      await publishNumbered(c, 4);
       await until('4 messages', () => got.messages.length === 4);
       got.messages[3]!.ack();
       got.messages[1]!.ack();
@@ -160,9 +154,7 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
       expect(sub.stats()).toMatchObject({ acknowledged: 3, unacked: 1 });
       await sub.stop();
 
-      const again = collect();
-      const next = open({ id: c.id, subscriptions: [c.filter] });
-      await next.start(again.handler);
+      const { got: again, sub: next } = await startCollecting(c);
       await bed.publish(c.topic(4), 'm4');
       await until('the redelivery and the next message', () => again.messages.length >= 2);
       expect(again.texts().sort()).toEqual(['m2', 'm4']);
@@ -228,7 +220,7 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
         got.handler(m);
         if (got.messages.length === 1) return new Promise<void>((resolve) => (release = resolve));
       });
-      for (let i = 0; i < 3; i++) await bed.publish(c.topic(i), `m${i}`);
+      await publishNumbered(c, 3);
       await until('the first message', () => got.messages.length === 1);
       // every publish is confirmed by the server: the others wait behind the held one, not in flight to us
       await bed.publish(c.topic(9), 'm9');
@@ -242,10 +234,7 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
     });
 
     it('publishes (confirmed) and keeps acknowledging while stop drains; hands nothing over once stopping', async () => {
-      const c = fresh();
-      const got = collect();
-      const sub = open({ id: c.id, subscriptions: [c.filter] });
-      await sub.start(got.handler);
+      const { c, got, sub } = await startCollecting();
       await sub.publish(c.topic(0), 'own');
       await until('its own message', () => got.messages.length === 1);
       expect(got.texts()).toEqual(['own']);
@@ -261,9 +250,7 @@ export function describeSubscriberContract(name: string, makeBed: () => Promise<
       expect(got.texts()).toEqual(['own']);
       expect(sub.connected).toBe(false);
 
-      const again = collect();
-      const next = open({ id: c.id, subscriptions: [c.filter] });
-      await next.start(again.handler);
+      const { got: again, sub: next } = await startCollecting(c);
       await until('the late message', () => again.messages.length >= 1);
       expect(again.texts()).toEqual(['late']);
       again.messages[0]!.ack();

@@ -70,6 +70,15 @@ export function diskQueueContract<T>(subject: DiskQueueSubject<T>): void {
   const append = async (q: DiskQueue, from: number, to: number): Promise<void> => q.append(await Promise.all(items(from, to).map((x) => subject.encode(x))));
   const decoded = async (records: QueuedRecord[]): Promise<{ id: number; item: T }[]> => Promise.all(records.map(async (r) => ({ id: r.id, item: await subject.decode(r.data) })));
   const expected = (from: number, to: number): { id: number; item: T }[] => items(from, to).map((item, k) => ({ id: from + k, item }));
+  /** A queue written with records from..to and closed, as a process leaves it on disk; the options reopen it. */
+  const writtenAndClosed = async (from: number, to: number): Promise<{ dir: string; options: DiskQueueOptions }> => {
+    const dir = tempDir();
+    const options = { dir, maxBytes: 1e7 };
+    const q = await openQueue(options);
+    await append(q, from, to);
+    await close(q);
+    return { dir, options };
+  };
 
   describe(`disk queue contract: ${subject.name}`, () => {
     it('hands records out first in, first out, with consecutive ids, across segment files; read() removes nothing', async () => {
@@ -151,11 +160,7 @@ export function diskQueueContract<T>(subject: DiskQueueSubject<T>): void {
     });
 
     it('drops a torn last record on recovery, keeps every whole one, and appends after them', async () => {
-      const dir = tempDir();
-      const options = { dir, maxBytes: 1e7 };
-      const q = await openQueue(options);
-      await append(q, 1, 3);
-      await close(q);
+      const { dir, options } = await writtenAndClosed(1, 3);
       const last = path.join(dir, segmentFiles(dir).at(-1)!);
       // a crash in the middle of writing record 4: its header promises 1000 bytes, 10 arrived
       const torn = Buffer.alloc(18);
@@ -169,11 +174,7 @@ export function diskQueueContract<T>(subject: DiskQueueSubject<T>): void {
     });
 
     it('drops a last record whose bytes no longer match their CRC, and keeps the ones before it', async () => {
-      const dir = tempDir();
-      const options = { dir, maxBytes: 1e7 };
-      const q = await openQueue(options);
-      await append(q, 1, 3);
-      await close(q);
+      const { dir, options } = await writtenAndClosed(1, 3);
       const last = path.join(dir, segmentFiles(dir).at(-1)!);
       const bytes = readFileSync(last);
       bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
@@ -185,11 +186,7 @@ export function diskQueueContract<T>(subject: DiskQueueSubject<T>): void {
     });
 
     it('keeps the records after a damaged record inside the last segment (not a torn append), and reports the one lost', async () => {
-      const dir = tempDir();
-      const options = { dir, maxBytes: 1e7 };
-      const q = await openQueue(options);
-      await append(q, 1, 6);
-      await close(q);
+      const { dir, options } = await writtenAndClosed(1, 6);
       const file = path.join(dir, segmentFiles(dir).at(-1)!);
       const { offsets, lengths } = recordsOf(file);
       const bytes = readFileSync(file);

@@ -9,8 +9,8 @@
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
-import { TumblingMean, type TumblingState } from '../windows.ts';
-import { fmt, usable, whereOf, withUnit, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
+import { TumblingMeanOperator } from './tumbling.ts';
+import { fmt, whereOf, withUnit, type AlertPort, type BindContext, type MessageFacts, type RuleKind } from './types.ts';
 
 export const baselineParams = z
   .strictObject({
@@ -25,26 +25,15 @@ export const baselineParams = z
   .refine((p) => p.clearMarginPct <= p.marginPct, { path: ['clearMarginPct'], message: 'expected at most marginPct' });
 export type BaselineParams = z.output<typeof baselineParams>;
 
-class BaselineDeviation implements Operator {
-  private readonly window: TumblingMean;
-
+class BaselineDeviation extends TumblingMeanOperator {
   constructor(
     private readonly p: BaselineParams,
     private readonly baseline: number | undefined,
   ) {
-    this.window = new TumblingMean(p.meanOverMs);
+    super(p.meanOverMs);
   }
 
-  sample(ts: number, value: number, quality: QualityCode, alert: AlertPort): void {
-    if (this.window.closeIfDue(ts)) this.judge(alert);
-    if (usable(value, quality)) this.window.add(ts, value);
-  }
-
-  watermark(watermark: number, alert: AlertPort): void {
-    if (this.window.closeIfDue(watermark)) this.judge(alert);
-  }
-
-  private judge(alert: AlertPort): void {
+  protected judge(alert: AlertPort): void {
     const b = this.baseline;
     const w = this.window;
     if (b === undefined || w.closedCount < this.p.minSamples) return;
@@ -55,13 +44,6 @@ class BaselineDeviation implements Operator {
     else alert.relax();
   }
 
-  snapshot(): TumblingState {
-    return this.window.snapshot();
-  }
-
-  restore(state: unknown): void {
-    this.window.restore(state as TumblingState);
-  }
 }
 
 export const baselineKind: RuleKind<typeof baselineParams> = {

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { durationMs } from '../../core/config.ts';
-import { TumblingMean, type TumblingState } from '../windows.ts';
+import { TumblingMeanOperator } from './tumbling.ts';
 import { clearSpecSchema, formatThreshold, limitSpecSchema, ThresholdTracker } from './threshold.ts';
 import { crossingText, fmt, usable, whereOf, withUnit, type AlertPort, type BindContext, type MessageFacts, type Operator, type QualityCode, type RuleKind } from './types.ts';
 
@@ -46,28 +46,17 @@ class InstantLimit implements Operator {
   restore(): void {}
 }
 
-class MeanLimit implements Operator {
-  private readonly window: TumblingMean;
-
+class MeanLimit extends TumblingMeanOperator {
   constructor(
     private readonly threshold: ThresholdTracker,
     sizeMs: number,
     private readonly minSamples: number,
   ) {
-    this.window = new TumblingMean(sizeMs);
-  }
-
-  sample(ts: number, value: number, quality: QualityCode, alert: AlertPort): void {
-    if (this.window.closeIfDue(ts)) this.judge(alert);
-    if (usable(value, quality)) this.window.add(ts, value);
-  }
-
-  watermark(watermark: number, alert: AlertPort): void {
-    if (this.window.closeIfDue(watermark)) this.judge(alert);
+    super(sizeMs);
   }
 
   /** A window's verdict is dated at its end: that is when the mean became known. */
-  private judge(alert: AlertPort): void {
+  protected judge(alert: AlertPort): void {
     const w = this.window;
     if (w.closedCount < this.minSamples) return;
     const end = w.closedStart + w.sizeMs;
@@ -80,13 +69,6 @@ class MeanLimit implements Operator {
     else alert.relax();
   }
 
-  snapshot(): TumblingState {
-    return this.window.snapshot();
-  }
-
-  restore(state: unknown): void {
-    this.window.restore(state as TumblingState);
-  }
 }
 
 export const limitKind: RuleKind<typeof limitParams> = {
